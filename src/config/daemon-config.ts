@@ -1,0 +1,187 @@
+import { ConfigError } from '../errors.js';
+import { compile } from '../schema/validate.js';
+import { daemonConfigSchema } from '../schema/schemas.js';
+import { HomePaths } from '../store/paths.js';
+import { readIfExists } from '../store/durable.js';
+import { parseDocument } from './document.js';
+import { parseDuration } from './duration.js';
+import type { AgentDefaults, BudgetLimits, DaemonConfig, Freshness, ProviderConfig, RetryPolicy } from './types.js';
+import { resolveToolMap, type RawTool } from './tools.js';
+
+/** What every agent gets when neither agentd.yaml nor its definition says otherwise. */
+export const BUILTIN_DEFAULTS: AgentDefaults = {
+  budget: { steps: 50, toolCalls: 100, runtimeMs: 15 * 60_000, tokens: 200_000, costUsd: 2, dailyCostUsd: 20 },
+  freshness: { taskMaxAgeMs: 24 * 3_600_000, contextMaxAgeMs: 24 * 3_600_000, contextRefresh: null },
+  retry: { attempts: 3, baseDelayMs: 1000, maxDelayMs: 30_000 },
+  maxAttempts: 3,
+  stopGraceMs: 5000,
+};
+
+/** Hard upper bounds, overridable under `limits.budget` in agentd.yaml. */
+export const BUILTIN_LIMITS: BudgetLimits = {
+  steps: 10_000,
+  toolCalls: 10_000,
+  runtimeMs: 24 * 3_600_000,
+  tokens: 50_000_000,
+  costUsd: 1000,
+  dailyCostUsd: 10_000,
+};
+
+/** The `mock` provider is always there, so the examples run with no key. */
+const EMBEDDED_MOCK: ProviderConfig = { name: 'mock', kind: 'mock', baseUrl: null, apiKeyEnv: null, timeoutMs: 60_000, script: null };
+
+interface RawBudget {
+  max_steps?: number;
+  max_tool_calls?: number;
+  max_runtime?: string | number;
+  max_tokens?: number;
+  max_cost_usd?: number;
+  daily_cost_usd?: number;
+}
+interface RawFreshness {
+  task_max_age?: string | number;
+  context_max_age?: string | number;
+  context_refresh?: string[];
+}
+interface RawRetry {
+  attempts?: number;
+  base_delay?: string | number;
+  max_delay?: string | number;
+}
+interface RawDaemonConfig {
+  providers?: Record<string, { kind: 'openai' | 'mock'; base_url?: string; api_key_env?: string; timeout?: string; script?: string }>;
+  models?: Record<string, { input_usd_per_mtok?: number; output_usd_per_mtok?: number; context_window?: number }>;
+  tools?: Record<string, RawTool>;
+  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string };
+  limits?: { budget?: RawBudget };
+  max_parallel_runs?: number;
+  http?: string;
+  trace?: { capture?: 'full' | 'redacted' | 'none' };
+  lock_stale?: string | number;
+  model_timeout?: string | number;
+}
+
+export type { RawBudget, RawFreshness, RawRetry };
+
+const validateDaemonConfig = compile<RawDaemonConfig>(daemonConfigSchema);
+
+/** Overlay a raw budget onto `base`; each value is in the resolved units. */
+export function mergeBudget(base: BudgetLimits, raw: RawBudget | undefined): BudgetLimits {
+  if (!raw) return { ...base };
+  return {
+    steps: raw.max_steps ?? base.steps,
+    toolCalls: raw.max_tool_calls ?? base.toolCalls,
+    runtimeMs: raw.max_runtime !== undefined ? parseDuration(raw.max_runtime) : base.runtimeMs,
+    tokens: raw.max_tokens ?? base.tokens,
+    costUsd: raw.max_cost_usd ?? base.costUsd,
+    dailyCostUsd: raw.daily_cost_usd ?? base.dailyCostUsd,
+  };
+}
+
+export function mergeFreshness(base: Freshness, raw: RawFreshness | undefined): Freshness {
+  if (!raw) return { ...base };
+  return {
+    taskMaxAgeMs: raw.task_max_age !== undefined ? parseDuration(raw.task_max_age) : base.taskMaxAgeMs,
+    contextMaxAgeMs: raw.context_max_age !== undefined ? parseDuration(raw.context_max_age) : base.contextMaxAgeMs,
+    contextRefresh: raw.context_refresh ?? base.contextRefresh,
+  };
+}
+
+export function mergeRetry(base: RetryPolicy, raw: RawRetry | undefined): RetryPolicy {
+  if (!raw) return { ...base };
+  return {
+    attempts: raw.attempts ?? base.attempts,
+    baseDelayMs: raw.base_delay !== undefined ? parseDuration(raw.base_delay) : base.baseDelayMs,
+    maxDelayMs: raw.max_delay !== undefined ? parseDuration(raw.max_delay) : base.maxDelayMs,
+  };
+}
+
+/** The budget keys as a person writes them, for error messages. */
+export const BUDGET_FIELD: Record<keyof BudgetLimits, string> = {
+  steps: 'max_steps',
+  toolCalls: 'max_tool_calls',
+  runtimeMs: 'max_runtime',
+  tokens: 'max_tokens',
+  costUsd: 'max_cost_usd',
+  dailyCostUsd: 'daily_cost_usd',
+};
+
+/** Lines naming every budget in `budget` that exceeds its hard limit. */
+export function budgetOverLimits(budget: BudgetLimits, limits: BudgetLimits, prefix: string): string[] {
+  const problems: string[] = [];
+  for (const key of Object.keys(limits) as (keyof BudgetLimits)[]) {
+    if (budget[key] > limits[key]) {
+      problems.push(`${prefix}.${BUDGET_FIELD[key]} is ${budget[key]}, above the hard limit ${limits[key]} (agentd.yaml limits.budget)`);
+    }
+  }
+  return problems;
+}
+
+/** Read and resolve agentd.yaml / agentd.json; built-in defaults when there is none. Throws ConfigError. */
+export async function loadDaemonConfig(paths: HomePaths): Promise<DaemonConfig> {
+  for (const candidate of paths.daemonConfigCandidates()) {
+    const bytes = await readIfExists(candidate);
+    if (bytes === null) continue;
+    const file = paths.relative(candidate);
+    const raw = parseDocument(file, bytes.toString('utf8'));
+    return resolveDaemonConfig(paths, file, raw);
+  }
+  return resolveDaemonConfig(paths, null, {});
+}
+
+export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: unknown): DaemonConfig {
+  const where = file ?? 'agentd.yaml';
+  if (!validateDaemonConfig(raw)) throw new ConfigError(where, validateDaemonConfig.problems(raw));
+  const limits = mergeBudget(BUILTIN_LIMITS, raw.limits?.budget);
+  const defaults: AgentDefaults = {
+    budget: mergeBudget(BUILTIN_DEFAULTS.budget, raw.defaults?.budget),
+    freshness: mergeFreshness(BUILTIN_DEFAULTS.freshness, raw.defaults?.freshness),
+    retry: mergeRetry(BUILTIN_DEFAULTS.retry, raw.defaults?.retry),
+    maxAttempts: raw.defaults?.max_attempts ?? BUILTIN_DEFAULTS.maxAttempts,
+    stopGraceMs: raw.defaults?.stop_grace !== undefined ? parseDuration(raw.defaults.stop_grace) : BUILTIN_DEFAULTS.stopGraceMs,
+  };
+  const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
+  const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
+  const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
+  for (const [name, p] of Object.entries(raw.providers ?? {})) {
+    if (p.kind === 'openai' && !p.base_url) problems.push(`providers.${name}.base_url is required for kind openai`);
+    let script: string | null = null;
+    if (p.script) {
+      try {
+        script = paths.inside(paths.root, p.script);
+      } catch {
+        problems.push(`providers.${name}.script must be a path inside the home`);
+      }
+    }
+    providers[name] = {
+      name,
+      kind: p.kind,
+      baseUrl: p.base_url ? p.base_url.replace(/\/+$/, '') : null,
+      apiKeyEnv: p.api_key_env ?? null,
+      timeoutMs: p.timeout !== undefined ? parseDuration(p.timeout) : modelTimeoutMs,
+      script,
+    };
+  }
+  const lockStaleMs = raw.lock_stale !== undefined ? parseDuration(raw.lock_stale) : 10_000;
+  if (lockStaleMs < 2000) problems.push('lock_stale must be at least 2s (proper-lockfile refuses less)');
+  const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems);
+  if (problems.length > 0) throw new ConfigError(where, problems);
+  return {
+    file,
+    providers,
+    models: Object.fromEntries(
+      Object.entries(raw.models ?? {}).map(([id, m]) => [
+        id,
+        { inputUsdPerMtok: m.input_usd_per_mtok ?? 0, outputUsdPerMtok: m.output_usd_per_mtok ?? 0, contextWindow: m.context_window ?? null },
+      ]),
+    ),
+    tools,
+    defaults,
+    limits,
+    maxParallelRuns: raw.max_parallel_runs ?? 4,
+    http: raw.http ?? null,
+    traceCapture: raw.trace?.capture ?? 'redacted',
+    lockStaleMs,
+    modelTimeoutMs,
+  };
+}

@@ -1,0 +1,115 @@
+/** Resolved, fully defaulted configuration: nothing here is optional that a schema made required. */
+
+/** Per-task budget limits (DESIGN.md section 2). */
+export interface BudgetLimits {
+  steps: number;
+  toolCalls: number;
+  runtimeMs: number;
+  tokens: number;
+  costUsd: number;
+  /** Per agent per UTC day, across tasks. */
+  dailyCostUsd: number;
+}
+
+export type BudgetKey = keyof BudgetLimits;
+
+export interface RetryPolicy {
+  /** Total attempts of one model call, 1..10. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export interface Freshness {
+  taskMaxAgeMs: number;
+  contextMaxAgeMs: number;
+  /** Command run in the agent folder to refresh a stale context, or null. */
+  contextRefresh: string[] | null;
+}
+
+export type ToolEffect = 'read' | 'write' | 'irreversible';
+
+export interface ToolDefinition {
+  name: string;
+  description: string;
+  command: string[];
+  inputSchema: object;
+  effect: ToolEffect;
+  idempotent: boolean;
+  approval: 'never' | 'always';
+  timeoutMs: number;
+}
+
+export interface ScheduleEntry {
+  cron: string;
+  task: Record<string, unknown>;
+}
+
+export interface AgentDefinition {
+  name: string;
+  /** The agent folder, absolute. */
+  dir: string;
+  /** The definition file, relative to the home. */
+  file: string;
+  version: string;
+  description: string;
+  /** A process agent's command, or null for the built-in model agent. */
+  command: string[] | null;
+  model: string | null;
+  systemPrompt: string;
+  fallbackModels: string[];
+  tools: Record<string, ToolDefinition>;
+  critical: boolean;
+  budget: BudgetLimits;
+  freshness: Freshness;
+  retry: RetryPolicy;
+  maxAttempts: number;
+  outputSchema: object | null;
+  schedule: ScheduleEntry[];
+  env: string[];
+  /** How long a stopped agent has to send its handoff before SIGTERM. */
+  stopGraceMs: number;
+  /** sha256 of the definition file and the files it references. */
+  hash: string;
+}
+
+export interface ProviderConfig {
+  name: string;
+  kind: 'openai' | 'mock';
+  baseUrl: string | null;
+  apiKeyEnv: string | null;
+  timeoutMs: number;
+  /** mock: a scripted reply file, absolute. */
+  script: string | null;
+}
+
+export interface ModelPrice {
+  inputUsdPerMtok: number;
+  outputUsdPerMtok: number;
+  contextWindow: number | null;
+}
+
+export interface AgentDefaults {
+  budget: BudgetLimits;
+  freshness: Freshness;
+  retry: RetryPolicy;
+  maxAttempts: number;
+  stopGraceMs: number;
+}
+
+export interface DaemonConfig {
+  /** The config file, relative to the home, or null when built-in defaults apply. */
+  file: string | null;
+  providers: Record<string, ProviderConfig>;
+  models: Record<string, ModelPrice>;
+  tools: Record<string, ToolDefinition>;
+  defaults: AgentDefaults;
+  /** Hard upper bounds no agent or task may exceed. */
+  limits: BudgetLimits;
+  maxParallelRuns: number;
+  http: string | null;
+  traceCapture: 'full' | 'redacted' | 'none';
+  /** proper-lockfile stale time: how long a dead daemon's agents stay locked. */
+  lockStaleMs: number;
+  modelTimeoutMs: number;
+}

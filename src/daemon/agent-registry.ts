@@ -1,0 +1,130 @@
+import type { Logger } from 'pino';
+import { loadAgentDefinition } from '../config/agent-definition.js';
+import type { AgentDefinition, DaemonConfig } from '../config/types.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths.js';
+import { listDir } from '../store/durable.js';
+import { newItemId, readOutbox, updateOutbox } from '../store/outbox.js';
+
+/**
+ * The agents the daemon knows: their last good definitions. A bad definition
+ * never unloads a good one; it is logged with file and field and told to a
+ * person through an outbox item `config_error`, which is closed again when
+ * the definition is fixed.
+ */
+export class AgentRegistry {
+  private readonly definitions = new Map<string, AgentDefinition>();
+
+  constructor(
+    private readonly paths: HomePaths,
+    private config: DaemonConfig,
+    private readonly log: Logger,
+    private readonly now: () => Date,
+  ) {}
+
+  get(agent: string): AgentDefinition | undefined {
+    return this.definitions.get(agent);
+  }
+
+  names(): string[] {
+    return [...this.definitions.keys()];
+  }
+
+  get size(): number {
+    return this.definitions.size;
+  }
+
+  setConfig(config: DaemonConfig): void {
+    this.config = config;
+  }
+
+  /** Folder names under agents/ that may be agents. */
+  async scanNames(): Promise<string[]> {
+    const names: string[] = [];
+    for (const name of await listDir(this.paths.agentsDir())) {
+      if (name.startsWith('.')) continue;
+      if (!isValidName(name) || isReservedAgentName(name)) {
+        this.log.error({ folder: `agents/${name}` }, 'agent folder name is not allowed; skipped');
+        continue;
+      }
+      names.push(name);
+    }
+    return names.sort();
+  }
+
+  /** Load every agent folder; returns the names loaded. */
+  async loadAll(): Promise<string[]> {
+    const loaded: string[] = [];
+    const present = new Set(await this.scanNames());
+    for (const name of present) if (await this.load(name)) loaded.push(name);
+    for (const name of this.definitions.keys()) if (!present.has(name)) this.definitions.delete(name);
+    return loaded;
+  }
+
+  /** (Re)load one agent. True when a good definition is in place afterwards. */
+  async load(agent: string): Promise<boolean> {
+    try {
+      const definition = await loadAgentDefinition(this.paths, this.config, agent);
+      if (!definition) {
+        this.definitions.delete(agent);
+        return false;
+      }
+      const previous = this.definitions.get(agent);
+      this.definitions.set(agent, definition);
+      if (!previous || previous.hash !== definition.hash) this.log.info({ agent, version: definition.version, file: definition.file }, 'agent definition loaded');
+      await this.closeConfigErrors(agent);
+      return true;
+    } catch (err) {
+      const message = errorMessage(err);
+      const kept = this.definitions.has(agent);
+      this.log.error({ agent, problem: message, kept_previous: kept }, 'agent definition rejected');
+      if (err instanceof ConfigError) await this.reportConfigError(agent, message, kept);
+      return kept;
+    }
+  }
+
+  private async reportConfigError(agent: string, message: string, kept: boolean): Promise<void> {
+    const reason = kept ? `${message}\n(the last good definition stays in use)` : message;
+    try {
+      await updateOutbox(this.paths, agent, (outbox) => {
+        const open = outbox.items.find((i) => i.kind === 'config_error' && i.status === 'open');
+        if (open?.reason === reason) return;
+        if (open) {
+          open.reason = reason; // one open config_error per agent, always the latest problem
+          open.created_at = this.now().toISOString();
+          return;
+        }
+        outbox.items.push({
+          id: newItemId(agent),
+          kind: 'config_error',
+          agent,
+          task_id: null,
+          run_id: null,
+          created_at: this.now().toISOString(),
+          reason,
+          question: 'Fix the definition; this item closes itself when it loads.',
+          status: 'open',
+        });
+      });
+    } catch (err) {
+      this.log.error({ agent, err }, 'could not write the config_error outbox item');
+    }
+  }
+
+  private async closeConfigErrors(agent: string): Promise<void> {
+    try {
+      const { items } = await readOutbox(this.paths, agent);
+      if (!items.some((i) => i.kind === 'config_error' && i.status === 'open')) return;
+      await updateOutbox(this.paths, agent, (outbox) => {
+        for (const item of outbox.items) {
+          if (item.kind !== 'config_error' || item.status !== 'open') continue;
+          item.status = 'resolved';
+          item.resolution = { decision: 'continue', answer: 'the definition loads now', by: 'agentd', at: this.now().toISOString() };
+          item.delivered_at = this.now().toISOString();
+        }
+      });
+    } catch (err) {
+      this.log.warn({ agent, err }, 'could not close config_error items');
+    }
+  }
+}

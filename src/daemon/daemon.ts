@@ -1,0 +1,211 @@
+import type { FSWatcher } from 'chokidar';
+import type { Logger } from 'pino';
+import { loadDaemonConfig } from '../config/daemon-config.js';
+import type { DaemonConfig } from '../config/types.js';
+import { errorMessage } from '../errors.js';
+import { ModelGateway } from '../model/gateway.js';
+import type { ModelProvider } from '../model/types.js';
+import { systemClock, type Clock } from '../run/clock.js';
+import { claimAndRun, type ClaimResult, type RunnerDeps } from '../run/runner.js';
+import type { PriceRate } from '../run/budget.js';
+import { HomePaths } from '../store/paths.js';
+import { exists } from '../store/durable.js';
+import { inboxSize } from '../store/tasks.js';
+import { ToolRunner } from '../tools/tool-runner.js';
+import { AgentRegistry } from './agent-registry.js';
+import { Scheduler } from './scheduler.js';
+import { watchHome, type HomeEvent } from './watcher.js';
+
+export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
+
+export interface DaemonOptions {
+  home: string;
+  log: Logger;
+  clock?: Clock;
+  random?: () => number;
+  /** Replace providers built from agentd.yaml (tests). */
+  providers?: Record<string, ModelProvider>;
+  /** Watch the home for edits (default true). */
+  watch?: boolean;
+  /** How often a slow whole-home sweep catches events a network filesystem never sent (default 60s). */
+  sweepIntervalMs?: number;
+}
+
+/**
+ * The supervisor: loads agents, watches their files, and lets the scheduler
+ * claim runs. It only wires the stages together; behaviour lives in the
+ * modules it calls.
+ */
+export class Daemon {
+  state: DaemonState = 'starting';
+  readonly paths: HomePaths;
+  readonly startedAt: number;
+  private config!: DaemonConfig;
+  private registry!: AgentRegistry;
+  private scheduler!: Scheduler;
+  private gateway!: ModelGateway;
+  private tools!: ToolRunner;
+  private watcher: FSWatcher | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly interrupt = new AbortController();
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly log: Logger;
+  private stopping: Promise<void> | null = null;
+  private markStopped!: () => void;
+  /** Resolves once the daemon has stopped. */
+  readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
+
+  constructor(private readonly options: DaemonOptions) {
+    this.paths = new HomePaths(options.home);
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? Math.random;
+    this.log = options.log;
+    this.startedAt = this.clock.now();
+  }
+
+  /** Load everything and begin claiming. Throws ConfigError when agentd.yaml itself is bad. */
+  async start(): Promise<void> {
+    this.config = await loadDaemonConfig(this.paths);
+    this.gateway = this.newGateway(this.config);
+    this.tools = new ToolRunner(this.paths.root, this.log.child({ component: 'tools' }));
+    this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()));
+    this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, () => this.clock.now(), this.config.lockStaleMs / 2);
+    const loaded = await this.registry.loadAll();
+    if (this.options.watch !== false) this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e));
+    this.state = 'running';
+    this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
+    await this.pokeAgentsWithWork();
+    this.sweepTimer = setInterval(() => {
+      this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
+    }, this.options.sweepIntervalMs ?? 60_000);
+    this.sweepTimer.unref();
+  }
+
+  /** Stop claiming, stop every run with reason shutdown, wait, and leave every task resumable. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.state === 'starting') {
+      this.state = 'stopped';
+      this.markStopped();
+      return;
+    }
+    this.state = 'stopping';
+    this.log.info({ running: this.scheduler.runningCount }, 'daemon stopping');
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.interrupt.abort('shutdown');
+    const steps: [string, () => Promise<void>][] = [
+      ['scheduler', () => this.scheduler.stop()],
+      ['watcher', async () => this.watcher?.close()],
+    ];
+    for (const [name, step] of steps) {
+      // Each cleanup runs even if the one before it failed.
+      try {
+        await step();
+      } catch (err) {
+        this.log.error({ err, step: name }, 'shutdown step failed');
+      }
+    }
+    this.state = 'stopped';
+    this.log.info('daemon stopped');
+    this.markStopped();
+  }
+
+  /** SIGHUP: re-read agentd.yaml and every definition. A bad agentd.yaml keeps the last good one. */
+  async reload(): Promise<void> {
+    try {
+      this.config = await loadDaemonConfig(this.paths);
+      this.gateway = this.newGateway(this.config);
+      this.registry.setConfig(this.config);
+      this.scheduler.setMaxParallel(this.config.maxParallelRuns);
+    } catch (err) {
+      this.log.error({ problem: errorMessage(err) }, 'agentd.yaml rejected; the last good config stays in use');
+    }
+    await this.registry.loadAll();
+    this.log.info({ agents: this.registry.size }, 'definitions reloaded');
+    await this.pokeAgentsWithWork();
+  }
+
+  /** A snapshot for status and health. */
+  snapshot() {
+    return {
+      state: this.state,
+      startedAt: this.startedAt,
+      agents: this.registry?.names() ?? [],
+      running: this.scheduler ? [...this.registry.names()].filter((a) => this.scheduler.isRunning(a)) : [],
+      circuits: this.gateway?.circuits() ?? [],
+      lastResults: this.scheduler?.lastResult ?? new Map<string, { at: number; result: ClaimResult }>(),
+    };
+  }
+
+  /** Resolves when no claim is in progress (tests, `agentd run`). */
+  whenIdle(): Promise<void> {
+    return this.scheduler.whenIdle();
+  }
+
+  private newGateway(config: DaemonConfig): ModelGateway {
+    return new ModelGateway({
+      config,
+      clock: this.clock,
+      random: this.random,
+      logger: this.log,
+      ...(this.options.providers ? { providers: this.options.providers } : {}),
+    });
+  }
+
+  private priceOf(model: string): PriceRate | null {
+    const price = this.config.models[model];
+    if (!price) return null;
+    return { inputUsdPerToken: price.inputUsdPerMtok / 1e6, outputUsdPerToken: price.outputUsdPerMtok / 1e6 };
+  }
+
+  private runnerDeps(): RunnerDeps {
+    return {
+      paths: this.paths,
+      config: this.config,
+      log: this.log,
+      clock: this.clock,
+      random: this.random,
+      models: this.gateway,
+      tools: this.tools,
+      priceOf: (model) => this.priceOf(model),
+      interrupt: this.interrupt.signal,
+    };
+  }
+
+  private async claim(agent: string): Promise<ClaimResult> {
+    const definition = this.registry.get(agent);
+    if (!definition) return { kind: 'idle' };
+    const deps = this.runnerDeps();
+    return claimAndRun({ ...deps, log: this.log.child({ agent }) }, definition);
+  }
+
+  private onEvent(event: HomeEvent): void {
+    if (this.state !== 'running') return;
+    switch (event.kind) {
+      case 'daemon_config':
+        void this.reload();
+        return;
+      case 'definition':
+      case 'agent_folder':
+        void this.registry.load(event.agent).then((ok) => ok && this.scheduler.poke(event.agent));
+        return;
+      case 'task':
+      case 'outbox':
+        if (this.registry.get(event.agent)) this.scheduler.poke(event.agent);
+        return;
+    }
+  }
+
+  /** Queue every agent that has a current task or inbox files; a cheap check, no lock. */
+  private async pokeAgentsWithWork(): Promise<void> {
+    for (const agent of this.registry.names()) {
+      if (this.state !== 'running') return;
+      if ((await exists(this.paths.currentTask(agent))) || (await inboxSize(this.paths, agent)) > 0) this.scheduler.poke(agent);
+    }
+  }
+}

@@ -1,0 +1,154 @@
+import type { Logger } from 'pino';
+import type { ClaimResult } from '../run/runner.js';
+
+/**
+ * Which agent runs next. Agents with something to do wait in one FIFO queue;
+ * up to `maxParallel` claims run at once; an agent that ran goes to the back,
+ * so agents take turns (fair round-robin) and one busy agent cannot starve
+ * the rest. No per-agent polling: an agent is queued when a file event, a
+ * resolution, its retry time or the lock-retry sweep says so.
+ */
+export class Scheduler {
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly running = new Map<string, Promise<void>>();
+  /** Poked while running: look again when the claim ends. */
+  private readonly dirty = new Set<string>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  /** Held by another daemon: retried together by one sweep timer. */
+  private readonly lockedElsewhere = new Set<string>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private accepting = true;
+  private idleWaiters: (() => void)[] = [];
+  readonly lastResult = new Map<string, { at: number; result: ClaimResult }>();
+
+  constructor(
+    private maxParallel: number,
+    private readonly claim: (agent: string) => Promise<ClaimResult>,
+    private readonly log: Logger,
+    private readonly now: () => number,
+    /** How often agents locked by another daemon are tried again. */
+    private readonly lockRetryMs: number,
+  ) {}
+
+  setMaxParallel(n: number): void {
+    this.maxParallel = n;
+    this.pump();
+  }
+
+  /** Something changed for `agent`: make sure it is looked at. */
+  poke(agent: string): void {
+    if (!this.accepting) return;
+    if (this.running.has(agent)) {
+      this.dirty.add(agent);
+      return;
+    }
+    if (this.queued.has(agent)) return;
+    this.queued.add(agent);
+    this.queue.push(agent);
+    this.pump();
+  }
+
+  isRunning(agent: string): boolean {
+    return this.running.has(agent);
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  get queuedAgents(): readonly string[] {
+    return this.queue;
+  }
+
+  private pump(): void {
+    while (this.accepting && this.running.size < this.maxParallel && this.queue.length > 0) {
+      const agent = this.queue.shift()!;
+      this.queued.delete(agent);
+      this.start(agent);
+    }
+  }
+
+  private start(agent: string): void {
+    const clearRetry = this.retryTimers.get(agent);
+    if (clearRetry) {
+      clearTimeout(clearRetry);
+      this.retryTimers.delete(agent);
+    }
+    this.lockedElsewhere.delete(agent);
+    const done = this.claim(agent)
+      .then((result) => this.after(agent, result))
+      .catch((err: unknown) => {
+        // A claim must never take the daemon down; the agent is looked at again on its next event.
+        this.log.error({ agent, err }, 'claim failed');
+      })
+      .finally(() => {
+        this.running.delete(agent);
+        if (this.dirty.delete(agent)) this.poke(agent);
+        this.pump();
+        if (this.running.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      });
+    this.running.set(agent, done);
+  }
+
+  private after(agent: string, result: ClaimResult): void {
+    this.lastResult.set(agent, { at: this.now(), result });
+    switch (result.kind) {
+      case 'ran':
+      case 'settled':
+        this.dirty.add(agent); // there may be more: the next inbox task, a retry
+        return;
+      case 'waiting':
+        this.retryAt(agent, result.untilMs);
+        return;
+      case 'locked':
+        this.lockedElsewhere.add(agent);
+        this.ensureSweep();
+        return;
+      case 'idle':
+      case 'blocked':
+        return; // a file event or a resolution will poke it
+    }
+  }
+
+  private retryAt(agent: string, untilMs: number): void {
+    const existing = this.retryTimers.get(agent);
+    if (existing) clearTimeout(existing);
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(agent);
+      this.poke(agent);
+    }, Math.max(0, untilMs - this.now()));
+    this.retryTimers.set(agent, timer);
+  }
+
+  private ensureSweep(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => {
+      for (const agent of [...this.lockedElsewhere]) {
+        this.lockedElsewhere.delete(agent);
+        this.poke(agent);
+      }
+      if (this.lockedElsewhere.size === 0 && this.sweepTimer) {
+        clearInterval(this.sweepTimer);
+        this.sweepTimer = null;
+      }
+    }, this.lockRetryMs);
+  }
+
+  /** Stop claiming; resolves when every claim in progress has ended. */
+  async stop(): Promise<void> {
+    this.accepting = false;
+    this.queue.length = 0;
+    this.queued.clear();
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    await this.whenIdle();
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}

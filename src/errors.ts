@@ -1,0 +1,60 @@
+/**
+ * Errors are grouped by who must act. Each has a literal `name`, a stable
+ * `code`, and the context a person needs to fix it.
+ */
+
+/** A name (agent, task id, path) that could escape the home or is malformed. */
+export class BadNameError extends Error {
+  override readonly name = 'BadNameError';
+  readonly code = 'bad_name';
+  constructor(
+    readonly what: string,
+    readonly value: string,
+    reason = 'must match ^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$ and stay inside the home',
+  ) {
+    super(`${what} ${JSON.stringify(value)} ${reason}`);
+  }
+}
+
+/** A file a person wrote is invalid. The operator must act. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'config_error';
+  constructor(
+    /** The file, relative to the home. */
+    readonly file: string,
+    /** One line per problem, each naming the field. */
+    readonly problems: string[],
+    options?: { cause?: unknown },
+  ) {
+    super(problems.map((p) => `${file}: ${p}`).join('\n'), options);
+  }
+}
+
+/** A task file that is not JSON or does not match the task schema. */
+export class BadTaskError extends Error {
+  override readonly name = 'BadTaskError';
+  readonly code = 'bad_input';
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(problems.map((p) => `${file}: ${p}`).join('\n'));
+  }
+}
+
+/** The command line was used wrongly: exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly code = 'usage';
+}
+
+/** Something a person asked for does not exist (an outbox item, a dead letter). */
+export class NotFoundError extends Error {
+  override readonly name = 'NotFoundError';
+  readonly code = 'not_found';
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

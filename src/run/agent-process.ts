@@ -1,0 +1,155 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
+
+/**
+ * One agent process: its own process group, a scrubbed environment, NDJSON
+ * on stdin/stdout, stderr into the log. Knows nothing of budgets or tasks.
+ */
+
+/** Longest stdout line accepted; a longer one is dropped, so a flood cannot exhaust memory. */
+export const MAX_LINE_BYTES = 8 * 1024 * 1024;
+
+export interface SpawnSpec {
+  command: string[];
+  cwd: string;
+  /** Names of the daemon's variables to pass through (the definition's `env`). */
+  passEnv: string[];
+  /** AGENTD_* variables. */
+  agentdEnv: Record<string, string>;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Build the child's environment: only the listed variables, plus AGENTD_*. Never the daemon's secrets. */
+export function scrubbedEnv(passEnv: string[], agentdEnv: Record<string, string>, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of passEnv) {
+    const value = from[name];
+    if (value !== undefined) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(agentdEnv)) if (name.startsWith('AGENTD_')) env[name] = value;
+  return env;
+}
+
+/**
+ * The executable to run. The child gets no PATH unless `env` passes it, so the
+ * daemon resolves the command with its own PATH; `node` is the daemon's own node.
+ */
+export function resolveExecutable(command: string, cwd: string, pathVar = process.env.PATH ?? ''): string {
+  if (command === 'node') return process.execPath;
+  if (command.includes('/')) return path.resolve(cwd, command);
+  for (const dir of pathVar.split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, command);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here; try the next folder
+    }
+  }
+  return command;
+}
+
+export class AgentProcess {
+  private readonly child: ChildProcess;
+  readonly exited: Promise<ExitInfo>;
+  private exitInfo: ExitInfo | null = null;
+
+  constructor(
+    spec: SpawnSpec,
+    private readonly log: Logger,
+    onLine: (line: string) => void,
+  ) {
+    const [cmd, ...args] = spec.command;
+    this.child = spawn(resolveExecutable(cmd!, spec.cwd), args, {
+      cwd: spec.cwd,
+      env: scrubbedEnv(spec.passEnv, spec.agentdEnv),
+      detached: true, // its own process group, so a kill reaches everything it started
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.once('error', (err) => {
+        this.log.error({ err }, 'agent process could not start');
+        this.exitInfo ??= { code: 127, signal: null };
+        resolve(this.exitInfo);
+      });
+      this.child.once('close', (code, signal) => {
+        this.exitInfo ??= { code, signal };
+        resolve(this.exitInfo);
+      });
+    });
+    // A dead agent makes stdin writes fail with EPIPE; its exit is handled through `exited`.
+    this.child.stdin!.on('error', () => undefined);
+    readLines(this.child.stdout!, onLine, () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
+    readLines(
+      this.child.stderr!,
+      (line) => this.log.info({ stream: 'stderr', line }, 'agent stderr'),
+      () => undefined,
+    );
+  }
+
+  get pid(): number | null {
+    return this.child.pid ?? null;
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === null;
+  }
+
+  send(message: DaemonMessage): void {
+    if (!this.alive || this.child.stdin!.destroyed) return;
+    this.child.stdin!.write(encodeMessage(message));
+  }
+
+  /** Signal the whole process group; a group already gone is fine. */
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.pid === undefined) return;
+    killGroup(this.child.pid, signal);
+  }
+
+  closeStdin(): void {
+    this.child.stdin!.end();
+  }
+}
+
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone
+  }
+}
+
+/** Split a stream into lines without ever buffering more than MAX_LINE_BYTES (readline would). */
+function readLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void, onTooLong: () => void): void {
+  let pending = '';
+  let skipping = false;
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    let start = 0;
+    for (let nl = chunk.indexOf('\n', start); nl !== -1; nl = chunk.indexOf('\n', start)) {
+      const piece = chunk.slice(start, nl);
+      if (!skipping) onLine(pending + piece);
+      pending = '';
+      skipping = false;
+      start = nl + 1;
+    }
+    if (skipping) return;
+    pending += chunk.slice(start);
+    if (pending.length > MAX_LINE_BYTES) {
+      pending = '';
+      skipping = true;
+      onTooLong();
+    }
+  });
+  stream.on('end', () => {
+    if (pending && !skipping) onLine(pending);
+  });
+}

@@ -1,0 +1,69 @@
+import type { DeliveredResolution } from '../protocol/messages.js';
+import type { OutboxItem } from '../store/outbox.js';
+import { blocksTask } from '../store/outbox.js';
+
+/**
+ * The decisions of the boot sequence (DESIGN.md section 4), pure: from the
+ * task, the outbox items and a clock reading, what may happen next.
+ */
+
+export interface OutboxView {
+  /** An open item that holds this task back. */
+  blocking: OutboxItem | null;
+  /** Resolved items not yet handed to the agent. */
+  undelivered: OutboxItem[];
+  /** A person said cancel and the task has not been cancelled yet. */
+  cancel: OutboxItem | null;
+  /** A person let the stale task run anyway. */
+  staleTaskAccepted: boolean;
+  staleContextAccepted: boolean;
+  /** Budget extensions a person granted this task. */
+  extends: Record<string, number>[];
+}
+
+export function viewOutbox(items: OutboxItem[], taskId: string): OutboxView {
+  const mine = items.filter((i) => i.task_id === taskId);
+  const resolved = mine.filter((i) => i.status === 'resolved' && i.resolution);
+  // `retry` is not acceptance: it asks for the check (and a context refresh) again.
+  const accepted = (kind: string) => resolved.some((i) => i.kind === kind && ['continue', 'approve', 'answer'].includes(i.resolution!.decision));
+  const undelivered = resolved.filter((i) => !i.delivered_at);
+  return {
+    blocking: mine.find((i) => blocksTask(i, taskId)) ?? null,
+    undelivered,
+    cancel: undelivered.find((i) => i.resolution!.decision === 'cancel') ?? null,
+    staleTaskAccepted: accepted('stale_task'),
+    staleContextAccepted: accepted('stale_context'),
+    extends: resolved.map((i) => i.resolution!.extend).filter((e): e is Record<string, number> => !!e),
+  };
+}
+
+export function toDelivered(item: OutboxItem): DeliveredResolution {
+  const r = item.resolution!;
+  return {
+    item_id: item.id,
+    kind: item.kind,
+    reason: item.reason,
+    ...(item.question !== undefined ? { question: item.question } : {}),
+    decision: r.decision,
+    ...(r.answer !== undefined ? { answer: r.answer } : {}),
+    ...(r.extend !== undefined ? { extend: r.extend } : {}),
+    ...(r.by !== undefined ? { by: r.by } : {}),
+    ...(r.at !== undefined ? { at: r.at } : {}),
+  };
+}
+
+/** Age in ms of something created at `createdAt`; NaN-safe (an unparseable date is infinitely old). */
+export function ageMs(createdAt: string, now: number): number {
+  const t = Date.parse(createdAt);
+  return Number.isNaN(t) ? Infinity : now - t;
+}
+
+export function isStale(createdAt: string, maxAgeMs: number, now: number): boolean {
+  return ageMs(createdAt, now) > maxAgeMs;
+}
+
+/** Exponential backoff with full jitter between failed runs of a task. */
+export function runRetryDelayMs(failedAttempts: number, baseMs: number, maxMs: number, random: () => number): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, failedAttempts - 1));
+  return Math.round(random() * ceiling);
+}

@@ -1,0 +1,237 @@
+import type { AgentDefinition, BudgetLimits } from '../config/types.js';
+import { writeJsonAtomic } from '../store/durable.js';
+import { writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
+import { appendHistory, type HistoryLine, type RunStatus } from '../store/history.js';
+import { emptySpend, readJournal, type JournalSpend } from '../store/journal.js';
+import { addOutboxItem, markDelivered, newItemId, type OutboxItem, type OutboxKind } from '../store/outbox.js';
+import { addDailySpend } from '../store/spend.js';
+import { completeTask, deadLetterTask, type Task } from '../store/tasks.js';
+import { runRetryDelayMs } from './boot.js';
+import { limitsView, usedView } from './budget.js';
+import type { RunReport } from './run-host.js';
+import type { RunnerDeps } from './runner.js';
+
+/**
+ * What a run's outcome means for the files: done, dead-letter, an outbox
+ * item, a handoff, a retry later; then one history line. Each write is
+ * ordered so a crash between two of them is settled on the next claim.
+ */
+
+export interface FinishedRun {
+  agent: AgentDefinition;
+  task: Task;
+  claimed: Buffer;
+  checkpoint: TaskCheckpoint;
+  runId: string;
+  trigger: RunTrigger;
+  startedAt: Date;
+  report: RunReport;
+  limits: BudgetLimits;
+  definitionChanged: boolean;
+}
+
+export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<void> {
+  const { paths } = deps;
+  const { agent, task, report } = run;
+  const now = new Date(deps.clock.now());
+  let checkpoint: TaskCheckpoint = { ...run.checkpoint, active_run: null, runtime_ms: run.checkpoint.runtime_ms + report.runtimeMs };
+  const outcome = report.outcome;
+  let status: RunStatus;
+  let error: { category: string; message: string } | null = null;
+
+  switch (outcome.kind) {
+    case 'done':
+      status = 'done';
+      await completeTask(paths, agent.name, run.claimed, { v: 1, task, status: 'done', output: outcome.output, finished_at: now.toISOString(), runs: checkpoint.runs });
+      break;
+    case 'escalated': {
+      status = 'escalated';
+      const m = outcome.message;
+      if (m.state !== undefined) checkpoint = { ...checkpoint, state: m.state, checkpoint_at: now.toISOString() };
+      await writeCheckpoint(paths, agent.name, checkpoint);
+      await escalate(deps, run, 'uncertain', m.reason, { question: m.question, blockers: m.blockers, details: { state: m.state ?? checkpoint.state } });
+      break;
+    }
+    case 'limit':
+    case 'interrupted': {
+      status = outcome.kind === 'limit' ? 'limit' : 'interrupted';
+      if (outcome.kind === 'limit') error = { category: 'budget', message: `budget reached: ${outcome.reason}` };
+      if (outcome.handoff?.state !== undefined) checkpoint = { ...checkpoint, state: outcome.handoff.state, checkpoint_at: now.toISOString() };
+      await writeCheckpoint(paths, agent.name, checkpoint);
+      await writeHandoff(deps, run, checkpoint, outcome.reason, outcome.handoff);
+      if (outcome.kind === 'limit') {
+        await escalate(deps, run, 'limit', `budget reached: ${outcome.reason}`, {
+          question: 'Continue (optionally with --extend), or cancel?',
+          details: { used: usedView(spentOf(run)), limits: limitsView(run.limits) },
+        });
+      }
+      break;
+    }
+    case 'provider_unavailable':
+      status = 'escalated';
+      error = { category: 'provider_error', message: outcome.message };
+      await writeCheckpoint(paths, agent.name, checkpoint);
+      await escalate(deps, run, 'provider_unavailable', `model ${outcome.model} unavailable and the task is critical: ${outcome.message}`, {
+        question: 'Retry when the provider is back (retry), or cancel?',
+      });
+      break;
+    case 'failed': {
+      error = { category: outcome.category, message: outcome.message };
+      const attempts = checkpoint.attempts + 1;
+      checkpoint = { ...checkpoint, attempts, last_error: error };
+      if (attempts >= agent.maxAttempts) {
+        status = 'dead_letter';
+        await deadLetterTask(paths, agent.name, run.claimed, {
+          v: 1,
+          agent: agent.name,
+          task,
+          error,
+          attempts,
+          runs: checkpoint.runs,
+          source: 'current',
+          dead_lettered_at: now.toISOString(),
+        });
+      } else {
+        status = 'failed';
+        const delay = runRetryDelayMs(attempts, agent.retry.baseDelayMs, agent.retry.maxDelayMs, deps.random);
+        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + delay).toISOString() };
+        await writeCheckpoint(paths, agent.name, checkpoint);
+      }
+      break;
+    }
+  }
+  await addDailySpend(paths, agent.name, now, report.spend.costUsd);
+  await appendHistory(paths, historyLine(run, status, error, now, report.spend));
+}
+
+function spentOf(run: FinishedRun) {
+  return {
+    steps: run.report.spend.steps,
+    toolCalls: run.report.spend.toolCalls,
+    tokens: run.report.spend.inputTokens + run.report.spend.outputTokens,
+    costUsd: run.report.spend.costUsd,
+    runtimeMs: run.checkpoint.runtime_ms + run.report.runtimeMs,
+    dailyCostUsd: 0,
+  };
+}
+
+function historyLine(run: FinishedRun, status: RunStatus, error: { category: string; message: string } | null, now: Date, spend: JournalSpend): HistoryLine {
+  return {
+    v: 1,
+    run_id: run.runId,
+    task_id: run.task.id,
+    agent: run.agent.name,
+    trigger: run.trigger,
+    started_at: run.startedAt.toISOString(),
+    ended_at: now.toISOString(),
+    duration_ms: run.report.runtimeMs,
+    status,
+    steps: spend.steps,
+    tool_calls: spend.toolCalls,
+    tokens: { input: spend.inputTokens, output: spend.outputTokens },
+    cost_usd: spend.costUsd,
+    error_category: error?.category ?? null,
+    error: error?.message ?? null,
+    models: run.report.models,
+    agent_version: run.agent.version,
+    definition_hash: run.agent.hash,
+    definition_changed: run.definitionChanged,
+    degraded: run.report.degraded,
+  };
+}
+
+async function escalate(
+  deps: RunnerDeps,
+  run: FinishedRun,
+  kind: OutboxKind,
+  reason: string,
+  extra: { question?: string; blockers?: unknown[]; details?: unknown },
+): Promise<OutboxItem> {
+  const item = await addOutboxItem(deps.paths, {
+    id: newItemId(run.agent.name),
+    kind,
+    agent: run.agent.name,
+    task_id: run.task.id,
+    run_id: run.runId,
+    created_at: new Date(deps.clock.now()).toISOString(),
+    reason,
+    ...(extra.question !== undefined ? { question: extra.question } : {}),
+    ...(extra.blockers !== undefined ? { blockers: extra.blockers } : {}),
+    ...(extra.details !== undefined ? { details: extra.details } : {}),
+    status: 'open',
+  });
+  deps.log.warn({ task_id: run.task.id, run_id: run.runId, item_id: item.id, kind }, 'escalated to the outbox');
+  return item;
+}
+
+async function writeHandoff(deps: RunnerDeps, run: FinishedRun, checkpoint: TaskCheckpoint, reason: string, handoff: { summary: string; next_steps?: unknown[] } | null): Promise<void> {
+  const journal = await readJournal(deps.paths.journal(run.agent.name, run.task.id));
+  await writeJsonAtomic(deps.paths.handoffFile(run.agent.name), {
+    v: 1,
+    agent: run.agent.name,
+    task_id: run.task.id,
+    run_id: run.runId,
+    reason,
+    at: new Date(deps.clock.now()).toISOString(),
+    used: usedView(spentOf(run)),
+    limits: limitsView(run.limits),
+    summary: handoff?.summary ?? null,
+    next_steps: handoff?.next_steps ?? [],
+    checkpoint: checkpoint.state,
+    journal_tail: journal.tail,
+  });
+}
+
+/** A person said cancel: the task goes to done with status cancelled. */
+export async function cancelTask(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer, checkpoint: TaskCheckpoint, item: OutboxItem): Promise<void> {
+  const now = new Date(deps.clock.now());
+  await markDelivered(deps.paths, agent.name, [item.id], now.toISOString());
+  await completeTask(deps.paths, agent.name, claimed, {
+    v: 1,
+    task,
+    status: 'cancelled',
+    output: { cancelled_by: item.resolution?.by ?? null, item_id: item.id, reason: item.reason },
+    finished_at: now.toISOString(),
+    runs: checkpoint.runs,
+  });
+  deps.log.info({ task_id: task.id, item_id: item.id }, 'task cancelled by a person');
+}
+
+/**
+ * The daemon died during a run: write its history line from the journal
+ * (what it really spent) and close it in the checkpoint. Its wall time up to
+ * its last journal record counts toward max_runtime.
+ */
+export async function recordInterruptedRun(paths: RunnerDeps['paths'], agent: AgentDefinition, task: Task, checkpoint: TaskCheckpoint, now: Date): Promise<TaskCheckpoint> {
+  const active = checkpoint.active_run!;
+  const journal = await readJournal(paths.journal(agent.name, task.id));
+  const spend = journal.spendByRun.get(active.run_id) ?? emptySpend();
+  const lastAt = [...journal.tail].reverse().find((r) => r.run_id === active.run_id)?.at;
+  const runtimeMs = lastAt ? Math.max(0, Date.parse(lastAt) - Date.parse(active.started_at)) : 0;
+  const closed: TaskCheckpoint = { ...checkpoint, active_run: null, runtime_ms: checkpoint.runtime_ms + runtimeMs };
+  await addDailySpend(paths, agent.name, now, spend.costUsd);
+  await appendHistory(paths, {
+    v: 1,
+    run_id: active.run_id,
+    task_id: task.id,
+    agent: agent.name,
+    trigger: active.trigger,
+    started_at: active.started_at,
+    ended_at: now.toISOString(),
+    duration_ms: runtimeMs,
+    status: 'interrupted',
+    steps: spend.steps,
+    tool_calls: spend.toolCalls,
+    tokens: { input: spend.inputTokens, output: spend.outputTokens },
+    cost_usd: spend.costUsd,
+    error_category: 'crash',
+    error: 'the daemon stopped during the run',
+    models: [],
+    agent_version: checkpoint.agent_version ?? agent.version,
+    definition_hash: checkpoint.definition_hash ?? agent.hash,
+    definition_changed: false,
+    degraded: false,
+  });
+  await writeCheckpoint(paths, agent.name, closed);
+  return closed;
+}

@@ -1,0 +1,446 @@
+import type { Logger } from 'pino';
+import type { AgentDefinition, BudgetLimits } from '../config/types.js';
+import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StartMessage, type StopReason, type ToolCallMessage, type UncertainMessage, type UsageMessage } from '../protocol/messages.js';
+import { ModelCallError, type GatewayCall, type GatewayResult } from '../model/types.js';
+import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
+import { ajv } from '../schema/validate.js';
+import { formatErrors } from '../schema/validate.js';
+import { AgentProcess } from './agent-process.js';
+import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type PriceRate, type Spent } from './budget.js';
+import type { Clock } from './clock.js';
+
+/**
+ * Hosts one agent process for one run: speaks the protocol, enforces the
+ * budgets, journals every call, and returns what happened as data.
+ */
+
+export interface ModelCaller {
+  call(call: GatewayCall): Promise<GatewayResult>;
+}
+
+/** What the agent asked a tool to do, answered by the tools layer. */
+export interface ToolCaller {
+  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown> }): Promise<
+    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
+  >;
+}
+
+export type RunOutcome =
+  | { kind: 'done'; output: unknown }
+  | { kind: 'escalated'; message: UncertainMessage }
+  | { kind: 'limit'; reason: StopReason; handoff: HandoffMessage | null }
+  | { kind: 'interrupted'; reason: 'shutdown' | 'lock_lost'; handoff: HandoffMessage | null }
+  | { kind: 'provider_unavailable'; model: string; message: string }
+  | { kind: 'failed'; category: string; message: string };
+
+export interface RunReport {
+  outcome: RunOutcome;
+  /** Real spend of this run only. */
+  spend: JournalSpend;
+  models: string[];
+  degraded: boolean;
+  runtimeMs: number;
+}
+
+export interface RunHostInput {
+  agent: AgentDefinition;
+  taskId: string;
+  runId: string;
+  start: Omit<StartMessage, 'type' | 'budget' | 'run_id'>;
+  limits: BudgetLimits;
+  /** Spent before this run: journal totals, earlier runs' runtime, today's cost. */
+  spentBefore: Spent;
+  /** The task's effective call history, answered from while it matches. */
+  replay: EffectiveCall[];
+  journalFile: string;
+  agentdEnv: Record<string, string>;
+  models: ModelCaller;
+  tools: ToolCaller;
+  priceOf(model: string): PriceRate | null;
+  clock: Clock;
+  log: Logger;
+  /** Aborted on daemon shutdown (reason 'shutdown') or a lost lock (reason 'lock_lost'). */
+  interrupt: AbortSignal;
+  onSpawn(pid: number | null): Promise<void>;
+  onCheckpoint(state: unknown, context: unknown, hasContext: boolean): Promise<void>;
+  /** Milliseconds between SIGTERM and SIGKILL of the process group. */
+  killGraceMs?: number;
+}
+
+const DEFAULT_KILL_GRACE_MS = 2000;
+
+export async function hostRun(input: RunHostInput): Promise<RunReport> {
+  return new RunHost(input).run();
+}
+
+class RunHost {
+  private readonly startedAt: number;
+  private readonly spent: Spent;
+  private readonly runSpend: JournalSpend = { steps: 0, toolCalls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+  private readonly models = new Set<string>();
+  private degraded = false;
+  private seq = 0;
+  private replaying: boolean;
+  private outcome: RunOutcome | null = null;
+  private stopReason: StopReason | null = null;
+  private handoff: HandoffMessage | null = null;
+  private warned = false;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly callAbort = new AbortController();
+  private process!: AgentProcess;
+  private handoffArrived!: () => void;
+  private readonly handoffPromise = new Promise<void>((resolve) => (this.handoffArrived = resolve));
+  private runtimeTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly input: RunHostInput) {
+    this.startedAt = input.clock.now();
+    this.spent = { ...input.spentBefore };
+    this.replaying = input.replay.length > 0;
+  }
+
+  async run(): Promise<RunReport> {
+    const { input } = this;
+    const command = input.agent.command;
+    if (!command) throw new Error(`agent ${input.agent.name} has no command`);
+    this.process = new AgentProcess(
+      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv },
+      input.log,
+      (line) => this.onLine(line),
+    );
+    await input.onSpawn(this.process.pid);
+    this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
+
+    const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
+    this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
+    const onInterrupt = () => this.onInterrupt();
+    if (input.interrupt.aborted) onInterrupt();
+    else input.interrupt.addEventListener('abort', onInterrupt, { once: true });
+
+    const exit = await this.process.exited;
+    clearTimeout(this.runtimeTimer);
+    input.interrupt.removeEventListener('abort', onInterrupt);
+    this.callAbort.abort();
+    // Children the agent left behind die with the run.
+    this.process.kill('SIGKILL');
+    await this.queue.catch(() => undefined);
+
+    const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
+    return {
+      outcome,
+      spend: this.runSpend,
+      models: [...this.models],
+      degraded: this.degraded,
+      runtimeMs: input.clock.now() - this.startedAt,
+    };
+  }
+
+  private outcomeOfExit(code: number | null, signal: NodeJS.Signals | null): RunOutcome {
+    if (this.stopReason === 'shutdown') {
+      const reason = this.input.interrupt.reason === 'lock_lost' ? 'lock_lost' : 'shutdown';
+      return { kind: 'interrupted', reason, handoff: this.handoff };
+    }
+    if (this.stopReason) return { kind: 'limit', reason: this.stopReason, handoff: this.handoff };
+    // An agent that gave up after the model was unavailable failed for that reason.
+    if (this.unavailable) return { kind: 'failed', ...this.unavailable };
+    if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result' };
+    return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}` };
+  }
+
+  private remainingNow() {
+    return remaining(this.input.limits, this.spentNow());
+  }
+
+  private spentNow(): Spent {
+    return { ...this.spent, runtimeMs: this.input.spentBefore.runtimeMs + (this.input.clock.now() - this.startedAt) };
+  }
+
+  private onLine(line: string): void {
+    const parsed = parseAgentLine(line);
+    if (parsed.kind === 'noise') {
+      this.input.log.info({ stream: 'stdout', line: line.slice(0, 2000) }, 'agent printed a non-protocol line');
+      return;
+    }
+    if (parsed.kind === 'invalid') {
+      this.input.log.warn({ problem: parsed.reason }, 'agent sent an invalid message');
+      if (parsed.id) this.process.send({ type: 'error', id: parsed.id, code: 'bad_message', message: parsed.reason });
+      return;
+    }
+    // One message at a time, in order: the journal's seq is the order calls arrived in.
+    this.queue = this.queue.then(() => this.handle(parsed.message)).catch((err: unknown) => {
+      this.input.log.error({ err }, 'handling an agent message failed');
+      this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
+    });
+  }
+
+  private async handle(message: AgentMessage): Promise<void> {
+    switch (message.type) {
+      case 'model':
+        return this.onModel(message);
+      case 'tool':
+        return this.onTool(message);
+      case 'checkpoint':
+        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'));
+        return;
+      case 'uncertain':
+        this.finish({ kind: 'escalated', message });
+        return;
+      case 'handoff':
+        this.handoff = message;
+        this.handoffArrived();
+        return;
+      case 'usage':
+        return this.onUsage(message);
+      case 'log':
+        this.input.log[message.level ?? 'info']({ agent_msg: message.msg }, 'agent log');
+        return;
+      case 'result':
+        return this.onResult(message.output);
+    }
+  }
+
+  /** The run's outcome is known: let the process exit on its own, then make sure it does. */
+  private finish(outcome: RunOutcome): void {
+    if (this.outcome || this.stopReason) return;
+    this.outcome = outcome;
+    this.process.closeStdin();
+    void this.killAfter(this.input.agent.stopGraceMs);
+  }
+
+  private async killAfter(graceMs: number): Promise<void> {
+    const exited = await raceTimeout(this.process.exited, graceMs);
+    if (exited) return;
+    this.process.kill('SIGTERM');
+    if (await raceTimeout(this.process.exited, this.input.killGraceMs ?? DEFAULT_KILL_GRACE_MS)) return;
+    this.process.kill('SIGKILL');
+  }
+
+  /** Refuse further calls, send stop, wait the grace for a handoff, then SIGTERM, then SIGKILL. */
+  private beginStop(reason: StopReason): void {
+    if (this.stopReason || this.outcome) return;
+    this.stopReason = reason;
+    this.input.log.info({ reason }, 'stopping agent');
+    this.callAbort.abort();
+    const graceMs = this.input.agent.stopGraceMs;
+    this.process.send({ type: 'stop', reason, grace_ms: graceMs });
+    void (async () => {
+      const gotHandoff = await raceTimeout(Promise.race([this.handoffPromise, this.process.exited]), graceMs);
+      if (gotHandoff && this.handoff) await raceTimeout(this.process.exited, Math.min(graceMs, 1000));
+      if (!this.process.alive) return;
+      this.process.kill('SIGTERM');
+      if (await raceTimeout(this.process.exited, this.input.killGraceMs ?? DEFAULT_KILL_GRACE_MS)) return;
+      this.process.kill('SIGKILL');
+    })();
+  }
+
+  private onInterrupt(): void {
+    if (this.input.interrupt.reason === 'lock_lost') {
+      // Another daemon may already own this agent: stop at once, write nothing more.
+      this.stopReason = 'shutdown';
+      this.process.kill('SIGKILL');
+      return;
+    }
+    if (this.outcome) return; // already finishing on its own
+    this.beginStop('shutdown');
+  }
+
+  private refuse(id: string, reason: StopReason): void {
+    this.process.send({ type: 'error', id, code: 'budget_exhausted', message: `budget exhausted: ${reason}` });
+    this.beginStop(reason);
+  }
+
+  /** Answer from the journal when the n-th call matches what was recorded; otherwise supersede the rest. */
+  private async replayed(seq: number, kind: 'model' | 'tool', hash: string): Promise<EffectiveCall | null> {
+    if (!this.replaying) return null;
+    const recorded = this.input.replay[seq - 1];
+    if (recorded && recorded.kind === kind && recorded.request_hash === hash && recorded.phase === 'completed') return recorded;
+    this.replaying = false;
+    await appendJournal(this.input.journalFile, { v: 1, kind: 'supersede', run_id: this.input.runId, from_seq: seq, at: this.iso() });
+    return null;
+  }
+
+  private iso(): string {
+    return new Date(this.input.clock.now()).toISOString();
+  }
+
+  private async onModel(message: ModelCallMessage): Promise<void> {
+    const { agent } = this.input;
+    if (this.stopReason || this.outcome) {
+      this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'the run is stopping' });
+      return;
+    }
+    const model = agent.model ?? '';
+    const seq = ++this.seq;
+    const hash = requestHash('model', model, message.request);
+    const recorded = await this.replayed(seq, 'model', hash);
+    if (recorded) {
+      const result = recorded.result as { response: GatewayResult['response']; model: string };
+      this.process.send({
+        type: 'model_result',
+        id: message.id,
+        ok: true,
+        response: result.response,
+        usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+        model: result.model,
+        replayed: true,
+      });
+      return;
+    }
+    if (!agent.model) {
+      await this.journalFailed(seq, 'model', model, hash, { code: 'provider_error', message: 'the agent definition names no model' });
+      this.process.send({ type: 'error', id: message.id, code: 'provider_error', message: 'the agent definition names no model' });
+      return;
+    }
+    const decision = decideModelCall(
+      this.input.limits,
+      this.spentNow(),
+      estimatePromptTokens(message.request),
+      message.request.max_tokens,
+      this.input.priceOf(model),
+    );
+    if (!decision.ok) return this.refuse(message.id, decision.reason);
+    const request = { ...message.request, ...(decision.maxTokens !== undefined ? { max_tokens: decision.maxTokens } : {}) };
+
+    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'model', name: model, request_hash: hash, phase: 'started', at: this.iso() });
+    this.spent.steps++;
+    this.runSpend.steps++;
+    let result: GatewayResult;
+    try {
+      result = await this.input.models.call({
+        agent: agent.name,
+        model,
+        fallbackModels: agent.fallbackModels,
+        critical: agent.critical || this.input.start.task.critical === true,
+        request,
+        signal: this.callAbort.signal,
+      });
+    } catch (err) {
+      return this.onModelError(message.id, seq, model, hash, err);
+    }
+    const usage = result.usage;
+    await appendJournal(this.input.journalFile, {
+      v: 1,
+      seq,
+      run_id: this.input.runId,
+      kind: 'model',
+      name: model,
+      request_hash: hash,
+      phase: 'completed',
+      result: { response: result.response, model: result.model },
+      usage,
+      at: this.iso(),
+    });
+    this.addUsage(usage);
+    this.models.add(result.model);
+    if (result.degraded) this.degraded = true;
+    this.process.send({ type: 'model_result', id: message.id, ok: true, response: result.response, usage, model: result.model, replayed: false });
+    this.afterSpend();
+  }
+
+  private async onModelError(id: string, seq: number, model: string, hash: string, err: unknown): Promise<void> {
+    const failure = err instanceof ModelCallError ? err.failure : null;
+    const text = err instanceof Error ? err.message : String(err);
+    await this.journalFailed(seq, 'model', model, hash, { code: failure?.category ?? 'provider_error', message: text, category: failure?.category });
+    if (this.stopReason) {
+      this.process.send({ type: 'error', id, code: 'stopping', message: 'the run is stopping' });
+      return;
+    }
+    if (failure?.availability) {
+      this.process.send({ type: 'error', id, code: 'provider_unavailable', message: text });
+      const critical = this.input.agent.critical || this.input.start.task.critical === true;
+      if (critical) this.finish({ kind: 'provider_unavailable', model, message: text });
+      else this.unavailable = { category: failure.category, message: text };
+      return;
+    }
+    this.process.send({ type: 'error', id, code: 'provider_error', message: text });
+  }
+
+  /** Set when the model was unavailable: a failed run is then that, not a crash. */
+  private unavailable: { category: string; message: string } | null = null;
+
+  private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
+    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
+  }
+
+  private async onTool(message: ToolCallMessage): Promise<void> {
+    if (this.stopReason || this.outcome) {
+      this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'the run is stopping' });
+      return;
+    }
+    if (!Object.hasOwn(this.input.agent.tools, message.name)) {
+      this.process.send({ type: 'error', id: message.id, code: 'not_allowed', message: `tool ${JSON.stringify(message.name)} is not in this agent's tools` });
+      return;
+    }
+    const seq = ++this.seq;
+    const hash = requestHash('tool', message.name, message.args);
+    const recorded = await this.replayed(seq, 'tool', hash);
+    if (recorded) {
+      this.process.send({ type: 'tool_result', id: message.id, ok: true, result: recorded.result, replayed: true });
+      return;
+    }
+    const refusal = decideToolCall(this.input.limits, this.spentNow());
+    if (refusal) return this.refuse(message.id, refusal);
+    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'started', at: this.iso() });
+    this.spent.toolCalls++;
+    this.runSpend.toolCalls++;
+    const answer = await this.input.tools.call({ agent: this.input.agent, taskId: this.input.taskId, runId: this.input.runId, seq, name: message.name, args: message.args });
+    if (!answer.ok) {
+      await this.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
+      this.process.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });
+      return;
+    }
+    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result: answer.result, at: this.iso() });
+    this.process.send({ type: 'tool_result', id: message.id, ok: true, result: answer.result, replayed: false });
+    this.afterSpend();
+  }
+
+  private async onUsage(message: UsageMessage): Promise<void> {
+    const usage = { input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 };
+    await appendJournal(this.input.journalFile, { v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
+    this.addUsage(usage);
+    this.afterSpend();
+    const exhausted = exhaustedBudget(this.input.limits, this.spentNow());
+    if (exhausted) this.beginStop(exhausted);
+  }
+
+  private addUsage(usage: { input_tokens: number; output_tokens: number; cost_usd: number }): void {
+    const tokens = usage.input_tokens + usage.output_tokens;
+    this.spent.tokens += tokens;
+    this.spent.costUsd += usage.cost_usd;
+    this.spent.dailyCostUsd += usage.cost_usd;
+    this.runSpend.inputTokens += usage.input_tokens;
+    this.runSpend.outputTokens += usage.output_tokens;
+    this.runSpend.costUsd += usage.cost_usd;
+  }
+
+  private afterSpend(): void {
+    if (this.warned) return;
+    const spent = this.spentNow();
+    if (!pastWarning(this.input.limits, spent)) return;
+    this.warned = true;
+    this.process.send({ type: 'budget_warning', used: usedView(spent), limits: limitsView(this.input.limits) });
+  }
+
+  private onResult(output: unknown): void {
+    const schema = this.input.agent.outputSchema;
+    if (schema) {
+      const validate = ajv.compile(schema);
+      if (!validate(output)) {
+        const problems = formatErrors(validate.errors ?? []).join('; ');
+        this.finish({ kind: 'failed', category: 'invalid_output', message: `output does not match output_schema: ${problems}` });
+        return;
+      }
+    }
+    this.finish({ kind: 'done', output });
+  }
+}
+
+/** True when `promise` settled within `ms`. */
+async function raceTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

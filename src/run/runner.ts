@@ -1,0 +1,239 @@
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { AgentDefinition, DaemonConfig } from '../config/types.js';
+import { ConfigError } from '../errors.js';
+import type { HomePaths } from '../store/paths.js';
+import { readIfExists } from '../store/durable.js';
+import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
+import { readJournal } from '../store/journal.js';
+import { tryLockAgent } from '../store/lock.js';
+import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
+import { readDailySpend } from '../store/spend.js';
+import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
+import { killGroup } from './agent-process.js';
+import { isStale, toDelivered, viewOutbox } from './boot.js';
+import { taskLimits, type PriceRate } from './budget.js';
+import type { Clock } from './clock.js';
+import { readContext, runContextRefresh, writeContext } from './context.js';
+import { applyOutcome, cancelTask, recordInterruptedRun } from './finish.js';
+import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './run-host.js';
+
+/**
+ * One claim of one agent: lock it, settle and pick its task, run the boot
+ * checks in DESIGN.md section 4's order, host the run, record the outcome,
+ * unlock. The daemon and `agentd run` both call this.
+ */
+
+export interface RunnerDeps {
+  paths: HomePaths;
+  config: DaemonConfig;
+  log: Logger;
+  clock: Clock;
+  random: () => number;
+  models: ModelCaller;
+  tools: ToolCaller;
+  priceOf(model: string): PriceRate | null;
+  /** Aborted (reason 'shutdown' or 'lock_lost') to stop a run in progress. */
+  interrupt: AbortSignal;
+}
+
+export type ClaimResult =
+  | { kind: 'locked' }
+  | { kind: 'idle' }
+  | { kind: 'blocked'; itemId: string | null; reason: string }
+  | { kind: 'waiting'; untilMs: number }
+  | { kind: 'settled' }
+  | { kind: 'ran'; taskId: string; runId: string; outcome: RunOutcome };
+
+export function newRunId(now: Date): string {
+  return `r-${now.toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(4).toString('hex')}`;
+}
+
+export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
+  const lock = await tryLockAgent(deps.paths, agent.name, deps.config.lockStaleMs);
+  if (!lock) return { kind: 'locked' };
+  const interrupt = AbortSignal.any([deps.interrupt, abortAsLockLost(lock.lost)]);
+  try {
+    return await claimLocked({ ...deps, interrupt }, agent, requestedTrigger);
+  } finally {
+    await lock.release();
+  }
+}
+
+function abortAsLockLost(lost: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  lost.addEventListener('abort', () => controller.abort('lock_lost'), { once: true });
+  return controller.signal;
+}
+
+async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
+  const { paths, clock } = deps;
+  const now = () => new Date(clock.now());
+  let trigger: RunTrigger = requestedTrigger ?? 'file';
+
+  // 2. The task: current-task.json, else the next one from the inbox.
+  let current = await settleCurrentTask(paths, agent.name, now());
+  if (current.kind === 'dead_lettered') {
+    deps.log.warn({ task_id: current.id, problems: current.problems }, 'malformed current-task.json dead-lettered');
+    return { kind: 'settled' };
+  }
+  if (current.kind === 'none') {
+    const promoted = await promoteNext(paths, agent.name, now());
+    if (promoted.kind === 'dead_lettered') {
+      deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
+      return { kind: 'settled' };
+    }
+    if (promoted.kind === 'empty') return { kind: 'idle' };
+    current = { kind: 'task', task: promoted.task, bytes: promoted.bytes };
+    trigger = requestedTrigger ?? 'inbox';
+  }
+  const { task, bytes: claimed } = current;
+  const log = deps.log.child({ task_id: task.id });
+
+  let checkpoint = (await readCheckpoint(paths, agent.name, task.id)) ?? newCheckpoint(task.id);
+  if (checkpoint.active_run) {
+    // The daemon died during that run: record it, kill an orphan left on this host, resume.
+    const orphan = checkpoint.active_run;
+    if (orphan.pid && orphan.host === os.hostname() && orphan.daemon_pid !== process.pid) killGroup(orphan.pid, 'SIGKILL');
+    checkpoint = await recordInterruptedRun(paths, agent, task, checkpoint, now());
+  }
+  if (checkpoint.runs.length > 0) trigger = requestedTrigger === 'cli' ? 'cli' : 'resume';
+  if (checkpoint.next_attempt_at && Date.parse(checkpoint.next_attempt_at) > clock.now()) {
+    return { kind: 'waiting', untilMs: Date.parse(checkpoint.next_attempt_at) };
+  }
+
+  // 4 (read first, so a person's answer to 2 and 3 counts). Open items hold the task back.
+  let items: OutboxItem[];
+  try {
+    items = (await readOutbox(paths, agent.name)).items;
+  } catch (err) {
+    const reason = err instanceof ConfigError ? err.message : `outbox unreadable: ${(err as Error).message}`;
+    log.error({ problem: reason }, 'outbox.json is broken; the task waits until it is fixed');
+    return { kind: 'blocked', itemId: null, reason };
+  }
+  const outbox = viewOutbox(items, task.id);
+  if (outbox.cancel) {
+    await cancelTask(deps, agent, task, claimed, checkpoint, outbox.cancel);
+    return { kind: 'settled' };
+  }
+  if (outbox.blocking) return { kind: 'blocked', itemId: outbox.blocking.id, reason: outbox.blocking.reason };
+
+  // 2. Task age.
+  if (!outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
+    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age`, 'Run it anyway (continue) or drop it (cancel)?');
+  }
+
+  // 3. Context age, refreshed once when the definition says how.
+  const agentdEnv = { AGENTD_AGENT: agent.name, AGENTD_TASK_ID: task.id, AGENTD_HOME: paths.root };
+  let context = await readContext(paths, agent.name);
+  const contextStale = () => context.kind === 'broken' || (context.kind === 'ok' && isStale(context.updatedAt, agent.freshness.contextMaxAgeMs, clock.now()));
+  if (!outbox.staleContextAccepted && contextStale()) {
+    if (agent.freshness.contextRefresh) {
+      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log);
+      if (!refreshed) log.warn('context_refresh failed');
+      context = await readContext(paths, agent.name);
+    }
+    if (contextStale()) {
+      const reason = context.kind === 'broken' ? context.problem : `context-snapshot.json updated at ${context.kind === 'ok' ? context.updatedAt : '?'} is older than context_max_age`;
+      return escalateBoot(deps, agent, task, 'stale_context', reason, 'Run with this context anyway (continue), refresh it and retry (retry), or drop the task (cancel)?');
+    }
+  }
+
+  // 5. The run in progress resumes from checkpoint.json and the journal.
+  const runId = newRunId(now());
+  const journalFile = paths.journal(agent.name, task.id);
+  const journal = await readJournal(journalFile);
+  const limits = taskLimits(agent.budget, task.budget, outbox.extends, deps.config.limits);
+  const dailyCostUsd = await readDailySpend(paths, agent.name, now());
+  const handoff = await readHandoffFor(paths, agent.name, task.id);
+  const definitionChanged = checkpoint.definition_hash !== null && checkpoint.definition_hash !== agent.hash;
+  if (definitionChanged) log.warn({ previous: checkpoint.definition_hash, current: agent.hash }, 'task resumes under a changed agent definition');
+
+  checkpoint = {
+    ...checkpoint,
+    runs: [...checkpoint.runs, runId],
+    active_run: { run_id: runId, trigger, started_at: now().toISOString(), pid: null, host: os.hostname(), daemon_pid: process.pid },
+    next_attempt_at: null,
+    agent_version: agent.version,
+    definition_hash: agent.hash,
+  };
+  await writeCheckpoint(paths, agent.name, checkpoint);
+  const runLog = log.child({ run_id: runId });
+  runLog.info({ trigger, attempt: checkpoint.attempts + 1 }, 'run started');
+
+  const startedAt = now();
+  const report = await hostRun({
+    agent,
+    taskId: task.id,
+    runId,
+    start: {
+      task: task as unknown as Record<string, unknown>,
+      context: context.kind === 'ok' ? context.context : null,
+      resume: { checkpoint: checkpoint.state, handoff, resolutions: outbox.undelivered.map(toDelivered) },
+    },
+    limits,
+    spentBefore: {
+      steps: journal.spend.steps,
+      toolCalls: journal.spend.toolCalls,
+      tokens: journal.spend.inputTokens + journal.spend.outputTokens,
+      costUsd: journal.spend.costUsd,
+      runtimeMs: checkpoint.runtime_ms,
+      dailyCostUsd,
+    },
+    replay: journal.effective,
+    journalFile,
+    agentdEnv: { ...agentdEnv, AGENTD_RUN_ID: runId },
+    models: deps.models,
+    tools: deps.tools,
+    priceOf: deps.priceOf,
+    clock,
+    log: runLog,
+    interrupt: deps.interrupt,
+    onSpawn: async (pid) => {
+      checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
+      await writeCheckpoint(paths, agent.name, checkpoint);
+      await markDelivered(paths, agent.name, outbox.undelivered.map((i) => i.id), now().toISOString());
+    },
+    onCheckpoint: async (state, ctx, hasContext) => {
+      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString() };
+      await writeCheckpoint(paths, agent.name, checkpoint);
+      if (hasContext) await writeContext(paths, agent.name, ctx, now());
+    },
+  });
+  runLog.info({ outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd }, 'run ended');
+  if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
+    return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now
+  }
+  await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged });
+  return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome };
+}
+
+async function escalateBoot(deps: RunnerDeps, agent: AgentDefinition, task: Task, kind: OutboxKind, reason: string, question: string): Promise<ClaimResult> {
+  const item = await addOutboxItem(deps.paths, {
+    id: newItemId(agent.name),
+    kind,
+    agent: agent.name,
+    task_id: task.id,
+    run_id: null,
+    created_at: new Date(deps.clock.now()).toISOString(),
+    reason,
+    question,
+    status: 'open',
+  });
+  deps.log.warn({ task_id: task.id, item_id: item.id, kind }, 'task escalated before it ran');
+  return { kind: 'blocked', itemId: item.id, reason };
+}
+
+async function readHandoffFor(paths: HomePaths, agent: string, taskId: string): Promise<unknown> {
+  const bytes = await readIfExists(paths.handoffFile(agent));
+  if (!bytes) return null;
+  try {
+    const handoff = JSON.parse(bytes.toString('utf8')) as { task_id?: string };
+    return handoff.task_id === taskId ? handoff : null;
+  } catch {
+    return null;
+  }
+}
+
+export type { TaskCheckpoint };

@@ -1,0 +1,81 @@
+import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+
+// ajv is CommonJS; under NodeNext its default export is the module object.
+const Ajv = AjvModule.default ?? (AjvModule as unknown as typeof AjvModule.default);
+
+/** One shared ajv: every schema is compiled once, with every error reported. */
+export const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+
+export type Validator<T> = ((value: unknown) => value is T) & { problems(value: unknown): string[] };
+
+/** Compile `schema` into a type guard whose `problems` name each field in a person's words. */
+export function compile<T>(schema: object): Validator<T> {
+  const fn: ValidateFunction = ajv.compile(schema);
+  const guard = ((value: unknown) => fn(value)) as Validator<T>;
+  guard.problems = (value: unknown) => (fn(value) ? [] : formatErrors(fn.errors ?? []));
+  return guard;
+}
+
+/** ajv's errors → lines like `budget.max_stepz is not a known key (did you mean max_steps?)`. */
+export function formatErrors(errors: ErrorObject[]): string[] {
+  const lines: string[] = [];
+  for (const e of errors) {
+    // `anyOf`/`oneOf` repeat what their branches said; the branches are clearer.
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'if') continue;
+    const field = fieldName(e.instancePath);
+    if (e.keyword === 'additionalProperties') {
+      const key = String((e.params as { additionalProperty: string }).additionalProperty);
+      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const guess = closest(key, known);
+      const where = field ? `${field}.${key}` : key;
+      lines.push(`${where} is not a known key${guess ? ` (did you mean ${guess}?)` : ''}`);
+    } else if (e.keyword === 'required') {
+      const missing = String((e.params as { missingProperty: string }).missingProperty);
+      lines.push(`${field ? `${field}.` : ''}${missing} is required`);
+    } else if (e.keyword === 'enum') {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ');
+      lines.push(`${field || 'value'} must be one of ${allowed}`);
+    } else if (e.keyword === 'pattern' && typeof e.parentSchema === 'object' && e.parentSchema && 'description' in e.parentSchema) {
+      lines.push(`${field || 'value'} ${String((e.parentSchema as { description: string }).description)}`);
+    } else {
+      lines.push(`${field || 'value'} ${e.message ?? 'is invalid'}`);
+    }
+  }
+  return [...new Set(lines)];
+}
+
+/** `/budget/max_steps` → `budget.max_steps`; `/tools/0` → `tools[0]`. */
+function fieldName(instancePath: string): string {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^[0-9]+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}

@@ -1,0 +1,176 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+
+/**
+ * Durable file operations. Every file the daemon replaces goes through
+ * `writeJsonAtomic`; every append-only record goes through `appendLine`.
+ * write-file-atomic fsyncs the temp file and renames it, but it does not fsync
+ * the folder, so a power cut could forget the rename: we do that here.
+ */
+
+/** File permissions for what the daemon writes (state and outbox). */
+export interface WriteOptions {
+  /** Mode for new files; default 0o600 for state, see config `file_mode`. */
+  mode?: number;
+}
+
+let defaultMode = 0o640;
+
+/** Set by the daemon from its config; tests leave the default. */
+export function setDefaultFileMode(mode: number): void {
+  defaultMode = mode;
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function ensureDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+}
+
+/** Replace `file` with `data`: temp file, fsync, rename, fsync of the folder. */
+export async function writeFileDurable(file: string, data: string | Buffer, options: WriteOptions = {}): Promise<void> {
+  const dir = path.dirname(file);
+  await ensureDir(dir);
+  await writeFileAtomic(file, data, { fsync: true, mode: options.mode ?? defaultMode });
+  await fsyncDir(dir);
+}
+
+export async function writeJsonAtomic(file: string, value: unknown, options: WriteOptions = {}): Promise<void> {
+  await writeFileDurable(file, JSON.stringify(value, null, 2) + '\n', options);
+}
+
+/**
+ * Append one line and fdatasync it: the record survives a crash once this
+ * resolves. A torn last line left by a crash mid-append is closed off first,
+ * so it stays one unparseable line (skipped by readers) and never swallows
+ * the new record.
+ */
+export async function appendLine(file: string, line: string, options: WriteOptions = {}): Promise<void> {
+  const handle = await openForAppend(file, options);
+  try {
+    const text = line.endsWith('\n') ? line : line + '\n';
+    const { size } = await handle.stat();
+    let prefix = '';
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) prefix = '\n';
+    }
+    await handle.appendFile(prefix + text);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function appendJsonLine(file: string, value: unknown, options: WriteOptions = {}): Promise<void> {
+  await appendLine(file, JSON.stringify(value), options);
+}
+
+async function openForAppend(file: string, options: WriteOptions): Promise<fs.FileHandle> {
+  try {
+    return await fs.open(file, 'a+', options.mode ?? defaultMode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await ensureDir(path.dirname(file));
+    const handle = await fs.open(file, 'a+', options.mode ?? defaultMode);
+    // A new file's name must survive a crash too.
+    await fsyncDir(path.dirname(file));
+    return handle;
+  }
+}
+
+/** Remove a file and make the removal durable. Missing is fine. */
+export async function removeDurable(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await fsyncDir(path.dirname(file));
+}
+
+/**
+ * Hard-link `from` to `to` unless `to` exists, and make the new name durable.
+ * False when `to` already exists (nothing is overwritten).
+ */
+export async function linkDurable(from: string, to: string): Promise<boolean> {
+  await ensureDir(path.dirname(to));
+  try {
+    await fs.link(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  await fsyncDir(path.dirname(to));
+  return true;
+}
+
+/** Rename within the home and fsync both folders. */
+export async function renameDurable(from: string, to: string): Promise<void> {
+  await ensureDir(path.dirname(to));
+  await fs.rename(from, to);
+  await fsyncDir(path.dirname(to));
+  if (path.dirname(from) !== path.dirname(to)) await fsyncDir(path.dirname(from));
+}
+
+/** The file's bytes, or null when it does not exist. */
+export async function readIfExists(file: string): Promise<Buffer | null> {
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+export async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Names in a folder, or [] when it does not exist. */
+export async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
+/**
+ * Read a JSON-lines file, skipping a torn last line (a crash mid-append) and
+ * reporting any other unparseable line through `onBad`.
+ */
+export async function readJsonLines<T>(file: string, onBad?: (lineNo: number, line: string) => void): Promise<T[]> {
+  const buf = await readIfExists(file);
+  if (!buf) return [];
+  const text = buf.toString('utf8');
+  const lines = text.split('\n');
+  const out: T[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    try {
+      out.push(JSON.parse(line) as T);
+    } catch {
+      const isTornTail = i === lines.length - 1; // no trailing newline: the append never finished
+      if (!isTornTail) onBad?.(i + 1, line);
+    }
+  }
+  return out;
+}

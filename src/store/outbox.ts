@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { ConfigError, NotFoundError } from '../errors.js';
+import { compile } from '../schema/validate.js';
+import { outboxFileSchema, outboxItemSchema } from '../schema/schemas.js';
+import type { HomePaths } from './paths.js';
+import { ensureDir, listDir, readIfExists, writeJsonAtomic } from './durable.js';
+
+/** DESIGN.md section 9. */
+export type OutboxKind =
+  | 'uncertain'
+  | 'stale_task'
+  | 'stale_context'
+  | 'limit'
+  | 'approval'
+  | 'unsure_side_effect'
+  | 'provider_unavailable'
+  | 'config_error'
+  | 'budget_alert'
+  | 'suspected_injection';
+
+export type Decision = 'continue' | 'approve' | 'deny' | 'cancel' | 'retry' | 'answer';
+
+export interface Resolution {
+  decision: Decision;
+  answer?: string;
+  /** Budget increases, keyed like the protocol's budget (steps, tool_calls, tokens, cost_usd, runtime_ms). */
+  extend?: Record<string, number>;
+  by?: string;
+  at?: string;
+}
+
+export interface OutboxItem {
+  id: string;
+  kind: OutboxKind;
+  agent: string;
+  task_id: string | null;
+  run_id: string | null;
+  created_at: string;
+  reason: string;
+  question?: string;
+  blockers?: unknown[];
+  details?: unknown;
+  status: 'open' | 'resolved';
+  resolution?: Resolution;
+  /** When the resolution was handed to the agent in a start message. */
+  delivered_at?: string;
+}
+
+export interface OutboxFile {
+  v?: number;
+  items: OutboxItem[];
+}
+
+const validateOutboxFile = compile<OutboxFile>(outboxFileSchema);
+const validateItem = compile<OutboxItem>(outboxItemSchema);
+
+/** Kinds that are told to a person but do not hold a task back. */
+const NON_BLOCKING: ReadonlySet<OutboxKind> = new Set(['config_error', 'budget_alert']);
+
+export function blocksTask(item: OutboxItem, taskId: string): boolean {
+  return item.status === 'open' && item.task_id === taskId && !NON_BLOCKING.has(item.kind);
+}
+
+export function newItemId(agent: string): string {
+  return `${agent}:${randomBytes(4).toString('hex')}`;
+}
+
+/** The agent an item id belongs to (`<agent>:<hex>`), or null for a foreign id. */
+export function agentOfItemId(itemId: string): string | null {
+  const at = itemId.lastIndexOf(':');
+  return at > 0 ? itemId.slice(0, at) : null;
+}
+
+/**
+ * Read outbox.json. A file a person broke is reported (file and field) and
+ * never overwritten; its items are treated as still open.
+ */
+export async function readOutbox(paths: HomePaths, agent: string): Promise<OutboxFile> {
+  const file = paths.outboxFile(agent);
+  const bytes = await readIfExists(file);
+  if (bytes === null) return { v: 1, items: [] };
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new ConfigError(paths.relative(file), [`is not valid JSON: ${(err as Error).message}`]);
+  }
+  if (!validateOutboxFile(value)) throw new ConfigError(paths.relative(file), validateOutboxFile.problems(value));
+  return value;
+}
+
+async function withOutboxLock<T>(paths: HomePaths, agent: string, fn: () => Promise<T>): Promise<T> {
+  const dir = paths.outboxDir(agent);
+  await ensureDir(dir);
+  const release = await lockfile.lock(dir, {
+    lockfilePath: path.join(dir, '.outbox.lock'),
+    stale: 10_000,
+    retries: { retries: 100, minTimeout: 10, maxTimeout: 100 },
+    realpath: false,
+    onCompromised: () => undefined, // a slow write; the mtime check below still guards the file
+  });
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+/**
+ * Read, change and write outbox.json under the outbox lock. A person's edit
+ * that lands between our read and our write is detected by mtime and the
+ * change is applied again on top of it, so neither is lost.
+ */
+export async function updateOutbox<T>(paths: HomePaths, agent: string, change: (outbox: OutboxFile) => T): Promise<T> {
+  const file = paths.outboxFile(agent);
+  return withOutboxLock(paths, agent, async () => {
+    for (let attempt = 0; ; attempt++) {
+      const before = await statMtime(file);
+      const outbox = await readOutbox(paths, agent);
+      const result = change(outbox);
+      if ((await statMtime(file)) !== before && attempt < 5) continue;
+      await writeJsonAtomic(file, { v: 1, items: outbox.items });
+      return result;
+    }
+  });
+}
+
+async function statMtime(file: string): Promise<number> {
+  try {
+    return (await fs.stat(file)).mtimeMs;
+  } catch {
+    return -1;
+  }
+}
+
+export async function addOutboxItem(paths: HomePaths, item: OutboxItem): Promise<OutboxItem> {
+  if (!validateItem(item)) throw new Error(`outbox item invalid: ${validateItem.problems(item).join('; ')}`);
+  await updateOutbox(paths, item.agent, (outbox) => {
+    outbox.items.push(item);
+  });
+  return item;
+}
+
+/** Resolve an open item by id. Throws NotFoundError, or Error when it is not open. */
+export async function resolveOutboxItem(paths: HomePaths, itemId: string, resolution: Resolution): Promise<OutboxItem> {
+  const agent = agentOfItemId(itemId) ?? (await findItemAgent(paths, itemId));
+  if (!agent) throw new NotFoundError(`no outbox item ${itemId}`);
+  return updateOutbox(paths, agent, (outbox) => {
+    const item = outbox.items.find((i) => i.id === itemId);
+    if (!item) throw new NotFoundError(`no outbox item ${itemId} in ${paths.relative(paths.outboxFile(agent))}`);
+    if (item.status !== 'open') throw new Error(`outbox item ${itemId} is already resolved (${item.resolution?.decision ?? '?'})`);
+    item.status = 'resolved';
+    item.resolution = resolution;
+    return item;
+  });
+}
+
+async function findItemAgent(paths: HomePaths, itemId: string): Promise<string | null> {
+  for (const agent of await listDir(paths.outboxRoot())) {
+    try {
+      const outbox = await readOutbox(paths, agent);
+      if (outbox.items.some((i) => i.id === itemId)) return agent;
+    } catch {
+      // a broken outbox of another agent does not stop the search
+    }
+  }
+  return null;
+}
+
+export async function markDelivered(paths: HomePaths, agent: string, itemIds: string[], at: string): Promise<void> {
+  if (itemIds.length === 0) return;
+  await updateOutbox(paths, agent, (outbox) => {
+    for (const item of outbox.items) if (itemIds.includes(item.id)) item.delivered_at = at;
+  });
+}
+
+/** Every agent's items, for `agentd outbox` and `agentd status`. Broken files are reported in `problems`. */
+export async function readAllOutboxes(paths: HomePaths): Promise<{ items: OutboxItem[]; problems: string[] }> {
+  const items: OutboxItem[] = [];
+  const problems: string[] = [];
+  for (const agent of (await listDir(paths.outboxRoot())).sort()) {
+    if (agent.startsWith('.')) continue;
+    try {
+      items.push(...(await readOutbox(paths, agent)).items);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  return { items, problems };
+}

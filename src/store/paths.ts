@@ -1,0 +1,145 @@
+import path from 'node:path';
+import { BadNameError } from '../errors.js';
+
+/** Agent names and task ids: the only names ever joined into a path. */
+export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,127}$/;
+
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name) && name !== '.' && name !== '..';
+}
+
+/** Throws BadNameError unless `name` is a safe agent name or task id. */
+export function assertName(name: string, what: 'agent name' | 'task id'): string {
+  if (typeof name !== 'string' || !isValidName(name)) {
+    throw new BadNameError(what, String(name));
+  }
+  if (what === 'agent name' && isReservedAgentName(name)) {
+    throw new BadNameError(what, name, 'is reserved: state/ uses it');
+  }
+  return name;
+}
+
+/** state/dead-letter and the lock folders state/<agent>.lock live beside the agents' state. */
+export function isReservedAgentName(name: string): boolean {
+  return name === 'dead-letter' || name.endsWith('.lock');
+}
+
+/**
+ * The one place that knows the layout of a home folder (DESIGN.md section 1).
+ * Every method that takes a name validates it, so nothing outside the home can
+ * be reached through an agent name or a task id.
+ */
+export class HomePaths {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  /** A path relative to the home, for messages a person reads. */
+  relative(p: string): string {
+    return path.relative(this.root, p) || '.';
+  }
+
+  daemonConfigCandidates(): string[] {
+    return [path.join(this.root, 'agentd.yaml'), path.join(this.root, 'agentd.yml'), path.join(this.root, 'agentd.json')];
+  }
+
+  /** A file named in a config (a schema, a mock script), resolved inside `base`. */
+  inside(base: string, relativePath: string): string {
+    const resolved = path.resolve(base, relativePath);
+    const rel = path.relative(this.root, resolved);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) {
+      throw new BadNameError('path', relativePath);
+    }
+    return resolved;
+  }
+
+  // agents/ — written by people
+  agentsDir(): string {
+    return path.join(this.root, 'agents');
+  }
+  agentDir(agent: string): string {
+    return path.join(this.root, 'agents', assertName(agent, 'agent name'));
+  }
+  definitionCandidates(agent: string): string[] {
+    const dir = this.agentDir(agent);
+    return [path.join(dir, 'agent.yaml'), path.join(dir, 'agent.yml'), path.join(dir, 'agent.json')];
+  }
+  currentTask(agent: string): string {
+    return path.join(this.agentDir(agent), 'current-task.json');
+  }
+  contextSnapshot(agent: string): string {
+    return path.join(this.agentDir(agent), 'context-snapshot.json');
+  }
+  inboxDir(agent: string): string {
+    return path.join(this.agentDir(agent), 'inbox');
+  }
+  inboxTask(agent: string, taskId: string): string {
+    return path.join(this.inboxDir(agent), `${assertName(taskId, 'task id')}.json`);
+  }
+  evalsDir(agent: string): string {
+    return path.join(this.agentDir(agent), 'evals');
+  }
+
+  // outbox/ — written by the daemon for people
+  outboxRoot(): string {
+    return path.join(this.root, 'outbox');
+  }
+  outboxDir(agent: string): string {
+    return path.join(this.root, 'outbox', assertName(agent, 'agent name'));
+  }
+  outboxFile(agent: string): string {
+    return path.join(this.outboxDir(agent), 'outbox.json');
+  }
+  handoffFile(agent: string): string {
+    return path.join(this.outboxDir(agent), 'handoff.json');
+  }
+
+  // state/ — the daemon's own
+  stateRoot(): string {
+    return path.join(this.root, 'state');
+  }
+  stateDir(agent: string): string {
+    return path.join(this.root, 'state', assertName(agent, 'agent name'));
+  }
+  checkpoint(agent: string): string {
+    return path.join(this.stateDir(agent), 'checkpoint.json');
+  }
+  journalDir(agent: string): string {
+    return path.join(this.stateDir(agent), 'journal');
+  }
+  journal(agent: string, taskId: string): string {
+    return path.join(this.journalDir(agent), `${assertName(taskId, 'task id')}.jsonl`);
+  }
+  history(agent: string): string {
+    return path.join(this.stateDir(agent), 'history.jsonl');
+  }
+  doneDir(agent: string): string {
+    return path.join(this.stateDir(agent), 'done');
+  }
+  done(agent: string, taskId: string): string {
+    return path.join(this.doneDir(agent), `${assertName(taskId, 'task id')}.json`);
+  }
+  tracesDir(agent: string): string {
+    return path.join(this.stateDir(agent), 'traces');
+  }
+  trace(agent: string, runId: string): string {
+    return path.join(this.tracesDir(agent), `${assertName(runId, 'task id')}.jsonl`);
+  }
+  dailySpend(agent: string): string {
+    return path.join(this.stateDir(agent), 'daily-spend.json');
+  }
+  deadLetterRoot(): string {
+    return path.join(this.root, 'state', 'dead-letter');
+  }
+  deadLetterDir(agent: string): string {
+    return path.join(this.deadLetterRoot(), assertName(agent, 'agent name'));
+  }
+  deadLetter(agent: string, taskId: string): string {
+    return path.join(this.deadLetterDir(agent), `${assertName(taskId, 'task id')}.json`);
+  }
+  audit(): string {
+    return path.join(this.root, 'state', 'audit.jsonl');
+  }
+}

@@ -1,0 +1,318 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { compile } from '../schema/validate.js';
+import { taskSchema } from '../schema/schemas.js';
+import type { RawBudget } from '../config/daemon-config.js';
+import { isValidName, type HomePaths } from './paths.js';
+import { linkDurable, listDir, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
+import { removeCheckpoint } from './checkpoint.js';
+
+/**
+ * Tasks and their lifecycle (DESIGN.md section 3). Every move is ordered so
+ * that a crash between any two writes leaves the task in at least one place,
+ * and `settleCurrentTask` / `promoteNext` finish a half-done move on the next
+ * claim, so a task is never lost and never in two places.
+ */
+
+export interface Task {
+  id: string;
+  created_at: string;
+  goal: string;
+  input?: unknown;
+  priority?: number;
+  critical?: boolean;
+  budget?: RawBudget;
+  metadata?: Record<string, unknown>;
+}
+
+export type TaskStatus = 'done' | 'cancelled';
+
+/** state/<agent>/done/<id>.json */
+export interface DoneRecord {
+  v: 1;
+  task: Task;
+  status: TaskStatus;
+  output: unknown;
+  finished_at: string;
+  runs: string[];
+}
+
+/** state/dead-letter/<agent>/<id>.json */
+export interface DeadLetterRecord {
+  v: 1;
+  agent: string;
+  task: Task | null;
+  /** The original bytes of a file that was not a valid task. */
+  raw?: string;
+  error: { category: string; message: string };
+  attempts: number;
+  runs: string[];
+  source: 'inbox' | 'current';
+  dead_lettered_at: string;
+}
+
+const validateTask = compile<Task>(taskSchema);
+
+export type ParsedTask = { ok: true; task: Task; filled: boolean } | { ok: false; problems: string[] };
+
+/** Parse a task file's bytes; fill a missing id (from `fallbackId`) and created_at (from the mtime). Pure. */
+export function parseTask(bytes: Buffer, fallbackId: () => string, mtime: Date): ParsedTask {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    return { ok: false, problems: [`is not valid JSON: ${(err as Error).message}`] };
+  }
+  if (!validateTask(value)) return { ok: false, problems: validateTask.problems(value) };
+  let filled = false;
+  const task: Task = { ...value };
+  if (task.id === undefined) {
+    task.id = fallbackId();
+    filled = true;
+  }
+  if (task.created_at === undefined) {
+    task.created_at = mtime.toISOString();
+    filled = true;
+  } else if (Number.isNaN(Date.parse(task.created_at))) {
+    return { ok: false, problems: [`created_at ${JSON.stringify(task.created_at)} is not a valid date-time`] };
+  }
+  return { ok: true, task, filled };
+}
+
+/** Higher priority first, then older, then id: the order the inbox is promoted in. */
+export function compareForPromotion(a: Task, b: Task): number {
+  const byPriority = (b.priority ?? 0) - (a.priority ?? 0);
+  if (byPriority !== 0) return byPriority;
+  const byAge = Date.parse(a.created_at) - Date.parse(b.created_at);
+  if (byAge !== 0) return byAge;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export function generateTaskId(now: Date): string {
+  return `t-${now.toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+}
+
+function taskJson(task: Task): string {
+  return JSON.stringify(task, null, 2) + '\n';
+}
+
+/** Deep equality of two tasks as JSON, for telling a leftover copy from a new task. */
+function sameTask(a: unknown, b: unknown): boolean {
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, v]) => [k, sortKeys(v)]));
+  }
+  return value;
+}
+
+async function readJson(file: string): Promise<unknown | null> {
+  const bytes = await readIfExists(file);
+  if (bytes === null) return null;
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return null;
+  }
+}
+
+export type CurrentTask =
+  | { kind: 'none' }
+  | { kind: 'task'; task: Task; bytes: Buffer }
+  | { kind: 'dead_lettered'; id: string; problems: string[] };
+
+/**
+ * Read current-task.json, settling what a crash may have left:
+ * - malformed → dead-letter with its raw bytes;
+ * - a copy of a task already in done/ or dead-letter/ → the move finished, remove it;
+ * - a different task reusing a finished id → queued in the inbox under a fresh id;
+ * - missing id/created_at → filled in and written back.
+ * The caller holds the agent lock.
+ */
+export async function settleCurrentTask(paths: HomePaths, agent: string, now: Date): Promise<CurrentTask> {
+  const file = paths.currentTask(agent);
+  const bytes = await readIfExists(file);
+  if (bytes === null) return { kind: 'none' };
+  const stat = await fs.stat(file).catch(() => null);
+  const parsed = parseTask(bytes, () => generateTaskId(now), stat?.mtime ?? now);
+  if (!parsed.ok) {
+    const id = idFromBrokenTask(bytes) ?? generateTaskId(now);
+    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now);
+    await removeDurable(file);
+    return { kind: 'dead_lettered', id, problems: parsed.problems };
+  }
+  const { task } = parsed;
+  // A promotion links inbox/<id>.json to current-task.json, then unlinks the inbox copy.
+  const inboxCopy = await readIfExists(paths.inboxTask(agent, task.id));
+  if (inboxCopy !== null && inboxCopy.equals(bytes)) await removeDurable(paths.inboxTask(agent, task.id));
+  const done = (await readJson(paths.done(agent, task.id))) as DoneRecord | null;
+  const dead = (await readJson(paths.deadLetter(agent, task.id))) as DeadLetterRecord | null;
+  if ((done && sameTask(done.task, task)) || (dead && sameTask(dead.task, task))) {
+    await removeDurable(file);
+    await removeCheckpoint(paths, agent);
+    return { kind: 'none' };
+  }
+  if (done) {
+    await requeueUnderFreshId(paths, agent, task, bytes);
+    await removeDurable(file);
+    return { kind: 'none' };
+  }
+  if (parsed.filled) {
+    const filledBytes = Buffer.from(taskJson(task));
+    await writeFileDurable(file, filledBytes);
+    return { kind: 'task', task, bytes: filledBytes };
+  }
+  return { kind: 'task', task, bytes };
+}
+
+function idFromBrokenTask(bytes: Buffer): string | null {
+  try {
+    const value = JSON.parse(bytes.toString('utf8')) as { id?: unknown };
+    return typeof value.id === 'string' && isValidName(value.id) ? value.id : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A task whose id is taken gets a deterministic fresh id, so doing this twice writes one file. */
+async function requeueUnderFreshId(paths: HomePaths, agent: string, task: Task, bytes: Buffer): Promise<string> {
+  const suffix = createHash('sha256').update(bytes).digest('hex').slice(0, 8);
+  const id = `${task.id.slice(0, 100)}-r${suffix}`;
+  await writeFileDurable(paths.inboxTask(agent, id), taskJson({ ...task, id }));
+  return id;
+}
+
+export type Promotion =
+  | { kind: 'promoted'; task: Task; bytes: Buffer }
+  | { kind: 'empty' }
+  | { kind: 'dead_lettered'; ids: string[] };
+
+/**
+ * Move the next inbox task to current-task.json (priority, then age). Malformed
+ * files go to dead-letter. One rename makes the move atomic: the task is in the
+ * inbox or current, never both. The caller holds the agent lock and has
+ * checked that there is no current task.
+ */
+export async function promoteNext(paths: HomePaths, agent: string, now: Date): Promise<Promotion> {
+  const dir = paths.inboxDir(agent);
+  const names = (await listDir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
+  const candidates: { task: Task; file: string; filled: boolean }[] = [];
+  const deadLettered: string[] = [];
+  for (const name of names) {
+    const file = path.join(dir, name);
+    const bytes = await readIfExists(file);
+    if (bytes === null) continue;
+    const stem = name.slice(0, -'.json'.length);
+    const stat = await fs.stat(file).catch(() => null);
+    const parsed = parseTask(bytes, () => (isValidName(stem) ? stem : generateTaskId(now)), stat?.mtime ?? now);
+    if (!parsed.ok) {
+      const id = isValidName(stem) ? stem : generateTaskId(now);
+      await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `inbox/${name}: ${p}`).join('; '), 'inbox', now);
+      await removeDurable(file);
+      deadLettered.push(id);
+      continue;
+    }
+    candidates.push({ task: parsed.task, file, filled: parsed.filled });
+  }
+  candidates.sort((a, b) => compareForPromotion(a.task, b.task));
+  for (const candidate of candidates) {
+    const { task } = candidate;
+    const original = (await readIfExists(candidate.file)) ?? Buffer.from(taskJson(task));
+    const dead = (await readJson(paths.deadLetter(agent, task.id))) as DeadLetterRecord | null;
+    // The same task beside its dead letter is a `dlq retry` that crashed before removing the record.
+    const retried = dead !== null && (sameTask(dead.task, task) || dead.raw === original.toString('utf8'));
+    if (retried) await removeDurable(paths.deadLetter(agent, task.id));
+    if ((dead !== null && !retried) || (await readIfExists(paths.done(agent, task.id)))) {
+      await requeueUnderFreshId(paths, agent, task, original);
+      await removeDurable(candidate.file);
+      continue;
+    }
+    const bytes = Buffer.from(taskJson(task));
+    if (candidate.filled) await writeFileDurable(candidate.file, bytes);
+    const promoted = candidate.filled ? bytes : original;
+    // link, not rename: a current-task.json a person wrote meanwhile is never overwritten.
+    if (!(await linkDurable(candidate.file, paths.currentTask(agent)))) return { kind: 'empty' };
+    await removeDurable(candidate.file);
+    return { kind: 'promoted', task, bytes: promoted };
+  }
+  return deadLettered.length > 0 ? { kind: 'dead_lettered', ids: deadLettered } : { kind: 'empty' };
+}
+
+async function deadLetterRaw(
+  paths: HomePaths,
+  agent: string,
+  id: string,
+  bytes: Buffer,
+  message: string,
+  source: 'inbox' | 'current',
+  now: Date,
+): Promise<void> {
+  const record: DeadLetterRecord = {
+    v: 1,
+    agent,
+    task: null,
+    raw: bytes.toString('utf8'),
+    error: { category: 'bad_input', message },
+    attempts: 0,
+    runs: [],
+    source,
+    dead_lettered_at: now.toISOString(),
+  };
+  await writeJsonAtomic(paths.deadLetter(agent, id), record);
+}
+
+/**
+ * Finish the current task: done/<id>.json first, then current-task.json is
+ * removed. If a person edited current-task.json during the run, the edited
+ * version is queued in the inbox under a fresh id instead of being lost.
+ */
+export async function completeTask(paths: HomePaths, agent: string, claimed: Buffer, record: DoneRecord): Promise<void> {
+  await writeJsonAtomic(paths.done(agent, record.task.id), record);
+  await releaseCurrent(paths, agent, claimed, record.task);
+}
+
+/** Dead-letter the current task after its last failed attempt. */
+export async function deadLetterTask(paths: HomePaths, agent: string, claimed: Buffer, record: DeadLetterRecord): Promise<void> {
+  if (!record.task) throw new Error('deadLetterTask needs the task');
+  await writeJsonAtomic(paths.deadLetter(agent, record.task.id), record);
+  await releaseCurrent(paths, agent, claimed, record.task);
+}
+
+async function releaseCurrent(paths: HomePaths, agent: string, claimed: Buffer, task: Task): Promise<void> {
+  const file = paths.currentTask(agent);
+  const nowBytes = await readIfExists(file);
+  if (nowBytes !== null && !nowBytes.equals(claimed)) {
+    const parsed = parseTask(nowBytes, () => task.id, new Date());
+    if (parsed.ok && !sameTask(parsed.task, task)) await requeueUnderFreshId(paths, agent, parsed.task, nowBytes);
+    else if (!parsed.ok) await writeFileDurable(paths.inboxTask(agent, `${task.id.slice(0, 100)}-edited`), nowBytes);
+  }
+  await removeDurable(file);
+  await removeCheckpoint(paths, agent);
+}
+
+/** `agentd dlq retry`: the task goes back to the inbox first, then its record is removed. */
+export async function retryDeadLetter(paths: HomePaths, agent: string, id: string): Promise<Task | null> {
+  const record = (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
+  if (!record) return null;
+  if (record.task) await writeFileDurable(paths.inboxTask(agent, id), taskJson(record.task));
+  else await writeFileDurable(paths.inboxTask(agent, id), record.raw ?? '');
+  await removeDurable(paths.deadLetter(agent, id));
+  return record.task;
+}
+
+export async function readDeadLetter(paths: HomePaths, agent: string, id: string): Promise<DeadLetterRecord | null> {
+  return (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
+}
+
+export async function readDone(paths: HomePaths, agent: string, id: string): Promise<DoneRecord | null> {
+  return (await readJson(paths.done(agent, id))) as DoneRecord | null;
+}
+
+/** Inbox task files waiting, without reading them: for queue depth. */
+export async function inboxSize(paths: HomePaths, agent: string): Promise<number> {
+  return (await listDir(paths.inboxDir(agent))).filter((n) => n.endsWith('.json') && !n.startsWith('.')).length;
+}

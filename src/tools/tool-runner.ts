@@ -1,0 +1,102 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import type { ValidateFunction } from 'ajv';
+import type { Logger } from 'pino';
+import type { ToolDefinition } from '../config/types.js';
+import { ajv, formatErrors } from '../schema/validate.js';
+import { killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
+import type { ToolCaller } from '../run/run-host.js';
+
+/** Largest tool output accepted; more is a failure, not a memory problem. */
+const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
+
+export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string };
+
+/**
+ * The key a tool sees in AGENTD_IDEMPOTENCY_KEY: the same for the same call of
+ * the same task, so a re-run after a crash can be recognised by the tool.
+ */
+export function idempotencyKey(agent: string, taskId: string, seq: number, name: string): string {
+  return createHash('sha256').update(`${agent}\0${taskId}\0${seq}\0${name}`).digest('hex').slice(0, 32);
+}
+
+/** Run a tool command: args JSON on stdin, result JSON on stdout, a timeout, a scrubbed environment. */
+export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>): Promise<ToolRun> {
+  const [cmd, ...rest] = tool.command;
+  const child = spawn(resolveExecutable(cmd!, cwd), rest, { cwd, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let overflow = false;
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    if (stdout.length + chunk.length > MAX_TOOL_OUTPUT) overflow = true;
+    else stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    if (stderr.length < 4000) stderr += chunk;
+  });
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(JSON.stringify(args));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
+  }, tool.timeoutMs);
+  const code = await new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(127));
+    child.once('close', (c) => resolve(c));
+  });
+  clearTimeout(timer);
+  if (child.pid) killGroup(child.pid, 'SIGKILL'); // nothing it started outlives it
+  if (timedOut) return { ok: false, message: `tool ${tool.name} timed out after ${tool.timeoutMs}ms` };
+  if (overflow) return { ok: false, message: `tool ${tool.name} printed more than ${MAX_TOOL_OUTPUT} bytes` };
+  if (code !== 0) return { ok: false, message: `tool ${tool.name} exited with code ${code}${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}` };
+  try {
+    return { ok: true, result: JSON.parse(stdout) };
+  } catch {
+    return { ok: false, message: `tool ${tool.name} did not print JSON on stdout` };
+  }
+}
+
+/**
+ * Tools as the run host sees them: only the agent's own, arguments checked
+ * against input_schema before anything runs.
+ */
+export class ToolRunner implements ToolCaller {
+  private readonly validators = new WeakMap<object, ValidateFunction>();
+
+  constructor(
+    private readonly home: string,
+    private readonly log: Logger,
+  ) {}
+
+  async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
+    const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
+    if (!tool) return { ok: false, code: 'not_allowed', message: `tool ${JSON.stringify(request.name)} is not in this agent's tools` };
+    const validate = this.validatorFor(tool);
+    if (!validate(request.args)) {
+      return { ok: false, code: 'invalid_args', message: `arguments for ${tool.name}: ${formatErrors(validate.errors ?? []).join('; ')}` };
+    }
+    const env = {
+      AGENTD_AGENT: request.agent.name,
+      AGENTD_TASK_ID: request.taskId,
+      AGENTD_RUN_ID: request.runId,
+      AGENTD_HOME: this.home,
+      AGENTD_IDEMPOTENCY_KEY: idempotencyKey(request.agent.name, request.taskId, request.seq, tool.name),
+    };
+    const run = await runToolCommand(tool, request.agent.dir, request.args, env);
+    if (!run.ok) {
+      this.log.warn({ tool: tool.name, problem: run.message }, 'tool failed');
+      return { ok: false, code: 'tool_failed', message: run.message };
+    }
+    return run;
+  }
+
+  private validatorFor(tool: ToolDefinition): ValidateFunction {
+    let validate = this.validators.get(tool.inputSchema);
+    if (!validate) {
+      validate = ajv.compile(tool.inputSchema);
+      this.validators.set(tool.inputSchema, validate);
+    }
+    return validate;
+  }
+}
