@@ -4,7 +4,7 @@ import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 const Ajv = AjvModule.default ?? (AjvModule as unknown as typeof AjvModule.default);
 
 /** One shared ajv: every schema is compiled once, with every error reported. */
-export const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+export const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, verbose: true });
 
 export type Validator<T> = ((value: unknown) => value is T) & { problems(value: unknown): string[] };
 

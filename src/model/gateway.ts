@@ -1,0 +1,182 @@
+import type { Logger } from 'pino';
+import type { DaemonConfig, ProviderConfig } from '../config/types.js';
+import { DEFAULT_CIRCUIT, CircuitRegistry, type CircuitInfo, type CircuitOptions } from './circuit-breaker.js';
+import { costUsd, isPriced } from './pricing.js';
+import { MockProvider } from './provider-mock.js';
+import { OpenAIProvider } from './provider-openai.js';
+import { decideRetry, normalisePolicy, totalAttemptCap } from './retry.js';
+import { ModelCallError, type FailureClass, type GatewayCall, type GatewayResult, type ModelProvider, type ProviderReply } from './types.js';
+
+/** Time, injected. Structurally the daemon's `Clock` (src/run/clock.ts). */
+export interface GatewayClock {
+  now(): number;
+  /** Resolves after `ms`; rejects when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+export interface GatewayOptions {
+  config: DaemonConfig;
+  /** Providers by name, replacing those built from `config.providers` (tests). */
+  providers?: Record<string, ModelProvider>;
+  clock: GatewayClock;
+  /** Uniform in [0, 1), for backoff jitter. */
+  random: () => number;
+  logger?: Logger;
+  /** Circuit breaker tuning; defaults in DEFAULT_CIRCUIT (5 failures in 60s, 30s cooldown). */
+  circuit?: Partial<CircuitOptions>;
+}
+
+/** How trying one model of the chain ended. */
+type ModelOutcome =
+  | { kind: 'ok'; reply: ProviderReply }
+  /** Retries exhausted, circuit open or the attempt cap reached on an availability failure: the next model may try. */
+  | { kind: 'unavailable'; error: ModelCallError }
+  /** Anything a fallback must not paper over: 4xx, auth, cancelled. */
+  | { kind: 'failed'; error: ModelCallError };
+
+const UNAVAILABLE: FailureClass = { category: 'provider_error', retryable: false, retryAfterMs: null, availability: true };
+const CANCELLED: FailureClass = { category: 'cancelled', retryable: false, retryAfterMs: null, availability: false };
+
+/**
+ * Every model call of every run goes through here (DESIGN.md 7): provider by
+ * `provider/` prefix, per-call timeout, retry with backoff, a circuit per model
+ * shared by all agents, fallback on availability failures, pricing.
+ */
+export class ModelGateway {
+  private readonly config: DaemonConfig;
+  private readonly clock: GatewayClock;
+  private readonly random: () => number;
+  private readonly log: Logger | undefined;
+  private readonly providers = new Map<string, ModelProvider>();
+  private readonly circuitRegistry: CircuitRegistry;
+  /** Models we already warned have no price, so the warning is once per model, not per call. */
+  private readonly unpricedWarned = new Set<string>();
+
+  constructor(options: GatewayOptions) {
+    this.config = options.config;
+    this.clock = options.clock;
+    this.random = options.random;
+    this.log = options.logger?.child({ component: 'model-gateway' });
+    for (const [name, provider] of Object.entries(options.providers ?? {})) this.providers.set(name, provider);
+    const circuit = { ...DEFAULT_CIRCUIT, ...options.circuit };
+    circuit.failureThreshold = Math.max(1, circuit.failureThreshold);
+    this.circuitRegistry = new CircuitRegistry(circuit, () => this.clock.now());
+  }
+
+  /** One model step. Throws ModelCallError; availability exhaustion is category provider_error with `availability: true`. */
+  async call(call: GatewayCall): Promise<GatewayResult> {
+    const policy = normalisePolicy(call.retry ?? this.config.defaults.retry);
+    // A critical agent must not silently get a different model's judgement: it escalates instead.
+    const chain = [call.model, ...(call.critical ? [] : call.fallbackModels.filter((m) => m !== call.model))];
+    const cap = totalAttemptCap(policy, chain.length - 1);
+    let attempts = 0;
+    const failures: ModelCallError[] = [];
+    for (const [index, model] of chain.entries()) {
+      if (attempts >= cap) break;
+      const outcome = await this.tryModel(model, call, cap - attempts, (n) => (attempts += n));
+      if (outcome.kind === 'ok') return this.result(model, outcome.reply, index > 0, attempts);
+      if (outcome.kind === 'failed') throw outcome.error;
+      failures.push(outcome.error);
+      if (index < chain.length - 1) this.log?.warn({ agent: call.agent, model, next: chain[index + 1], category: outcome.error.failure.category }, 'model unavailable, falling back');
+    }
+    const tried = failures.map((e) => e.message).join('; ');
+    const why = call.critical ? ' (critical: no fallback)' : attempts >= cap && failures.length < chain.length ? ` (attempt cap ${cap} reached)` : '';
+    const last = failures.at(-1);
+    throw new ModelCallError(`model unavailable after ${attempts} attempt(s)${why}: ${tried}`, UNAVAILABLE, call.model, last?.status ?? null, { cause: last });
+  }
+
+  /** Every model's circuit, for `agentd status`. */
+  circuits(): CircuitInfo[] {
+    return this.circuitRegistry.list();
+  }
+
+  /** Retry one model until it answers, fails for good, or may be replaced by a fallback. */
+  private async tryModel(model: string, call: GatewayCall, allowed: number, spend: (n: number) => void): Promise<ModelOutcome> {
+    const { provider, name, config } = this.resolve(model);
+    const policy = normalisePolicy(call.retry ?? this.config.defaults.retry);
+    const breaker = this.circuitRegistry.get(model);
+    for (let attempt = 1; ; attempt++) {
+      if (call.signal.aborted) return { kind: 'failed', error: cancelled(model, call.signal.reason) };
+      if (breaker.acquire() === 'rejected') {
+        const info = breaker.info();
+        const error = new ModelCallError(`${model}: circuit open after ${info.failures} failure(s), not calling`, UNAVAILABLE, model, null);
+        return { kind: 'unavailable', error };
+      }
+      spend(1);
+      let error: ModelCallError;
+      try {
+        const reply = await provider.complete(name, call.request, { signal: call.signal, timeoutMs: config?.timeoutMs ?? this.config.modelTimeoutMs });
+        breaker.recordSuccess();
+        return { kind: 'ok', reply };
+      } catch (err) {
+        error = asModelCallError(err, model);
+      }
+      // Only availability failures say the model is down; a 400 proves it is up.
+      if (error.failure.category === 'cancelled') breaker.release();
+      else if (error.failure.availability) breaker.recordFailure();
+      else breaker.recordSuccess();
+
+      const decision = decideRetry(policy, error.failure, attempt, allowed - attempt, this.random);
+      if (decision.kind === 'give_up') return error.failure.availability ? { kind: 'unavailable', error } : { kind: 'failed', error };
+      this.log?.warn(
+        { agent: call.agent, model, attempt, delayMs: decision.delayMs, category: error.failure.category, status: error.status },
+        'model call failed, retrying',
+      );
+      try {
+        await this.clock.sleep(decision.delayMs, call.signal);
+      } catch (err) {
+        return { kind: 'failed', error: cancelled(model, err) };
+      }
+    }
+  }
+
+  private resolve(model: string): { provider: ModelProvider; name: string; config: ProviderConfig | undefined } {
+    const slash = model.indexOf('/');
+    const providerName = slash > 0 ? model.slice(0, slash) : '';
+    const name = model.slice(slash + 1);
+    const config = Object.hasOwn(this.config.providers, providerName) ? this.config.providers[providerName] : undefined;
+    let provider = this.providers.get(providerName);
+    if (!provider && config) {
+      provider = config.kind === 'mock' ? new MockProvider(config, { now: () => this.clock.now() }) : new OpenAIProvider(config, { now: () => this.clock.now() });
+      this.providers.set(providerName, provider);
+    }
+    if (!provider || name === '') {
+      const known = [...new Set([...Object.keys(this.config.providers), ...this.providers.keys()])].sort().join(', ');
+      throw new ModelCallError(
+        `model ${JSON.stringify(model)} names no configured provider (known: ${known}); models are <provider>/<name>`,
+        { category: 'bad_request', retryable: false, retryAfterMs: null, availability: false },
+        model,
+        null,
+      );
+    }
+    return { provider, name, config };
+  }
+
+  private result(model: string, reply: ProviderReply, degraded: boolean, attempts: number): GatewayResult {
+    if (!isPriced(this.config.models, model) && !this.unpricedWarned.has(model)) {
+      this.unpricedWarned.add(model);
+      // The mock is free by design; a real model without a price would let max_cost never trip.
+      if (this.config.providers[model.split('/')[0]!]?.kind !== 'mock') this.log?.warn({ model }, 'model has no price in agentd.yaml, its cost counts as 0');
+    }
+    const usage = reply.usage;
+    return {
+      response: reply.response,
+      usage: { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cost_usd: costUsd(this.config.models, model, usage) },
+      model,
+      degraded,
+      attempts,
+      cached: false,
+    };
+  }
+}
+
+function cancelled(model: string, cause: unknown): ModelCallError {
+  return new ModelCallError(`${model}: the call was cancelled`, CANCELLED, model, null, { cause });
+}
+
+/** A provider that throws something else has a bug; retrying the same bug helps nobody. */
+function asModelCallError(err: unknown, model: string): ModelCallError {
+  if (err instanceof ModelCallError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new ModelCallError(`${model}: provider failed unexpectedly: ${message}`, { category: 'provider_error', retryable: false, retryAfterMs: null, availability: false }, model, null, { cause: err });
+}

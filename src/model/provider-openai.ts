@@ -1,0 +1,188 @@
+import type { ProviderConfig } from '../config/types.js';
+import type { ModelRequest, ModelResponse, ToolCall } from '../protocol/messages.js';
+import { classifyFailure, type RawFailure } from './classify.js';
+import { estimateRequestTokens, estimateTokens } from './pricing.js';
+import { ModelCallError, type ModelProvider, type ProviderReply } from './types.js';
+
+/** Ports of the OpenAI client; the defaults are the real ones. */
+export interface OpenAIProviderDeps {
+  /** Where the API key variable is read from, at every call. Default: `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Epoch ms, for HTTP-date Retry-After. Default: `Date.now`. */
+  now?: () => number;
+}
+
+/** How much of an error body goes into a message: enough to read, not a whole HTML page. */
+const DETAIL_CHARS = 300;
+
+/**
+ * A client of any OpenAI-compatible chat completions endpoint (OpenAI, vLLM,
+ * Ollama, llama.cpp server, LiteLLM). Every failure is a ModelCallError whose
+ * `failure` came from classifyFailure; the API key never appears in one.
+ */
+export class OpenAIProvider implements ModelProvider {
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly config: ProviderConfig,
+    deps: OpenAIProviderDeps = {},
+  ) {
+    if (!config.baseUrl) throw new Error(`provider ${config.name}: kind openai needs base_url`);
+    this.env = deps.env ?? process.env;
+    this.now = deps.now ?? Date.now;
+  }
+
+  async complete(name: string, request: ModelRequest, options: { signal: AbortSignal; timeoutMs: number }): Promise<ProviderReply> {
+    const model = `${this.config.name}/${name}`;
+    const key = this.apiKey(model);
+    if (options.signal.aborted) throw this.fail(model, { kind: 'aborted' }, 'the call was cancelled before it was sent', null, key);
+
+    // One controller for both the caller's signal and our timeout, so that a
+    // single abort tears down the request and its socket whichever fires.
+    const controller = new AbortController();
+    let timedOut = false;
+    const onAbort = (): void => controller.abort(options.signal.reason);
+    options.signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error('model call timed out'));
+    }, options.timeoutMs);
+
+    const describeAbort = (err: unknown): ModelCallError => {
+      if (timedOut) return this.fail(model, { kind: 'timeout' }, `no complete reply within ${options.timeoutMs}ms`, null, key, err);
+      if (options.signal.aborted) return this.fail(model, { kind: 'aborted' }, 'the call was cancelled', null, key, err);
+      return this.fail(model, { kind: 'connection' }, `connection failed: ${connectionDetail(err)}`, null, key, err);
+    };
+
+    try {
+      let res: Response;
+      try {
+        res = await fetch(`${this.config.baseUrl}/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+          body: JSON.stringify({
+            model: name,
+            messages: request.messages,
+            ...(request.tools && request.tools.length > 0 ? { tools: request.tools } : {}),
+            ...(request.max_tokens !== undefined ? { max_tokens: request.max_tokens } : {}),
+            ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+          }),
+          signal: controller.signal,
+        });
+      } catch (err) {
+        throw describeAbort(err);
+      }
+      let text: string;
+      try {
+        // Always read the body: an unread body keeps the socket checked out of the pool.
+        text = await res.text();
+      } catch (err) {
+        throw describeAbort(err);
+      }
+      if (!res.ok) {
+        const raw: RawFailure = { kind: 'http', status: res.status, headers: res.headers, body: text };
+        throw this.fail(model, raw, `HTTP ${res.status}: ${errorDetail(text) || res.statusText || 'no detail'}`, res.status, key);
+      }
+      const parsed = parseCompletion(text, request);
+      if (typeof parsed === 'string') throw this.fail(model, { kind: 'bad_body' }, `HTTP ${res.status} but ${parsed}`, res.status, key);
+      return parsed;
+    } finally {
+      clearTimeout(timer);
+      options.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Read at call time so a rotated key is picked up without a restart. */
+  private apiKey(model: string): string | null {
+    const variable = this.config.apiKeyEnv;
+    if (variable === null) return null;
+    const key = this.env[variable];
+    if (!key) {
+      const failure = { category: 'auth', retryable: false, retryAfterMs: null, availability: false } as const;
+      throw new ModelCallError(`${model}: environment variable ${variable} (api_key_env of provider ${this.config.name}) is not set`, failure, model, null);
+    }
+    return key;
+  }
+
+  private fail(model: string, raw: RawFailure, detail: string, status: number | null, key: string | null, cause?: unknown): ModelCallError {
+    // A provider may echo the Authorization header back in an error body.
+    const safe = key ? detail.split(key).join('[redacted]') : detail;
+    return new ModelCallError(`${model}: ${safe}`, classifyFailure(raw, this.now()), model, status, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** The error text of an OpenAI-style body `{error: {message}}`, or the start of the raw body. */
+function errorDetail(text: string): string {
+  try {
+    const body: unknown = JSON.parse(text);
+    const error = isRecord(body) ? body.error : undefined;
+    const message = isRecord(error) ? error.message : error;
+    if (typeof message === 'string') return message.slice(0, DETAIL_CHARS);
+  } catch {
+    // Not JSON: fall through to the raw text.
+  }
+  return text.trim().slice(0, DETAIL_CHARS);
+}
+
+/** What undici puts under `cause` (ECONNREFUSED, ENOTFOUND...), the useful part of "fetch failed". */
+function connectionDetail(err: unknown): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (isRecord(cause) && typeof cause.code === 'string') return cause.code;
+  if (cause instanceof Error) return cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A completion body → ProviderReply, or a sentence saying why it is not one. */
+function parseCompletion(text: string, request: ModelRequest): ProviderReply | string {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return `the body is not JSON: ${JSON.stringify(text.slice(0, 80))}`;
+  }
+  if (!isRecord(body)) return 'the body is not a JSON object';
+  if (body.error !== undefined && body.error !== null) return `the body is an error: ${errorDetail(text)}`;
+  const choice = Array.isArray(body.choices) ? body.choices[0] : undefined;
+  const message = isRecord(choice) ? choice.message : undefined;
+  if (!isRecord(message)) return 'the body has no choices[0].message';
+  const content = message.content;
+  if (content !== null && content !== undefined && typeof content !== 'string') return 'choices[0].message.content is not a string';
+  const toolCalls = parseToolCalls(message.tool_calls);
+  if (typeof toolCalls === 'string') return toolCalls;
+  const response: ModelResponse = { content: content ?? null, tool_calls: toolCalls };
+  // Some local servers omit usage; an estimate keeps token budgets meaningful.
+  const usage = isRecord(body.usage) ? body.usage : {};
+  const outputChars = (response.content ?? '').length + toolCalls.reduce((n, c) => n + c.function.name.length + c.function.arguments.length, 0);
+  return {
+    response,
+    usage: {
+      input_tokens: count(usage.prompt_tokens) ?? estimateRequestTokens(request),
+      output_tokens: count(usage.completion_tokens) ?? estimateTokens(outputChars),
+    },
+  };
+}
+
+function parseToolCalls(value: unknown): ToolCall[] | string {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) return 'choices[0].message.tool_calls is not an array';
+  const calls: ToolCall[] = [];
+  for (const [i, item] of value.entries()) {
+    const fn = isRecord(item) ? item.function : undefined;
+    if (!isRecord(item) || typeof item.id !== 'string' || !isRecord(fn) || typeof fn.name !== 'string') {
+      return `tool_calls[${i}] lacks an id or function.name`;
+    }
+    // The spec says a JSON string; some servers (older Ollama) send the object itself.
+    const args = typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? {});
+    calls.push({ id: item.id, type: 'function', function: { name: fn.name, arguments: args } });
+  }
+  return calls;
+}
+
+function count(value: unknown): number | null {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
