@@ -1,0 +1,426 @@
+import readline from 'node:readline';
+import type {
+  AgentMessage,
+  BudgetRemaining,
+  BudgetWarningMessage,
+  DaemonMessage,
+  DeliveredResolution,
+  LogMessage,
+  ModelRequest,
+  ModelResultMessage,
+  StartMessage,
+  StopMessage,
+  StopReason,
+  ToolCall,
+  ToolResultMessage,
+  Usage,
+} from '../protocol/messages.js';
+
+/**
+ * The agent SDK (`import { runAgent } from 'agentd/sdk'`): the protocol of
+ * DESIGN.md section 5 wrapped so an agent is one async function.
+ *
+ * Only type imports from the protocol module: an agent process must start
+ * fast, and the protocol's validators would load ajv into every agent.
+ *
+ * stdout belongs to the protocol. `runAgent` points `process.stdout.write`
+ * (and so `console.log`, `console.info`, `console.debug`, `console.dir`, ...)
+ * at stderr, which the daemon captures into its log, so a stray print cannot
+ * corrupt the protocol. The redirect starts when `runAgent` is called, not on
+ * import (so a unit test that imports the SDK keeps its stdout): call it before
+ * printing anything. A child process the agent spawns with inherited stdio
+ * still writes to the real fd 1: give it `stdio: ['ignore', 'pipe', 'inherit']`.
+ */
+
+export type {
+  BudgetRemaining,
+  ChatMessage,
+  DeliveredResolution,
+  ErrorCode,
+  ModelRequest,
+  StopReason,
+  ToolCall,
+  ToolSpec,
+  Usage,
+} from '../protocol/messages.js';
+
+/** A call the daemon refused or that failed: `code` is stable, match on it, never on the message. */
+export class AgentdError extends Error {
+  override readonly name = 'AgentdError';
+  constructor(
+    /** One of the protocol's error codes (`budget_exhausted`, `not_allowed`, `invalid_args`, `provider_unavailable`, `tool_failed`, `stopping`, ...). */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The task as the daemon hands it over: `id` and `goal` always, the rest as written. */
+export interface AgentTask {
+  id: string;
+  goal: string;
+  input?: unknown;
+  created_at?: string;
+  priority?: number;
+  critical?: boolean;
+  [key: string]: unknown;
+}
+
+export interface Resume {
+  /** What the task's last checkpoint held, or null on a first run. */
+  checkpoint: unknown;
+  /** The handoff of an earlier stopped run, or null. */
+  handoff: unknown;
+  /** Outbox items a person resolved since the last run (an `answer` to an `uncertain`, an `extend`...). */
+  resolutions: DeliveredResolution[];
+}
+
+export interface ModelReply {
+  content: string | null;
+  tool_calls: ToolCall[];
+  usage: Usage;
+  /** The model that answered: a fallback model when the primary was unavailable. */
+  model: string;
+  /** True when the daemon answered from the journal (a resumed run): no cost, no new call. */
+  replayed: boolean;
+}
+
+export interface Escalation {
+  reason: string;
+  question?: string;
+  blockers?: unknown[];
+  /** What the agent knew; a person sees it in the outbox item. */
+  state?: unknown;
+}
+
+export interface Handoff {
+  summary: string;
+  next_steps?: unknown[];
+  /** Defaults to the state of the last `ctx.checkpoint()` of this run. */
+  state?: unknown;
+}
+
+export type StopHandler = (reason: StopReason) => Handoff | Promise<Handoff>;
+
+export type LogLevel = NonNullable<LogMessage['level']>;
+
+/** What `ctx.uncertain()` resolves to. Returning it (or anything after an escalation) sends no result. */
+export const ESCALATED: unique symbol = Symbol('agentd.escalated');
+export type Escalated = typeof ESCALATED;
+
+export interface AgentContext {
+  readonly task: AgentTask;
+  /** The agent's context-snapshot.json, or null. */
+  readonly context: unknown;
+  readonly resume: Resume;
+  readonly runId: string;
+  /** What is left of the task's budget: from `start`, updated by each `budget_warning`. */
+  readonly budget: { readonly remaining: BudgetRemaining };
+  /** Aborted when the daemon sends `stop` (or goes away); pass it to your own fetches and loops. */
+  readonly signal: AbortSignal;
+  /** Why the run is stopping, or null while it is not. */
+  readonly stopReason: StopReason | null;
+  /** One model call through the daemon's gateway. Rejects with AgentdError. */
+  model(request: ModelRequest): Promise<ModelReply>;
+  /** One tool call; resolves to the tool's result. Rejects with AgentdError. */
+  tool<T = unknown>(name: string, args: Record<string, unknown>): Promise<T>;
+  /** Save `state` (and `context`, into context-snapshot.json) so a later run can resume from it. */
+  checkpoint(state: unknown, context?: unknown): Promise<void>;
+  /** Escalate to a person and end the run: `return ctx.uncertain({...})`. */
+  uncertain(escalation: Escalation): Promise<Escalated>;
+  /** Report tokens and cost spent outside agentd (a direct API call), so budgets count them. */
+  usage(usage: { input_tokens: number; output_tokens: number; cost_usd?: number }): void;
+  log(level: LogLevel, msg: string): void;
+  /** Called once when `stop` arrives; what it returns is sent as the handoff. */
+  onStop(handler: StopHandler): void;
+}
+
+export type AgentFunction = (ctx: AgentContext) => unknown;
+
+/** Share of `grace_ms` a stop handler may take before the default handoff is sent instead. */
+const HANDLER_GRACE_SHARE = 0.8;
+
+type Phase = 'waiting' | 'running' | 'escalated' | 'stopping' | 'finished';
+
+interface Pending {
+  expects: 'model_result' | 'tool_result';
+  resolve(reply: ModelResultMessage | ToolResultMessage): void;
+  reject(err: AgentdError): void;
+}
+
+/** Where the session writes and how it ends; `runAgent` wires these to the real process. */
+interface SessionIO {
+  writeLine(line: string): Promise<void>;
+  writeError(text: string): Promise<void>;
+  exit(code: number): never;
+}
+
+class Session {
+  private phase: Phase = 'waiting';
+  private nextId = 0;
+  private readonly pending = new Map<string, Pending>();
+  private readonly abort = new AbortController();
+  private stopHandler: StopHandler | null = null;
+  private stopReason: StopReason | null = null;
+  private lastState: unknown = undefined;
+  private remaining: BudgetRemaining | null = null;
+  /** Writes are ordered; awaiting the last one before exit means nothing is lost. */
+  private lastWrite: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly io: SessionIO,
+    private readonly fn: AgentFunction,
+  ) {}
+
+  onLine(line: string): void {
+    let message: DaemonMessage;
+    try {
+      message = JSON.parse(line) as DaemonMessage;
+    } catch {
+      void this.io.writeError(`agentd sdk: ignored a stdin line that is not JSON\n`);
+      return;
+    }
+    switch (message?.type) {
+      case 'start':
+        return this.onStart(message);
+      case 'model_result':
+      case 'tool_result':
+        return this.settle(message.id, (p) => {
+          if (p.expects === message.type) p.resolve(message);
+          else p.reject(new AgentdError('bad_message', `expected ${p.expects}, got ${message.type}`));
+        });
+      case 'error':
+        if (message.id === null) void this.io.writeError(`agentd: ${message.code}: ${message.message}\n`);
+        else this.settle(message.id, (p) => p.reject(new AgentdError(message.code, message.message)));
+        return;
+      case 'budget_warning':
+        return this.onBudgetWarning(message);
+      case 'stop':
+        void this.onStop(message).catch((err: unknown) => this.fail(err));
+        return;
+    }
+  }
+
+  /** stdin ended: the daemon is gone (or done with us). An orphaned agent must not keep running. */
+  onClose(): void {
+    this.abort.abort(new AgentdError('stopping', 'the daemon closed the connection'));
+    void this.finish(0);
+  }
+
+  private onStart(start: StartMessage): void {
+    if (this.phase !== 'waiting') {
+      void this.io.writeError('agentd sdk: ignored a second start message\n');
+      return;
+    }
+    this.phase = 'running';
+    this.remaining = start.budget.remaining;
+    const ctx = this.context(start);
+    Promise.resolve()
+      .then(() => this.fn(ctx))
+      .then(
+        (output) => this.onReturn(output),
+        (err: unknown) => this.onThrow(err),
+      )
+      .catch((err: unknown) => this.fail(err));
+  }
+
+  private async onReturn(output: unknown): Promise<void> {
+    // After an escalation the run is over; after a stop the handoff path owns the exit.
+    if (this.phase === 'escalated') return this.finish(0);
+    if (this.phase !== 'running') return;
+    // undefined would drop the field and make an invalid message: a function that returns nothing returns null.
+    this.send({ type: 'result', output: output === undefined ? null : output });
+    await this.finish(0);
+  }
+
+  private async onThrow(err: unknown): Promise<void> {
+    if (this.phase === 'stopping' || this.phase === 'finished') return;
+    // A refused call means a `stop` is on its way: let it send the handoff (the end of stdin still exits).
+    if (this.phase === 'running' && err instanceof AgentdError && (err.code === 'budget_exhausted' || err.code === 'stopping')) return;
+    await this.io.writeError(`agent failed: ${describe(err)}\n`);
+    if (this.currentPhase() === 'stopping') return; // a stop arrived meanwhile: its handoff is worth more than our exit code
+    // An escalation already sent stands; the daemon has what it needs.
+    await this.finish(this.phase === 'escalated' ? 0 : 1);
+  }
+
+  /** Read through a call, because TypeScript's narrowing does not know an await lets a stop change the phase. */
+  private currentPhase(): Phase {
+    return this.phase;
+  }
+
+  /** A bug in the SDK or an unserializable value: say so and exit non-zero rather than hang. */
+  private fail(err: unknown): void {
+    void this.io.writeError(`agentd sdk: ${describe(err)}\n`).then(() => this.io.exit(1));
+  }
+
+  private context(start: StartMessage): AgentContext {
+    const session = this;
+    return {
+      task: start.task as AgentTask,
+      context: start.context ?? null,
+      resume: {
+        checkpoint: start.resume?.checkpoint ?? null,
+        handoff: start.resume?.handoff ?? null,
+        resolutions: start.resume?.resolutions ?? [],
+      },
+      runId: start.run_id,
+      get budget() {
+        return { remaining: { ...session.remaining! } };
+      },
+      signal: this.abort.signal,
+      get stopReason() {
+        return session.stopReason;
+      },
+      model: async (request) => {
+        const reply = (await this.request('model_result', (id) => ({ type: 'model', id, request }))) as ModelResultMessage;
+        return { content: reply.response.content, tool_calls: reply.response.tool_calls ?? [], usage: reply.usage, model: reply.model, replayed: reply.replayed };
+      },
+      tool: async <T>(name: string, args: Record<string, unknown>) => {
+        const reply = (await this.request('tool_result', (id) => ({ type: 'tool', id, name, args }))) as ToolResultMessage;
+        return reply.result as T;
+      },
+      checkpoint: async (state, context) => {
+        if (!this.canWrite()) return;
+        this.lastState = state;
+        await this.send(context === undefined ? { type: 'checkpoint', state } : { type: 'checkpoint', state, context });
+      },
+      uncertain: async (escalation) => {
+        if (this.phase === 'running') {
+          this.phase = 'escalated';
+          this.rejectPending('the run escalated to a person');
+          await this.send({ type: 'uncertain', ...escalation });
+        }
+        return ESCALATED;
+      },
+      usage: (usage) => {
+        if (this.canWrite()) void this.send({ type: 'usage', ...usage });
+      },
+      log: (level, msg) => {
+        if (this.canWrite()) void this.send({ type: 'log', level, msg });
+      },
+      onStop: (handler) => {
+        this.stopHandler = handler;
+      },
+    };
+  }
+
+  private canWrite(): boolean {
+    return this.phase === 'running' || this.phase === 'stopping';
+  }
+
+  private request(expects: Pending['expects'], build: (id: string) => AgentMessage): Promise<ModelResultMessage | ToolResultMessage> {
+    if (this.phase !== 'running') return Promise.reject(new AgentdError('stopping', `the run is ${this.phase}: no more calls`));
+    const id = `${expects === 'model_result' ? 'm' : 't'}${++this.nextId}`;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { expects, resolve, reject });
+      void this.send(build(id));
+    });
+  }
+
+  private settle(id: string, act: (pending: Pending) => void): void {
+    const pending = this.pending.get(id);
+    if (!pending) return; // a reply to a call already rejected by a stop
+    this.pending.delete(id);
+    act(pending);
+  }
+
+  private rejectPending(why: string): void {
+    for (const [id, pending] of this.pending) {
+      this.pending.delete(id);
+      pending.reject(new AgentdError('stopping', why));
+    }
+  }
+
+  private onBudgetWarning(warning: BudgetWarningMessage): void {
+    const { used, limits } = warning;
+    this.remaining = {
+      steps: Math.max(0, limits.steps - used.steps),
+      tool_calls: Math.max(0, limits.tool_calls - used.tool_calls),
+      tokens: Math.max(0, limits.tokens - used.tokens),
+      cost_usd: Math.max(0, limits.cost_usd - used.cost_usd),
+      runtime_ms: Math.max(0, limits.runtime_ms - used.runtime_ms),
+    };
+  }
+
+  private async onStop(stop: StopMessage): Promise<void> {
+    if (this.phase !== 'running' && this.phase !== 'waiting') return;
+    this.phase = 'stopping';
+    this.stopReason = stop.reason;
+    this.rejectPending(`the run is stopping: ${stop.reason}`);
+    this.abort.abort(new AgentdError('stopping', `the run is stopping: ${stop.reason}`));
+    const handoff = await this.handoff(stop);
+    await this.send({ type: 'handoff', summary: handoff.summary, next_steps: handoff.next_steps, state: handoff.state ?? this.lastState });
+    await this.finish(0);
+  }
+
+  /** The handler's handoff, or the default when there is none, it throws, or it outlasts the grace. */
+  private async handoff(stop: StopMessage): Promise<Handoff> {
+    const fallback: Handoff = { summary: `stopped: ${stop.reason}` };
+    const handler = this.stopHandler;
+    if (!handler) return fallback;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), Math.max(0, stop.grace_ms * HANDLER_GRACE_SHARE))));
+    try {
+      const given = await Promise.race([Promise.resolve().then(() => handler(stop.reason)), late]);
+      if (given && typeof given.summary === 'string') return given;
+      await this.io.writeError('agentd sdk: the stop handler gave no summary in time, sending the default handoff\n');
+    } catch (err) {
+      await this.io.writeError(`agentd sdk: the stop handler failed: ${describe(err)}\n`);
+    } finally {
+      clearTimeout(timer);
+    }
+    return fallback;
+  }
+
+  private send(message: AgentMessage): Promise<void> {
+    const line = JSON.stringify(message) + '\n';
+    this.lastWrite = this.lastWrite.then(() => this.io.writeLine(line));
+    return this.lastWrite;
+  }
+
+  private async finish(code: number): Promise<void> {
+    if (this.phase === 'finished') return;
+    this.phase = 'finished';
+    await this.lastWrite.catch(() => undefined);
+    this.io.exit(code);
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
+let started = false;
+
+/**
+ * Run `fn` as this process's agent: read `start` from stdin, call `fn(ctx)`,
+ * send what it returns as the `result`, exit 0. A throw exits 1 with the error
+ * on stderr; a `stop` sends a handoff and exits 0; the end of stdin exits 0.
+ */
+export function runAgent(fn: AgentFunction): void {
+  if (started) throw new Error('runAgent may be called once per process');
+  started = true;
+  const stdout = process.stdout;
+  const protocolWrite = stdout.write.bind(stdout);
+  // Everything else that writes to stdout (console.log and friends) goes to stderr instead.
+  stdout.write = process.stderr.write.bind(process.stderr);
+  // EPIPE: the daemon is gone, and so are we.
+  stdout.on('error', () => process.exit(0));
+
+  const write = (to: (chunk: string, cb: (err?: Error | null) => void) => boolean, text: string) =>
+    new Promise<void>((resolve) => to(text, () => resolve()));
+  const session = new Session(
+    {
+      writeLine: (line) => write(protocolWrite, line),
+      writeError: (text) => write(process.stderr.write.bind(process.stderr), text),
+      exit: (code) => process.exit(code),
+    },
+    fn,
+  );
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  lines.on('line', (line) => {
+    if (line.trim() !== '') session.onLine(line);
+  });
+  lines.on('close', () => session.onClose());
+}
