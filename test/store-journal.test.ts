@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { appendJsonLine, readJsonLines } from '../src/store/durable.js';
+import { appendJournal, readJournal, requestHash, type CallRecord } from '../src/store/journal.js';
+import { classifyPath, ignoredPath } from '../src/daemon/watcher.js';
+import { HomePaths, assertName } from '../src/store/paths.js';
+import { BadNameError } from '../src/errors.js';
+
+let dir: string;
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-journal-'));
+});
+after(async () => fs.rm(dir, { recursive: true, force: true }));
+
+const call = (seq: number, phase: CallRecord['phase'], extra: Partial<CallRecord> = {}): CallRecord => ({
+  v: 1,
+  seq,
+  run_id: 'r1',
+  kind: 'model',
+  name: 'mock/x',
+  request_hash: `h${seq}`,
+  phase,
+  at: '2026-11-24T00:00:00Z',
+  ...extra,
+});
+
+describe('journal', () => {
+  it('a torn last line is ignored and the next append still lands whole', async () => {
+    const file = path.join(dir, 'torn.jsonl');
+    await appendJsonLine(file, { a: 1 });
+    await fs.appendFile(file, '{"a": 2, "tor'); // a crash mid-append
+    await appendJsonLine(file, { a: 3 });
+    assert.deepEqual(await readJsonLines(file), [{ a: 1 }, { a: 3 }]);
+  });
+
+  it('folds spend across runs and never counts a replayed answer', async () => {
+    const file = path.join(dir, 'spend.jsonl');
+    const usage = { input_tokens: 10, output_tokens: 5, cost_usd: 0.5 };
+    await appendJournal(file, call(1, 'started'));
+    await appendJournal(file, call(1, 'completed', { usage }));
+    await appendJournal(file, call(2, 'started', { kind: 'tool', name: 'send' }));
+    await appendJournal(file, call(2, 'completed', { kind: 'tool', name: 'send', result: { ok: true } }));
+    await appendJournal(file, call(1, 'completed', { usage, replayed: true, run_id: 'r2' }));
+    const summary = await readJournal(file);
+    assert.deepEqual(summary.spend, { steps: 1, toolCalls: 1, inputTokens: 10, outputTokens: 5, costUsd: 0.5 });
+    assert.equal(summary.effective.length, 2);
+    assert.equal(summary.effective[1]?.phase, 'completed');
+    assert.equal(summary.spendByRun.get('r1')?.steps, 1);
+  });
+
+  it('a supersede record cuts the effective history from its seq', async () => {
+    const file = path.join(dir, 'supersede.jsonl');
+    for (const seq of [1, 2, 3]) await appendJournal(file, call(seq, 'completed'));
+    await appendJournal(file, { v: 1, kind: 'supersede', run_id: 'r2', from_seq: 2, at: 'x' });
+    await appendJournal(file, call(2, 'completed', { request_hash: 'new' }));
+    const summary = await readJournal(file);
+    assert.deepEqual(summary.effective.map((e) => e.request_hash), ['h1', 'new']);
+  });
+
+  it('hashes a request the same whatever its key order', () => {
+    assert.equal(requestHash('tool', 'x', { a: 1, b: { c: 2, d: 3 } }), requestHash('tool', 'x', { b: { d: 3, c: 2 }, a: 1 }));
+    assert.notEqual(requestHash('tool', 'x', { a: 1 }), requestHash('tool', 'y', { a: 1 }));
+  });
+});
+
+describe('names and paths', () => {
+  it('refuses names that could leave the home', () => {
+    for (const bad of ['..', '.', 'a/b', '../x', '', '-x', 'a'.repeat(129), 'dead-letter', 'x.lock']) {
+      assert.throws(() => assertName(bad, 'agent name'), BadNameError, bad);
+    }
+    assert.equal(assertName('billing.v2_x-1', 'agent name'), 'billing.v2_x-1');
+    const paths = new HomePaths('/home/h');
+    assert.throws(() => paths.inboxTask('a', '../../etc/passwd'), BadNameError);
+    assert.throws(() => paths.inside('/home/h/agents/a', '../../../etc/passwd'), BadNameError);
+  });
+});
+
+describe('watcher', () => {
+  const paths = new HomePaths('/h');
+  it('maps the files people edit to events and ignores the rest', () => {
+    assert.deepEqual(classifyPath(paths, '/h/agents/a/agent.yaml'), { kind: 'definition', agent: 'a' });
+    assert.deepEqual(classifyPath(paths, '/h/agents/a/inbox/t.json'), { kind: 'task', agent: 'a' });
+    assert.deepEqual(classifyPath(paths, '/h/agents/a/current-task.json'), { kind: 'task', agent: 'a' });
+    assert.deepEqual(classifyPath(paths, '/h/outbox/a/outbox.json'), { kind: 'outbox', agent: 'a' });
+    assert.deepEqual(classifyPath(paths, '/h/agentd.yaml'), { kind: 'daemon_config' });
+    assert.equal(classifyPath(paths, '/h/agents/a/inbox/t.json.12345'), null, 'a write-file-atomic temp file');
+    assert.equal(classifyPath(paths, '/h/state/a/checkpoint.json'), null);
+  });
+
+  it('never descends into state/ or an agent\'s other folders', () => {
+    assert.equal(ignoredPath(paths, '/h/state', true), true);
+    assert.equal(ignoredPath(paths, '/h/agents/a/node_modules', true), true);
+    assert.equal(ignoredPath(paths, '/h/agents/a/evals', true), true);
+    assert.equal(ignoredPath(paths, '/h/agents/a/inbox', true), false);
+    assert.equal(ignoredPath(paths, '/h/outbox/a/.outbox.lock', true), true);
+    assert.equal(ignoredPath(paths, '/h/outbox/a/outbox.json', false), false);
+  });
+});
