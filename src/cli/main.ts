@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { registerAudit } from './commands/audit.js';
 import { registerDlq } from './commands/dlq.js';
 import { registerInit } from './commands/init.js';
 import { registerOutbox } from './commands/outbox.js';
@@ -18,7 +19,7 @@ const program = new Command('agentd')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerStart, registerRun, registerSubmit, registerStatus, registerOutbox, registerResolve, registerDlq, registerRuns, registerValidate, registerInit]) {
+for (const register of [registerStart, registerRun, registerSubmit, registerStatus, registerOutbox, registerResolve, registerDlq, registerRuns, registerValidate, registerInit, registerAudit]) {
   register(program);
 }
 

@@ -6,8 +6,8 @@ import { errorMessage } from '../errors.js';
 import { ModelGateway } from '../model/gateway.js';
 import type { ModelProvider } from '../model/types.js';
 import { systemClock, type Clock } from '../run/clock.js';
-import { claimAndRun, type ClaimResult, type RunnerDeps } from '../run/runner.js';
-import type { PriceRate } from '../run/budget.js';
+import { claimAndRun, type ClaimResult } from '../run/runner.js';
+import { createGateway, createRunnerDeps } from '../run/deps.js';
 import { HomePaths } from '../store/paths.js';
 import { exists } from '../store/durable.js';
 import { inboxSize } from '../store/tasks.js';
@@ -148,40 +148,23 @@ export class Daemon {
   }
 
   private newGateway(config: DaemonConfig): ModelGateway {
-    return new ModelGateway({
-      config,
-      clock: this.clock,
-      random: this.random,
-      logger: this.log,
-      ...(this.options.providers ? { providers: this.options.providers } : {}),
-    });
-  }
-
-  private priceOf(model: string): PriceRate | null {
-    const price = this.config.models[model];
-    if (!price) return null;
-    return { inputUsdPerToken: price.inputUsdPerMtok / 1e6, outputUsdPerToken: price.outputUsdPerMtok / 1e6 };
-  }
-
-  private runnerDeps(): RunnerDeps {
-    return {
-      paths: this.paths,
-      config: this.config,
-      log: this.log,
-      clock: this.clock,
-      random: this.random,
-      models: this.gateway,
-      tools: this.tools,
-      priceOf: (model) => this.priceOf(model),
-      interrupt: this.interrupt.signal,
-    };
+    return createGateway(config, this.clock, this.random, this.log, this.options.providers);
   }
 
   private async claim(agent: string): Promise<ClaimResult> {
     const definition = this.registry.get(agent);
     if (!definition) return { kind: 'idle' };
-    const deps = this.runnerDeps();
-    return claimAndRun({ ...deps, log: this.log.child({ agent }) }, definition);
+    const deps = createRunnerDeps({
+      paths: this.paths,
+      config: this.config,
+      log: this.log.child({ agent }),
+      clock: this.clock,
+      random: this.random,
+      gateway: this.gateway,
+      tools: this.tools,
+      interrupt: this.interrupt.signal,
+    });
+    return claimAndRun(deps, definition);
   }
 
   private onEvent(event: HomeEvent): void {

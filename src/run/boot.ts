@@ -19,6 +19,10 @@ export interface OutboxView {
   staleContextAccepted: boolean;
   /** Budget extensions a person granted this task. */
   extends: Record<string, number>[];
+  /** Answers about side effects of unknown outcome, by journal seq. */
+  sideEffectDecisions: Map<number, { decision: 'approve' | 'retry'; answer?: string }>;
+  /** Approvals and denials of exact tool calls, keyed `<seq>:<call hash>`. */
+  approvals: Map<string, 'approve' | 'deny'>;
 }
 
 export function viewOutbox(items: OutboxItem[], taskId: string): OutboxView {
@@ -34,7 +38,33 @@ export function viewOutbox(items: OutboxItem[], taskId: string): OutboxView {
     staleTaskAccepted: accepted('stale_task'),
     staleContextAccepted: accepted('stale_context'),
     extends: resolved.map((i) => i.resolution!.extend).filter((e): e is Record<string, number> => !!e),
+    sideEffectDecisions: sideEffectDecisions(resolved),
+    approvals: approvals(resolved),
   };
+}
+
+function approvals(resolved: OutboxItem[]): OutboxView['approvals'] {
+  const out: OutboxView['approvals'] = new Map();
+  for (const item of resolved) {
+    const details = item.details as { seq?: unknown; call_hash?: unknown } | undefined;
+    if (item.kind !== 'approval' || typeof details?.seq !== 'number' || typeof details.call_hash !== 'string') continue;
+    const decision = item.resolution!.decision;
+    if (decision === 'approve' || decision === 'continue') out.set(`${details.seq}:${details.call_hash}`, 'approve');
+    else if (decision === 'deny') out.set(`${details.seq}:${details.call_hash}`, 'deny');
+  }
+  return out;
+}
+
+function sideEffectDecisions(resolved: OutboxItem[]): OutboxView['sideEffectDecisions'] {
+  const decisions: OutboxView['sideEffectDecisions'] = new Map();
+  for (const item of resolved) {
+    const seq = (item.details as { seq?: unknown } | undefined)?.seq;
+    const { decision, answer } = item.resolution!;
+    if (item.kind !== 'unsure_side_effect' || typeof seq !== 'number') continue;
+    if (decision === 'approve' || decision === 'continue') decisions.set(seq, { decision: 'approve', ...(answer !== undefined ? { answer } : {}) });
+    else if (decision === 'retry') decisions.set(seq, { decision: 'retry' });
+  }
+  return decisions;
 }
 
 export function toDelivered(item: OutboxItem): DeliveredResolution {

@@ -75,6 +75,22 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
         question: 'Retry when the provider is back (retry), or cancel?',
       });
       break;
+    case 'approval':
+      status = 'escalated';
+      await writeCheckpoint(paths, agent.name, checkpoint);
+      await escalate(deps, run, 'approval', `${outcome.tool} needs approval before it runs`, {
+        question: `Run ${outcome.tool} with exactly these arguments? approve or deny`,
+        details: { seq: outcome.seq, tool: outcome.tool, args: outcome.args, call_hash: outcome.callHash },
+      });
+      break;
+    case 'unsure_side_effect':
+      status = 'escalated';
+      await writeCheckpoint(paths, agent.name, checkpoint);
+      await escalate(deps, run, 'unsure_side_effect', `the daemon stopped during ${outcome.tool} (call ${outcome.seq}), which has side effects: it may or may not have happened`, {
+        question: 'Did this call happen? approve = it happened, treat it as done; retry = run it again; cancel = drop the task',
+        details: { seq: outcome.seq, tool: outcome.tool, args: outcome.args, idempotency_key: outcome.idempotencyKey },
+      });
+      break;
     case 'failed': {
       error = { category: outcome.category, message: outcome.message };
       const attempts = checkpoint.attempts + 1;
@@ -99,6 +115,9 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       }
       break;
     }
+  }
+  if (status === 'done' || status === 'dead_letter') {
+    await deps.audit({ event: status, agent: agent.name, task_id: task.id, run_id: run.runId, details: error ? { error } : { runs: checkpoint.runs.length } });
   }
   await addDailySpend(paths, agent.name, now, report.spend.costUsd);
   await appendHistory(paths, historyLine(run, status, error, now, report.spend));
@@ -160,6 +179,7 @@ async function escalate(
     ...(extra.details !== undefined ? { details: extra.details } : {}),
     status: 'open',
   });
+  await deps.audit({ event: 'escalation', agent: run.agent.name, task_id: run.task.id, run_id: run.runId, details: { item_id: item.id, kind, reason } });
   deps.log.warn({ task_id: run.task.id, run_id: run.runId, item_id: item.id, kind }, 'escalated to the outbox');
   return item;
 }
@@ -194,6 +214,7 @@ export async function cancelTask(deps: RunnerDeps, agent: AgentDefinition, task:
     finished_at: now.toISOString(),
     runs: checkpoint.runs,
   });
+  await deps.audit({ event: 'cancel', agent: agent.name, task_id: task.id, by: item.resolution?.by ?? 'unknown', details: { item_id: item.id } });
   deps.log.info({ task_id: task.id, item_id: item.id }, 'task cancelled by a person');
 }
 

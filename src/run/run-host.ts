@@ -6,8 +6,10 @@ import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } fro
 import { ajv } from '../schema/validate.js';
 import { formatErrors } from '../schema/validate.js';
 import { AgentProcess } from './agent-process.js';
+import { idempotencyKey } from '../tools/idempotency.js';
 import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type PriceRate, type Spent } from './budget.js';
 import type { Clock } from './clock.js';
+import type { AuditEntry } from '../observe/audit.js';
 
 /**
  * Hosts one agent process for one run: speaks the protocol, enforces the
@@ -31,6 +33,10 @@ export type RunOutcome =
   | { kind: 'limit'; reason: StopReason; handoff: HandoffMessage | null }
   | { kind: 'interrupted'; reason: 'shutdown' | 'lock_lost'; handoff: HandoffMessage | null }
   | { kind: 'provider_unavailable'; model: string; message: string }
+  /** A tool call that needs a person's approval first; the run stops until it is resolved. */
+  | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string }
+  /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
+  | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
   | { kind: 'failed'; category: string; message: string };
 
 export interface RunReport {
@@ -53,6 +59,12 @@ export interface RunHostInput {
   /** The task's effective call history, answered from while it matches. */
   replay: EffectiveCall[];
   journalFile: string;
+  /** A person's answers about calls whose outcome was unknown, by seq (`approve`: it happened; `retry`: run it again). */
+  sideEffectDecisions: Map<number, { decision: 'approve' | 'retry'; answer?: string }>;
+  /** A person's approvals of exact calls, keyed `<seq>:<call hash>`. */
+  approvals: Map<string, 'approve' | 'deny'>;
+  /** Every side-effecting tool call goes into the audit trail. */
+  audit(entry: AuditEntry): Promise<void>;
   agentdEnv: Record<string, string>;
   models: ModelCaller;
   tools: ToolCaller;
@@ -107,8 +119,9 @@ class RunHost {
       input.log,
       (line) => this.onLine(line),
     );
-    await input.onSpawn(this.process.pid);
     this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
+    // After the start message: a crash in between hands resolutions over again rather than never.
+    await input.onSpawn(this.process.pid);
 
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
     this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
@@ -248,6 +261,25 @@ class RunHost {
     this.beginStop(reason);
   }
 
+  /**
+   * A side-effecting call the journal saw start but never finish (the daemon
+   * died during it) is never run again blindly: an idempotent tool re-runs with
+   * the same AGENTD_IDEMPOTENCY_KEY; otherwise a person is asked, and their
+   * answer decides. Null when the call is not such a call.
+   */
+  private unfinishedSideEffect(seq: number, name: string, hash: string): 'rerun' | 'assume_done' | 'ask' | null {
+    if (!this.replaying) return null;
+    const recorded = this.input.replay[seq - 1];
+    if (!recorded || recorded.kind !== 'tool' || recorded.request_hash !== hash || recorded.phase !== 'started') return null;
+    const tool = this.input.agent.tools[name];
+    if (!tool || tool.effect === 'read') return null;
+    if (tool.idempotent) return 'rerun';
+    const decision = this.input.sideEffectDecisions.get(seq);
+    if (decision?.decision === 'approve') return 'assume_done';
+    if (decision?.decision === 'retry') return 'rerun';
+    return 'ask';
+  }
+
   /** Answer from the journal when the n-th call matches what was recorded; otherwise supersede the rest. */
   private async replayed(seq: number, kind: 'model' | 'tool', hash: string): Promise<EffectiveCall | null> {
     if (!this.replaying) return null;
@@ -372,17 +404,53 @@ class RunHost {
     }
     const seq = ++this.seq;
     const hash = requestHash('tool', message.name, message.args);
-    const recorded = await this.replayed(seq, 'tool', hash);
+    const unfinished = this.unfinishedSideEffect(seq, message.name, hash);
+    if (unfinished === 'ask') {
+      this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'a person must say whether this call already happened' });
+      const tool = this.input.agent.tools[message.name]!;
+      this.finish({ kind: 'unsure_side_effect', seq, tool: message.name, args: message.args, idempotencyKey: idempotencyKey(this.input.agent.name, this.input.taskId, seq, tool.name) });
+      return;
+    }
+    if (unfinished === 'assume_done') {
+      const decision = this.input.sideEffectDecisions.get(seq);
+      const result = { assumed_done: true, by_person: true, ...(decision?.answer !== undefined ? { answer: decision.answer } : {}) };
+      await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result, at: this.iso() });
+      this.replaying = false;
+      this.process.send({ type: 'tool_result', id: message.id, ok: true, result, replayed: true });
+      return;
+    }
+    const recorded = unfinished === 'rerun' ? null : await this.replayed(seq, 'tool', hash);
+    if (unfinished === 'rerun') this.replaying = false; // the journal ends at this call: everything after it is live
     if (recorded) {
       this.process.send({ type: 'tool_result', id: message.id, ok: true, result: recorded.result, replayed: true });
       return;
     }
     const refusal = decideToolCall(this.input.limits, this.spentNow());
     if (refusal) return this.refuse(message.id, refusal);
+    const tool = this.input.agent.tools[message.name]!;
+    if (tool.approval === 'always') {
+      // The approval is bound to this exact call: its place in the task and a hash of tool and arguments.
+      const approval = this.input.approvals.get(`${seq}:${hash}`);
+      if (!approval) {
+        this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'this call waits for a person\'s approval' });
+        this.finish({ kind: 'approval', seq, tool: message.name, args: message.args, callHash: hash });
+        return;
+      }
+      if (approval === 'deny') {
+        await this.journalFailed(seq, 'tool', message.name, hash, { code: 'denied', message: 'a person denied this call' });
+        this.process.send({ type: 'error', id: message.id, code: 'denied', message: `a person denied this call of ${message.name}: do not retry it, handle the refusal` });
+        return;
+      }
+    }
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'started', at: this.iso() });
     this.spent.toolCalls++;
     this.runSpend.toolCalls++;
+    const sideEffect = tool.effect !== 'read';
+    const auditCall = (phase: string, extra: object = {}) =>
+      this.input.audit({ event: 'tool_call', agent: this.input.agent.name, task_id: this.input.taskId, run_id: this.input.runId, details: { tool: message.name, seq, effect: tool.effect, phase, call_hash: hash, ...extra } });
+    if (sideEffect) await auditCall('started', { args: message.args });
     const answer = await this.input.tools.call({ agent: this.input.agent, taskId: this.input.taskId, runId: this.input.runId, seq, name: message.name, args: message.args });
+    if (sideEffect) await auditCall(answer.ok ? 'completed' : 'failed');
     if (!answer.ok) {
       await this.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
       this.process.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });

@@ -11,6 +11,7 @@ import { tryLockAgent } from '../store/lock.js';
 import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
 import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
+import type { AuditEntry } from '../observe/audit.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -36,6 +37,8 @@ export interface RunnerDeps {
   priceOf(model: string): PriceRate | null;
   /** Aborted (reason 'shutdown' or 'lock_lost') to stop a run in progress. */
   interrupt: AbortSignal;
+  /** Appends to the audit trail (state/audit.jsonl). */
+  audit(entry: AuditEntry): Promise<void>;
 }
 
 export type ClaimResult =
@@ -53,18 +56,21 @@ export function newRunId(now: Date): string {
 export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
   const lock = await tryLockAgent(deps.paths, agent.name, deps.config.lockStaleMs);
   if (!lock) return { kind: 'locked' };
-  const interrupt = AbortSignal.any([deps.interrupt, abortAsLockLost(lock.lost)]);
+  // One signal for this claim: the daemon's shutdown or this lock's loss. Listeners
+  // are removed afterwards (AbortSignal.any would keep one per claim alive on the daemon's signal).
+  const interrupt = new AbortController();
+  const onShutdown = () => interrupt.abort('shutdown');
+  const onLockLost = () => interrupt.abort('lock_lost');
+  if (deps.interrupt.aborted) onShutdown();
+  deps.interrupt.addEventListener('abort', onShutdown, { once: true });
+  lock.lost.addEventListener('abort', onLockLost, { once: true });
   try {
-    return await claimLocked({ ...deps, interrupt }, agent, requestedTrigger);
+    return await claimLocked({ ...deps, interrupt: interrupt.signal }, agent, requestedTrigger);
   } finally {
+    deps.interrupt.removeEventListener('abort', onShutdown);
+    lock.lost.removeEventListener('abort', onLockLost);
     await lock.release();
   }
-}
-
-function abortAsLockLost(lost: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  lost.addEventListener('abort', () => controller.abort('lock_lost'), { once: true });
-  return controller.signal;
 }
 
 async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
@@ -119,8 +125,8 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
   }
   if (outbox.blocking) return { kind: 'blocked', itemId: outbox.blocking.id, reason: outbox.blocking.reason };
 
-  // 2. Task age.
-  if (!outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
+  // 2. Task age, before its first run only: a task a person just answered is not stale.
+  if (checkpoint.runs.length === 0 && !outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
     return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age`, 'Run it anyway (continue) or drop it (cancel)?');
   }
 
@@ -159,6 +165,10 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
     definition_hash: agent.hash,
   };
   await writeCheckpoint(paths, agent.name, checkpoint);
+  await deps.audit({ event: 'claim', agent: agent.name, task_id: task.id, run_id: runId, details: { trigger, attempt: checkpoint.attempts + 1, definition_hash: agent.hash } });
+  for (const item of outbox.undelivered) {
+    await deps.audit({ event: item.kind === 'approval' ? 'approval' : 'resolution', agent: agent.name, task_id: task.id, run_id: runId, by: item.resolution!.by ?? 'unknown', details: { item_id: item.id, kind: item.kind, decision: item.resolution!.decision } });
+  }
   const runLog = log.child({ run_id: runId });
   runLog.info({ trigger, attempt: checkpoint.attempts + 1 }, 'run started');
 
@@ -183,6 +193,9 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
     },
     replay: journal.effective,
     journalFile,
+    sideEffectDecisions: outbox.sideEffectDecisions,
+    approvals: outbox.approvals,
+    audit: deps.audit,
     agentdEnv: { ...agentdEnv, AGENTD_RUN_ID: runId },
     models: deps.models,
     tools: deps.tools,
@@ -221,6 +234,7 @@ async function escalateBoot(deps: RunnerDeps, agent: AgentDefinition, task: Task
     question,
     status: 'open',
   });
+  await deps.audit({ event: 'escalation', agent: agent.name, task_id: task.id, details: { item_id: item.id, kind, reason } });
   deps.log.warn({ task_id: task.id, item_id: item.id, kind }, 'task escalated before it ran');
   return { kind: 'blocked', itemId: item.id, reason };
 }

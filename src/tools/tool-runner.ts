@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { idempotencyKey } from './idempotency.js';
 import type { ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../config/types.js';
@@ -11,14 +11,6 @@ import type { ToolCaller } from '../run/run-host.js';
 const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
 
 export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string };
-
-/**
- * The key a tool sees in AGENTD_IDEMPOTENCY_KEY: the same for the same call of
- * the same task, so a re-run after a crash can be recognised by the tool.
- */
-export function idempotencyKey(agent: string, taskId: string, seq: number, name: string): string {
-  return createHash('sha256').update(`${agent}\0${taskId}\0${seq}\0${name}`).digest('hex').slice(0, 32);
-}
 
 /** Run a tool command: args JSON on stdin, result JSON on stdout, a timeout, a scrubbed environment. */
 export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>): Promise<ToolRun> {

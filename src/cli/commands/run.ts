@@ -3,14 +3,13 @@ import type { Command } from 'commander';
 import { loadAgentDefinition } from '../../config/agent-definition.js';
 import { loadDaemonConfig } from '../../config/daemon-config.js';
 import { NotFoundError, UsageError } from '../../errors.js';
-import { ModelGateway } from '../../model/gateway.js';
 import { createLogger } from '../../observe/logger.js';
 import { systemClock } from '../../run/clock.js';
 import { claimAndRun, type ClaimResult } from '../../run/runner.js';
+import { createGateway, createRunnerDeps } from '../../run/deps.js';
 import { exists, writeFileDurable } from '../../store/durable.js';
 import { assertName } from '../../store/paths.js';
 import { generateTaskId, parseTask, readDeadLetter, readDone } from '../../store/tasks.js';
-import { ToolRunner } from '../../tools/tool-runner.js';
 import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
 
 interface RunOptions {
@@ -44,20 +43,15 @@ async function runForeground(agentName: string, options: RunOptions): Promise<nu
   const onSignal = () => interrupt.abort('shutdown');
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const deps = {
+  const deps = createRunnerDeps({
     paths,
     config,
     log,
     clock: systemClock,
     random: Math.random,
-    models: new ModelGateway({ config, clock: systemClock, random: Math.random, logger: log }),
-    tools: new ToolRunner(paths.root, log),
-    priceOf: (model: string) => {
-      const p = config.models[model];
-      return p ? { inputUsdPerToken: p.inputUsdPerMtok / 1e6, outputUsdPerToken: p.outputUsdPerMtok / 1e6 } : null;
-    },
+    gateway: createGateway(config, systemClock, Math.random, log),
     interrupt: interrupt.signal,
-  };
+  });
   let result: ClaimResult;
   let taskId: string | null = null;
   // Until the task is done, dead-lettered or waits for a person: retries happen here, in the foreground.

@@ -9,8 +9,7 @@ export function registerStart(program: Command): void {
     .description('run the daemon in the foreground (for systemd, pm2 or a terminal)')
     .option('--pretty', 'human-readable logs instead of JSON lines')
     .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
-    .option('--http <host:port>', 'serve /healthz and /metrics on this loopback address')
-    .action((options: { home?: string; pretty?: boolean; logLevel: string; http?: string }) =>
+    .action((options: { home?: string; pretty?: boolean; logLevel: string }) =>
       runCommand(async () => {
         const paths = homeOf(options);
         const log = createLogger({ pretty: options.pretty ?? false, level: options.logLevel });

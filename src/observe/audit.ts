@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import type { HomePaths } from '../store/paths.js';
+import { appendLine, ensureDir, readIfExists, writeJsonAtomic } from '../store/durable.js';
+import { canonicalJson } from '../store/journal.js';
+
+/**
+ * state/audit.jsonl: a hash-chained record of every decision (claims,
+ * escalations, resolutions, approvals, side-effecting tool calls, dead
+ * letters). Each line carries the hash of the line before it, and
+ * state/audit.head.json the hash of the last one, so a changed, removed or
+ * reordered line — even the last — is found by `agentd audit verify`.
+ */
+
+export type AuditEvent = 'claim' | 'escalation' | 'resolution' | 'approval' | 'tool_call' | 'dead_letter' | 'done' | 'cancel';
+
+export interface AuditEntry {
+  event: AuditEvent;
+  agent: string;
+  task_id?: string | null;
+  run_id?: string | null;
+  by?: string;
+  details?: unknown;
+}
+
+export interface AuditLine extends AuditEntry {
+  v: 1;
+  seq: number;
+  at: string;
+  prev: string;
+  hash: string;
+}
+
+const GENESIS = '0'.repeat(64);
+
+export function hashLine(line: Omit<AuditLine, 'hash'>): string {
+  return createHash('sha256').update(canonicalJson(line)).digest('hex');
+}
+
+interface Head {
+  seq: number;
+  hash: string;
+}
+
+function headFile(paths: HomePaths): string {
+  return path.join(paths.stateRoot(), 'audit.head.json');
+}
+
+/** Append one entry under a lock shared by every daemon and CLI on this home. */
+export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date): Promise<AuditLine> {
+  const file = paths.audit();
+  await ensureDir(path.dirname(file));
+  const release = await lockfile.lock(path.dirname(file), {
+    lockfilePath: `${file}.lock`,
+    stale: 10_000,
+    retries: { retries: 200, minTimeout: 5, maxTimeout: 50 },
+    realpath: false,
+    onCompromised: () => undefined,
+  });
+  try {
+    const head = await readHead(paths);
+    const body: Omit<AuditLine, 'hash'> = { v: 1, seq: head.seq + 1, at: now.toISOString(), ...entry, prev: head.hash };
+    const line: AuditLine = { ...body, hash: hashLine(body) };
+    await appendLine(file, JSON.stringify(line));
+    await writeJsonAtomic(headFile(paths), { seq: line.seq, hash: line.hash });
+    return line;
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+async function readHead(paths: HomePaths): Promise<Head> {
+  const bytes = await readIfExists(headFile(paths));
+  if (bytes) {
+    try {
+      return JSON.parse(bytes.toString('utf8')) as Head;
+    } catch {
+      // rebuilt from the file below
+    }
+  }
+  // No head yet (or a crash between the append and the head write): the last whole line is the head.
+  const text = (await readIfExists(paths.audit()))?.toString('utf8') ?? '';
+  const lines = text.split('\n').filter((l) => l.trim());
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const last = JSON.parse(lines[i]!) as AuditLine;
+      return { seq: last.seq, hash: last.hash };
+    } catch {
+      // a torn tail
+    }
+  }
+  return { seq: 0, hash: GENESIS };
+}
+
+export type VerifyResult = { ok: true; lines: number } | { ok: false; line: number; problem: string };
+
+/** Check the whole chain. Pure over the file's text and the head. */
+export function verifyChain(text: string, head: Head | null): VerifyResult {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  let prev = GENESIS;
+  let seq = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const n = i + 1;
+    let line: AuditLine;
+    try {
+      line = JSON.parse(lines[i]!) as AuditLine;
+    } catch {
+      // A torn append (a crash mid-write) was never part of the chain: the next line
+      // follows the one before it. A line garbled on purpose breaks the next line's `prev`.
+      continue;
+    }
+    const { hash, ...body } = line;
+    if (line.prev !== prev) return { ok: false, line: n, problem: 'does not follow the line before it (a line was removed, inserted or reordered)' };
+    if (line.seq !== seq + 1) return { ok: false, line: n, problem: `seq ${line.seq} where ${seq + 1} was expected` };
+    if (hashLine(body) !== hash) return { ok: false, line: n, problem: 'its content does not match its hash (the line was changed)' };
+    prev = hash;
+    seq = line.seq;
+  }
+  if (head && (head.seq !== seq || head.hash !== prev)) {
+    // The head is written after the append: one line more than the head is a crash, not tampering.
+    const headIsOneBehind = head.seq === seq - 1;
+    if (!headIsOneBehind) return { ok: false, line: Math.min(head.seq, seq) + 1, problem: `the chain ends at line ${seq} but the head says ${head.seq} (lines were removed at the end)` };
+  }
+  return { ok: true, lines: seq };
+}
+
+export async function verifyAudit(paths: HomePaths): Promise<VerifyResult> {
+  const text = (await fs.readFile(paths.audit(), 'utf8').catch(() => '')) ?? '';
+  const headBytes = await readIfExists(headFile(paths));
+  let head: Head | null = null;
+  if (headBytes) {
+    try {
+      head = JSON.parse(headBytes.toString('utf8')) as Head;
+    } catch {
+      return { ok: false, line: 0, problem: `${paths.relative(headFile(paths))} is not valid JSON` };
+    }
+  }
+  return verifyChain(text, head);
+}
