@@ -108,6 +108,7 @@ export function daemonConfig(providers: ProviderConfig[], models: Record<string,
     maxParallelRuns: 4,
     http: null,
     traceCapture: 'redacted',
+    cache: { enabled: false, ttlMs: 3_600_000 },
     lockStaleMs: 10_000,
     modelTimeoutMs: 60_000,
   };

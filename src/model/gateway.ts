@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig, ProviderConfig } from '../config/types.js';
+import { ModelCache } from './cache.js';
 import { DEFAULT_CIRCUIT, CircuitRegistry, type CircuitInfo, type CircuitOptions } from './circuit-breaker.js';
 import { costUsd, isPriced } from './pricing.js';
 import { MockProvider } from './provider-mock.js';
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Circuit breaker tuning; defaults in DEFAULT_CIRCUIT (5 failures in 60s, 30s cooldown). */
   circuit?: Partial<CircuitOptions>;
+  /** Exact-match cache of temperature-0 calls; none by default. */
+  cache?: ModelCache;
 }
 
 /** How trying one model of the chain ended. */
@@ -49,6 +52,7 @@ export class ModelGateway {
   private readonly log: Logger | undefined;
   private readonly providers = new Map<string, ModelProvider>();
   private readonly circuitRegistry: CircuitRegistry;
+  private readonly cache: ModelCache | null;
   /** Models we already warned have no price, so the warning is once per model, not per call. */
   private readonly unpricedWarned = new Set<string>();
 
@@ -61,10 +65,13 @@ export class ModelGateway {
     const circuit = { ...DEFAULT_CIRCUIT, ...options.circuit };
     circuit.failureThreshold = Math.max(1, circuit.failureThreshold);
     this.circuitRegistry = new CircuitRegistry(circuit, () => this.clock.now());
+    this.cache = options.cache ?? null;
   }
 
   /** One model step. Throws ModelCallError; availability exhaustion is category provider_error with `availability: true`. */
   async call(call: GatewayCall): Promise<GatewayResult> {
+    const cached = await this.fromCache(call);
+    if (cached) return cached;
     const policy = normalisePolicy(call.retry ?? this.config.defaults.retry);
     // A critical agent must not silently get a different model's judgement: it escalates instead.
     const chain = [call.model, ...(call.critical ? [] : call.fallbackModels.filter((m) => m !== call.model))];
@@ -74,7 +81,11 @@ export class ModelGateway {
     for (const [index, model] of chain.entries()) {
       if (attempts >= cap) break;
       const outcome = await this.tryModel(model, call, cap - attempts, (n) => (attempts += n));
-      if (outcome.kind === 'ok') return this.result(model, outcome.reply, index > 0, attempts);
+      if (outcome.kind === 'ok') {
+        // Only the model asked is cached: a fallback's answer must not stand in for it once it is back.
+        if (index === 0) await this.toCache(call, outcome.reply);
+        return this.result(model, outcome.reply, index > 0, attempts);
+      }
       if (outcome.kind === 'failed') throw outcome.error;
       failures.push(outcome.error);
       if (index < chain.length - 1) this.log?.warn({ agent: call.agent, model, next: chain[index + 1], category: outcome.error.failure.category }, 'model unavailable, falling back');
@@ -83,6 +94,30 @@ export class ModelGateway {
     const why = call.critical ? ' (critical: no fallback)' : attempts >= cap && failures.length < chain.length ? ` (attempt cap ${cap} reached)` : '';
     const last = failures.at(-1);
     throw new ModelCallError(`model unavailable after ${attempts} attempt(s)${why}: ${tried}`, UNAVAILABLE, call.model, last?.status ?? null, { cause: last });
+  }
+
+  /** A cache hit costs nothing and counts no tokens: no provider was asked. */
+  private async fromCache(call: GatewayCall): Promise<GatewayResult | null> {
+    if (!this.cache || !ModelCache.accepts(call.request)) return null;
+    try {
+      const response = await this.cache.get(call.model, call.request);
+      if (!response) return null;
+      this.log?.debug({ agent: call.agent, model: call.model }, 'model cache hit');
+      return { response, usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 }, model: call.model, degraded: false, attempts: 0, cached: true };
+    } catch (err) {
+      // A cache that cannot be read is a miss; the call itself must not fail for it.
+      this.log?.warn({ err, model: call.model }, 'model cache read failed, calling the model');
+      return null;
+    }
+  }
+
+  private async toCache(call: GatewayCall, reply: ProviderReply): Promise<void> {
+    if (!this.cache || !ModelCache.accepts(call.request)) return;
+    try {
+      await this.cache.set(call.model, call.request, reply.response);
+    } catch (err) {
+      this.log?.warn({ err, model: call.model }, 'model cache write failed');
+    }
   }
 
   /** Every model's circuit, for `agentd status`. */
