@@ -59,6 +59,7 @@ interface RawDaemonConfig {
   trace?: { capture?: 'full' | 'redacted' | 'none' };
   lock_stale?: string | number;
   model_timeout?: string | number;
+  cache?: { enabled?: boolean; ttl?: string | number };
 }
 
 export type { RawBudget, RawFreshness, RawRetry };
@@ -183,5 +184,6 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     traceCapture: raw.trace?.capture ?? 'redacted',
     lockStaleMs,
     modelTimeoutMs,
+    cache: { enabled: raw.cache?.enabled ?? false, ttlMs: raw.cache?.ttl !== undefined ? parseDuration(raw.cache.ttl) : 3_600_000 },
   };
 }

@@ -112,4 +112,6 @@ export interface DaemonConfig {
   /** proper-lockfile stale time: how long a dead daemon's agents stay locked. */
   lockStaleMs: number;
   modelTimeoutMs: number;
+  /** Exact-match cache of temperature-0 model calls under state/cache. */
+  cache: { enabled: boolean; ttlMs: number };
 }

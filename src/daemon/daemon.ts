@@ -148,7 +148,7 @@ export class Daemon {
   }
 
   private newGateway(config: DaemonConfig): ModelGateway {
-    return createGateway(config, this.clock, this.random, this.log, this.options.providers);
+    return createGateway(this.paths, config, this.clock, this.random, this.log, this.options.providers);
   }
 
   private async claim(agent: string): Promise<ClaimResult> {

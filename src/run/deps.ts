@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/types.js';
+import { ModelCache } from '../model/cache.js';
 import { ModelGateway } from '../model/gateway.js';
 import type { ModelProvider } from '../model/types.js';
 import { appendAudit } from '../observe/audit.js';
@@ -15,8 +16,15 @@ export function priceRate(config: DaemonConfig, model: string): PriceRate | null
   return price ? { inputUsdPerToken: price.inputUsdPerMtok / 1e6, outputUsdPerToken: price.outputUsdPerMtok / 1e6 } : null;
 }
 
-export function createGateway(config: DaemonConfig, clock: Clock, random: () => number, log: Logger, providers?: Record<string, ModelProvider>): ModelGateway {
-  return new ModelGateway({ config, clock, random, logger: log, ...(providers ? { providers } : {}) });
+export function createGateway(paths: HomePaths, config: DaemonConfig, clock: Clock, random: () => number, log: Logger, providers?: Record<string, ModelProvider>): ModelGateway {
+  return new ModelGateway({
+    config,
+    clock,
+    random,
+    logger: log,
+    ...(providers ? { providers } : {}),
+    ...(config.cache.enabled ? { cache: new ModelCache(paths.cacheDir(), config.cache.ttlMs, clock) } : {}),
+  });
 }
 
 /** What a claim needs, wired the same way for the daemon and for `agentd run`. */

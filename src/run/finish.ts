@@ -47,7 +47,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     case 'escalated': {
       status = 'escalated';
       const m = outcome.message;
-      if (m.state !== undefined) checkpoint = { ...checkpoint, state: m.state, checkpoint_at: now.toISOString() };
+      if (m.state !== undefined) checkpoint = { ...checkpoint, state: m.state, checkpoint_at: now.toISOString(), checkpoint_seq: report.seq };
       await writeCheckpoint(paths, agent.name, checkpoint);
       await escalate(deps, run, 'uncertain', m.reason, { question: m.question, blockers: m.blockers, details: { state: m.state ?? checkpoint.state } });
       break;
@@ -56,7 +56,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     case 'interrupted': {
       status = outcome.kind === 'limit' ? 'limit' : 'interrupted';
       if (outcome.kind === 'limit') error = { category: 'budget', message: `budget reached: ${outcome.reason}` };
-      if (outcome.handoff?.state !== undefined) checkpoint = { ...checkpoint, state: outcome.handoff.state, checkpoint_at: now.toISOString() };
+      if (outcome.handoff?.state !== undefined) checkpoint = { ...checkpoint, state: outcome.handoff.state, checkpoint_at: now.toISOString(), checkpoint_seq: report.seq };
       await writeCheckpoint(paths, agent.name, checkpoint);
       await writeHandoff(deps, run, checkpoint, outcome.reason, outcome.handoff);
       if (outcome.kind === 'limit') {

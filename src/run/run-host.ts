@@ -3,9 +3,11 @@ import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StartMessage, type StopReason, type ToolCallMessage, type UncertainMessage, type UsageMessage } from '../protocol/messages.js';
 import { ModelCallError, type GatewayCall, type GatewayResult } from '../model/types.js';
 import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
+import type { ValidateFunction } from 'ajv';
 import { ajv } from '../schema/validate.js';
 import { formatErrors } from '../schema/validate.js';
 import { AgentProcess } from './agent-process.js';
+import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { idempotencyKey } from '../tools/idempotency.js';
 import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type PriceRate, type Spent } from './budget.js';
 import type { Clock } from './clock.js';
@@ -46,6 +48,8 @@ export interface RunReport {
   models: string[];
   degraded: boolean;
   runtimeMs: number;
+  /** Calls of the task so far when the run ended: where state handed over at the end resumes. */
+  seq: number;
 }
 
 export interface RunHostInput {
@@ -74,7 +78,11 @@ export interface RunHostInput {
   /** Aborted on daemon shutdown (reason 'shutdown') or a lost lock (reason 'lock_lost'). */
   interrupt: AbortSignal;
   onSpawn(pid: number | null): Promise<void>;
-  onCheckpoint(state: unknown, context: unknown, hasContext: boolean): Promise<void>;
+  /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
+  onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number): Promise<void>;
+  /** The seq recorded with the last checkpoint, and whether the agent was handed that checkpoint. */
+  checkpointSeq: number;
+  resumedFromCheckpoint: boolean;
   /** Milliseconds between SIGTERM and SIGKILL of the process group. */
   killGraceMs?: number;
 }
@@ -93,6 +101,7 @@ class RunHost {
   private degraded = false;
   private seq = 0;
   private replaying: boolean;
+  private aligned = false;
   private outcome: RunOutcome | null = null;
   private stopReason: StopReason | null = null;
   private handoff: HandoffMessage | null = null;
@@ -112,8 +121,8 @@ class RunHost {
 
   async run(): Promise<RunReport> {
     const { input } = this;
-    const command = input.agent.command;
-    if (!command) throw new Error(`agent ${input.agent.name} has no command`);
+    // Without a command, the built-in model agent runs over the same protocol.
+    const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     this.process = new AgentProcess(
       { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv },
       input.log,
@@ -144,6 +153,7 @@ class RunHost {
       models: [...this.models],
       degraded: this.degraded,
       runtimeMs: input.clock.now() - this.startedAt,
+      seq: this.seq,
     };
   }
 
@@ -192,7 +202,7 @@ class RunHost {
       case 'tool':
         return this.onTool(message);
       case 'checkpoint':
-        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'));
+        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.seq);
         return;
       case 'uncertain':
         this.finish({ kind: 'escalated', message });
@@ -280,6 +290,23 @@ class RunHost {
     return 'ask';
   }
 
+  /**
+   * Where the restarted agent is in the journal, decided at its first call: an
+   * agent that starts over makes call 1 again; one that resumed from its
+   * checkpoint continues after the calls made before that checkpoint.
+   */
+  private alignReplay(kind: 'model' | 'tool', hash: string): void {
+    if (this.aligned) return;
+    this.aligned = true;
+    if (!this.replaying) return;
+    const at = (index: number) => {
+      const recorded = this.input.replay[index];
+      return recorded !== undefined && recorded.kind === kind && recorded.request_hash === hash;
+    };
+    if (at(0)) return;
+    if (this.input.checkpointSeq > 0 && (at(this.input.checkpointSeq) || this.input.resumedFromCheckpoint)) this.seq = this.input.checkpointSeq;
+  }
+
   /** Answer from the journal when the n-th call matches what was recorded; otherwise supersede the rest. */
   private async replayed(seq: number, kind: 'model' | 'tool', hash: string): Promise<EffectiveCall | null> {
     if (!this.replaying) return null;
@@ -301,8 +328,9 @@ class RunHost {
       return;
     }
     const model = agent.model ?? '';
-    const seq = ++this.seq;
     const hash = requestHash('model', model, message.request);
+    this.alignReplay('model', hash);
+    const seq = ++this.seq;
     const recorded = await this.replayed(seq, 'model', hash);
     if (recorded) {
       const result = recorded.result as { response: GatewayResult['response']; model: string };
@@ -402,8 +430,9 @@ class RunHost {
       this.process.send({ type: 'error', id: message.id, code: 'not_allowed', message: `tool ${JSON.stringify(message.name)} is not in this agent's tools` });
       return;
     }
-    const seq = ++this.seq;
     const hash = requestHash('tool', message.name, message.args);
+    this.alignReplay('tool', hash);
+    const seq = ++this.seq;
     const unfinished = this.unfinishedSideEffect(seq, message.name, hash);
     if (unfinished === 'ask') {
       this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'a person must say whether this call already happened' });
@@ -491,7 +520,7 @@ class RunHost {
   private onResult(output: unknown): void {
     const schema = this.input.agent.outputSchema;
     if (schema) {
-      const validate = ajv.compile(schema);
+      const validate = compiledOutputSchema(schema);
       if (!validate(output)) {
         const problems = formatErrors(validate.errors ?? []).join('; ');
         this.finish({ kind: 'failed', category: 'invalid_output', message: `output does not match output_schema: ${problems}` });
@@ -500,6 +529,18 @@ class RunHost {
     }
     this.finish({ kind: 'done', output });
   }
+}
+
+/** One compiled validator per schema object: ajv refuses to compile a schema with the same $id twice. */
+const outputValidators = new WeakMap<object, ValidateFunction>();
+function compiledOutputSchema(schema: object): ValidateFunction {
+  let validate = outputValidators.get(schema);
+  if (!validate) {
+    const id = (schema as { $id?: unknown }).$id;
+    validate = (typeof id === 'string' && ajv.getSchema(id)) || ajv.compile(schema);
+    outputValidators.set(schema, validate);
+  }
+  return validate;
 }
 
 /** True when `promise` settled within `ms`. */

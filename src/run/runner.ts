@@ -55,7 +55,10 @@ export function newRunId(now: Date): string {
 
 export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
   const lock = await tryLockAgent(deps.paths, agent.name, deps.config.lockStaleMs);
-  if (!lock) return { kind: 'locked' };
+  if (!lock) {
+    deps.log.debug('agent locked by another process');
+    return { kind: 'locked' };
+  }
   // One signal for this claim: the daemon's shutdown or this lock's loss. Listeners
   // are removed afterwards (AbortSignal.any would keep one per claim alive on the daemon's signal).
   const interrupt = new AbortController();
@@ -123,7 +126,10 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
     await cancelTask(deps, agent, task, claimed, checkpoint, outbox.cancel);
     return { kind: 'settled' };
   }
-  if (outbox.blocking) return { kind: 'blocked', itemId: outbox.blocking.id, reason: outbox.blocking.reason };
+  if (outbox.blocking) {
+    log.debug({ item_id: outbox.blocking.id, kind: outbox.blocking.kind }, 'task waits for an open outbox item');
+    return { kind: 'blocked', itemId: outbox.blocking.id, reason: outbox.blocking.reason };
+  }
 
   // 2. Task age, before its first run only: a task a person just answered is not stale.
   if (checkpoint.runs.length === 0 && !outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
@@ -208,17 +214,22 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
       await writeCheckpoint(paths, agent.name, checkpoint);
       await markDelivered(paths, agent.name, outbox.undelivered.map((i) => i.id), now().toISOString());
     },
-    onCheckpoint: async (state, ctx, hasContext) => {
-      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString() };
+    checkpointSeq: checkpoint.checkpoint_seq,
+    resumedFromCheckpoint: checkpoint.state !== null,
+    onCheckpoint: async (state, ctx, hasContext, seq) => {
+      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq };
       await writeCheckpoint(paths, agent.name, checkpoint);
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
   });
-  runLog.info({ outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd }, 'run ended');
+  const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
+    runLog.info(ended, 'run ended');
     return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now
   }
   await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged });
+  // Logged once the outcome is in the files, so whoever waits for this line can read them.
+  runLog.info(ended, 'run ended');
   return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome };
 }
 

@@ -169,6 +169,11 @@ export const daemonConfigSchema = {
     },
     lock_stale: duration,
     model_timeout: duration,
+    cache: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { enabled: { type: 'boolean' }, ttl: duration },
+    },
   },
 };
 

@@ -24,6 +24,8 @@ export interface TaskCheckpoint {
   /** The agent's last `checkpoint` state. */
   state: unknown;
   checkpoint_at: string | null;
+  /** How many calls the task had made at that checkpoint: a resume from it continues the journal there. */
+  checkpoint_seq: number;
   /** Wall-clock time of the task's finished runs; the active run adds its own. */
   runtime_ms: number;
   /** Not before this time (backoff after a failed run). */
@@ -43,6 +45,7 @@ export function newCheckpoint(taskId: string): TaskCheckpoint {
     active_run: null,
     state: null,
     checkpoint_at: null,
+    checkpoint_seq: 0,
     runtime_ms: 0,
     next_attempt_at: null,
     last_error: null,

@@ -19,9 +19,9 @@ export function assertName(name: string, what: 'agent name' | 'task id'): string
   return name;
 }
 
-/** state/dead-letter and the lock folders state/<agent>.lock live beside the agents' state. */
+/** state/dead-letter, state/cache, the lock folders state/<agent>.lock and state/<agent>.owner live beside the agents' state. */
 export function isReservedAgentName(name: string): boolean {
-  return name === 'dead-letter' || name.endsWith('.lock');
+  return name === 'dead-letter' || name === 'cache' || name.endsWith('.lock') || name.endsWith('.owner');
 }
 
 /**
@@ -138,6 +138,9 @@ export class HomePaths {
   }
   deadLetter(agent: string, taskId: string): string {
     return path.join(this.deadLetterDir(agent), `${assertName(taskId, 'task id')}.json`);
+  }
+  cacheDir(): string {
+    return path.join(this.root, 'state', 'cache');
   }
   audit(): string {
     return path.join(this.root, 'state', 'audit.jsonl');

@@ -49,7 +49,7 @@ async function runForeground(agentName: string, options: RunOptions): Promise<nu
     log,
     clock: systemClock,
     random: Math.random,
-    gateway: createGateway(config, systemClock, Math.random, log),
+    gateway: createGateway(paths, config, systemClock, Math.random, log),
     interrupt: interrupt.signal,
   });
   let result: ClaimResult;
