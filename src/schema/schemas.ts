@@ -238,7 +238,7 @@ export const outboxItemSchema = {
     delivered_at: { type: 'string' },
   },
   // A resolved item must say what was decided.
-  if: { properties: { status: { const: 'resolved' } } },
+  if: { properties: { status: { const: 'resolved' } }, required: ['status'] },
   then: { required: ['resolution'] },
 };
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { compile } from '../schema/validate.js';
 import { taskSchema } from '../schema/schemas.js';
 import type { RawBudget } from '../config/daemon-config.js';
-import { isValidName, type HomePaths } from './paths.js';
+import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
 import { linkDurable, listDir, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
 import { removeCheckpoint } from './checkpoint.js';
 
@@ -315,4 +315,43 @@ export async function readDone(paths: HomePaths, agent: string, id: string): Pro
 /** Inbox task files waiting, without reading them: for queue depth. */
 export async function inboxSize(paths: HomePaths, agent: string): Promise<number> {
   return (await listDir(paths.inboxDir(agent))).filter((n) => n.endsWith('.json') && !n.startsWith('.')).length;
+}
+
+export interface DeadLetterEntry {
+  agent: string;
+  id: string;
+  /** Null when the record is not readable JSON. */
+  record: DeadLetterRecord | null;
+}
+
+/** The agents with a dead-letter folder, sorted. */
+async function deadLetterAgents(paths: HomePaths): Promise<string[]> {
+  return (await listDir(paths.deadLetterRoot())).filter((n) => isValidName(n) && !isReservedAgentName(n)).sort();
+}
+
+/** The ids of one agent's dead letters, sorted, without reading them. */
+async function deadLetterIds(paths: HomePaths, agent: string): Promise<string[]> {
+  return (await listDir(paths.deadLetterDir(agent)))
+    .map((file) => (file.endsWith('.json') ? file.slice(0, -'.json'.length) : ''))
+    .filter(isValidName) // not write-file-atomic temp files and strays
+    .sort();
+}
+
+/** Every dead letter (or one agent's), sorted by agent then id: for `agentd dlq`. */
+export async function listDeadLetters(paths: HomePaths, agent?: string): Promise<DeadLetterEntry[]> {
+  const entries: DeadLetterEntry[] = [];
+  for (const name of agent !== undefined ? [agent] : await deadLetterAgents(paths)) {
+    for (const id of await deadLetterIds(paths, name)) entries.push({ agent: name, id, record: await readDeadLetter(paths, name, id) });
+  }
+  return entries;
+}
+
+/** How many dead letters each agent has (agents with none are left out), without reading them: for `agentd status`. */
+export async function countDeadLetters(paths: HomePaths): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const agent of await deadLetterAgents(paths)) {
+    const n = (await deadLetterIds(paths, agent)).length;
+    if (n > 0) counts[agent] = n;
+  }
+  return counts;
 }

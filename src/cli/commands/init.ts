@@ -1,0 +1,129 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { ensureDir, exists, writeFileDurable } from '../../store/durable.js';
+import { HomePaths } from '../../store/paths.js';
+import { EXIT, runCommand } from '../common.js';
+
+/** This installation's SDK, compiled beside this file: dist/src/cli/commands → dist/src/sdk. */
+const SDK_URL = new URL('../../sdk/index.js', import.meta.url);
+
+const DAEMON_CONFIG = `# agentd daemon config. Every key is optional; the README lists them all.
+#
+# Models are named <provider>/<model>. The "mock" provider is embedded: mock/<anything>
+# answers with no key and no network, which is what the example agent uses.
+#
+# A real provider: uncomment, put the key in the daemon's environment (never in a file),
+# and name e.g. openai/gpt-4.1-mini as an agent's model.
+# providers:
+#   openai:
+#     kind: openai
+#     base_url: https://api.openai.com/v1
+#     api_key_env: OPENAI_API_KEY
+#     timeout: 60s
+#
+# Prices, for cost accounting and cost budgets (USD per million tokens):
+# models:
+#   openai/gpt-4.1-mini: { input_usd_per_mtok: 0.4, output_usd_per_mtok: 1.6 }
+
+# What every agent gets unless its definition says otherwise.
+defaults:
+  budget:
+    max_steps: 20
+    max_tool_calls: 20
+    max_runtime: 10m
+    max_tokens: 100000
+    max_cost_usd: 0.5
+    daily_cost_usd: 5
+  freshness:
+    task_max_age: 24h
+  retry:
+    attempts: 3
+    base_delay: 1s
+    max_delay: 30s
+  max_attempts: 3
+
+max_parallel_runs: 4
+# http: 127.0.0.1:9464   # health endpoint of \`agentd start\`
+`;
+
+const AGENT_DEFINITION = `# An example agent: one model call on the embedded mock provider, no key needed.
+version: "1"
+description: Answers its task's goal in one sentence
+command: ["node", "agent.js"]
+model: mock/echo
+budget:
+  max_steps: 3
+  max_tool_calls: 0
+  max_runtime: 30s
+  max_tokens: 2000
+  max_cost_usd: 0.01
+`;
+
+function agentSource(sdkUrl: string): string {
+  return `// The SDK is imported by the absolute file URL of the agentd installation that
+// ran \`agentd init\` (${sdkUrl}),
+// because a new home has no node_modules. In a project that depends on agentd,
+// write: import { runAgent } from 'agentd/sdk';
+import { runAgent } from ${JSON.stringify(sdkUrl)};
+
+// One model call with the task's goal, a checkpoint, and the reply as the result.
+runAgent(async (ctx) => {
+  const reply = await ctx.model({
+    messages: [
+      { role: 'system', content: 'You are a friendly assistant. Answer in one sentence.' },
+      { role: 'user', content: ctx.task.goal },
+    ],
+    max_tokens: 200,
+  });
+  await ctx.checkpoint({ answered: true, model: reply.model });
+  return { answer: reply.content };
+});
+`;
+}
+
+const HELLO_TASK = { id: 'hello', goal: 'Say hello to the person on call' };
+
+export function registerInit(program: Command): void {
+  program
+    .command('init [dir]')
+    .description('create a new home with an example agent (default: the current directory)')
+    .action((dir: string | undefined) => runCommand(() => init(dir ?? process.cwd())));
+}
+
+async function init(dir: string): Promise<number> {
+  const paths = new HomePaths(path.resolve(dir));
+  for (const taken of [...paths.daemonConfigCandidates(), paths.agentDir('example')]) {
+    if (await exists(taken)) {
+      process.stderr.write(`agentd: ${taken} already exists; init never overwrites (choose an empty folder)\n`);
+      return EXIT.checkFailed;
+    }
+  }
+  const sdkUrl = SDK_URL.href;
+  if (!(await exists(fileURLToPath(SDK_URL)))) process.stderr.write(`agentd: warning: the SDK is not at ${sdkUrl}; build agentd first (npm run build)\n`);
+
+  const agentDir = paths.agentDir('example');
+  await writeFileDurable(path.join(paths.root, 'agentd.yaml'), DAEMON_CONFIG);
+  await writeFileDurable(path.join(agentDir, 'agent.yaml'), AGENT_DEFINITION);
+  await writeFileDurable(path.join(agentDir, 'agent.js'), agentSource(sdkUrl));
+  await writeFileDurable(paths.inboxTask('example', HELLO_TASK.id), JSON.stringify(HELLO_TASK, null, 2) + '\n');
+  await ensureDir(paths.stateRoot());
+  await ensureDir(paths.outboxRoot());
+
+  const cd = path.relative(process.cwd(), paths.root);
+  process.stdout.write(
+    [
+      `created an agentd home in ${paths.root}`,
+      '',
+      'next steps:',
+      ...(cd ? [`  cd ${/\s/.test(cd) ? JSON.stringify(cd) : cd}`] : []),
+      '  agentd validate                      # check every file',
+      '  agentd run example                   # run the queued hello task once, in the foreground',
+      '  agentd start --pretty                # or run the daemon',
+      '  agentd submit example --goal "..."   # queue another task',
+      '  agentd status                        # what is going on',
+      '',
+    ].join('\n'),
+  );
+  return EXIT.ok;
+}
