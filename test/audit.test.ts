@@ -80,6 +80,17 @@ describe('the audit trail', () => {
     assert.match(bad.stdout, /state\/audit\.jsonl:1: /);
   });
 
+  it('a crash between the append and the head write does not fork the chain', async () => {
+    await fill();
+    const head = JSON.parse(await fs.readFile(home.path('state/audit.head.json'), 'utf8')) as { seq: number };
+    const lines = (await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean);
+    const fourth = JSON.parse(lines[3]!) as { seq: number; hash: string };
+    await fs.writeFile(home.path('state/audit.head.json'), JSON.stringify({ seq: fourth.seq, hash: fourth.hash })); // the head one behind
+    assert.equal(head.seq, 5);
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 6 });
+  });
+
   it('verifyChain accepts an empty trail', () => {
     assert.deepEqual(verifyChain('', null), { ok: true, lines: 0 });
   });

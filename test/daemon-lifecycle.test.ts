@@ -52,18 +52,18 @@ describe('the daemon runs tasks from files', () => {
   it('promotes by priority, then by age, one task at a time', async () => {
     await home.scriptedAgent('order');
     const done = { script: [{ result: 'ok' }] };
-    await home.inbox('order', 'old-low', { goal: 'x', priority: 0, created_at: '2026-01-01T00:00:00Z', input: done });
-    await home.inbox('order', 'new-high', { goal: 'x', priority: 5, created_at: new Date().toISOString(), input: done });
-    await home.inbox('order', 'old-high', { goal: 'x', priority: 5, created_at: '2026-01-02T00:00:00Z', input: done });
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+    await home.inbox('order', 'old-low', { goal: 'x', priority: 0, created_at: hoursAgo(3), input: done });
+    await home.inbox('order', 'new-high', { goal: 'x', priority: 5, created_at: hoursAgo(0), input: done });
+    await home.inbox('order', 'old-high', { goal: 'x', priority: 5, created_at: hoursAgo(2), input: done });
     const daemon = home.startDaemon();
     try {
       await daemon.runEnded('order', 3);
-      const history = await home.readLines<{ task_id: string }>('state/order/history.jsonl');
-      // old-low is stale (task_max_age 24h), so it waits for a person after the others ran.
-      assert.deepEqual(history.map((h) => h.task_id), ['old-high', 'new-high']);
-    } catch (err) {
-      const history = await home.readLines<{ task_id: string }>('state/order/history.jsonl');
-      assert.deepEqual(history.map((h) => h.task_id), ['old-high', 'new-high'], String(err));
+      const history = await home.readLines<{ task_id: string; started_at: string; ended_at: string }>('state/order/history.jsonl');
+      assert.deepEqual(history.map((h) => h.task_id), ['old-high', 'new-high', 'old-low']);
+      for (let i = 1; i < history.length; i++) {
+        assert.ok(history[i]!.started_at >= history[i - 1]!.ended_at, 'one task of an agent at a time');
+      }
     } finally {
       await daemon.stop();
     }

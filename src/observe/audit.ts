@@ -71,27 +71,42 @@ export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date
   }
 }
 
+/**
+ * The chain's head: the last whole line of the file. The head file is written
+ * after each append, so after a crash between the two the file is one ahead
+ * of it; the file wins (a chain that forked there would never verify again).
+ */
 async function readHead(paths: HomePaths): Promise<Head> {
-  const bytes = await readIfExists(headFile(paths));
-  if (bytes) {
-    try {
-      return JSON.parse(bytes.toString('utf8')) as Head;
-    } catch {
-      // rebuilt from the file below
-    }
-  }
-  // No head yet (or a crash between the append and the head write): the last whole line is the head.
-  const text = (await readIfExists(paths.audit()))?.toString('utf8') ?? '';
-  const lines = text.split('\n').filter((l) => l.trim());
-  for (let i = lines.length - 1; i >= 0; i--) {
-    try {
-      const last = JSON.parse(lines[i]!) as AuditLine;
-      return { seq: last.seq, hash: last.hash };
-    } catch {
-      // a torn tail
-    }
-  }
+  const last = await lastWholeLine(paths.audit());
+  if (last) return { seq: last.seq, hash: last.hash };
   return { seq: 0, hash: GENESIS };
+}
+
+/** The last parseable line, reading only the file's tail. */
+async function lastWholeLine(file: string): Promise<AuditLine | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, 256 * 1024);
+    const buf = Buffer.alloc(length);
+    await handle.read(buf, 0, length, size - length);
+    const lines = buf.toString('utf8').split('\n').filter((l) => l.trim());
+    for (let i = lines.length - 1; i >= 0; i--) {
+      try {
+        return JSON.parse(lines[i]!) as AuditLine;
+      } catch {
+        // a torn tail, or the cut-off first line of the window
+      }
+    }
+    return null;
+  } finally {
+    await handle.close();
+  }
 }
 
 export type VerifyResult = { ok: true; lines: number } | { ok: false; line: number; problem: string };
