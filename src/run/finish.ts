@@ -2,7 +2,8 @@ import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import { writeJsonAtomic } from '../store/durable.js';
 import { writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
 import { appendHistory, type HistoryLine, type RunStatus } from '../store/history.js';
-import { emptySpend, readJournal, type JournalSpend } from '../store/journal.js';
+import { emptySpend, readJournal, type JournalSpend, type JournalSummary } from '../store/journal.js';
+import type { BudgetUsed } from '../protocol/messages.js';
 import { addOutboxItem, markDelivered, newItemId, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { addDailySpend } from '../store/spend.js';
 import { completeTask, deadLetterTask, type Task } from '../store/tasks.js';
@@ -58,11 +59,14 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       if (outcome.kind === 'limit') error = { category: 'budget', message: `budget reached: ${outcome.reason}` };
       if (outcome.handoff?.state !== undefined) checkpoint = { ...checkpoint, state: outcome.handoff.state, checkpoint_at: now.toISOString(), checkpoint_seq: report.seq };
       await writeCheckpoint(paths, agent.name, checkpoint);
-      await writeHandoff(deps, run, checkpoint, outcome.reason, outcome.handoff);
+      // Budgets are per task across its runs: the journal holds every run's real spend.
+      const journal = await readJournal(paths.journal(agent.name, task.id));
+      const used = usedView(taskSpent(journal.spend, checkpoint.runtime_ms));
+      await writeHandoff(deps, run, checkpoint, outcome.reason, outcome.handoff, journal, used);
       if (outcome.kind === 'limit') {
         await escalate(deps, run, 'limit', `budget reached: ${outcome.reason}`, {
           question: 'Continue (optionally with --extend), or cancel?',
-          details: { used: usedView(spentOf(run)), limits: limitsView(run.limits) },
+          details: { used, limits: limitsView(run.limits) },
         });
       }
       break;
@@ -123,13 +127,14 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   await appendHistory(paths, historyLine(run, status, error, now, report.spend));
 }
 
-function spentOf(run: FinishedRun) {
+/** What a task spent across all its runs, as budget.ts counts it. */
+function taskSpent(spend: JournalSpend, runtimeMs: number) {
   return {
-    steps: run.report.spend.steps,
-    toolCalls: run.report.spend.toolCalls,
-    tokens: run.report.spend.inputTokens + run.report.spend.outputTokens,
-    costUsd: run.report.spend.costUsd,
-    runtimeMs: run.checkpoint.runtime_ms + run.report.runtimeMs,
+    steps: spend.steps,
+    toolCalls: spend.toolCalls,
+    tokens: spend.inputTokens + spend.outputTokens,
+    costUsd: spend.costUsd,
+    runtimeMs,
     dailyCostUsd: 0,
   };
 }
@@ -184,8 +189,15 @@ async function escalate(
   return item;
 }
 
-async function writeHandoff(deps: RunnerDeps, run: FinishedRun, checkpoint: TaskCheckpoint, reason: string, handoff: { summary: string; next_steps?: unknown[] } | null): Promise<void> {
-  const journal = await readJournal(deps.paths.journal(run.agent.name, run.task.id));
+async function writeHandoff(
+  deps: RunnerDeps,
+  run: FinishedRun,
+  checkpoint: TaskCheckpoint,
+  reason: string,
+  handoff: { summary: string; next_steps?: unknown[] } | null,
+  journal: JournalSummary,
+  used: BudgetUsed,
+): Promise<void> {
   await writeJsonAtomic(deps.paths.handoffFile(run.agent.name), {
     v: 1,
     agent: run.agent.name,
@@ -193,7 +205,7 @@ async function writeHandoff(deps: RunnerDeps, run: FinishedRun, checkpoint: Task
     run_id: run.runId,
     reason,
     at: new Date(deps.clock.now()).toISOString(),
-    used: usedView(spentOf(run)),
+    used,
     limits: limitsView(run.limits),
     summary: handoff?.summary ?? null,
     next_steps: handoff?.next_steps ?? [],

@@ -83,6 +83,7 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
 
   // 2. The task: current-task.json, else the next one from the inbox.
   let current = await settleCurrentTask(paths, agent.name, now());
+  if (current.kind === 'settling') return { kind: 'waiting', untilMs: current.untilMs };
   if (current.kind === 'dead_lettered') {
     deps.log.warn({ task_id: current.id, problems: current.problems }, 'malformed current-task.json dead-lettered');
     return { kind: 'settled' };
@@ -93,6 +94,7 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
       deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
       return { kind: 'settled' };
     }
+    if (promoted.kind === 'settling') return { kind: 'waiting', untilMs: promoted.untilMs };
     if (promoted.kind === 'empty') return { kind: 'idle' };
     current = { kind: 'task', task: promoted.task, bytes: promoted.bytes };
     trigger = requestedTrigger ?? 'inbox';

@@ -120,8 +120,16 @@ async function readJson(file: string): Promise<unknown | null> {
   }
 }
 
+/**
+ * A malformed task file younger than this may still be being written (an
+ * editor, a copy in pieces): it is looked at again after this long before it
+ * is dead-lettered, so a slow writer never loses a task.
+ */
+export const PARTIAL_WRITE_QUIET_MS = 1000;
+
 export type CurrentTask =
   | { kind: 'none' }
+  | { kind: 'settling'; untilMs: number }
   | { kind: 'task'; task: Task; bytes: Buffer }
   | { kind: 'dead_lettered'; id: string; problems: string[] };
 
@@ -140,6 +148,8 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
   const stat = await fs.stat(file).catch(() => null);
   const parsed = parseTask(bytes, () => generateTaskId(now), stat?.mtime ?? now);
   if (!parsed.ok) {
+    const mtimeMs = stat?.mtimeMs ?? 0;
+    if (now.getTime() - mtimeMs < PARTIAL_WRITE_QUIET_MS) return { kind: 'settling', untilMs: mtimeMs + PARTIAL_WRITE_QUIET_MS };
     const id = idFromBrokenTask(bytes) ?? generateTaskId(now);
     await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now);
     await removeDurable(file);
@@ -189,6 +199,8 @@ async function requeueUnderFreshId(paths: HomePaths, agent: string, task: Task, 
 export type Promotion =
   | { kind: 'promoted'; task: Task; bytes: Buffer }
   | { kind: 'empty' }
+  /** Only malformed files that may still be being written: look again at `untilMs`. */
+  | { kind: 'settling'; untilMs: number }
   | { kind: 'dead_lettered'; ids: string[] };
 
 /**
@@ -202,6 +214,7 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date): P
   const names = (await listDir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
   const candidates: { task: Task; file: string; filled: boolean }[] = [];
   const deadLettered: string[] = [];
+  let settleUntil = 0;
   for (const name of names) {
     const file = path.join(dir, name);
     const bytes = await readIfExists(file);
@@ -210,6 +223,11 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date): P
     const stat = await fs.stat(file).catch(() => null);
     const parsed = parseTask(bytes, () => (isValidName(stem) ? stem : generateTaskId(now)), stat?.mtime ?? now);
     if (!parsed.ok) {
+      const mtimeMs = stat?.mtimeMs ?? 0;
+      if (now.getTime() - mtimeMs < PARTIAL_WRITE_QUIET_MS) {
+        settleUntil = Math.max(settleUntil, mtimeMs + PARTIAL_WRITE_QUIET_MS);
+        continue;
+      }
       const id = isValidName(stem) ? stem : generateTaskId(now);
       await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `inbox/${name}: ${p}`).join('; '), 'inbox', now);
       await removeDurable(file);
@@ -239,7 +257,8 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date): P
     await removeDurable(candidate.file);
     return { kind: 'promoted', task, bytes: promoted };
   }
-  return deadLettered.length > 0 ? { kind: 'dead_lettered', ids: deadLettered } : { kind: 'empty' };
+  if (deadLettered.length > 0) return { kind: 'dead_lettered', ids: deadLettered };
+  return settleUntil > 0 ? { kind: 'settling', untilMs: settleUntil } : { kind: 'empty' };
 }
 
 async function deadLetterRaw(
