@@ -37,6 +37,8 @@ export interface TortureReport {
   unreadableFiles: string[];
   resolutions: Record<string, number>;
   modelRequests: number;
+  /** Model calls whose completed answer was journaled and that were still made again. */
+  modelCallsPaidTwice: number;
   auditOk: boolean;
 }
 
@@ -92,8 +94,9 @@ max_parallel_runs: 4
           { model: { messages: [{ role: 'user', content: `${id} step 1` }] } },
           { checkpoint: { step: 1 } },
           { tool: 'ledger', args: { entry: id, dedupe } },
-          { sleep: Math.floor(random() * 40) },
+          { sleep: 50 + Math.floor(random() * 200) },
           { model: { messages: [{ role: 'user', content: `${id} step 2` }] } },
+          { sleep: Math.floor(random() * 100) },
           { result: { id } },
         ];
         const script = asks ? [{ model: { messages: [{ role: 'user', content: `${id} asks` }] } }, { uncertain: { reason: 'needs a person', question: 'go?' } }] : work;
@@ -183,6 +186,7 @@ async function audit(
     unreadableFiles: [],
     resolutions,
     modelRequests,
+    modelCallsPaidTwice: 0,
     auditOk: false,
   };
   const ledger = await readLedger(home);
@@ -204,6 +208,15 @@ async function audit(
     const n = counts.get(t.id) ?? 0;
     if (n > 1) report.duplicatedEntries.push(`${t.id} x${n}`);
     if (done && n === 0) report.missingEntries.push(t.id);
+  }
+  for (const t of tasks) {
+    // The same call (place and request) answered live twice: replay should have answered the second.
+    const completed = new Map<string, number>();
+    for (const r of await home.readLines<{ kind: string; phase: string; seq: number; request_hash: string; replayed?: boolean }>(`state/${t.agent}/journal/${t.id}.jsonl`).catch(() => [])) {
+      const key = `${r.seq}:${r.request_hash}`;
+      if (r.kind === 'model' && r.phase === 'completed' && !r.replayed) completed.set(key, (completed.get(key) ?? 0) + 1);
+    }
+    for (const n of completed.values()) if (n > 1) report.modelCallsPaidTwice += n - 1;
   }
   for (const file of await jsonFiles(home.root)) {
     try {
