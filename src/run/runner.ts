@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import type { Logger } from 'pino';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
@@ -8,6 +7,7 @@ import { readIfExists } from '../store/durable.js';
 import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
 import { readJournal } from '../store/journal.js';
 import { tryLockAgent } from '../store/lock.js';
+import { hostId } from '../store/host.js';
 import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
 import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
@@ -19,6 +19,8 @@ import type { Clock } from './clock.js';
 import { readContext, runContextRefresh, writeContext } from './context.js';
 import { applyOutcome, cancelTask, recordInterruptedRun } from './finish.js';
 import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './run-host.js';
+import type { LiveRuns } from './live-runs.js';
+import { closeRunTrace, openRunTrace } from './run-trace.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -39,6 +41,13 @@ export interface RunnerDeps {
   interrupt: AbortSignal;
   /** Appends to the audit trail (state/audit.jsonl). */
   audit(entry: AuditEntry): Promise<void>;
+  /**
+   * The agent's definition as it is now (the daemon's registry). Read once the
+   * task is picked, so a reload during the boot of a claim is not missed.
+   */
+  currentDefinition?: (agent: string) => AgentDefinition | undefined;
+  /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
+  live?: LiveRuns;
 }
 
 export type ClaimResult =
@@ -76,37 +85,39 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
   }
 }
 
-async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
+async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
   const { paths, clock } = deps;
   const now = () => new Date(clock.now());
   let trigger: RunTrigger = requestedTrigger ?? 'file';
 
   // 2. The task: current-task.json, else the next one from the inbox.
-  let current = await settleCurrentTask(paths, agent.name, now());
+  let current = await settleCurrentTask(paths, claimedAs.name, now());
   if (current.kind === 'settling') return { kind: 'waiting', untilMs: current.untilMs };
   if (current.kind === 'dead_lettered') {
     deps.log.warn({ task_id: current.id, problems: current.problems }, 'malformed current-task.json dead-lettered');
     return { kind: 'settled' };
   }
   if (current.kind === 'none') {
-    const promoted = await promoteNext(paths, agent.name, now());
+    const promoted = await promoteNext(paths, claimedAs.name, now());
     if (promoted.kind === 'dead_lettered') {
       deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
       return { kind: 'settled' };
     }
     if (promoted.kind === 'settling') return { kind: 'waiting', untilMs: promoted.untilMs };
     if (promoted.kind === 'empty') return { kind: 'idle' };
+    if (promoted.deadLettered.length > 0) deps.log.warn({ task_ids: promoted.deadLettered }, 'malformed inbox tasks dead-lettered');
     current = { kind: 'task', task: promoted.task, bytes: promoted.bytes };
-    trigger = requestedTrigger ?? 'inbox';
+    trigger = requestedTrigger ?? (promoted.task.metadata?.trigger === 'cron' ? 'cron' : 'inbox'); // a schedule's task (daemon/schedules.ts)
   }
   const { task, bytes: claimed } = current;
+  const agent = deps.currentDefinition?.(claimedAs.name) ?? claimedAs;
   const log = deps.log.child({ task_id: task.id });
 
   let checkpoint = (await readCheckpoint(paths, agent.name, task.id)) ?? newCheckpoint(task.id);
   if (checkpoint.active_run) {
     // The daemon died during that run: record it, kill an orphan left on this host, resume.
     const orphan = checkpoint.active_run;
-    if (orphan.pid && orphan.host === os.hostname() && orphan.daemon_pid !== process.pid) killGroup(orphan.pid, 'SIGKILL');
+    if (orphan.pid && orphan.host === hostId() && orphan.daemon_pid !== process.pid) killGroup(orphan.pid, 'SIGKILL');
     checkpoint = await recordInterruptedRun(paths, agent, task, checkpoint, now());
   }
   if (checkpoint.runs.length > 0) trigger = requestedTrigger === 'cli' ? 'cli' : 'resume';
@@ -167,7 +178,7 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
   checkpoint = {
     ...checkpoint,
     runs: [...checkpoint.runs, runId],
-    active_run: { run_id: runId, trigger, started_at: now().toISOString(), pid: null, host: os.hostname(), daemon_pid: process.pid },
+    active_run: { run_id: runId, trigger, started_at: now().toISOString(), pid: null, host: hostId(), daemon_pid: process.pid },
     next_attempt_at: null,
     agent_version: agent.version,
     definition_hash: agent.hash,
@@ -179,6 +190,7 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
   }
   const runLog = log.child({ run_id: runId });
   runLog.info({ trigger, attempt: checkpoint.attempts + 1 }, 'run started');
+  const trace = openRunTrace({ paths, config: deps.config, clock, log: runLog, agent, taskId: task.id, runId, trigger, attempt: checkpoint.attempts + 1, definitionChanged, resolutions: outbox.undelivered });
 
   const startedAt = now();
   const report = await hostRun({
@@ -210,7 +222,9 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
     priceOf: deps.priceOf,
     clock,
     log: runLog,
+    trace,
     interrupt: deps.interrupt,
+    live: deps.live,
     onSpawn: async (pid) => {
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);
@@ -226,10 +240,12 @@ async function claimLocked(deps: RunnerDeps, agent: AgentDefinition, requestedTr
   });
   const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
+    await closeRunTrace(trace, report);
     runLog.info(ended, 'run ended');
     return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now
   }
   await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged });
+  await closeRunTrace(trace, report);
   // Logged once the outcome is in the files, so whoever waits for this line can read them.
   runLog.info(ended, 'run ended');
   return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome };

@@ -1,8 +1,8 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from './paths.js';
 import { ensureDir } from './durable.js';
+import { hostId } from './host.js';
 
 /** A held agent lock. `lost` aborts if the lease could not be refreshed (another daemon may take over). */
 export interface AgentLock {
@@ -53,7 +53,7 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
       throw again;
     }
   }
-  await fs.writeFile(ownerFile(paths, agent), JSON.stringify({ host: os.hostname(), pid: process.pid } satisfies LockOwner));
+  await fs.writeFile(ownerFile(paths, agent), JSON.stringify({ host: hostId(), pid: process.pid } satisfies LockOwner));
   let released = false;
   return {
     lost: lost.signal,
@@ -72,7 +72,7 @@ async function holderIsDeadHere(paths: HomePaths, agent: string): Promise<boolea
   } catch {
     return false; // unknown holder: wait for the lease to go stale
   }
-  if (owner.host !== os.hostname() || owner.pid === process.pid) return false;
+  if (owner.host !== hostId() || owner.pid === process.pid) return false;
   try {
     process.kill(owner.pid, 0);
     return false;
