@@ -128,3 +128,21 @@ describe('boot decisions', () => {
     assert.equal(viewOutbox([resolved('cancel')], 't1').cancel?.id, 'a:1');
   });
 });
+
+describe('model gateway policy helpers', () => {
+  it('alerts once when a run carries the day past 80% of the daily cap', async () => {
+    const { crossesDailyAlert } = await import('../src/run/finish.js');
+    assert.equal(crossesDailyAlert(7, 8, 10), true);
+    assert.equal(crossesDailyAlert(8, 9, 10), false, 'already past: no second alert');
+    assert.equal(crossesDailyAlert(1, 2, 10), false);
+    assert.equal(crossesDailyAlert(0, 5, 0), false, 'no cap, no alert');
+  });
+
+  it('warns about model ids that are aliases', async () => {
+    const { isModelAlias } = await import('../src/daemon/agent-registry.js');
+    assert.equal(isModelAlias('openai/chatgpt-4o-latest'), true);
+    assert.equal(isModelAlias('local/llama3.1:latest'), true);
+    assert.equal(isModelAlias('openai/gpt-4.1-mini-2025-04-14'), false);
+    assert.equal(isModelAlias('mock/echo'), false);
+  });
+});

@@ -392,5 +392,10 @@ describe('budgets of priced models (a stand-in provider on 127.0.0.1)', () => {
     const history = await home.readLines<HistoryLine>('state/daily/history.jsonl');
     const today = history.reduce((sum, h) => sum + h.cost_usd, 0);
     assert.ok(today >= 0.1, `the agent spent $${today} today, at least its daily $0.1`);
+    const { items } = await home.readJson<{ items: { kind: string; status: string; details: { day: string } }[] }>('outbox/daily/outbox.json');
+    const alerts = items.filter((i) => i.kind === 'budget_alert');
+    assert.equal(alerts.length, 1, 'one budget_alert when the agent passed 80% of its daily cap');
+    assert.equal(alerts[0]!.details.day, new Date().toISOString().slice(0, 10));
+    assert.equal(items.filter((i) => i.kind === 'limit' && i.status === 'open').length, 1, 'the alert does not hold the task back; the limit does');
   });
 });

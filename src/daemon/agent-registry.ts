@@ -6,6 +6,12 @@ import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths
 import { listDir } from '../store/durable.js';
 import { newItemId, readOutbox, updateOutbox } from '../store/outbox.js';
 
+/** `openai/gpt-4o-latest`, `local/llama:latest`: ids whose meaning the provider changes over time. */
+export function isModelAlias(model: string): boolean {
+  const name = model.slice(model.indexOf('/') + 1).toLowerCase();
+  return /(^|[-:_.])latest$/.test(name) || name === 'default';
+}
+
 /**
  * The agents the daemon knows: their last good definitions. A bad definition
  * never unloads a good one; it is logged with file and field and told to a
@@ -71,7 +77,11 @@ export class AgentRegistry {
       }
       const previous = this.definitions.get(agent);
       this.definitions.set(agent, definition);
-      if (!previous || previous.hash !== definition.hash) this.log.info({ agent, version: definition.version, file: definition.file }, 'agent definition loaded');
+      if (!previous || previous.hash !== definition.hash) {
+        this.log.info({ agent, version: definition.version, file: definition.file }, 'agent definition loaded');
+        const aliases = [definition.model, ...definition.fallbackModels].filter((m): m is string => m !== null && isModelAlias(m));
+        if (aliases.length > 0) this.log.warn({ agent, models: aliases }, 'model id is an alias that can change under you; pin a version');
+      }
       await this.closeConfigErrors(agent);
       return true;
     } catch (err) {

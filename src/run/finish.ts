@@ -4,8 +4,8 @@ import { writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/
 import { appendHistory, type HistoryLine, type RunStatus } from '../store/history.js';
 import { emptySpend, readJournal, type JournalSpend, type JournalSummary } from '../store/journal.js';
 import type { BudgetUsed } from '../protocol/messages.js';
-import { addOutboxItem, markDelivered, newItemId, type OutboxItem, type OutboxKind } from '../store/outbox.js';
-import { addDailySpend } from '../store/spend.js';
+import { addOutboxItem, markDelivered, newItemId, updateOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
+import { addDailySpend, utcDay } from '../store/spend.js';
 import { completeTask, deadLetterTask, type Task } from '../store/tasks.js';
 import { runRetryDelayMs } from './boot.js';
 import { limitsView, usedView } from './budget.js';
@@ -123,7 +123,8 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   if (status === 'done' || status === 'dead_letter') {
     await deps.audit({ event: status, agent: agent.name, task_id: task.id, run_id: run.runId, details: error ? { error } : { runs: checkpoint.runs.length } });
   }
-  await addDailySpend(paths, agent.name, now, report.spend.costUsd);
+  const spentToday = await addDailySpend(paths, agent.name, now, report.spend.costUsd);
+  await alertDailySpend(deps, agent, spentToday - report.spend.costUsd, spentToday, now);
   await appendHistory(paths, historyLine(run, status, error, now, report.spend));
 }
 
@@ -161,6 +162,7 @@ function historyLine(run: FinishedRun, status: RunStatus, error: { category: str
     definition_hash: run.agent.hash,
     definition_changed: run.definitionChanged,
     degraded: run.report.degraded,
+    model_latency_ms: run.report.modelLatencyMs,
   };
 }
 
@@ -212,6 +214,36 @@ async function writeHandoff(
     checkpoint: checkpoint.state,
     journal_tail: journal.tail,
   });
+}
+
+/** Share of daily_cost_usd at which a person is told, once per agent per UTC day. */
+export const DAILY_ALERT_SHARE = 0.8;
+
+/** Pure: did this run carry the agent's spend today across the alert line? */
+export function crossesDailyAlert(before: number, after: number, dailyCapUsd: number): boolean {
+  const line = dailyCapUsd * DAILY_ALERT_SHARE;
+  return dailyCapUsd > 0 && before < line && after >= line;
+}
+
+async function alertDailySpend(deps: RunnerDeps, agent: AgentDefinition, before: number, after: number, now: Date): Promise<void> {
+  if (!crossesDailyAlert(before, after, agent.budget.dailyCostUsd)) return;
+  const day = utcDay(now);
+  await updateOutbox(deps.paths, agent.name, (outbox) => {
+    if (outbox.items.some((i) => i.kind === 'budget_alert' && (i.details as { day?: string } | undefined)?.day === day)) return;
+    outbox.items.push({
+      id: newItemId(agent.name),
+      kind: 'budget_alert',
+      agent: agent.name,
+      task_id: null,
+      run_id: null,
+      created_at: now.toISOString(),
+      reason: `${agent.name} has spent $${after.toFixed(4)} today (UTC), past ${DAILY_ALERT_SHARE * 100}% of its daily_cost_usd $${agent.budget.dailyCostUsd}`,
+      question: 'Nothing is held back yet; at the cap, model calls are refused. Resolve to acknowledge.',
+      details: { day, spent_usd: after, daily_cost_usd: agent.budget.dailyCostUsd },
+      status: 'open',
+    });
+  });
+  deps.log.warn({ spent_usd: after, daily_cost_usd: agent.budget.dailyCostUsd }, 'agent passed 80% of its daily cost cap');
 }
 
 /** A person said cancel: the task goes to done with status cancelled. */
