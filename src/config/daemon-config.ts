@@ -15,6 +15,7 @@ export const BUILTIN_DEFAULTS: AgentDefaults = {
   retry: { attempts: 3, baseDelayMs: 1000, maxDelayMs: 30_000 },
   maxAttempts: 3,
   stopGraceMs: 5000,
+  heartbeatTimeoutMs: 5 * 60_000,
 };
 
 /** Hard upper bounds, overridable under `limits.budget` in agentd.yaml. */
@@ -52,14 +53,16 @@ interface RawDaemonConfig {
   providers?: Record<string, { kind: 'openai' | 'mock'; base_url?: string; api_key_env?: string; timeout?: string; script?: string }>;
   models?: Record<string, { input_usd_per_mtok?: number; output_usd_per_mtok?: number; context_window?: number }>;
   tools?: Record<string, RawTool>;
-  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string };
+  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string; heartbeat_timeout?: string | number };
   limits?: { budget?: RawBudget };
   max_parallel_runs?: number;
   http?: string;
+  http_allow_remote?: boolean;
   trace?: { capture?: 'full' | 'redacted' | 'none' };
   lock_stale?: string | number;
   model_timeout?: string | number;
   cache?: { enabled?: boolean; ttl?: string | number };
+  circuit?: { failures?: number; window?: string | number; cooldown?: string | number };
 }
 
 export type { RawBudget, RawFreshness, RawRetry };
@@ -140,6 +143,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     retry: mergeRetry(BUILTIN_DEFAULTS.retry, raw.defaults?.retry),
     maxAttempts: raw.defaults?.max_attempts ?? BUILTIN_DEFAULTS.maxAttempts,
     stopGraceMs: raw.defaults?.stop_grace !== undefined ? parseDuration(raw.defaults.stop_grace) : BUILTIN_DEFAULTS.stopGraceMs,
+    heartbeatTimeoutMs: raw.defaults?.heartbeat_timeout !== undefined ? parseDuration(raw.defaults.heartbeat_timeout) : BUILTIN_DEFAULTS.heartbeatTimeoutMs,
   };
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
   const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
@@ -181,9 +185,15 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     limits,
     maxParallelRuns: raw.max_parallel_runs ?? 4,
     http: raw.http ?? null,
+    httpAllowRemote: raw.http_allow_remote ?? false,
     traceCapture: raw.trace?.capture ?? 'redacted',
     lockStaleMs,
     modelTimeoutMs,
     cache: { enabled: raw.cache?.enabled ?? false, ttlMs: raw.cache?.ttl !== undefined ? parseDuration(raw.cache.ttl) : 3_600_000 },
+    circuit: {
+      failures: raw.circuit?.failures ?? 5,
+      windowMs: raw.circuit?.window !== undefined ? parseDuration(raw.circuit.window) : 60_000,
+      cooldownMs: raw.circuit?.cooldown !== undefined ? parseDuration(raw.circuit.cooldown) : 30_000,
+    },
   };
 }

@@ -69,6 +69,8 @@ export interface AgentDefinition {
   env: string[];
   /** How long a stopped agent has to send its handoff before SIGTERM. */
   stopGraceMs: number;
+  /** Silence (no protocol message, no call waiting on the daemon) after which the run fails as `timeout`; 0 = never. */
+  heartbeatTimeoutMs: number;
   /** sha256 of the definition file and the files it references. */
   hash: string;
 }
@@ -95,6 +97,7 @@ export interface AgentDefaults {
   retry: RetryPolicy;
   maxAttempts: number;
   stopGraceMs: number;
+  heartbeatTimeoutMs: number;
 }
 
 export interface DaemonConfig {
@@ -108,10 +111,14 @@ export interface DaemonConfig {
   limits: BudgetLimits;
   maxParallelRuns: number;
   http: string | null;
+  /** Let `http` listen on a non-loopback address. Default false. */
+  httpAllowRemote: boolean;
   traceCapture: 'full' | 'redacted' | 'none';
   /** proper-lockfile stale time: how long a dead daemon's agents stay locked. */
   lockStaleMs: number;
   modelTimeoutMs: number;
   /** Exact-match cache of temperature-0 model calls under state/cache. */
   cache: { enabled: boolean; ttlMs: number };
+  /** Circuit breaker per model: opens after `failures` availability failures within `windowMs`. */
+  circuit: { failures: number; windowMs: number; cooldownMs: number };
 }

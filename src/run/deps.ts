@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/types.js';
 import { ModelCache } from '../model/cache.js';
-import { ModelGateway } from '../model/gateway.js';
+import { ModelGateway, type GatewayOptions } from '../model/gateway.js';
 import type { ModelProvider } from '../model/types.js';
 import { appendAudit } from '../observe/audit.js';
 import type { HomePaths } from '../store/paths.js';
@@ -16,13 +16,23 @@ export function priceRate(config: DaemonConfig, model: string): PriceRate | null
   return price ? { inputUsdPerToken: price.inputUsdPerMtok / 1e6, outputUsdPerToken: price.outputUsdPerMtok / 1e6 } : null;
 }
 
-export function createGateway(paths: HomePaths, config: DaemonConfig, clock: Clock, random: () => number, log: Logger, providers?: Record<string, ModelProvider>): ModelGateway {
+export function createGateway(
+  paths: HomePaths,
+  config: DaemonConfig,
+  clock: Clock,
+  random: () => number,
+  log: Logger,
+  providers?: Record<string, ModelProvider>,
+  onCall?: GatewayOptions['onCall'],
+): ModelGateway {
   return new ModelGateway({
     config,
     clock,
     random,
     logger: log,
     ...(providers ? { providers } : {}),
+    circuit: { failureThreshold: config.circuit.failures, windowMs: config.circuit.windowMs, cooldownMs: config.circuit.cooldownMs },
+    ...(onCall ? { onCall } : {}),
     ...(config.cache.enabled ? { cache: new ModelCache(paths.cacheDir(), config.cache.ttlMs, clock) } : {}),
   });
 }

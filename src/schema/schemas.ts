@@ -110,6 +110,7 @@ export const agentDefinitionSchema = {
     },
     env: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
     stop_grace: duration,
+    heartbeat_timeout: duration,
   },
   anyOf: [{ required: ['command'] }, { required: ['model'] }],
 };
@@ -153,6 +154,7 @@ export const daemonConfigSchema = {
         retry: retrySchema,
         max_attempts: { type: 'integer', minimum: 1, maximum: 100 },
         stop_grace: duration,
+        heartbeat_timeout: duration,
       },
     },
     limits: {
@@ -162,6 +164,7 @@ export const daemonConfigSchema = {
     },
     max_parallel_runs: positiveInt,
     http: { type: 'string', pattern: '^[^:]+:[0-9]+$', description: 'must be host:port, e.g. 127.0.0.1:9464' },
+    http_allow_remote: { type: 'boolean' },
     trace: {
       type: 'object',
       additionalProperties: false,
@@ -173,6 +176,11 @@ export const daemonConfigSchema = {
       type: 'object',
       additionalProperties: false,
       properties: { enabled: { type: 'boolean' }, ttl: duration },
+    },
+    circuit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { failures: positiveInt, window: duration, cooldown: duration },
     },
   },
 };
