@@ -1,10 +1,14 @@
 import type { Logger } from 'pino';
-import { loadAgentDefinition } from '../config/agent-definition.js';
+import fs from 'node:fs/promises';
+import { findDefinitionFile, loadAgentDefinition } from '../config/agent-definition.js';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths.js';
 import { listDir } from '../store/durable.js';
 import { newItemId, readOutbox, updateOutbox } from '../store/outbox.js';
+
+/** How long after its last change a definition that fails to load is read again. */
+const DEFINITION_QUIET_MS = 1000;
 
 /** `openai/gpt-4o-latest`, `local/llama:latest`: ids whose meaning the provider changes over time. */
 export function isModelAlias(model: string): boolean {
@@ -21,12 +25,23 @@ export function isModelAlias(model: string): boolean {
 export class AgentRegistry {
   private readonly definitions = new Map<string, AgentDefinition>();
 
+  /** One pending re-read per agent whose definition may have been read half-written. */
+  private readonly rereads = new Map<string, NodeJS.Timeout>();
+
   constructor(
     private readonly paths: HomePaths,
     private config: DaemonConfig,
     private readonly log: Logger,
     private readonly now: () => Date,
+    /** Told when a delayed re-read loaded a good definition. */
+    private readonly onReloaded: (agent: string) => void = () => undefined,
   ) {}
+
+  /** Cancel pending re-reads (daemon stop). */
+  close(): void {
+    for (const timer of this.rereads.values()) clearTimeout(timer);
+    this.rereads.clear();
+  }
 
   get(agent: string): AgentDefinition | undefined {
     return this.definitions.get(agent);
@@ -87,10 +102,32 @@ export class AgentRegistry {
     } catch (err) {
       const message = errorMessage(err);
       const kept = this.definitions.has(agent);
+      await this.rereadIfFresh(agent);
       this.log.error({ agent, problem: message, kept_previous: kept }, 'agent definition rejected');
       if (err instanceof ConfigError) await this.reportConfigError(agent, message, kept);
       return kept;
     }
+  }
+
+  /**
+   * An editor that truncates and then writes can be read in between, and the
+   * second write's event may be folded into the first: a definition that fails
+   * within a second of its last change is read once more after that second.
+   */
+  private async rereadIfFresh(agent: string): Promise<void> {
+    const found = await findDefinitionFile(this.paths, agent).catch(() => null);
+    if (!found || this.rereads.has(agent)) return;
+    const { mtimeMs } = await fs.stat(found.file).catch(() => ({ mtimeMs: 0 }));
+    const waitMs = mtimeMs + DEFINITION_QUIET_MS - this.now().getTime();
+    if (waitMs <= 0) return;
+    const timer = setTimeout(() => {
+      this.rereads.delete(agent);
+      this.load(agent)
+        .then((ok) => ok && this.onReloaded(agent))
+        .catch((err: unknown) => this.log.error({ agent, err }, 'definition re-read failed'));
+    }, waitMs + 50);
+    timer.unref();
+    this.rereads.set(agent, timer);
   }
 
   private async reportConfigError(agent: string, message: string, kept: boolean): Promise<void> {

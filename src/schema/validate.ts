@@ -19,7 +19,13 @@ export function compile<T>(schema: object): Validator<T> {
 /** ajv's errors → lines like `budget.max_stepz is not a known key (did you mean max_steps?)`. */
 export function formatErrors(errors: ErrorObject[]): string[] {
   const lines: string[] = [];
+  const merged = mergeRequiredAlternatives(errors);
   for (const e of errors) {
+    if (merged.consumed.has(e)) {
+      const line = merged.lines.get(e);
+      if (line) lines.push(line);
+      continue;
+    }
     // `anyOf`/`oneOf` repeat what their branches said; the branches are clearer.
     if (e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === 'if') continue;
     const field = fieldName(e.instancePath);
@@ -42,6 +48,26 @@ export function formatErrors(errors: ErrorObject[]): string[] {
     }
   }
   return [...new Set(lines)];
+}
+
+/**
+ * An `anyOf` whose every branch failed only for a missing key means "one of
+ * these is required" (`command or model is required`), not that each is.
+ */
+function mergeRequiredAlternatives(errors: ErrorObject[]): { consumed: Set<ErrorObject>; lines: Map<ErrorObject, string> } {
+  const consumed = new Set<ErrorObject>();
+  const lines = new Map<ErrorObject, string>();
+  for (const e of errors) {
+    if (e.keyword !== 'anyOf') continue;
+    const branches = errors.filter((b) => b !== e && b.instancePath === e.instancePath && b.schemaPath.startsWith(`${e.schemaPath}/`));
+    if (branches.length < 2 || !branches.every((b) => b.keyword === 'required')) continue;
+    const field = fieldName(e.instancePath);
+    const missing = branches.map((b) => String((b.params as { missingProperty: string }).missingProperty));
+    for (const b of branches) consumed.add(b);
+    consumed.add(e);
+    lines.set(branches[0]!, `${field ? `${field}.` : ''}${missing.join(' or ')} is required`);
+  }
+  return { consumed, lines };
 }
 
 /** `/budget/max_steps` → `budget.max_steps`; `/tools/0` → `tools[0]`. */

@@ -197,7 +197,8 @@ async function requeueUnderFreshId(paths: HomePaths, agent: string, task: Task, 
 }
 
 export type Promotion =
-  | { kind: 'promoted'; task: Task; bytes: Buffer }
+  /** `deadLettered`: malformed files met on the way, so they are reported even when a good task follows. */
+  | { kind: 'promoted'; task: Task; bytes: Buffer; deadLettered: string[] }
   | { kind: 'empty' }
   /** Only malformed files that may still be being written: look again at `untilMs`. */
   | { kind: 'settling'; untilMs: number }
@@ -255,7 +256,7 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date): P
     // link, not rename: a current-task.json a person wrote meanwhile is never overwritten.
     if (!(await linkDurable(candidate.file, paths.currentTask(agent)))) return { kind: 'empty' };
     await removeDurable(candidate.file);
-    return { kind: 'promoted', task, bytes: promoted };
+    return { kind: 'promoted', task, bytes: promoted, deadLettered };
   }
   if (deadLettered.length > 0) return { kind: 'dead_lettered', ids: deadLettered };
   return settleUntil > 0 ? { kind: 'settling', untilMs: settleUntil } : { kind: 'empty' };
