@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { NotFoundError } from '../../errors.js';
+import type { SpanLine } from '../../observe/trace.js';
+import { formatTraceTree } from '../../observe/trace-tree.js';
+import { exists, readJsonLines } from '../../store/durable.js';
+import { agentsWithState } from '../../store/history-scan.js';
+import { assertName, type HomePaths } from '../../store/paths.js';
+import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
+
+interface TraceOptions {
+  home?: string;
+  json?: boolean;
+}
+
+export function registerTrace(program: Command): void {
+  withHome(program.command('trace <run-id>'))
+    .description('a run as a tree of spans (state/<agent>/traces/<run-id>.jsonl): model calls, tool calls, checkpoints, escalations')
+    .option('--json', 'print the spans as a JSON array')
+    .action((runId: string, options: TraceOptions) => runCommand(() => showTrace(runId, options)));
+}
+
+async function showTrace(runId: string, options: TraceOptions): Promise<number> {
+  const paths = homeOf(options);
+  assertName(runId, 'task id');
+  const file = await findTrace(paths, runId);
+  if (!file) throw new NotFoundError(`no trace of run ${JSON.stringify(runId)} under state/*/traces/`);
+  const spans = await readJsonLines<SpanLine>(file);
+  if (options.json) printJson(spans);
+  else process.stdout.write(formatTraceTree(spans));
+  return EXIT.ok;
+}
+
+/** The run's trace file, in whichever agent's state it is. */
+async function findTrace(paths: HomePaths, runId: string): Promise<string | null> {
+  for (const agent of await agentsWithState(paths)) {
+    const file = paths.trace(agent, runId);
+    if (await exists(file)) return file;
+  }
+  return null;
+}
