@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { ajv, compile } from '../schema/validate.js';
-import { agentDefinitionSchema } from '../schema/schemas.js';
+import { agentDefinitionSchema, taskSchema } from '../schema/schemas.js';
+import { cronProblem } from '../daemon/cron-times.js';
 import type { HomePaths } from '../store/paths.js';
-import { readIfExists } from '../store/durable.js';
+import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem } from '../store/home-file.js';
+import { secretSource } from '../security/secrets.js';
+import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { parseDocument } from './document.js';
 import { budgetOverLimits, mergeBudget, mergeFreshness, mergeRetry, type RawBudget, type RawFreshness, type RawRetry } from './daemon-config.js';
 import { parseDuration } from './duration.js';
@@ -28,15 +31,26 @@ interface RawAgentDefinition {
   schedule?: { cron: string; task: Record<string, unknown> }[];
   env?: string[];
   stop_grace?: string | number;
+  heartbeat_timeout?: string | number;
 }
 
 const validateDefinition = compile<RawAgentDefinition>(agentDefinitionSchema);
+const validateTaskTemplate = compile(taskSchema);
 
-/** The definition file of `agent`, or null when its folder has none. */
-export async function findDefinitionFile(paths: HomePaths, agent: string): Promise<{ file: string; bytes: Buffer } | null> {
+/**
+ * The definition file of `agent`, or null when its folder has none. Throws
+ * ConfigError when the folder or the file leads outside the home, or the
+ * file is larger than `maxBytes`.
+ */
+export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<{ file: string; bytes: Buffer } | null> {
+  const folder = await escapesHome(paths, paths.agentDir(agent));
+  if (folder) throw new ConfigError(`agents/${agent}`, [folder]);
   for (const candidate of paths.definitionCandidates(agent)) {
-    const bytes = await readIfExists(candidate);
-    if (bytes !== null) return { file: candidate, bytes };
+    const read = await readHomeFile(paths, candidate, maxBytes);
+    if (read.kind === 'missing') continue;
+    if (read.kind === 'refused') throw new ConfigError(paths.relative(candidate), [read.problem]);
+    if (read.kind === 'too_big') throw new ConfigError(paths.relative(candidate), [tooBigProblem(read.size, maxBytes)]);
+    return { file: candidate, bytes: read.bytes };
   }
   return null;
 }
@@ -47,7 +61,7 @@ export async function findDefinitionFile(paths: HomePaths, agent: string): Promi
  * folder has no definition at all (it is not an agent).
  */
 export async function loadAgentDefinition(paths: HomePaths, config: DaemonConfig, agent: string): Promise<AgentDefinition | null> {
-  const found = await findDefinitionFile(paths, agent);
+  const found = await findDefinitionFile(paths, agent, config.maxFileBytes);
   if (!found) return null;
   const file = paths.relative(found.file);
   const raw = parseDocument(file, found.bytes.toString('utf8'));
@@ -80,7 +94,16 @@ export async function resolveAgentDefinition(
   }
 
   const tools = resolveAgentTools(raw.tools, config, problems);
-  const outputSchema = await resolveOutputSchema(paths, dir, raw.output_schema, problems, hash);
+  (raw.env ?? []).forEach((name, i) => {
+    const source = secretSource(config, name);
+    if (source) problems.push(`env[${i}] ${JSON.stringify(name)} is a secret (agentd.yaml ${source}): it is never passed to an agent; remove it from env`);
+  });
+  (raw.schedule ?? []).forEach((entry, i) => {
+    const cron = cronProblem(entry.cron);
+    if (cron) problems.push(`schedule[${i}].cron ${JSON.stringify(entry.cron)}: ${cron}`);
+    for (const problem of validateTaskTemplate.problems(entry.task)) problems.push(`schedule[${i}].task: ${problem}`);
+  });
+  const outputSchema = await resolveOutputSchema(paths, dir, raw.output_schema, problems, hash, config.maxFileBytes);
 
   if (problems.length > 0) throw new ConfigError(file, problems);
   return {
@@ -103,6 +126,7 @@ export async function resolveAgentDefinition(
     schedule: raw.schedule ?? [],
     env: raw.env ?? [],
     stopGraceMs: raw.stop_grace !== undefined ? parseDuration(raw.stop_grace) : config.defaults.stopGraceMs,
+    heartbeatTimeoutMs: raw.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : config.defaults.heartbeatTimeoutMs,
     hash: hash.digest('hex'),
   };
 }
@@ -122,7 +146,7 @@ function resolveAgentTools(
     });
     return tools;
   }
-  return resolveToolMap(raw, 'tools', problems);
+  return resolveToolMap(raw, 'tools', problems, { approvalTtlMs: config.defaults.approvalTtlMs, shared: false });
 }
 
 async function resolveOutputSchema(
@@ -131,6 +155,7 @@ async function resolveOutputSchema(
   raw: string | object | undefined,
   problems: string[],
   hash: ReturnType<typeof createHash>,
+  maxBytes: number,
 ): Promise<object | null> {
   if (raw === undefined) return null;
   let schema: unknown = raw;
@@ -139,12 +164,21 @@ async function resolveOutputSchema(
     try {
       file = paths.inside(dir, raw);
     } catch {
-      problems.push(`output_schema ${JSON.stringify(raw)} must be a path inside the home`);
+      problems.push(`output_schema ${JSON.stringify(raw)} must be a relative path inside the home, without ".."`);
       return null;
     }
-    const bytes = await readIfExists(file);
-    if (bytes === null) {
+    const read = await readHomeFile(paths, file, maxBytes);
+    if (read.kind === 'missing') {
       problems.push(`output_schema ${JSON.stringify(raw)} does not exist (looked for ${paths.relative(file)})`);
+      return null;
+    }
+    if (read.kind !== 'ok') {
+      problems.push(`output_schema ${JSON.stringify(raw)} ${read.kind === 'refused' ? read.problem : tooBigProblem(read.size, maxBytes)}`);
+      return null;
+    }
+    const bytes = read.bytes;
+    if (jsonTextTooDeep(bytes.toString('utf8'))) {
+      problems.push(`output_schema ${JSON.stringify(raw)} ${tooDeepProblem()}`);
       return null;
     }
     hash.update(bytes);

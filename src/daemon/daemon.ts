@@ -2,7 +2,8 @@ import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import type { DaemonConfig } from '../config/types.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, UsageError } from '../errors.js';
+import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
 import type { ModelProvider } from '../model/types.js';
 import { systemClock, type Clock } from '../run/clock.js';
@@ -12,8 +13,11 @@ import { HomePaths } from '../store/paths.js';
 import { exists } from '../store/durable.js';
 import { inboxSize } from '../store/tasks.js';
 import { ToolRunner } from '../tools/tool-runner.js';
+import { applySecuritySettings } from '../security/apply.js';
 import { AgentRegistry } from './agent-registry.js';
 import { Scheduler } from './scheduler.js';
+import { DaemonObservability } from './observability.js';
+import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
 import { watchHome, type HomeEvent } from './watcher.js';
 
 export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
@@ -29,6 +33,10 @@ export interface DaemonOptions {
   watch?: boolean;
   /** How often a slow whole-home sweep catches events a network filesystem never sent (default 60s). */
   sweepIntervalMs?: number;
+  /** `host:port` for /healthz and /metrics, over agentd.yaml `http` (`agentd start --http`). */
+  http?: string;
+  /** Let `http` be a non-loopback address (`--http-allow-remote`). */
+  httpAllowRemote?: boolean;
 }
 
 /**
@@ -43,10 +51,13 @@ export class Daemon {
   private config!: DaemonConfig;
   private registry!: AgentRegistry;
   private scheduler!: Scheduler;
+  private schedules!: Schedules;
   private gateway!: ModelGateway;
   private tools!: ToolRunner;
   private watcher: FSWatcher | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** state/daemon.json, /healthz, /metrics and the runs' live counters. */
+  private readonly observe: DaemonObservability;
   private readonly interrupt = new AbortController();
   private readonly clock: Clock;
   private readonly random: () => number;
@@ -62,19 +73,49 @@ export class Daemon {
     this.random = options.random ?? Math.random;
     this.log = options.log;
     this.startedAt = this.clock.now();
+    this.observe = new DaemonObservability(
+      this.paths,
+      {
+        state: () => this.state,
+        startedAt: this.startedAt,
+        agents: () => this.registry?.names() ?? [],
+        circuits: () => this.gateway?.circuits() ?? [],
+        watcher: () => (this.options.watch === false ? 'off' : this.watcher && !this.watcher.closed ? 'alive' : 'closed'),
+        schedulerAccepting: () => this.scheduler?.isAccepting ?? false,
+      },
+      this.clock,
+      this.log,
+    );
   }
 
   /** Load everything and begin claiming. Throws ConfigError when agentd.yaml itself is bad. */
   async start(): Promise<void> {
     this.config = await loadDaemonConfig(this.paths);
+    applySecuritySettings(this.config, this.log);
+    const http = this.httpAddress();
+    if (http) await this.observe.listen(http);
     this.gateway = this.newGateway(this.config);
-    this.tools = new ToolRunner(this.paths.root, this.log.child({ component: 'tools' }));
-    this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()));
+    this.tools = new ToolRunner(this.paths.root, this.log.child({ component: 'tools' }), { now: () => this.clock.now() });
+    this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()), (agent) =>
+      this.scheduler.poke(agent),
+    );
     this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, () => this.clock.now(), this.config.lockStaleMs / 2);
     const loaded = await this.registry.loadAll();
-    if (this.options.watch !== false) this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e));
+    const schedulesLog = this.log.child({ component: 'schedules' });
+    this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
+    await this.syncSchedules();
+    if (this.options.watch !== false) {
+      this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e));
+      // Until chokidar's first scan is done, a new file raises no event: wait for it, then
+      // load once more, so anything written during start-up is seen by the load or by an event.
+      await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+      this.state = 'running';
+      await this.registry.loadAll();
+      await this.syncSchedules();
+    }
     this.state = 'running';
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
+    this.observe.start();
     await this.pokeAgentsWithWork();
     this.sweepTimer = setInterval(() => {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
@@ -90,6 +131,7 @@ export class Daemon {
 
   private async shutdown(): Promise<void> {
     if (this.state === 'starting') {
+      await this.observe.stop(); // start() failed: only the http server may be open
       this.state = 'stopped';
       this.markStopped();
       return;
@@ -99,8 +141,13 @@ export class Daemon {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.interrupt.abort('shutdown');
     const steps: [string, () => Promise<void>][] = [
+      ['schedules', () => this.schedules.stop()],
       ['scheduler', () => this.scheduler.stop()],
-      ['watcher', async () => this.watcher?.close()],
+      ['watcher', async () => {
+        this.registry.close();
+        await this.watcher?.close();
+      }],
+      ['observability', () => this.observe.stop()],
     ];
     for (const [name, step] of steps) {
       // Each cleanup runs even if the one before it failed.
@@ -119,6 +166,7 @@ export class Daemon {
   async reload(): Promise<void> {
     try {
       this.config = await loadDaemonConfig(this.paths);
+      applySecuritySettings(this.config, this.log);
       this.gateway = this.newGateway(this.config);
       this.registry.setConfig(this.config);
       this.scheduler.setMaxParallel(this.config.maxParallelRuns);
@@ -126,6 +174,7 @@ export class Daemon {
       this.log.error({ problem: errorMessage(err) }, 'agentd.yaml rejected; the last good config stays in use');
     }
     await this.registry.loadAll();
+    await this.syncSchedules();
     this.log.info({ agents: this.registry.size }, 'definitions reloaded');
     await this.pokeAgentsWithWork();
   }
@@ -142,13 +191,23 @@ export class Daemon {
     };
   }
 
+  /** --http over agentd.yaml `http`; a non-loopback address only when allowed. Throws UsageError (exit 2). */
+  private httpAddress(): HttpAddress | null {
+    const text = this.options.http ?? this.config.http;
+    if (!text) return null;
+    const source = this.options.http ? '--http' : `${this.config.file ?? 'agentd.yaml'}: http`;
+    const check = checkHttpAddress(text, this.options.httpAllowRemote === true || this.config.httpAllowRemote, source);
+    if (!check.ok) throw new UsageError(check.problem);
+    return check.address;
+  }
+
   /** Resolves when no claim is in progress (tests, `agentd run`). */
   whenIdle(): Promise<void> {
     return this.scheduler.whenIdle();
   }
 
   private newGateway(config: DaemonConfig): ModelGateway {
-    return createGateway(this.paths, config, this.clock, this.random, this.log, this.options.providers);
+    return createGateway(this.paths, config, this.clock, this.random, this.log, this.options.providers, this.observe.modelCall);
   }
 
   private async claim(agent: string): Promise<ClaimResult> {
@@ -164,7 +223,7 @@ export class Daemon {
       tools: this.tools,
       interrupt: this.interrupt.signal,
     });
-    return claimAndRun(deps, definition);
+    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live }, definition);
   }
 
   private onEvent(event: HomeEvent): void {
@@ -175,13 +234,22 @@ export class Daemon {
         return;
       case 'definition':
       case 'agent_folder':
-        void this.registry.load(event.agent).then((ok) => ok && this.scheduler.poke(event.agent));
+        void this.registry.load(event.agent).then((ok) => {
+          if (ok) this.scheduler.poke(event.agent);
+          return this.syncSchedules();
+        });
         return;
       case 'task':
       case 'outbox':
         if (this.registry.get(event.agent)) this.scheduler.poke(event.agent);
         return;
     }
+  }
+
+  /** Cron jobs follow the loaded definitions (daemon/schedules.ts); never throws. */
+  private async syncSchedules(): Promise<void> {
+    const definitions = this.registry.names().flatMap((name) => this.registry.get(name) ?? []);
+    await this.schedules.sync(definitions).catch((err: unknown) => this.log.error({ err }, 'schedules sync failed'));
   }
 
   /** Queue every agent that has a current task or inbox files; a cheap check, no lock. */

@@ -1,5 +1,7 @@
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import { RotatingLogFile, type LogFileOptions } from './log-file.js';
+import { secretCensor } from '../security/secrets.js';
 
 export type { Logger };
 
@@ -8,6 +10,8 @@ export interface LoggerOptions {
   pretty?: boolean;
   /** Where JSON lines go; stdout by default (journald and pm2 collect it). */
   destination?: NodeJS.WritableStream;
+  /** Also write JSON lines to this file, rotated by size (`agentd start --log-file`). */
+  file?: LogFileOptions;
 }
 
 /**
@@ -35,9 +39,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     level: options.level ?? process.env.AGENTD_LOG_LEVEL ?? 'info',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { pid: process.pid },
+    // The values of the daemon's secrets (agentd.yaml `secrets`, providers' api_key_env) are
+    // masked wherever they appear in the finished line: any field, a message, an error's stack.
+    hooks: { streamWrite: (line: string) => secretCensor.mask(line) },
   };
-  if (options.pretty) return pino(base, pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
-  return pino(base, (options.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }));
+  const primary = options.pretty
+    ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
+    : ((options.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }));
+  if (!options.file) return pino(base, primary);
+  // Each stream takes every line the logger's level lets through; the file always gets JSON.
+  return pino(base, pino.multistream([{ stream: primary, level: 'trace' }, { stream: new RotatingLogFile(options.file), level: 'trace' }]));
 }
 
 /** A logger that discards everything, for commands that print their own output. */

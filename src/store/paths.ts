@@ -19,9 +19,9 @@ export function assertName(name: string, what: 'agent name' | 'task id'): string
   return name;
 }
 
-/** state/dead-letter, state/cache, the lock folders state/<agent>.lock and state/<agent>.owner live beside the agents' state. */
+/** state/dead-letter, state/cache, state/daemon.json, the lock folders state/<agent>.lock and state/<agent>.owner live beside the agents' state. */
 export function isReservedAgentName(name: string): boolean {
-  return name === 'dead-letter' || name === 'cache' || name.endsWith('.lock') || name.endsWith('.owner');
+  return name === 'dead-letter' || name === 'cache' || name === 'daemon.json' || name.endsWith('.lock') || name.endsWith('.owner');
 }
 
 /**
@@ -45,8 +45,15 @@ export class HomePaths {
     return [path.join(this.root, 'agentd.yaml'), path.join(this.root, 'agentd.yml'), path.join(this.root, 'agentd.json')];
   }
 
-  /** A file named in a config (a schema, a mock script), resolved inside `base`. */
+  /**
+   * A file named in a config (a schema, a mock script), resolved inside `base`:
+   * a relative path without `..` segments, or BadNameError. (Symlinks along it
+   * are checked when it is read: store/home-file.ts.)
+   */
   inside(base: string, relativePath: string): string {
+    if (path.isAbsolute(relativePath) || relativePath.split(/[\\/]/).includes('..')) {
+      throw new BadNameError('path', relativePath, 'must be a relative path without ".." segments');
+    }
     const resolved = path.resolve(base, relativePath);
     const rel = path.relative(this.root, resolved);
     if (rel.startsWith('..') || path.isAbsolute(rel)) {
@@ -115,6 +122,10 @@ export class HomePaths {
   history(agent: string): string {
     return path.join(this.stateDir(agent), 'history.jsonl');
   }
+  /** One line per `agentd eval` of the agent: pass rates, for the regression check. */
+  evalsLog(agent: string): string {
+    return path.join(this.stateDir(agent), 'evals.jsonl');
+  }
   doneDir(agent: string): string {
     return path.join(this.stateDir(agent), 'done');
   }
@@ -126,6 +137,9 @@ export class HomePaths {
   }
   trace(agent: string, runId: string): string {
     return path.join(this.tracesDir(agent), `${assertName(runId, 'task id')}.jsonl`);
+  }
+  scheduleState(agent: string): string {
+    return path.join(this.stateDir(agent), 'schedule.json');
   }
   dailySpend(agent: string): string {
     return path.join(this.stateDir(agent), 'daily-spend.json');
@@ -144,5 +158,13 @@ export class HomePaths {
   }
   audit(): string {
     return path.join(this.root, 'state', 'audit.jsonl');
+  }
+  /** The running daemon's status snapshot, for `agentd status`. */
+  daemonStatus(): string {
+    return path.join(this.root, 'state', 'daemon.json');
+  }
+  /** A scratch file /healthz writes and removes to prove the home is writable; a dot name no agent can have. */
+  healthProbe(pid: number): string {
+    return path.join(this.root, 'state', `.healthz-${pid}`);
   }
 }
