@@ -113,6 +113,9 @@ export function daemonConfig(providers: ProviderConfig[], models: Record<string,
     circuit: { failures: 5, windowMs: 60_000, cooldownMs: 30_000 },
     lockStaleMs: 10_000,
     modelTimeoutMs: 60_000,
+    secrets: [],
+    maxFileBytes: 1024 * 1024,
+    fileMode: { state: 0o640, outbox: 0o660 },
   };
 }
 

@@ -5,8 +5,10 @@ import { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
 import { parseDocument } from './document.js';
 import { parseDuration } from './duration.js';
-import type { AgentDefaults, BudgetLimits, DaemonConfig, Freshness, ProviderConfig, RetryPolicy } from './types.js';
+import type { AgentDefaults, BudgetLimits, DaemonConfig, FileModes, Freshness, ProviderConfig, RetryPolicy } from './types.js';
 import { resolveToolMap, type RawTool } from './tools.js';
+import { parseByteSize } from '../observe/log-file.js';
+import { DEFAULT_MAX_FILE_BYTES } from '../store/home-file.js';
 
 /** What every agent gets when neither agentd.yaml nor its definition says otherwise. */
 export const BUILTIN_DEFAULTS: AgentDefaults = {
@@ -16,7 +18,11 @@ export const BUILTIN_DEFAULTS: AgentDefaults = {
   maxAttempts: 3,
   stopGraceMs: 5000,
   heartbeatTimeoutMs: 5 * 60_000,
+  approvalTtlMs: 24 * 3_600_000,
 };
+
+/** state/ is the daemon's own; outbox/ is edited by people in the daemon's group. */
+export const DEFAULT_FILE_MODES: FileModes = { state: 0o640, outbox: 0o660 };
 
 /** Hard upper bounds, overridable under `limits.budget` in agentd.yaml. */
 export const BUILTIN_LIMITS: BudgetLimits = {
@@ -53,7 +59,7 @@ interface RawDaemonConfig {
   providers?: Record<string, { kind: 'openai' | 'mock'; base_url?: string; api_key_env?: string; timeout?: string; script?: string }>;
   models?: Record<string, { input_usd_per_mtok?: number; output_usd_per_mtok?: number; context_window?: number }>;
   tools?: Record<string, RawTool>;
-  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string; heartbeat_timeout?: string | number };
+  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string; heartbeat_timeout?: string | number; approval_ttl?: string | number };
   limits?: { budget?: RawBudget };
   max_parallel_runs?: number;
   http?: string;
@@ -63,6 +69,9 @@ interface RawDaemonConfig {
   model_timeout?: string | number;
   cache?: { enabled?: boolean; ttl?: string | number };
   circuit?: { failures?: number; window?: string | number; cooldown?: string | number };
+  secrets?: string[];
+  max_file_bytes?: number | string;
+  file_mode?: { state?: string; outbox?: string };
 }
 
 export type { RawBudget, RawFreshness, RawRetry };
@@ -144,6 +153,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     maxAttempts: raw.defaults?.max_attempts ?? BUILTIN_DEFAULTS.maxAttempts,
     stopGraceMs: raw.defaults?.stop_grace !== undefined ? parseDuration(raw.defaults.stop_grace) : BUILTIN_DEFAULTS.stopGraceMs,
     heartbeatTimeoutMs: raw.defaults?.heartbeat_timeout !== undefined ? parseDuration(raw.defaults.heartbeat_timeout) : BUILTIN_DEFAULTS.heartbeatTimeoutMs,
+    approvalTtlMs: raw.defaults?.approval_ttl !== undefined ? parseDuration(raw.defaults.approval_ttl) : BUILTIN_DEFAULTS.approvalTtlMs,
   };
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
   const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
@@ -155,7 +165,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
       try {
         script = paths.inside(paths.root, p.script);
       } catch {
-        problems.push(`providers.${name}.script must be a path inside the home`);
+        problems.push(`providers.${name}.script ${JSON.stringify(p.script)} must be a relative path inside the home, without ".."`);
       }
     }
     providers[name] = {
@@ -169,7 +179,9 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   }
   const lockStaleMs = raw.lock_stale !== undefined ? parseDuration(raw.lock_stale) : 10_000;
   if (lockStaleMs < 2000) problems.push('lock_stale must be at least 2s (proper-lockfile refuses less)');
-  const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems);
+  const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems, { approvalTtlMs: defaults.approvalTtlMs, shared: true });
+  const maxFileBytes = resolveMaxFileBytes(raw.max_file_bytes, problems);
+  const fileMode = resolveFileModes(raw.file_mode, problems);
   if (problems.length > 0) throw new ConfigError(where, problems);
   return {
     file,
@@ -195,5 +207,33 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
       windowMs: raw.circuit?.window !== undefined ? parseDuration(raw.circuit.window) : 60_000,
       cooldownMs: raw.circuit?.cooldown !== undefined ? parseDuration(raw.circuit.cooldown) : 30_000,
     },
+    secrets: [...new Set(raw.secrets ?? [])],
+    maxFileBytes,
+    fileMode,
   };
+}
+
+function resolveMaxFileBytes(raw: number | string | undefined, problems: string[]): number {
+  if (raw === undefined) return DEFAULT_MAX_FILE_BYTES;
+  if (typeof raw === 'number') return raw;
+  try {
+    return parseByteSize(raw);
+  } catch {
+    problems.push(`max_file_bytes ${JSON.stringify(raw)} must be a size like 1MB, 512KB or 1048576 (at least 1KB)`);
+    return DEFAULT_MAX_FILE_BYTES;
+  }
+}
+
+/** `"0640"` → 0o640; a mode that lets others (not owner, not group) write is refused. */
+function resolveFileModes(raw: { state?: string; outbox?: string } | undefined, problems: string[]): FileModes {
+  const modes = { ...DEFAULT_FILE_MODES };
+  for (const key of ['state', 'outbox'] as const) {
+    const text = raw?.[key];
+    if (text === undefined) continue;
+    const mode = parseInt(text.replace(/^0o/, ''), 8);
+    if (mode & 0o002) problems.push(`file_mode.${key} ${JSON.stringify(text)} lets every user write the files; drop the last digit's write bit`);
+    else if ((mode & 0o600) !== 0o600) problems.push(`file_mode.${key} ${JSON.stringify(text)} must let the owner (the daemon) read and write`);
+    else modes[key] = mode;
+  }
+  return modes;
 }

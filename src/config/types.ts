@@ -29,6 +29,13 @@ export interface Freshness {
 
 export type ToolEffect = 'read' | 'write' | 'irreversible';
 
+/** When a tool's circuit opens: `failures` failed runs within `windowMs`; it refuses calls for `cooldownMs`. */
+export interface ToolCircuitPolicy {
+  failures: number;
+  windowMs: number;
+  cooldownMs: number;
+}
+
 export interface ToolDefinition {
   name: string;
   description: string;
@@ -37,7 +44,12 @@ export interface ToolDefinition {
   effect: ToolEffect;
   idempotent: boolean;
   approval: 'never' | 'always';
+  /** How long a person's approval of a call counts, from when it was given, ms. */
+  approvalTtlMs: number;
   timeoutMs: number;
+  circuit: ToolCircuitPolicy;
+  /** Declared in agentd.yaml (one circuit for every agent) rather than in one agent's definition. */
+  shared: boolean;
 }
 
 export interface ScheduleEntry {
@@ -98,6 +110,16 @@ export interface AgentDefaults {
   maxAttempts: number;
   stopGraceMs: number;
   heartbeatTimeoutMs: number;
+  /** Default `approval_ttl` of tools, ms. */
+  approvalTtlMs: number;
+}
+
+/** Permissions of the files the daemon writes (`file_mode` in agentd.yaml). */
+export interface FileModes {
+  /** state/ (default 0o640). */
+  state: number;
+  /** outbox/ and task files written into agents/, which people edit (default 0o660). */
+  outbox: number;
 }
 
 export interface DaemonConfig {
@@ -121,4 +143,9 @@ export interface DaemonConfig {
   cache: { enabled: boolean; ttlMs: number };
   /** Circuit breaker per model: opens after `failures` availability failures within `windowMs`. */
   circuit: { failures: number; windowMs: number; cooldownMs: number };
+  /** Names of daemon variables that are secrets besides providers' api_key_env: never passed to a child, masked in logs and files. */
+  secrets: string[];
+  /** Largest task file or definition read, bytes (default 1 MiB). */
+  maxFileBytes: number;
+  fileMode: FileModes;
 }

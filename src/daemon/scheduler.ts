@@ -57,6 +57,11 @@ export class Scheduler {
     return this.running.size;
   }
 
+  /** False once stop() was called: nothing new is claimed. */
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
   get queuedAgents(): readonly string[] {
     return this.queue;
   }

@@ -27,6 +27,11 @@ export interface GatewayOptions {
   circuit?: Partial<CircuitOptions>;
   /** Exact-match cache of temperature-0 calls; none by default. */
   cache?: ModelCache;
+  /**
+   * Told of every provider attempt (not cache hits or circuit rejections):
+   * the model, its wall time in ms, and `ok` or the failure's category. For /metrics.
+   */
+  onCall?: (model: string, latencyMs: number, outcome: string) => void;
 }
 
 /** How trying one model of the chain ended. */
@@ -55,6 +60,7 @@ export class ModelGateway {
   private readonly cache: ModelCache | null;
   /** Models we already warned have no price, so the warning is once per model, not per call. */
   private readonly unpricedWarned = new Set<string>();
+  private readonly onCall: GatewayOptions['onCall'];
 
   constructor(options: GatewayOptions) {
     this.config = options.config;
@@ -66,6 +72,7 @@ export class ModelGateway {
     circuit.failureThreshold = Math.max(1, circuit.failureThreshold);
     this.circuitRegistry = new CircuitRegistry(circuit, () => this.clock.now());
     this.cache = options.cache ?? null;
+    this.onCall = options.onCall;
   }
 
   /** One model step. Throws ModelCallError; availability exhaustion is category provider_error with `availability: true`. */
@@ -120,6 +127,14 @@ export class ModelGateway {
     }
   }
 
+  private reportCall(model: string, startedAt: number, outcome: string): void {
+    try {
+      this.onCall?.(model, this.clock.now() - startedAt, outcome);
+    } catch (err) {
+      this.log?.warn({ err, model }, 'onCall listener failed');
+    }
+  }
+
   /** Every model's circuit, for `agentd status`. */
   circuits(): CircuitInfo[] {
     return this.circuitRegistry.list();
@@ -139,13 +154,16 @@ export class ModelGateway {
       }
       spend(1);
       let error: ModelCallError;
+      const startedAt = this.clock.now();
       try {
         const reply = await provider.complete(name, call.request, { signal: call.signal, timeoutMs: config?.timeoutMs ?? this.config.modelTimeoutMs });
         breaker.recordSuccess();
+        this.reportCall(model, startedAt, 'ok');
         return { kind: 'ok', reply };
       } catch (err) {
         error = asModelCallError(err, model);
       }
+      this.reportCall(model, startedAt, error.failure.category);
       // Only availability failures say the model is down; a 400 proves it is up.
       if (error.failure.category === 'cancelled') breaker.release();
       else if (error.failure.availability) breaker.recordFailure();

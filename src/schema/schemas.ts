@@ -17,6 +17,9 @@ const duration = {
 const positiveInt = { type: 'integer', minimum: 1 };
 const nonNegative = { type: 'number', minimum: 0 };
 const command = { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 };
+const envName = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', description: 'must be an environment variable name' };
+/** Octal permissions as a string ("0640", "0o640", "640"): YAML would read 0640 as the decimal 640. */
+const fileMode = { type: 'string', pattern: '^(0o|0)?[0-7]{3}$', description: 'must be octal permissions as a string, like "0640"' };
 const modelId = {
   type: 'string',
   pattern: '^[a-zA-Z0-9][a-zA-Z0-9._-]*/.+$',
@@ -67,7 +70,13 @@ export const toolSchema = {
     effect: { enum: ['read', 'write', 'irreversible'] },
     idempotent: { type: 'boolean' },
     approval: { enum: ['never', 'always'] },
+    approval_ttl: duration,
     timeout: duration,
+    circuit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { failures: positiveInt, window: duration, cooldown: duration },
+    },
   },
 };
 
@@ -108,7 +117,7 @@ export const agentDefinitionSchema = {
         },
       },
     },
-    env: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
+    env: { type: 'array', items: envName },
     stop_grace: duration,
     heartbeat_timeout: duration,
   },
@@ -155,6 +164,7 @@ export const daemonConfigSchema = {
         max_attempts: { type: 'integer', minimum: 1, maximum: 100 },
         stop_grace: duration,
         heartbeat_timeout: duration,
+        approval_ttl: duration,
       },
     },
     limits: {
@@ -181,6 +191,13 @@ export const daemonConfigSchema = {
       type: 'object',
       additionalProperties: false,
       properties: { failures: positiveInt, window: duration, cooldown: duration },
+    },
+    secrets: { type: 'array', items: envName },
+    max_file_bytes: { type: ['integer', 'string'], minimum: 1024, pattern: '^[0-9]+(\\.[0-9]+)?\\s*([kKmMgG]i?[bB]?|[bB])?$', description: 'must be a size like 1MB, 512KB or 1048576 (at least 1KB)' },
+    file_mode: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { state: fileMode, outbox: fileMode },
     },
   },
 };

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import type { Command } from 'commander';
 import { loadAgentDefinition } from '../../config/agent-definition.js';
 import { loadDaemonConfig, resolveDaemonConfig } from '../../config/daemon-config.js';
@@ -7,6 +8,7 @@ import type { DaemonConfig } from '../../config/types.js';
 import { errorMessage } from '../../errors.js';
 import { readCheckpoint, type TaskCheckpoint } from '../../store/checkpoint.js';
 import { readIfExists } from '../../store/durable.js';
+import { daemonRunning, readDaemonStatus, type DaemonLastError, type DaemonStatusCircuit, type DaemonStatusFile, type DaemonStatusRun } from '../../store/daemon-status.js';
 import { readLastHistoryLine } from '../../store/history.js';
 import { blocksTask, readAllOutboxes, type OutboxItem } from '../../store/outbox.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
@@ -25,8 +27,11 @@ interface AgentStatus {
   current_task: { id: string | null; created_at: string | null; age_ms: number | null; problem: string | null } | null;
   queue: number;
   attempts: number;
-  last_error: { category: string; message: string } | null;
+  /** The current task's last error, else the daemon's last failed run of this agent. */
+  last_error: ({ category: string; message: string } & Partial<DaemonLastError>) | null;
   active_run: { run_id: string; trigger: string; started_at: string } | null;
+  /** The run in progress with its live counters, from the running daemon's snapshot. */
+  run: DaemonStatusRun | null;
   next_attempt_at: string | null;
   last_run: { run_id: string; status: string; ended_at: string; error_category: string | null } | null;
   spend_today_usd: number;
@@ -34,7 +39,10 @@ interface AgentStatus {
   dead_letters: number;
 }
 
-const CIRCUITS_NOTE = "circuits: shown by the daemon's /metrics (not yet)";
+/** What the daemon's snapshot (state/daemon.json) says, when the daemon that wrote it is running. */
+type DaemonView =
+  | { running: true; pid: number; host: string; state: string; started_at: string; uptime_ms: number; http: string | null; snapshot_at: string; snapshot_age_ms: number }
+  | { running: false; last_seen: { pid: number; host: string; state: string; at: string } | null };
 
 export function registerStatus(program: Command): void {
   withHome(program.command('status'))
@@ -55,6 +63,9 @@ async function status(options: { home?: string; json?: boolean }): Promise<numbe
     configError = errorMessage(err);
     config = resolveDaemonConfig(paths, null, {}); // show the agents anyway, against built-in defaults
   }
+  const snapshot = await readDaemonStatus(paths);
+  const live = snapshot && daemonRunning(snapshot, { now: now.getTime(), host: os.hostname(), pidAlive }) ? snapshot : null;
+  const daemon = daemonView(snapshot, live, now);
   const outboxes = await readAllOutboxes(paths);
   problems.push(...outboxes.problems);
   const openItems = outboxes.items.filter((i) => i.status === 'open').sort(newestFirst);
@@ -63,19 +74,21 @@ async function status(options: { home?: string; json?: boolean }): Promise<numbe
   const agents: AgentStatus[] = [];
   for (const agent of await agentFolders(paths, problems)) {
     const row = await agentStatus(paths, config, agent, openItems, now);
-    if (row) agents.push({ ...row, dead_letters: deadLetters[agent] ?? 0 });
+    if (row) agents.push({ ...withDaemon(row, live), dead_letters: deadLetters[agent] ?? 0 });
   }
+  const circuits = live?.circuits ?? [];
+  const spendToday = agents.reduce((sum, a) => sum + a.spend_today_usd, 0);
 
   if (options.json) {
-    printJson({ home: paths.root, at: now.toISOString(), config_error: configError, agents, open_items: openItems, dead_letters: deadLetters, circuits: [], problems });
+    printJson({ home: paths.root, at: now.toISOString(), daemon, config_error: configError, agents, runs: live?.runs ?? [], open_items: openItems, dead_letters: deadLetters, circuits, spend_today_usd: spendToday, problems });
   } else {
-    process.stdout.write(render(paths, configError, agents, openItems, deadLetters, problems));
+    process.stdout.write(render(paths, daemon, configError, agents, openItems, deadLetters, circuits, spendToday, problems));
   }
   return EXIT.ok;
 }
 
 /** One agent's row, or null when its folder has no definition (it is not an agent). */
-async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string, openItems: OutboxItem[], now: Date): Promise<Omit<AgentStatus, 'dead_letters'> | null> {
+async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string, openItems: OutboxItem[], now: Date): Promise<Omit<AgentStatus, 'dead_letters' | 'run'> | null> {
   let configError: string | null = null;
   try {
     if (!(await loadAgentDefinition(paths, config, agent))) return null;
@@ -112,6 +125,37 @@ async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string
   };
 }
 
+/** Adds what only the running daemon knows: the live run and the last error of a task that has left. */
+function withDaemon(row: Omit<AgentStatus, 'dead_letters' | 'run'>, live: DaemonStatusFile | null): Omit<AgentStatus, 'dead_letters'> {
+  const run = live?.runs.find((r) => r.agent === row.agent) ?? null;
+  return { ...row, run, last_error: row.last_error ?? live?.last_errors[row.agent] ?? null };
+}
+
+function daemonView(snapshot: DaemonStatusFile | null, live: DaemonStatusFile | null, now: Date): DaemonView {
+  if (!live) return { running: false, last_seen: snapshot ? { pid: snapshot.pid, host: snapshot.host, state: snapshot.state, at: snapshot.written_at } : null };
+  return {
+    running: true,
+    pid: live.pid,
+    host: live.host,
+    state: live.state,
+    started_at: live.started_at,
+    uptime_ms: Math.max(0, now.getTime() - Date.parse(live.started_at)),
+    http: live.http,
+    snapshot_at: live.written_at,
+    snapshot_age_ms: Math.max(0, now.getTime() - Date.parse(live.written_at)),
+  };
+}
+
+/** True while `pid` is a process of this host (EPERM: alive, someone else's). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function currentTask(paths: HomePaths, agent: string, now: Date): Promise<AgentStatus['current_task']> {
   const file = paths.currentTask(agent);
   const bytes = await readIfExists(file);
@@ -138,8 +182,18 @@ async function agentFolders(paths: HomePaths, problems: string[]): Promise<strin
   return names.sort();
 }
 
-function render(paths: HomePaths, configError: string | null, agents: AgentStatus[], openItems: OutboxItem[], deadLetters: Record<string, number>, problems: string[]): string {
-  const out: string[] = [`home: ${paths.root}`];
+function render(
+  paths: HomePaths,
+  daemon: DaemonView,
+  configError: string | null,
+  agents: AgentStatus[],
+  openItems: OutboxItem[],
+  deadLetters: Record<string, number>,
+  circuits: DaemonStatusCircuit[],
+  spendToday: number,
+  problems: string[],
+): string {
+  const out: string[] = [`home: ${paths.root}`, renderDaemon(daemon)];
   if (configError) out.push(`agentd.yaml is invalid (agents shown against built-in defaults):\n${configError}`);
   if (agents.length === 0) out.push('no agents (agents/<name>/agent.yaml)');
   else {
@@ -151,11 +205,13 @@ function render(paths: HomePaths, configError: string | null, agents: AgentStatu
       a.queue,
       a.attempts,
       a.active_run?.run_id,
+      a.run ? `${a.run.task_steps}/${a.run.max_steps}` : null,
+      a.run ? `$${a.run.task_cost_usd.toFixed(4)}` : null,
       a.last_run ? `${a.last_run.status}${a.last_run.error_category ? ` (${a.last_run.error_category})` : ''}` : null,
       `$${a.spend_today_usd.toFixed(4)}`,
       a.open_items,
     ]);
-    out.push(formatTable(['AGENT', 'STATUS', 'TASK', 'AGE', 'QUEUE', 'ATTEMPTS', 'RUN', 'LAST RUN', 'SPENT TODAY', 'OPEN ITEMS'], rows).trimEnd());
+    out.push(formatTable(['AGENT', 'STATUS', 'TASK', 'AGE', 'QUEUE', 'ATTEMPTS', 'RUN', 'STEPS', 'COST', 'LAST RUN', 'SPENT TODAY', 'OPEN ITEMS'], rows).trimEnd());
     for (const a of agents) {
       if (a.config_error) out.push(`${a.agent}: config_error: ${a.config_error}`);
       if (a.current_task?.problem) out.push(`${a.agent}: current-task.json: ${a.current_task.problem}`);
@@ -172,7 +228,23 @@ function render(paths: HomePaths, configError: string | null, agents: AgentStatu
   }
   const dead = Object.entries(deadLetters);
   out.push(dead.length === 0 ? 'dead letters: none' : `dead letters: ${dead.map(([a, n]) => `${a} ${n}`).join(', ')} (agentd dlq)`);
-  out.push(CIRCUITS_NOTE);
+  out.push(renderCircuits(daemon, circuits));
+  out.push(`spent today (UTC, all agents): $${spendToday.toFixed(4)}`);
   for (const p of problems) out.push(...p.split('\n').map((line) => `problem: ${line}`));
   return out.join('\n') + '\n';
+}
+
+function renderDaemon(daemon: DaemonView): string {
+  if (daemon.running) {
+    return `daemon: ${daemon.state}, pid ${daemon.pid} on ${daemon.host}, up ${formatDuration(daemon.uptime_ms)}${daemon.http ? `, http ${daemon.http}` : ''}`;
+  }
+  const seen = daemon.last_seen ? ` (last seen ${daemon.last_seen.at}: pid ${daemon.last_seen.pid} on ${daemon.last_seen.host}, ${daemon.last_seen.state})` : '';
+  return `daemon: not running${seen}; what the files say:`;
+}
+
+function renderCircuits(daemon: DaemonView, circuits: DaemonStatusCircuit[]): string {
+  if (!daemon.running) return 'circuits: unknown (kept by the running daemon)';
+  if (circuits.length === 0) return 'circuits: none yet (no model called since the daemon started)';
+  const shown = circuits.map((c) => (c.state === 'closed' ? `${c.model} closed` : `${c.model} ${c.state.toUpperCase()} (${c.failures} failures${c.opened_at ? `, opened ${c.opened_at}` : ''})`));
+  return `circuits: ${shown.join(', ')}`;
 }
