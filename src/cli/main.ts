@@ -2,14 +2,18 @@
 import { Command, CommanderError } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerDlq } from './commands/dlq.js';
+import { registerEval } from './commands/eval.js';
 import { registerInit } from './commands/init.js';
 import { registerOutbox } from './commands/outbox.js';
 import { registerResolve } from './commands/resolve.js';
 import { registerRun } from './commands/run.js';
 import { registerRuns } from './commands/runs.js';
 import { registerStart } from './commands/start.js';
+import { registerStats } from './commands/stats.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
+import { registerTools } from './commands/tools.js';
+import { registerTrace } from './commands/trace.js';
 import { registerValidate } from './commands/validate.js';
 import { EXIT } from './common.js';
 
@@ -19,7 +23,7 @@ const program = new Command('agentd')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerStart, registerRun, registerSubmit, registerStatus, registerOutbox, registerResolve, registerDlq, registerRuns, registerValidate, registerInit, registerAudit]) {
+for (const register of [registerStart, registerRun, registerSubmit, registerStatus, registerOutbox, registerResolve, registerDlq, registerRuns, registerTrace, registerStats, registerTools, registerValidate, registerEval, registerInit, registerAudit]) {
   register(program);
 }
 
