@@ -1,4 +1,5 @@
 import { compile } from '../schema/validate.js';
+import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
  * The agent protocol (DESIGN.md section 5): newline-delimited JSON on the
@@ -254,6 +255,8 @@ export function parseAgentLine(line: string): ParsedLine {
   const maybeId = (value as { id?: unknown }).id;
   const replyId = typeof maybeId === 'string' ? maybeId : null;
   const type = (value as { type: string }).type;
+  // Hashing and journaling recurse into a message: past this depth it is refused, not walked.
+  if (jsonTextTooDeep(trimmed)) return { kind: 'invalid', reason: `${type} message ${tooDeepProblem()}`, id: replyId };
   const validate = Object.hasOwn(validators, type) ? validators[type as AgentMessage['type']] : undefined;
   if (!validate) return { kind: 'invalid', reason: `unknown message type ${JSON.stringify(type)}`, id: replyId };
   if (validate(value)) return { kind: 'message', message: value };

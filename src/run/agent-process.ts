@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
+import { secretCensor } from '../security/secrets.js';
 
 /**
  * One agent process: its own process group, a scrubbed environment, NDJSON
@@ -11,6 +12,10 @@ import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
 
 /** Longest stdout line accepted; a longer one is dropped, so a flood cannot exhaust memory. */
 export const MAX_LINE_BYTES = 8 * 1024 * 1024;
+
+/** stderr lines of one process that are logged (each cut to STDERR_LINE_CHARS); the rest are dropped. */
+export const STDERR_LOG_LINES = 1000;
+const STDERR_LINE_CHARS = 4000;
 
 export interface SpawnSpec {
   command: string[];
@@ -30,6 +35,7 @@ export interface ExitInfo {
 export function scrubbedEnv(passEnv: string[], agentdEnv: Record<string, string>, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of passEnv) {
+    if (secretCensor.isSecret(name)) continue; // refused at load too; this holds even if a definition slipped through
     const value = from[name];
     if (value !== undefined) env[name] = value;
   }
@@ -85,13 +91,23 @@ export class AgentProcess {
         resolve(this.exitInfo);
       });
     });
+    // When the agent exits, whatever it started dies with it: a child that kept its
+    // stdout open would otherwise hold the run open ('close' waits for every pipe end).
+    this.child.once('exit', () => {
+      if (this.child.pid !== undefined) killGroup(this.child.pid, 'SIGKILL');
+    });
     // A dead agent makes stdin writes fail with EPIPE; its exit is handled through `exited`.
     this.child.stdin!.on('error', () => undefined);
     readLines(this.child.stdout!, onLine, () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
+    let stderrLines = 0;
     readLines(
       this.child.stderr!,
-      (line) => this.log.info({ stream: 'stderr', line }, 'agent stderr'),
-      () => undefined,
+      (line) => {
+        stderrLines++;
+        if (stderrLines <= STDERR_LOG_LINES) this.log.info({ stream: 'stderr', line: line.slice(0, STDERR_LINE_CHARS) }, 'agent stderr');
+        else if (stderrLines === STDERR_LOG_LINES + 1) this.log.warn({ logged: STDERR_LOG_LINES }, 'agent writes much to stderr; further lines are dropped without logging');
+      },
+      () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stderr line too long, dropped'),
     );
   }
 

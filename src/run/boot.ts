@@ -1,6 +1,7 @@
 import type { DeliveredResolution } from '../protocol/messages.js';
 import type { OutboxItem } from '../store/outbox.js';
 import { blocksTask } from '../store/outbox.js';
+import { laterDecision, type ApprovalRecord } from '../tools/approval.js';
 
 /**
  * The decisions of the boot sequence (DESIGN.md section 4), pure: from the
@@ -21,8 +22,10 @@ export interface OutboxView {
   extends: Record<string, number>[];
   /** Answers about side effects of unknown outcome, by journal seq. */
   sideEffectDecisions: Map<number, { decision: 'approve' | 'retry'; answer?: string }>;
-  /** Approvals and denials of exact tool calls, keyed `<seq>:<call hash>`. */
-  approvals: Map<string, 'approve' | 'deny'>;
+  /** Approvals and denials of exact tool calls, keyed `<seq>:<call hash>`; the latest decision for each. */
+  approvals: Map<string, ApprovalRecord>;
+  /** Content that looked like an injected instruction entered this task (a suspected_injection item exists). */
+  suspectedInjection: boolean;
 }
 
 export function viewOutbox(items: OutboxItem[], taskId: string): OutboxView {
@@ -40,6 +43,7 @@ export function viewOutbox(items: OutboxItem[], taskId: string): OutboxView {
     extends: resolved.map((i) => i.resolution!.extend).filter((e): e is Record<string, number> => !!e),
     sideEffectDecisions: sideEffectDecisions(resolved),
     approvals: approvals(resolved),
+    suspectedInjection: mine.some((i) => i.kind === 'suspected_injection'),
   };
 }
 
@@ -48,9 +52,13 @@ function approvals(resolved: OutboxItem[]): OutboxView['approvals'] {
   for (const item of resolved) {
     const details = item.details as { seq?: unknown; call_hash?: unknown } | undefined;
     if (item.kind !== 'approval' || typeof details?.seq !== 'number' || typeof details.call_hash !== 'string') continue;
-    const decision = item.resolution!.decision;
-    if (decision === 'approve' || decision === 'continue') out.set(`${details.seq}:${details.call_hash}`, 'approve');
-    else if (decision === 'deny') out.set(`${details.seq}:${details.call_hash}`, 'deny');
+    const { decision: said, at, by } = item.resolution!;
+    const decision = said === 'approve' || said === 'continue' ? 'approve' : said === 'deny' ? 'deny' : null;
+    if (!decision) continue;
+    // No `at` (a hand edit): the item's creation, which is earlier, so the TTL errs on the side of asking again.
+    const record: ApprovalRecord = { decision, at: Date.parse(at ?? item.created_at), by: by ?? null };
+    const key = `${details.seq}:${details.call_hash}`;
+    out.set(key, laterDecision(out.get(key), record));
   }
   return out;
 }

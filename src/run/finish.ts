@@ -82,9 +82,16 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     case 'approval':
       status = 'escalated';
       await writeCheckpoint(paths, agent.name, checkpoint);
-      await escalate(deps, run, 'approval', `${outcome.tool} needs approval before it runs`, {
+      await escalate(deps, run, 'approval', approvalReason(outcome), {
         question: `Run ${outcome.tool} with exactly these arguments? approve or deny`,
-        details: { seq: outcome.seq, tool: outcome.tool, args: outcome.args, call_hash: outcome.callHash },
+        details: {
+          seq: outcome.seq,
+          tool: outcome.tool,
+          args: outcome.args,
+          call_hash: outcome.callHash,
+          cause: outcome.cause,
+          ...(outcome.expired ? { expired_approval: { at: new Date(outcome.expired.at).toISOString(), by: outcome.expired.by } } : {}),
+        },
       });
       break;
     case 'unsure_side_effect':
@@ -126,6 +133,15 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   const spentToday = await addDailySpend(paths, agent.name, now, report.spend.costUsd);
   await alertDailySpend(deps, agent, spentToday - report.spend.costUsd, spentToday, now);
   await appendHistory(paths, historyLine(run, status, error, now, report.spend));
+}
+
+/** Why the call waits: the tool's policy, or suspected injected content; and an earlier approval that expired. */
+function approvalReason(outcome: Extract<RunReport['outcome'], { kind: 'approval' }>): string {
+  const why =
+    outcome.cause === 'suspected_injection'
+      ? `${outcome.tool} needs approval before it runs: content that looks like an injected instruction entered this task (see its suspected_injection item)`
+      : `${outcome.tool} needs approval before it runs`;
+  return outcome.expired ? `${why}; the earlier approval (${new Date(outcome.expired.at).toISOString()}) is older than approval_ttl` : why;
 }
 
 /** What a task spent across all its runs, as budget.ts counts it. */

@@ -12,6 +12,11 @@ import { idempotencyKey } from '../tools/idempotency.js';
 import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type PriceRate, type Spent } from './budget.js';
 import type { Clock } from './clock.js';
 import type { AuditEntry } from '../observe/audit.js';
+import { formatDuration } from '../config/duration.js';
+import type { LiveRuns } from './live-runs.js';
+import type { RunTrace } from '../observe/trace.js';
+import { approvalCause, approvalStanding, type ApprovalCause, type ApprovalRecord } from '../tools/approval.js';
+import { RunTaint, type SuspectedInjection } from './taint.js';
 
 /**
  * Hosts one agent process for one run: speaks the protocol, enforces the
@@ -35,8 +40,11 @@ export type RunOutcome =
   | { kind: 'limit'; reason: StopReason; handoff: HandoffMessage | null }
   | { kind: 'interrupted'; reason: 'shutdown' | 'lock_lost'; handoff: HandoffMessage | null }
   | { kind: 'provider_unavailable'; model: string; message: string }
-  /** A tool call that needs a person's approval first; the run stops until it is resolved. */
-  | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string }
+  /**
+   * A tool call that needs a person's approval first; the run stops until it is resolved.
+   * `expired`: an approval of this exact call was given, longer ago than approval_ttl.
+   */
+  | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string; cause: ApprovalCause; expired: ApprovalRecord | null }
   /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
   | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
   | { kind: 'failed'; category: string; message: string };
@@ -50,6 +58,8 @@ export interface RunReport {
   runtimeMs: number;
   /** Calls of the task so far when the run ended: where state handed over at the end resumes. */
   seq: number;
+  /** Wall time of each model call the gateway answered in this run (not replays, not cache hits), ms. */
+  modelLatencyMs: number[];
 }
 
 export interface RunHostInput {
@@ -66,7 +76,11 @@ export interface RunHostInput {
   /** A person's answers about calls whose outcome was unknown, by seq (`approve`: it happened; `retry`: run it again). */
   sideEffectDecisions: Map<number, { decision: 'approve' | 'retry'; answer?: string }>;
   /** A person's approvals of exact calls, keyed `<seq>:<call hash>`. */
-  approvals: Map<string, 'approve' | 'deny'>;
+  approvals: Map<string, ApprovalRecord>;
+  /** Flagged content entered this task in an earlier run: write and irreversible tools need approval from the start. */
+  tainted?: boolean;
+  /** Content that looks like an injected instruction entered the run (the task input or a tool result). */
+  onSuspectedInjection?(found: SuspectedInjection[]): Promise<void>;
   /** Every side-effecting tool call goes into the audit trail. */
   audit(entry: AuditEntry): Promise<void>;
   agentdEnv: Record<string, string>;
@@ -85,9 +99,15 @@ export interface RunHostInput {
   resumedFromCheckpoint: boolean;
   /** Milliseconds between SIGTERM and SIGKILL of the process group. */
   killGraceMs?: number;
+  /** Where the run shows its live counters while it runs (the daemon's status and /metrics). */
+  live?: LiveRuns;
+  /** Spans of this run's calls and checkpoints (state/<agent>/traces/<run-id>.jsonl); none when absent. */
+  trace?: RunTrace;
 }
 
 const DEFAULT_KILL_GRACE_MS = 2000;
+/** Non-protocol stdout lines of one run that are logged; the rest are counted only. */
+const NOISE_LOG_LINES = 100;
 
 export async function hostRun(input: RunHostInput): Promise<RunReport> {
   return new RunHost(input).run();
@@ -98,6 +118,7 @@ class RunHost {
   private readonly spent: Spent;
   private readonly runSpend: JournalSpend = { steps: 0, toolCalls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
   private readonly models = new Set<string>();
+  private readonly modelLatencyMs: number[] = [];
   private degraded = false;
   private seq = 0;
   private replaying: boolean;
@@ -112,17 +133,27 @@ class RunHost {
   private handoffArrived!: () => void;
   private readonly handoffPromise = new Promise<void>((resolve) => (this.handoffArrived = resolve));
   private runtimeTimer: NodeJS.Timeout | null = null;
+  /** One timer per run, refreshed by every message: fires after heartbeat_timeout of silence. */
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** Calls received and not yet answered: the agent is waiting on us, not silent. */
+  private awaitingDaemon = 0;
+  /** Untrusted content checked for injected instructions; once flagged, side effects need approval. */
+  private readonly taint: RunTaint;
+  /** Non-protocol stdout lines seen; only the first NOISE_LOG_LINES are logged, so a flood cannot flood the log. */
+  private noiseLines = 0;
 
   constructor(private readonly input: RunHostInput) {
     this.startedAt = input.clock.now();
     this.spent = { ...input.spentBefore };
     this.replaying = input.replay.length > 0;
+    this.taint = new RunTaint(input.tainted ?? false, (found) => input.onSuspectedInjection?.(found) ?? Promise.resolve(), input.log);
   }
 
   async run(): Promise<RunReport> {
     const { input } = this;
     // Without a command, the built-in model agent runs over the same protocol.
     const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
+    await this.taint.inspect(input.start.task.input, 'task input');
     this.process = new AgentProcess(
       { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv },
       input.log,
@@ -134,12 +165,28 @@ class RunHost {
 
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
     this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
+    if (input.agent.heartbeatTimeoutMs > 0) this.heartbeatTimer = setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
+    input.live?.add({
+      agent: input.agent.name,
+      taskId: input.taskId,
+      runId: input.runId,
+      startedAt: this.startedAt,
+      progress: () => ({
+        run: { ...this.runSpend },
+        taskSteps: this.spent.steps,
+        taskCostUsd: this.spent.costUsd,
+        maxSteps: input.limits.steps,
+        maxCostUsd: input.limits.costUsd,
+      }),
+    });
     const onInterrupt = () => this.onInterrupt();
     if (input.interrupt.aborted) onInterrupt();
     else input.interrupt.addEventListener('abort', onInterrupt, { once: true });
 
     const exit = await this.process.exited;
     clearTimeout(this.runtimeTimer);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = null; // a reply still in the queue must not re-arm it
     input.interrupt.removeEventListener('abort', onInterrupt);
     this.callAbort.abort();
     // Children the agent left behind die with the run.
@@ -147,6 +194,7 @@ class RunHost {
     await this.queue.catch(() => undefined);
 
     const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
+    input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);
     return {
       outcome,
       spend: this.runSpend,
@@ -154,6 +202,7 @@ class RunHost {
       degraded: this.degraded,
       runtimeMs: input.clock.now() - this.startedAt,
       seq: this.seq,
+      modelLatencyMs: this.modelLatencyMs,
     };
   }
 
@@ -180,19 +229,46 @@ class RunHost {
   private onLine(line: string): void {
     const parsed = parseAgentLine(line);
     if (parsed.kind === 'noise') {
-      this.input.log.info({ stream: 'stdout', line: line.slice(0, 2000) }, 'agent printed a non-protocol line');
+      this.noiseLines++;
+      if (this.noiseLines <= NOISE_LOG_LINES) this.input.log.info({ stream: 'stdout', line: line.slice(0, 2000) }, 'agent printed a non-protocol line');
+      else if (this.noiseLines === NOISE_LOG_LINES + 1) this.input.log.warn({ logged: NOISE_LOG_LINES }, 'agent prints many non-protocol lines; further ones are dropped without logging');
       return;
     }
+    this.heartbeatTimer?.refresh(); // any protocol message, even a malformed one, shows the agent is alive
     if (parsed.kind === 'invalid') {
       this.input.log.warn({ problem: parsed.reason }, 'agent sent an invalid message');
       if (parsed.id) this.process.send({ type: 'error', id: parsed.id, code: 'bad_message', message: parsed.reason });
       return;
     }
+    // A call is answered by us: until the reply is sent, the agent waits and is not silent.
+    const call = parsed.message.type === 'model' || parsed.message.type === 'tool';
+    if (call) this.awaitingDaemon++;
     // One message at a time, in order: the journal's seq is the order calls arrived in.
-    this.queue = this.queue.then(() => this.handle(parsed.message)).catch((err: unknown) => {
-      this.input.log.error({ err }, 'handling an agent message failed');
-      this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
-    });
+    this.queue = this.queue
+      .then(() => this.handle(parsed.message))
+      .catch((err: unknown) => {
+        this.input.log.error({ err }, 'handling an agent message failed');
+        this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
+      })
+      .finally(() => {
+        if (!call) return;
+        this.awaitingDaemon--;
+        this.heartbeatTimer?.refresh(); // the silence starts when the reply was sent
+      });
+  }
+
+  /**
+   * heartbeat_timeout passed since the agent's last message while no call of
+   * its was waiting on us: it is hung. Fail the run as a timeout and kill its
+   * process group. (A refresh after the timer fired re-arms the same timer.)
+   */
+  private onSilence(): void {
+    if (this.awaitingDaemon > 0 || this.stopReason || this.outcome || !this.process.alive) return;
+    const silenceMs = this.input.agent.heartbeatTimeoutMs;
+    this.input.log.warn({ heartbeat_timeout_ms: silenceMs }, 'agent silent past heartbeat_timeout, killing it');
+    this.outcome = { kind: 'failed', category: 'timeout', message: `agent sent no protocol message for ${formatDuration(silenceMs)} (heartbeat_timeout)` };
+    this.callAbort.abort();
+    void this.killAfter(0);
   }
 
   private async handle(message: AgentMessage): Promise<void> {
@@ -201,9 +277,12 @@ class RunHost {
         return this.onModel(message);
       case 'tool':
         return this.onTool(message);
-      case 'checkpoint':
+      case 'checkpoint': {
+        const span = this.input.trace?.checkpoint(this.seq, Object.hasOwn(message, 'context'));
         await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.seq);
+        span?.end();
         return;
+      }
       case 'uncertain':
         this.finish({ kind: 'escalated', message });
         return;
@@ -331,9 +410,11 @@ class RunHost {
     const hash = requestHash('model', model, message.request);
     this.alignReplay('model', hash);
     const seq = ++this.seq;
+    const span = this.input.trace?.model(seq, model, message.request);
     const recorded = await this.replayed(seq, 'model', hash);
     if (recorded) {
       const result = recorded.result as { response: GatewayResult['response']; model: string };
+      span?.replayed(result.model, result.response);
       this.process.send({
         type: 'model_result',
         id: message.id,
@@ -346,6 +427,7 @@ class RunHost {
       return;
     }
     if (!agent.model) {
+      span?.failed(new Error('the agent definition names no model'));
       await this.journalFailed(seq, 'model', model, hash, { code: 'provider_error', message: 'the agent definition names no model' });
       this.process.send({ type: 'error', id: message.id, code: 'provider_error', message: 'the agent definition names no model' });
       return;
@@ -363,7 +445,9 @@ class RunHost {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'model', name: model, request_hash: hash, phase: 'started', at: this.iso() });
     this.spent.steps++;
     this.runSpend.steps++;
+    span?.sent(request);
     let result: GatewayResult;
+    const calledAt = this.input.clock.now();
     try {
       result = await this.input.models.call({
         agent: agent.name,
@@ -374,8 +458,11 @@ class RunHost {
         signal: this.callAbort.signal,
       });
     } catch (err) {
+      span?.failed(err);
       return this.onModelError(message.id, seq, model, hash, err);
     }
+    if (!result.cached) this.modelLatencyMs.push(this.input.clock.now() - calledAt);
+    span?.completed(result);
     const usage = result.usage;
     await appendJournal(this.input.journalFile, {
       v: 1,
@@ -433,6 +520,7 @@ class RunHost {
     const hash = requestHash('tool', message.name, message.args);
     this.alignReplay('tool', hash);
     const seq = ++this.seq;
+    const span = this.input.trace?.tool(seq, message.name, this.input.agent.tools[message.name]?.effect, message.args);
     const unfinished = this.unfinishedSideEffect(seq, message.name, hash);
     if (unfinished === 'ask') {
       this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'a person must say whether this call already happened' });
@@ -445,27 +533,35 @@ class RunHost {
       const result = { assumed_done: true, by_person: true, ...(decision?.answer !== undefined ? { answer: decision.answer } : {}) };
       await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result, at: this.iso() });
       this.replaying = false;
+      span?.replayed(result);
       this.process.send({ type: 'tool_result', id: message.id, ok: true, result, replayed: true });
       return;
     }
     const recorded = unfinished === 'rerun' ? null : await this.replayed(seq, 'tool', hash);
     if (unfinished === 'rerun') this.replaying = false; // the journal ends at this call: everything after it is live
     if (recorded) {
+      span?.replayed(recorded.result);
+      await this.taint.inspect(recorded.result, `tool result of ${message.name} (call ${seq})`);
       this.process.send({ type: 'tool_result', id: message.id, ok: true, result: recorded.result, replayed: true });
       return;
     }
     const refusal = decideToolCall(this.input.limits, this.spentNow());
     if (refusal) return this.refuse(message.id, refusal);
     const tool = this.input.agent.tools[message.name]!;
-    if (tool.approval === 'always') {
+    const cause = approvalCause(tool, this.taint.tainted);
+    if (cause) {
       // The approval is bound to this exact call: its place in the task and a hash of tool and arguments.
-      const approval = this.input.approvals.get(`${seq}:${hash}`);
-      if (!approval) {
+      const standing = approvalStanding(this.input.approvals.get(`${seq}:${hash}`), tool.approvalTtlMs, this.input.clock.now());
+      if (standing.kind === 'none' || standing.kind === 'expired') {
+        const expired = standing.kind === 'expired' ? standing.record : null;
+        if (expired) this.input.log.info({ tool: message.name, seq, approved_at: new Date(expired.at).toISOString() }, 'approval older than approval_ttl; asking again');
+        this.input.trace?.approvalWait(seq, message.name, 'pending');
         this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'this call waits for a person\'s approval' });
-        this.finish({ kind: 'approval', seq, tool: message.name, args: message.args, callHash: hash });
+        this.finish({ kind: 'approval', seq, tool: message.name, args: message.args, callHash: hash, cause, expired });
         return;
       }
-      if (approval === 'deny') {
+      if (standing.kind === 'denied') {
+        span?.failed('denied', 'a person denied this call');
         await this.journalFailed(seq, 'tool', message.name, hash, { code: 'denied', message: 'a person denied this call' });
         this.process.send({ type: 'error', id: message.id, code: 'denied', message: `a person denied this call of ${message.name}: do not retry it, handle the refusal` });
         return;
@@ -481,11 +577,14 @@ class RunHost {
     const answer = await this.input.tools.call({ agent: this.input.agent, taskId: this.input.taskId, runId: this.input.runId, seq, name: message.name, args: message.args });
     if (sideEffect) await auditCall(answer.ok ? 'completed' : 'failed');
     if (!answer.ok) {
+      span?.failed(answer.code, answer.message);
       await this.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
       this.process.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });
       return;
     }
+    span?.completed(answer.result);
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result: answer.result, at: this.iso() });
+    await this.taint.inspect(answer.result, `tool result of ${message.name} (call ${seq})`);
     this.process.send({ type: 'tool_result', id: message.id, ok: true, result: answer.result, replayed: false });
     this.afterSpend();
   }

@@ -21,6 +21,7 @@ import { applyOutcome, cancelTask, recordInterruptedRun } from './finish.js';
 import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './run-host.js';
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
+import { reportSuspectedInjection } from './injection-report.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -91,19 +92,23 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   let trigger: RunTrigger = requestedTrigger ?? 'file';
 
   // 2. The task: current-task.json, else the next one from the inbox.
-  let current = await settleCurrentTask(paths, claimedAs.name, now());
+  let current = await settleCurrentTask(paths, claimedAs.name, now(), deps.config.maxFileBytes);
   if (current.kind === 'settling') return { kind: 'waiting', untilMs: current.untilMs };
   if (current.kind === 'dead_lettered') {
     deps.log.warn({ task_id: current.id, problems: current.problems }, 'malformed current-task.json dead-lettered');
     return { kind: 'settled' };
   }
   if (current.kind === 'none') {
-    const promoted = await promoteNext(paths, claimedAs.name, now());
+    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes);
     if (promoted.kind === 'dead_lettered') {
       deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
       return { kind: 'settled' };
     }
     if (promoted.kind === 'settling') return { kind: 'waiting', untilMs: promoted.untilMs };
+    if (promoted.kind === 'refused') {
+      deps.log.error({ problem: promoted.problem }, 'inbox refused');
+      return { kind: 'blocked', itemId: null, reason: promoted.problem };
+    }
     if (promoted.kind === 'empty') return { kind: 'idle' };
     if (promoted.deadLettered.length > 0) deps.log.warn({ task_ids: promoted.deadLettered }, 'malformed inbox tasks dead-lettered');
     current = { kind: 'task', task: promoted.task, bytes: promoted.bytes };
@@ -215,6 +220,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     journalFile,
     sideEffectDecisions: outbox.sideEffectDecisions,
     approvals: outbox.approvals,
+    tainted: outbox.suspectedInjection,
+    onSuspectedInjection: (found) => reportSuspectedInjection({ ...deps, log: runLog }, agent, task.id, runId, found),
     audit: deps.audit,
     agentdEnv: { ...agentdEnv, AGENTD_RUN_ID: runId },
     models: deps.models,

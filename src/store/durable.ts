@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { secretCensor } from '../security/secrets.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
@@ -11,15 +12,31 @@ import writeFileAtomic from 'write-file-atomic';
 
 /** File permissions for what the daemon writes (state and outbox). */
 export interface WriteOptions {
-  /** Mode for new files; default 0o600 for state, see config `file_mode`. */
+  /** The file's mode; default `file_mode.state` (0o640), see peopleFileMode() for files people edit. */
   mode?: number;
 }
 
 let defaultMode = 0o640;
+let peopleMode = 0o660;
 
-/** Set by the daemon from its config; tests leave the default. */
+/** Set by the daemon from its config (`file_mode.state`); tests leave the default. */
 export function setDefaultFileMode(mode: number): void {
   defaultMode = mode;
+}
+
+/** Set by the daemon from its config (`file_mode.outbox`). */
+export function setPeopleFileMode(mode: number): void {
+  peopleMode = mode;
+}
+
+/** Mode of files the daemon writes for people to edit: outbox/ and task files in agents/ (default 0o660). */
+export function peopleFileMode(): number {
+  return peopleMode;
+}
+
+/** A folder's mode for files of `mode`: searchable wherever they are readable (0o660 → 0o770). */
+export function dirModeFor(mode: number): number {
+  return (mode | ((mode & 0o444) >> 2)) & 0o777;
 }
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -31,15 +48,18 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export async function ensureDir(dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+/** Create `dir` (and its parents) if missing; a `mode` is set on `dir` when it was created (not subject to the umask). */
+export async function ensureDir(dir: string, mode?: number): Promise<void> {
+  const created = await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+  if (created !== undefined && mode !== undefined) await fs.chmod(dir, mode);
 }
 
 /** Replace `file` with `data`: temp file, fsync, rename, fsync of the folder. */
 export async function writeFileDurable(file: string, data: string | Buffer, options: WriteOptions = {}): Promise<void> {
   const dir = path.dirname(file);
   await ensureDir(dir);
-  await writeFileAtomic(file, data, { fsync: true, mode: options.mode ?? defaultMode });
+  // No secret value ever lands in a file the daemon writes (security/secrets.ts).
+  await writeFileAtomic(file, secretCensor.maskData(data), { fsync: true, mode: options.mode ?? defaultMode });
   await fsyncDir(dir);
 }
 
@@ -56,7 +76,8 @@ export async function writeJsonAtomic(file: string, value: unknown, options: Wri
 export async function appendLine(file: string, line: string, options: WriteOptions = {}): Promise<void> {
   const handle = await openForAppend(file, options);
   try {
-    const text = line.endsWith('\n') ? line : line + '\n';
+    const masked = secretCensor.mask(line);
+    const text = masked.endsWith('\n') ? masked : masked + '\n';
     const { size } = await handle.stat();
     let prefix = '';
     if (size > 0) {

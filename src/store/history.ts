@@ -28,6 +28,8 @@ export interface HistoryLine {
   /** The definition changed since the task's previous run. */
   definition_changed: boolean;
   degraded: boolean;
+  /** Wall time of each model call the gateway answered in the run (not replays or cache hits), ms. Absent in older lines. */
+  model_latency_ms?: number[];
 }
 
 export async function appendHistory(paths: HomePaths, line: HistoryLine): Promise<void> {

@@ -6,7 +6,9 @@ import { ConfigError, NotFoundError } from '../errors.js';
 import { compile } from '../schema/validate.js';
 import { outboxFileSchema, outboxItemSchema } from '../schema/schemas.js';
 import type { HomePaths } from './paths.js';
-import { ensureDir, listDir, readIfExists, writeJsonAtomic } from './durable.js';
+import { dirModeFor, ensureDir, listDir, peopleFileMode, readIfExists, writeJsonAtomic } from './durable.js';
+import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
+import { escapesHome } from './home-file.js';
 
 /** DESIGN.md section 9. */
 export type OutboxKind =
@@ -57,8 +59,12 @@ export interface OutboxFile {
 const validateOutboxFile = compile<OutboxFile>(outboxFileSchema);
 const validateItem = compile<OutboxItem>(outboxItemSchema);
 
-/** Kinds that are told to a person but do not hold a task back. */
-const NON_BLOCKING: ReadonlySet<OutboxKind> = new Set(['config_error', 'budget_alert']);
+/**
+ * Kinds that are told to a person but do not hold a task back. A
+ * suspected_injection item does not stop the run: it makes the run's write
+ * and irreversible tools wait for approval instead.
+ */
+const NON_BLOCKING: ReadonlySet<OutboxKind> = new Set(['config_error', 'budget_alert', 'suspected_injection']);
 
 export function blocksTask(item: OutboxItem, taskId: string): boolean {
   return item.status === 'open' && item.task_id === taskId && !NON_BLOCKING.has(item.kind);
@@ -83,8 +89,10 @@ export async function readOutbox(paths: HomePaths, agent: string): Promise<Outbo
   const bytes = await readIfExists(file);
   if (bytes === null) return { v: 1, items: [] };
   let value: unknown;
+  const text = bytes.toString('utf8');
+  if (jsonTextTooDeep(text)) throw new ConfigError(paths.relative(file), [tooDeepProblem()]);
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     throw new ConfigError(paths.relative(file), [`is not valid JSON: ${(err as Error).message}`]);
   }
@@ -94,7 +102,9 @@ export async function readOutbox(paths: HomePaths, agent: string): Promise<Outbo
 
 async function withOutboxLock<T>(paths: HomePaths, agent: string, fn: () => Promise<T>): Promise<T> {
   const dir = paths.outboxDir(agent);
-  await ensureDir(dir);
+  const escape = await escapesHome(paths, dir);
+  if (escape) throw new ConfigError(paths.relative(dir), [escape]); // never write through a link out of the home
+  await ensureDir(dir, dirModeFor(peopleFileMode())); // people in the group edit files here
   const release = await lockfile.lock(dir, {
     lockfilePath: path.join(dir, '.outbox.lock'),
     stale: 10_000,
@@ -122,7 +132,7 @@ export async function updateOutbox<T>(paths: HomePaths, agent: string, change: (
       const outbox = await readOutbox(paths, agent);
       const result = change(outbox);
       if ((await statMtime(file)) !== before && attempt < 5) continue;
-      await writeJsonAtomic(file, { v: 1, items: outbox.items });
+      await writeJsonAtomic(file, { v: 1, items: outbox.items }, { mode: peopleFileMode() });
       return result;
     }
   });

@@ -1,12 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { compile } from '../schema/validate.js';
+import { ConfigError } from '../errors.js';
 import { taskSchema } from '../schema/schemas.js';
 import type { RawBudget } from '../config/daemon-config.js';
 import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
-import { linkDurable, listDir, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
+import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
 import { removeCheckpoint } from './checkpoint.js';
+import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
+import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
  * Tasks and their lifecycle (DESIGN.md section 3). Every move is ordered so
@@ -59,8 +61,10 @@ export type ParsedTask = { ok: true; task: Task; filled: boolean } | { ok: false
 /** Parse a task file's bytes; fill a missing id (from `fallbackId`) and created_at (from the mtime). Pure. */
 export function parseTask(bytes: Buffer, fallbackId: () => string, mtime: Date): ParsedTask {
   let value: unknown;
+  const text = bytes.toString('utf8');
+  if (jsonTextTooDeep(text)) return { ok: false, problems: [tooDeepProblem()] };
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     return { ok: false, problems: [`is not valid JSON: ${(err as Error).message}`] };
   }
@@ -141,14 +145,21 @@ export type CurrentTask =
  * - missing id/created_at → filled in and written back.
  * The caller holds the agent lock.
  */
-export async function settleCurrentTask(paths: HomePaths, agent: string, now: Date): Promise<CurrentTask> {
+export async function settleCurrentTask(paths: HomePaths, agent: string, now: Date, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<CurrentTask> {
   const file = paths.currentTask(agent);
-  const bytes = await readIfExists(file);
-  if (bytes === null) return { kind: 'none' };
-  const stat = await fs.stat(file).catch(() => null);
-  const parsed = parseTask(bytes, () => generateTaskId(now), stat?.mtime ?? now);
+  const read = await readHomeFile(paths, file, maxBytes);
+  if (read.kind === 'missing') return { kind: 'none' };
+  if (read.kind !== 'ok') {
+    const id = generateTaskId(now);
+    const problem = `current-task.json ${unreadable(read, maxBytes)}`;
+    await deadLetterRaw(paths, agent, id, read.kind === 'too_big' ? read.head : null, problem, 'current', now);
+    await removeDurable(file);
+    return { kind: 'dead_lettered', id, problems: [problem] };
+  }
+  const bytes = read.bytes;
+  const parsed = parseTask(bytes, () => generateTaskId(now), read.mtime);
   if (!parsed.ok) {
-    const mtimeMs = stat?.mtimeMs ?? 0;
+    const mtimeMs = read.mtime.getTime();
     if (now.getTime() - mtimeMs < PARTIAL_WRITE_QUIET_MS) return { kind: 'settling', untilMs: mtimeMs + PARTIAL_WRITE_QUIET_MS };
     const id = idFromBrokenTask(bytes) ?? generateTaskId(now);
     await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now);
@@ -173,7 +184,7 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
   }
   if (parsed.filled) {
     const filledBytes = Buffer.from(taskJson(task));
-    await writeFileDurable(file, filledBytes);
+    await writeFileDurable(file, filledBytes, { mode: peopleFileMode() });
     return { kind: 'task', task, bytes: filledBytes };
   }
   return { kind: 'task', task, bytes };
@@ -192,8 +203,13 @@ function idFromBrokenTask(bytes: Buffer): string | null {
 async function requeueUnderFreshId(paths: HomePaths, agent: string, task: Task, bytes: Buffer): Promise<string> {
   const suffix = createHash('sha256').update(bytes).digest('hex').slice(0, 8);
   const id = `${task.id.slice(0, 100)}-r${suffix}`;
-  await writeFileDurable(paths.inboxTask(agent, id), taskJson({ ...task, id }));
+  await writeFileDurable(paths.inboxTask(agent, id), taskJson({ ...task, id }), { mode: peopleFileMode() });
   return id;
+}
+
+/** Why a task file was not read: outside the home, not a file, or too big. */
+function unreadable(read: Exclude<HomeFile, { kind: 'ok' } | { kind: 'missing' }>, maxBytes: number): string {
+  return read.kind === 'refused' ? read.problem : tooBigProblem(read.size, maxBytes);
 }
 
 export type Promotion =
@@ -202,7 +218,9 @@ export type Promotion =
   | { kind: 'empty' }
   /** Only malformed files that may still be being written: look again at `untilMs`. */
   | { kind: 'settling'; untilMs: number }
-  | { kind: 'dead_lettered'; ids: string[] };
+  | { kind: 'dead_lettered'; ids: string[] }
+  /** The inbox folder itself leads outside the home: nothing in it is read, moved or removed. */
+  | { kind: 'refused'; problem: string };
 
 /**
  * Move the next inbox task to current-task.json (priority, then age). Malformed
@@ -210,21 +228,31 @@ export type Promotion =
  * inbox or current, never both. The caller holds the agent lock and has
  * checked that there is no current task.
  */
-export async function promoteNext(paths: HomePaths, agent: string, now: Date): Promise<Promotion> {
+export async function promoteNext(paths: HomePaths, agent: string, now: Date, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<Promotion> {
   const dir = paths.inboxDir(agent);
+  const escape = await escapesHome(paths, dir);
+  if (escape) return { kind: 'refused', problem: `${paths.relative(dir)} ${escape}` };
   const names = (await listDir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
-  const candidates: { task: Task; file: string; filled: boolean }[] = [];
+  const candidates: { task: Task; file: string; filled: boolean; bytes: Buffer }[] = [];
   const deadLettered: string[] = [];
   let settleUntil = 0;
   for (const name of names) {
     const file = path.join(dir, name);
-    const bytes = await readIfExists(file);
-    if (bytes === null) continue;
+    const read = await readHomeFile(paths, file, maxBytes);
+    if (read.kind === 'missing') continue;
     const stem = name.slice(0, -'.json'.length);
-    const stat = await fs.stat(file).catch(() => null);
-    const parsed = parseTask(bytes, () => (isValidName(stem) ? stem : generateTaskId(now)), stat?.mtime ?? now);
+    if (read.kind !== 'ok') {
+      // Outside the home or too big: never read (whole), so no partial write can be in progress that matters.
+      const id = isValidName(stem) ? stem : generateTaskId(now);
+      await deadLetterRaw(paths, agent, id, read.kind === 'too_big' ? read.head : null, `inbox/${name} ${unreadable(read, maxBytes)}`, 'inbox', now);
+      await removeDurable(file);
+      deadLettered.push(id);
+      continue;
+    }
+    const bytes = read.bytes;
+    const parsed = parseTask(bytes, () => (isValidName(stem) ? stem : generateTaskId(now)), read.mtime);
     if (!parsed.ok) {
-      const mtimeMs = stat?.mtimeMs ?? 0;
+      const mtimeMs = read.mtime.getTime();
       if (now.getTime() - mtimeMs < PARTIAL_WRITE_QUIET_MS) {
         settleUntil = Math.max(settleUntil, mtimeMs + PARTIAL_WRITE_QUIET_MS);
         continue;
@@ -235,12 +263,12 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date): P
       deadLettered.push(id);
       continue;
     }
-    candidates.push({ task: parsed.task, file, filled: parsed.filled });
+    candidates.push({ task: parsed.task, file, filled: parsed.filled, bytes });
   }
   candidates.sort((a, b) => compareForPromotion(a.task, b.task));
   for (const candidate of candidates) {
     const { task } = candidate;
-    const original = (await readIfExists(candidate.file)) ?? Buffer.from(taskJson(task));
+    const original = candidate.bytes;
     const dead = (await readJson(paths.deadLetter(agent, task.id))) as DeadLetterRecord | null;
     // The same task beside its dead letter is a `dlq retry` that crashed before removing the record.
     const retried = dead !== null && (sameTask(dead.task, task) || dead.raw === original.toString('utf8'));
@@ -251,7 +279,7 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date): P
       continue;
     }
     const bytes = Buffer.from(taskJson(task));
-    if (candidate.filled) await writeFileDurable(candidate.file, bytes);
+    if (candidate.filled) await writeFileDurable(candidate.file, bytes, { mode: peopleFileMode() });
     const promoted = candidate.filled ? bytes : original;
     // link, not rename: a current-task.json a person wrote meanwhile is never overwritten.
     if (!(await linkDurable(candidate.file, paths.currentTask(agent)))) return { kind: 'empty' };
@@ -266,7 +294,8 @@ async function deadLetterRaw(
   paths: HomePaths,
   agent: string,
   id: string,
-  bytes: Buffer,
+  /** The file's bytes (or the head of an oversized file); null when it was not read. */
+  bytes: Buffer | null,
   message: string,
   source: 'inbox' | 'current',
   now: Date,
@@ -275,7 +304,7 @@ async function deadLetterRaw(
     v: 1,
     agent,
     task: null,
-    raw: bytes.toString('utf8'),
+    ...(bytes !== null ? { raw: bytes.toString('utf8') } : {}),
     error: { category: 'bad_input', message },
     attempts: 0,
     runs: [],
@@ -304,11 +333,12 @@ export async function deadLetterTask(paths: HomePaths, agent: string, claimed: B
 
 async function releaseCurrent(paths: HomePaths, agent: string, claimed: Buffer, task: Task): Promise<void> {
   const file = paths.currentTask(agent);
-  const nowBytes = await readIfExists(file);
+  const current = await readHomeFile(paths, file, DEFAULT_MAX_FILE_BYTES);
+  const nowBytes = current.kind === 'ok' ? current.bytes : null; // a link out of the home or a huge file put there meanwhile is not requeued
   if (nowBytes !== null && !nowBytes.equals(claimed)) {
     const parsed = parseTask(nowBytes, () => task.id, new Date());
     if (parsed.ok && !sameTask(parsed.task, task)) await requeueUnderFreshId(paths, agent, parsed.task, nowBytes);
-    else if (!parsed.ok) await writeFileDurable(paths.inboxTask(agent, `${task.id.slice(0, 100)}-edited`), nowBytes);
+    else if (!parsed.ok) await writeFileDurable(paths.inboxTask(agent, `${task.id.slice(0, 100)}-edited`), nowBytes, { mode: peopleFileMode() });
   }
   await removeDurable(file);
   await removeCheckpoint(paths, agent);
@@ -318,8 +348,10 @@ async function releaseCurrent(paths: HomePaths, agent: string, claimed: Buffer, 
 export async function retryDeadLetter(paths: HomePaths, agent: string, id: string): Promise<Task | null> {
   const record = (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
   if (!record) return null;
-  if (record.task) await writeFileDurable(paths.inboxTask(agent, id), taskJson(record.task));
-  else await writeFileDurable(paths.inboxTask(agent, id), record.raw ?? '');
+  const escape = await escapesHome(paths, paths.inboxDir(agent));
+  if (escape) throw new ConfigError(paths.relative(paths.inboxDir(agent)), [escape]);
+  if (record.task) await writeFileDurable(paths.inboxTask(agent, id), taskJson(record.task), { mode: peopleFileMode() });
+  else await writeFileDurable(paths.inboxTask(agent, id), record.raw ?? '', { mode: peopleFileMode() });
   await removeDurable(paths.deadLetter(agent, id));
   return record.task;
 }

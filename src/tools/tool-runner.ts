@@ -6,6 +6,8 @@ import type { ToolDefinition } from '../config/types.js';
 import { ajv, formatErrors } from '../schema/validate.js';
 import { killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
 import type { ToolCaller } from '../run/run-host.js';
+import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
+import { circuitOpenMessage, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
 
 /** Largest tool output accepted; more is a failure, not a memory problem. */
 const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
@@ -42,6 +44,8 @@ export async function runToolCommand(tool: ToolDefinition, cwd: string, args: un
   if (timedOut) return { ok: false, message: `tool ${tool.name} timed out after ${tool.timeoutMs}ms` };
   if (overflow) return { ok: false, message: `tool ${tool.name} printed more than ${MAX_TOOL_OUTPUT} bytes` };
   if (code !== 0) return { ok: false, message: `tool ${tool.name} exited with code ${code}${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}` };
+  // Deeper JSON would overflow the stack of whatever walks it next (the journal's hash, a trace).
+  if (jsonTextTooDeep(stdout)) return { ok: false, message: `tool ${tool.name} printed JSON nested more than ${MAX_JSON_DEPTH} levels deep` };
   try {
     return { ok: true, result: JSON.parse(stdout) };
   } catch {
@@ -51,15 +55,25 @@ export async function runToolCommand(tool: ToolDefinition, cwd: string, args: un
 
 /**
  * Tools as the run host sees them: only the agent's own, arguments checked
- * against input_schema before anything runs.
+ * against input_schema before anything runs, and a circuit breaker per tool
+ * shared by every run of the daemon (one ToolRunner per daemon).
  */
 export class ToolRunner implements ToolCaller {
   private readonly validators = new WeakMap<object, ValidateFunction>();
+  readonly circuits: ToolCircuits;
 
   constructor(
     private readonly home: string,
     private readonly log: Logger,
-  ) {}
+    options: { now?: () => number; run?: typeof runToolCommand } = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.runCommand = options.run ?? runToolCommand;
+    this.circuits = new ToolCircuits(this.now);
+  }
+
+  private readonly now: () => number;
+  private readonly runCommand: typeof runToolCommand;
 
   async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
     const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
@@ -75,11 +89,24 @@ export class ToolRunner implements ToolCaller {
       AGENTD_HOME: this.home,
       AGENTD_IDEMPOTENCY_KEY: idempotencyKey(request.agent.name, request.taskId, request.seq, tool.name),
     };
-    const run = await runToolCommand(tool, request.agent.dir, request.args, env);
+    const breaker = this.circuits.get(toolCircuitKey(request.agent.name, tool), tool.circuit);
+    if (breaker.acquire() === 'rejected') {
+      this.log.warn({ tool: tool.name }, 'tool circuit open, call refused');
+      return { ok: false, code: 'tool_failed', message: circuitOpenMessage(tool.name, breaker.info(), tool.circuit, this.now()) };
+    }
+    let run: ToolRun;
+    try {
+      run = await this.runCommand(tool, request.agent.dir, request.args, env);
+    } catch (err) {
+      breaker.release();
+      throw err;
+    }
     if (!run.ok) {
-      this.log.warn({ tool: tool.name, problem: run.message }, 'tool failed');
+      breaker.recordFailure();
+      this.log.warn({ tool: tool.name, problem: run.message, circuit: breaker.info().state }, 'tool failed');
       return { ok: false, code: 'tool_failed', message: run.message };
     }
+    breaker.recordSuccess();
     return run;
   }
 

@@ -3,8 +3,8 @@ import type { BudgetLimits } from '../../config/types.js';
 import { parseDuration } from '../../config/duration.js';
 import { BadNameError, ConfigError, NotFoundError, UsageError } from '../../errors.js';
 import { extendKey } from '../../run/budget.js';
-import { readAllOutboxes, resolveOutboxItem, type Decision, type OutboxItem, type Resolution } from '../../store/outbox.js';
-import type { HomePaths } from '../../store/paths.js';
+import { agentOfItemId, readAllOutboxes, resolveOutboxItem, type Decision, type OutboxItem, type Resolution } from '../../store/outbox.js';
+import { assertName, type HomePaths } from '../../store/paths.js';
 import { defaultActor, EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
 
 interface ResolveOptions {
@@ -48,6 +48,9 @@ export function registerResolve(program: Command): void {
 
 async function resolve(itemId: string, options: ResolveOptions): Promise<number> {
   const paths = homeOf(options);
+  // `<agent>:<hex>`: the agent part names a folder, so it must be a name, never a path.
+  const owner = agentOfItemId(itemId);
+  if (owner !== null) assertName(owner, 'agent name');
   const resolution: Resolution = { decision: decisionOf(options) };
   if (options.answer !== undefined) resolution.answer = options.answer;
   if (options.extend !== undefined) resolution.extend = parseExtend(options.extend);

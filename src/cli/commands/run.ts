@@ -4,6 +4,7 @@ import { loadAgentDefinition } from '../../config/agent-definition.js';
 import { loadDaemonConfig } from '../../config/daemon-config.js';
 import { NotFoundError, UsageError } from '../../errors.js';
 import { createLogger } from '../../observe/logger.js';
+import { applySecuritySettings } from '../../security/apply.js';
 import { systemClock } from '../../run/clock.js';
 import { claimAndRun, type ClaimResult } from '../../run/runner.js';
 import { createGateway, createRunnerDeps } from '../../run/deps.js';
@@ -35,6 +36,7 @@ async function runForeground(agentName: string, options: RunOptions): Promise<nu
   const agent = assertName(agentName, 'agent name');
   const log = createLogger({ pretty: options.pretty ?? false, level: options.logLevel, destination: process.stderr }).child({ agent });
   const config = await loadDaemonConfig(paths);
+  applySecuritySettings(config, log);
   const definition = await loadAgentDefinition(paths, config, agent);
   if (!definition) throw new NotFoundError(`agents/${agent} has no agent.yaml or agent.json`);
   if (options.task) await placeTask(paths.currentTask(agent), options.task);

@@ -5,7 +5,8 @@ import { loadAgentDefinition } from '../../config/agent-definition.js';
 import { loadDaemonConfig, resolveDaemonConfig } from '../../config/daemon-config.js';
 import type { DaemonConfig } from '../../config/types.js';
 import { ConfigError, errorMessage } from '../../errors.js';
-import { listDir, readIfExists } from '../../store/durable.js';
+import { listDir } from '../../store/durable.js';
+import { readHomeFile, tooBigProblem } from '../../store/home-file.js';
 import { readOutbox } from '../../store/outbox.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
 import { parseTask } from '../../store/tasks.js';
@@ -38,7 +39,7 @@ async function validate(options: { home?: string; json?: boolean }): Promise<num
   let tasks = 0;
   for (const agent of await agentFolders(paths, problems)) {
     if (await checkDefinition(paths, config, agent, problems)) agents++;
-    tasks += await checkTasks(paths, agent, problems);
+    tasks += await checkTasks(paths, agent, problems, config.maxFileBytes);
   }
   for (const agent of (await listDir(paths.outboxRoot())).filter((n) => isValidName(n) && !isReservedAgentName(n))) {
     await readOutbox(paths, agent).catch((err: unknown) => problems.push(...asProblems(err, `outbox/${agent}/outbox.json`)));
@@ -66,14 +67,18 @@ async function checkDefinition(paths: HomePaths, config: DaemonConfig, agent: st
 }
 
 /** current-task.json and inbox/*.json; returns how many are valid tasks. */
-async function checkTasks(paths: HomePaths, agent: string, problems: Problem[]): Promise<number> {
+async function checkTasks(paths: HomePaths, agent: string, problems: Problem[], maxBytes: number): Promise<number> {
   const inbox = paths.inboxDir(agent);
   const files = [paths.currentTask(agent), ...(await listDir(inbox)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort().map((n) => path.join(inbox, n))];
   let valid = 0;
   for (const file of files) {
-    const bytes = await readIfExists(file);
-    if (bytes === null) continue;
-    const parsed = parseTask(bytes, () => 'unset', new Date());
+    const read = await readHomeFile(paths, file, maxBytes);
+    if (read.kind === 'missing') continue;
+    if (read.kind !== 'ok') {
+      problems.push({ file: paths.relative(file), problem: read.kind === 'refused' ? read.problem : tooBigProblem(read.size, maxBytes) });
+      continue;
+    }
+    const parsed = parseTask(read.bytes, () => 'unset', new Date());
     if (parsed.ok) valid++;
     else problems.push(...parsed.problems.map((problem) => ({ file: paths.relative(file), problem })));
   }

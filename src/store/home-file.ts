@@ -1,0 +1,128 @@
+import { constants } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { HomePaths } from './paths.js';
+
+/**
+ * Reading a file people control without letting it reach outside the home or
+ * exhaust memory: a symlink that resolves outside the home is refused, a
+ * file over the size cap is never read whole, and something that is not a
+ * regular file (a FIFO that would block, a device) is refused.
+ */
+
+/** Largest task file or definition read by default (`max_file_bytes` in agentd.yaml). */
+export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
+
+/** How much of a refused oversized file is kept (a dead letter's `raw`). */
+export const RAW_HEAD_BYTES = 4096;
+
+export type HomeFile =
+  | { kind: 'missing' }
+  | { kind: 'ok'; bytes: Buffer; mtime: Date }
+  | { kind: 'too_big'; size: number; head: Buffer; mtime: Date }
+  /** Outside the home, or not a regular file: not read at all. */
+  | { kind: 'refused'; problem: string };
+
+const realRoots = new WeakMap<HomePaths, Promise<string>>();
+
+/** The home's own real path (the home itself may sit behind a symlink, like /tmp on macOS). */
+export function realRoot(paths: HomePaths): Promise<string> {
+  let root = realRoots.get(paths);
+  if (!root) {
+    root = fs.realpath(paths.root).catch(() => paths.root);
+    realRoots.set(paths, root);
+  }
+  return root;
+}
+
+/** True when the real path `real` is the home or inside it. */
+export async function isInsideHome(paths: HomePaths, real: string): Promise<boolean> {
+  const rel = path.relative(await realRoot(paths), real);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/**
+ * Null when `p` (following every symlink on the way) stays inside the home or
+ * does not exist; otherwise a sentence saying where it leads.
+ */
+export async function escapesHome(paths: HomePaths, p: string): Promise<string | null> {
+  // A path that does not exist yet escapes when the deepest part that does exist leads outside.
+  let probe = path.resolve(p);
+  let rest = '';
+  let real: string;
+  for (;;) {
+    try {
+      real = path.join(await fs.realpath(probe), rest);
+      break;
+    } catch {
+      const parent = path.dirname(probe);
+      if (parent === probe) return null;
+      rest = rest ? path.join(path.basename(probe), rest) : path.basename(probe);
+      probe = parent;
+    }
+  }
+  return (await isInsideHome(paths, real)) ? null : `is a symlink that resolves outside the home (to ${real}); refused`;
+}
+
+/**
+ * Read `file` (inside the home) with the checks above. A file larger than
+ * `maxBytes` yields its first RAW_HEAD_BYTES only.
+ */
+export async function readHomeFile(paths: HomePaths, file: string, maxBytes: number): Promise<HomeFile> {
+  let handle: fs.FileHandle;
+  try {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer.
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      // A dangling symlink is "missing" only when it is not a link out of the home.
+      return { kind: 'missing' };
+    }
+    if (code === 'ELOOP') return { kind: 'refused', problem: 'is a symlink loop; refused' };
+    throw err;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) return { kind: 'refused', problem: 'is not a regular file; refused' };
+    const real = await openedPath(handle, file);
+    if (!(await isInsideHome(paths, real))) return { kind: 'refused', problem: `is a symlink that resolves outside the home (to ${real}); refused, not read` };
+    if (stat.size > maxBytes) return { kind: 'too_big', size: stat.size, head: await readUpTo(handle, RAW_HEAD_BYTES), mtime: stat.mtime };
+    // The file may grow after the stat: never read more than the cap plus one byte.
+    const bytes = await readUpTo(handle, maxBytes + 1);
+    if (bytes.length > maxBytes) return { kind: 'too_big', size: bytes.length, head: bytes.subarray(0, RAW_HEAD_BYTES), mtime: stat.mtime };
+    return { kind: 'ok', bytes, mtime: stat.mtime };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What the open file really is: /proc/self/fd on Linux (no race with a swapped link), else realpath. */
+async function openedPath(handle: fs.FileHandle, file: string): Promise<string> {
+  if (process.platform === 'linux') {
+    try {
+      return await fs.readlink(`/proc/self/fd/${handle.fd}`);
+    } catch {
+      // no /proc: fall through
+    }
+  }
+  return fs.realpath(file);
+}
+
+async function readUpTo(handle: fs.FileHandle, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  while (total < limit) {
+    const buffer = Buffer.alloc(Math.min(64 * 1024, limit - total));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, total);
+    if (bytesRead === 0) break;
+    chunks.push(buffer.subarray(0, bytesRead));
+    total += bytesRead;
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** "is 52428800 bytes, over max_file_bytes (1048576)" */
+export function tooBigProblem(size: number, maxBytes: number): string {
+  return `is ${size} bytes, over max_file_bytes (${maxBytes}); refused without reading it`;
+}
