@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
@@ -10,7 +11,7 @@ import { tryLockAgent } from '../store/lock.js';
 import { hostId } from '../store/host.js';
 import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
-import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
+import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
@@ -136,6 +137,9 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     items = (await readOutbox(paths, agent.name)).items;
   } catch (err) {
     const reason = err instanceof ConfigError ? err.message : `outbox unreadable: ${(err as Error).message}`;
+    // A person's editor may be half-way through writing it: look again once it has been still a moment.
+    const mtimeMs = (await fs.stat(paths.outboxFile(agent.name)).catch(() => null))?.mtimeMs ?? 0;
+    if (clock.now() - mtimeMs < PARTIAL_WRITE_QUIET_MS) return { kind: 'waiting', untilMs: mtimeMs + PARTIAL_WRITE_QUIET_MS };
     log.error({ problem: reason }, 'outbox.json is broken; the task waits until it is fixed');
     return { kind: 'blocked', itemId: null, reason };
   }
