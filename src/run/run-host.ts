@@ -1,109 +1,24 @@
-import type { Logger } from 'pino';
-import type { AgentDefinition, BudgetLimits } from '../config/types.js';
-import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StartMessage, type StopReason, type ToolCallMessage, type UncertainMessage, type UsageMessage } from '../protocol/messages.js';
-import { ModelCallError, type GatewayCall, type GatewayResult } from '../model/types.js';
-import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import type { ValidateFunction } from 'ajv';
-import { ajv } from '../schema/validate.js';
-import { formatErrors } from '../schema/validate.js';
-import { AgentProcess } from './agent-process.js';
+import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
+import { ModelCallError, type GatewayResult } from '../model/types.js';
+import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
+import { ajv, formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { idempotencyKey } from '../tools/idempotency.js';
-import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type PriceRate, type Spent } from './budget.js';
-import type { Clock } from './clock.js';
-import type { AuditEntry } from '../observe/audit.js';
 import { formatDuration } from '../config/duration.js';
-import type { LiveRuns } from './live-runs.js';
-import type { RunTrace } from '../observe/trace.js';
-import { approvalCause, approvalStanding, type ApprovalCause, type ApprovalRecord } from '../tools/approval.js';
-import { RunTaint, type SuspectedInjection } from './taint.js';
+import { approvalCause, approvalStanding } from '../tools/approval.js';
+import { AgentProcess } from './agent-process.js';
+import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
+import { ReplayCursor } from './replay.js';
+import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
+import { RunTaint } from './taint.js';
 
 /**
  * Hosts one agent process for one run: speaks the protocol, enforces the
  * budgets, journals every call, and returns what happened as data.
  */
 
-export interface ModelCaller {
-  call(call: GatewayCall): Promise<GatewayResult>;
-}
-
-/** What the agent asked a tool to do, answered by the tools layer. */
-export interface ToolCaller {
-  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown> }): Promise<
-    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
-  >;
-}
-
-export type RunOutcome =
-  | { kind: 'done'; output: unknown }
-  | { kind: 'escalated'; message: UncertainMessage }
-  | { kind: 'limit'; reason: StopReason; handoff: HandoffMessage | null }
-  | { kind: 'interrupted'; reason: 'shutdown' | 'lock_lost'; handoff: HandoffMessage | null }
-  | { kind: 'provider_unavailable'; model: string; message: string }
-  /**
-   * A tool call that needs a person's approval first; the run stops until it is resolved.
-   * `expired`: an approval of this exact call was given, longer ago than approval_ttl.
-   */
-  | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string; cause: ApprovalCause; expired: ApprovalRecord | null }
-  /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
-  | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
-  | { kind: 'failed'; category: string; message: string };
-
-export interface RunReport {
-  outcome: RunOutcome;
-  /** Real spend of this run only. */
-  spend: JournalSpend;
-  models: string[];
-  degraded: boolean;
-  runtimeMs: number;
-  /** Calls of the task so far when the run ended: where state handed over at the end resumes. */
-  seq: number;
-  /** Wall time of each model call the gateway answered in this run (not replays, not cache hits), ms. */
-  modelLatencyMs: number[];
-}
-
-export interface RunHostInput {
-  agent: AgentDefinition;
-  taskId: string;
-  runId: string;
-  start: Omit<StartMessage, 'type' | 'budget' | 'run_id'>;
-  limits: BudgetLimits;
-  /** Spent before this run: journal totals, earlier runs' runtime, today's cost. */
-  spentBefore: Spent;
-  /** The task's effective call history, answered from while it matches. */
-  replay: EffectiveCall[];
-  journalFile: string;
-  /** A person's answers about calls whose outcome was unknown, by seq (`approve`: it happened; `retry`: run it again). */
-  sideEffectDecisions: Map<number, { decision: 'approve' | 'retry'; answer?: string }>;
-  /** A person's approvals of exact calls, keyed `<seq>:<call hash>`. */
-  approvals: Map<string, ApprovalRecord>;
-  /** Flagged content entered this task in an earlier run: write and irreversible tools need approval from the start. */
-  tainted?: boolean;
-  /** Content that looks like an injected instruction entered the run (the task input or a tool result). */
-  onSuspectedInjection?(found: SuspectedInjection[]): Promise<void>;
-  /** Every side-effecting tool call goes into the audit trail. */
-  audit(entry: AuditEntry): Promise<void>;
-  agentdEnv: Record<string, string>;
-  models: ModelCaller;
-  tools: ToolCaller;
-  priceOf(model: string): PriceRate | null;
-  clock: Clock;
-  log: Logger;
-  /** Aborted on daemon shutdown (reason 'shutdown') or a lost lock (reason 'lock_lost'). */
-  interrupt: AbortSignal;
-  onSpawn(pid: number | null): Promise<void>;
-  /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
-  onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number): Promise<void>;
-  /** The seq recorded with the last checkpoint, and whether the agent was handed that checkpoint. */
-  checkpointSeq: number;
-  resumedFromCheckpoint: boolean;
-  /** Milliseconds between SIGTERM and SIGKILL of the process group. */
-  killGraceMs?: number;
-  /** Where the run shows its live counters while it runs (the daemon's status and /metrics). */
-  live?: LiveRuns;
-  /** Spans of this run's calls and checkpoints (state/<agent>/traces/<run-id>.jsonl); none when absent. */
-  trace?: RunTrace;
-}
+export type { ModelCaller, RunHostInput, RunOutcome, RunReport, ToolCaller } from './run-types.js';
 
 const DEFAULT_KILL_GRACE_MS = 2000;
 /** Non-protocol stdout lines of one run that are logged; the rest are counted only. */
@@ -120,9 +35,7 @@ class RunHost {
   private readonly models = new Set<string>();
   private readonly modelLatencyMs: number[] = [];
   private degraded = false;
-  private seq = 0;
-  private replaying: boolean;
-  private aligned = false;
+  private readonly replay: ReplayCursor;
   private outcome: RunOutcome | null = null;
   private stopReason: StopReason | null = null;
   private handoff: HandoffMessage | null = null;
@@ -145,7 +58,7 @@ class RunHost {
   constructor(private readonly input: RunHostInput) {
     this.startedAt = input.clock.now();
     this.spent = { ...input.spentBefore };
-    this.replaying = input.replay.length > 0;
+    this.replay = new ReplayCursor(input.replay, input.checkpointSeq, input.resumedFromCheckpoint);
     this.taint = new RunTaint(input.tainted ?? false, (found) => input.onSuspectedInjection?.(found) ?? Promise.resolve(), input.log);
   }
 
@@ -201,7 +114,7 @@ class RunHost {
       models: [...this.models],
       degraded: this.degraded,
       runtimeMs: input.clock.now() - this.startedAt,
-      seq: this.seq,
+      seq: this.replay.seq,
       modelLatencyMs: this.modelLatencyMs,
     };
   }
@@ -278,8 +191,8 @@ class RunHost {
       case 'tool':
         return this.onTool(message);
       case 'checkpoint': {
-        const span = this.input.trace?.checkpoint(this.seq, Object.hasOwn(message, 'context'));
-        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.seq);
+        const span = this.input.trace?.checkpoint(this.replay.seq, Object.hasOwn(message, 'context'));
+        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq);
         span?.end();
         return;
       }
@@ -350,49 +263,13 @@ class RunHost {
     this.beginStop(reason);
   }
 
-  /**
-   * A side-effecting call the journal saw start but never finish (the daemon
-   * died during it) is never run again blindly: an idempotent tool re-runs with
-   * the same AGENTD_IDEMPOTENCY_KEY; otherwise a person is asked, and their
-   * answer decides. Null when the call is not such a call.
-   */
-  private unfinishedSideEffect(seq: number, name: string, hash: string): 'rerun' | 'assume_done' | 'ask' | null {
-    if (!this.replaying) return null;
-    const recorded = this.input.replay[seq - 1];
-    if (!recorded || recorded.kind !== 'tool' || recorded.request_hash !== hash || recorded.phase !== 'started') return null;
-    const tool = this.input.agent.tools[name];
-    if (!tool || tool.effect === 'read') return null;
-    if (tool.idempotent) return 'rerun';
-    const decision = this.input.sideEffectDecisions.get(seq);
-    if (decision?.decision === 'approve') return 'assume_done';
-    if (decision?.decision === 'retry') return 'rerun';
-    return 'ask';
-  }
-
-  /**
-   * Where the restarted agent is in the journal, decided at its first call: an
-   * agent that starts over makes call 1 again; one that resumed from its
-   * checkpoint continues after the calls made before that checkpoint.
-   */
-  private alignReplay(kind: 'model' | 'tool', hash: string): void {
-    if (this.aligned) return;
-    this.aligned = true;
-    if (!this.replaying) return;
-    const at = (index: number) => {
-      const recorded = this.input.replay[index];
-      return recorded !== undefined && recorded.kind === kind && recorded.request_hash === hash;
-    };
-    if (at(0)) return;
-    if (this.input.checkpointSeq > 0 && (at(this.input.checkpointSeq) || this.input.resumedFromCheckpoint)) this.seq = this.input.checkpointSeq;
-  }
-
   /** Answer from the journal when the n-th call matches what was recorded; otherwise supersede the rest. */
   private async replayed(seq: number, kind: 'model' | 'tool', hash: string): Promise<EffectiveCall | null> {
-    if (!this.replaying) return null;
-    const recorded = this.input.replay[seq - 1];
-    if (recorded && recorded.kind === kind && recorded.request_hash === hash && recorded.phase === 'completed') return recorded;
-    this.replaying = false;
-    await appendJournal(this.input.journalFile, { v: 1, kind: 'supersede', run_id: this.input.runId, from_seq: seq, at: this.iso() });
+    const found = this.replay.match(seq, kind, hash);
+    if (found.kind === 'recorded') return found.call;
+    if (found.kind === 'diverged') {
+      await appendJournal(this.input.journalFile, { v: 1, kind: 'supersede', run_id: this.input.runId, from_seq: seq, at: this.iso() });
+    }
     return null;
   }
 
@@ -408,8 +285,7 @@ class RunHost {
     }
     const model = agent.model ?? '';
     const hash = requestHash('model', model, message.request);
-    this.alignReplay('model', hash);
-    const seq = ++this.seq;
+    const seq = this.replay.next('model', hash);
     const span = this.input.trace?.model(seq, model, message.request);
     const recorded = await this.replayed(seq, 'model', hash);
     if (recorded) {
@@ -518,10 +394,9 @@ class RunHost {
       return;
     }
     const hash = requestHash('tool', message.name, message.args);
-    this.alignReplay('tool', hash);
-    const seq = ++this.seq;
+    const seq = this.replay.next('tool', hash);
     const span = this.input.trace?.tool(seq, message.name, this.input.agent.tools[message.name]?.effect, message.args);
-    const unfinished = this.unfinishedSideEffect(seq, message.name, hash);
+    const unfinished = this.replay.unfinishedSideEffect(seq, hash, this.input.agent.tools[message.name], this.input.sideEffectDecisions.get(seq));
     if (unfinished === 'ask') {
       this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'a person must say whether this call already happened' });
       const tool = this.input.agent.tools[message.name]!;
@@ -532,13 +407,13 @@ class RunHost {
       const decision = this.input.sideEffectDecisions.get(seq);
       const result = { assumed_done: true, by_person: true, ...(decision?.answer !== undefined ? { answer: decision.answer } : {}) };
       await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result, at: this.iso() });
-      this.replaying = false;
+      this.replay.goLive();
       span?.replayed(result);
       this.process.send({ type: 'tool_result', id: message.id, ok: true, result, replayed: true });
       return;
     }
     const recorded = unfinished === 'rerun' ? null : await this.replayed(seq, 'tool', hash);
-    if (unfinished === 'rerun') this.replaying = false; // the journal ends at this call: everything after it is live
+    if (unfinished === 'rerun') this.replay.goLive(); // the journal ends at this call: everything after it is live
     if (recorded) {
       span?.replayed(recorded.result);
       await this.taint.inspect(recorded.result, `tool result of ${message.name} (call ${seq})`);

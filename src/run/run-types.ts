@@ -1,0 +1,96 @@
+import type { Logger } from 'pino';
+import type { AgentDefinition, BudgetLimits } from '../config/types.js';
+import type { HandoffMessage, StartMessage, StopReason, UncertainMessage } from '../protocol/messages.js';
+import type { GatewayCall, GatewayResult } from '../model/types.js';
+import type { EffectiveCall, JournalSpend } from '../store/journal.js';
+import type { AuditEntry } from '../observe/audit.js';
+import type { RunTrace } from '../observe/trace.js';
+import type { ApprovalCause, ApprovalRecord } from '../tools/approval.js';
+import type { PriceRate, Spent } from './budget.js';
+import type { Clock } from './clock.js';
+import type { LiveRuns } from './live-runs.js';
+import type { SuspectedInjection } from './taint.js';
+
+/** The shapes around one run: what the run host needs, and what it returns as data. */
+
+export interface ModelCaller {
+  call(call: GatewayCall): Promise<GatewayResult>;
+}
+
+/** What the agent asked a tool to do, answered by the tools layer. */
+export interface ToolCaller {
+  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown> }): Promise<
+    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
+  >;
+}
+
+export type RunOutcome =
+  | { kind: 'done'; output: unknown }
+  | { kind: 'escalated'; message: UncertainMessage }
+  | { kind: 'limit'; reason: StopReason; handoff: HandoffMessage | null }
+  | { kind: 'interrupted'; reason: 'shutdown' | 'lock_lost'; handoff: HandoffMessage | null }
+  | { kind: 'provider_unavailable'; model: string; message: string }
+  /**
+   * A tool call that needs a person's approval first; the run stops until it is resolved.
+   * `expired`: an approval of this exact call was given, longer ago than approval_ttl.
+   */
+  | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string; cause: ApprovalCause; expired: ApprovalRecord | null }
+  /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
+  | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
+  | { kind: 'failed'; category: string; message: string };
+
+export interface RunReport {
+  outcome: RunOutcome;
+  /** Real spend of this run only. */
+  spend: JournalSpend;
+  models: string[];
+  degraded: boolean;
+  runtimeMs: number;
+  /** Calls of the task so far when the run ended: where state handed over at the end resumes. */
+  seq: number;
+  /** Wall time of each model call the gateway answered in this run (not replays, not cache hits), ms. */
+  modelLatencyMs: number[];
+}
+
+export interface RunHostInput {
+  agent: AgentDefinition;
+  taskId: string;
+  runId: string;
+  start: Omit<StartMessage, 'type' | 'budget' | 'run_id'>;
+  limits: BudgetLimits;
+  /** Spent before this run: journal totals, earlier runs' runtime, today's cost. */
+  spentBefore: Spent;
+  /** The task's effective call history, answered from while it matches. */
+  replay: EffectiveCall[];
+  journalFile: string;
+  /** A person's answers about calls whose outcome was unknown, by seq (`approve`: it happened; `retry`: run it again). */
+  sideEffectDecisions: Map<number, { decision: 'approve' | 'retry'; answer?: string }>;
+  /** A person's approvals of exact calls, keyed `<seq>:<call hash>`. */
+  approvals: Map<string, ApprovalRecord>;
+  /** Flagged content entered this task in an earlier run: write and irreversible tools need approval from the start. */
+  tainted?: boolean;
+  /** Content that looks like an injected instruction entered the run (the task input or a tool result). */
+  onSuspectedInjection?(found: SuspectedInjection[]): Promise<void>;
+  /** Every side-effecting tool call goes into the audit trail. */
+  audit(entry: AuditEntry): Promise<void>;
+  agentdEnv: Record<string, string>;
+  models: ModelCaller;
+  tools: ToolCaller;
+  priceOf(model: string): PriceRate | null;
+  clock: Clock;
+  log: Logger;
+  /** Aborted on daemon shutdown (reason 'shutdown') or a lost lock (reason 'lock_lost'). */
+  interrupt: AbortSignal;
+  onSpawn(pid: number | null): Promise<void>;
+  /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
+  onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number): Promise<void>;
+  /** The seq recorded with the last checkpoint, and whether the agent was handed that checkpoint. */
+  checkpointSeq: number;
+  resumedFromCheckpoint: boolean;
+  /** Milliseconds between SIGTERM and SIGKILL of the process group. */
+  killGraceMs?: number;
+  /** Where the run shows its live counters while it runs (the daemon's status and /metrics). */
+  live?: LiveRuns;
+  /** Spans of this run's calls and checkpoints (state/<agent>/traces/<run-id>.jsonl); none when absent. */
+  trace?: RunTrace;
+}
