@@ -1,0 +1,198 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { writeFileDurable } from '../src/store/durable.js';
+import { verdict, type FigureResult, type Sizes } from './figure.js';
+import { BenchHome, DaemonChild, agentNames, bareRun, cpuMs, fmt, nowMs, type LogLine } from './support.js';
+
+/**
+ * P3 — throughput of trivial tasks (the agent answers at once) with
+ * max_parallel_runs = os.cpus().length, against the machine's limit for the
+ * same work: min(spawn rate of the same agent command at the same
+ * parallelism, durable-sync rate ÷ syncs per task). Goal ≥ 70%.
+ *
+ * Syncs per task are counted, not guessed: a separate pass runs the daemon
+ * under `strace -f` (every file-name call, fsync and fdatasync, with paths) and
+ * counts the calls on the home between 'daemon started' and the last 'run ended'. The
+ * durable rate is src/store/durable.ts writeFileDurable itself (write-file-
+ * atomic with fsync, then an fsync of the folder: 2 syncs) at the same
+ * parallelism, so limit = 2 × writeFileDurable/s ÷ syncs per task.
+ */
+export async function throughput(sizes: Sizes): Promise<FigureResult> {
+  const parallel = os.cpus().length;
+  const scratch = await BenchHome.create({});
+  let spawnRate: number;
+  let durableRate: number;
+  let spawnCpu: { self: number; children: number };
+  try {
+    const before = cpuMs('self');
+    spawnRate = await withWorkers(parallel, sizes.p3SpawnSamples, () => bareRun(scratch.root));
+    const after = cpuMs('self');
+    spawnCpu = { self: (after.self - before.self) / sizes.p3SpawnSamples, children: (after.children - before.children) / sizes.p3SpawnSamples };
+    const dirs = Array.from({ length: parallel }, (_, k) => scratch.path('durable', `w${k}`));
+    const data = JSON.stringify({ v: 1, pad: 'x'.repeat(900) });
+    let next = 0;
+    durableRate = await withWorkers(parallel, sizes.p3DurableWrites, () => writeFileDurable(path.join(dirs[next++ % parallel]!, 'state.json'), data));
+  } finally {
+    await scratch.remove();
+  }
+
+  const perAgent = Math.max(1, Math.round(sizes.p3Tasks / sizes.p3Agents));
+  const count = await countSyncs(parallel, Math.max(1, Math.round(sizes.p3CountTasks / perAgent)), perAgent);
+  const timed = await timedRun(parallel, sizes.p3Agents, sizes.p3Tasks);
+
+  const durableLimit = (2 * durableRate) / count.syncsPerTask;
+  const limit = Math.min(spawnRate, durableLimit);
+  const ratio = timed.rate / limit;
+  const bound = spawnRate <= durableLimit ? 'spawn' : 'durable';
+  return {
+    rows: [
+      {
+        figure: `P3 throughput, trivial tasks (max_parallel_runs ${parallel})`,
+        measured: `${fmt(timed.rate, 1)} tasks/s`,
+        limit: `${fmt(limit, 1)} tasks/s (${bound}-bound)`,
+        ratio: `${fmt(ratio * 100, 0)}%`,
+        goal: '≥ 70%',
+        verdict: verdict(ratio >= 0.7),
+        values: { tasks_per_s: timed.rate, limit_per_s: limit, spawn_per_s: spawnRate, durable_writes_per_s: durableRate, syncs_per_task: count.syncsPerTask, durable_limit_per_s: durableLimit, ratio },
+      },
+    ],
+    details: [
+      `P3  ${sizes.p3Tasks} trivial tasks over ${sizes.p3Agents} agents (${perAgent} each), all in the inboxes before the start; ${timed.done}/${sizes.p3Tasks} done in ${fmt(timed.elapsedMs / 1000)} s after 'daemon started' → ${fmt(timed.rate, 1)} tasks/s.`,
+      `    spawn of the agent command (${parallel} at a time, start message → first line → exit): ${fmt(spawnRate, 1)}/s`,
+      `    CPU per task: daemon ${fmt(timed.cpu.self, 1)} ms + agent ${fmt(timed.cpu.children, 1)} ms; per bare spawn: spawner ${fmt(spawnCpu.self, 1)} ms + agent ${fmt(spawnCpu.children, 1)} ms` +
+        ` → CPU-bound rates on ${parallel} CPUs: daemon ${fmt((parallel * 1000) / (timed.cpu.self + timed.cpu.children), 1)}/s, bare ${fmt((parallel * 1000) / (spawnCpu.self + spawnCpu.children), 1)}/s`,
+      `    writeFileDurable (${parallel} at a time, 1 KB): ${fmt(durableRate, 0)}/s = ${fmt(2 * durableRate, 0)} syncs/s`,
+      `    syncs per task (strace pass, ${count.tasks} tasks): ${fmt(count.syncsPerTask, 2)} → durable limit ${fmt(durableLimit, 1)} tasks/s`,
+      `    durable operations per task: ${count.ops}`,
+      `    claims per task (lock of state/<agent> taken): ${fmt(count.claimsPerTask, 2)}; file-name system calls in the home per task: ${count.fileCalls}`,
+      '    every sync per task, by call and file:',
+      ...count.breakdown.map((line) => `      ${line}`),
+    ],
+  };
+}
+
+/** Run `job` `total` times, `parallel` at a time; returns jobs per second. */
+async function withWorkers(parallel: number, total: number, job: () => Promise<unknown>): Promise<number> {
+  let started = 0;
+  const t0 = nowMs();
+  const worker = async () => {
+    while (started < total) {
+      started++;
+      await job();
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return total / ((nowMs() - t0) / 1000);
+}
+
+async function homeWithTasks(parallel: number, agents: number, tasks: number): Promise<BenchHome> {
+  const home = await BenchHome.create({ max_parallel_runs: parallel, defaults: { stop_grace: '2s' } });
+  const names = agentNames('w', agents);
+  await home.agents(names);
+  for (let i = 0; i < tasks; i++) await home.writeTask(names[i % agents]!, { id: `t${i}`, input: { mode: 'result' } });
+  return home;
+}
+
+const ended = (l: LogLine) => l.msg === 'run ended';
+
+async function timedRun(parallel: number, agents: number, tasks: number): Promise<{ rate: number; elapsedMs: number; done: number; cpu: { self: number; children: number } }> {
+  const home = await homeWithTasks(parallel, agents, tasks);
+  const daemon = new DaemonChild(home);
+  try {
+    const started = await daemon.started();
+    const before = cpuMs(daemon.pid);
+    const lines = await daemon.waitCount(ended, tasks, 'run ended', 60_000 + tasks * 500);
+    const after = cpuMs(daemon.pid);
+    const elapsedMs = Math.max(...lines.map((l) => l.time)) - started.time;
+    const cpu = { self: (after.self - before.self) / tasks, children: (after.children - before.children) / tasks };
+    return { rate: tasks / (elapsedMs / 1000), elapsedMs, done: lines.filter((l) => l.outcome === 'done').length, cpu };
+  } finally {
+    await daemon.stop();
+    await home.remove();
+  }
+}
+
+interface SyncCount {
+  tasks: number;
+  syncsPerTask: number;
+  /** Claims of an agent (a lock taken on state/<agent>) per task. */
+  claimsPerTask: number;
+  /** File-name system calls (strace %file) on paths in the home, per task. */
+  fileCalls: string;
+  ops: string;
+  breakdown: string[];
+}
+
+/** The daemon under strace: every durable call between 'daemon started' and the last 'run ended', per task. */
+async function countSyncs(parallel: number, agents: number, perAgent: number): Promise<SyncCount> {
+  const tasks = agents * perAgent;
+  const home = await homeWithTasks(parallel, agents, tasks);
+  const traceFile = path.join(os.tmpdir(), `agentd-bench-strace-${process.pid}.txt`);
+  const daemon = new DaemonChild(home, { straceTo: traceFile, straceCalls: ['%file', 'fsync', 'fdatasync'] });
+  try {
+    const started = await daemon.started();
+    const lines = await daemon.waitCount(ended, tasks, 'run ended', 120_000 + tasks * 2000);
+    const until = Math.max(...lines.map((l) => l.time)) + 1;
+    await daemon.stop();
+    const traced = parseStrace(await fs.readFile(traceFile, 'utf8'), home.root).filter((c) => c.atMs >= started.time && c.atMs <= until && c.inHome);
+    const calls = traced.filter((c) => ['fsync', 'fdatasync', 'rename', 'link', 'unlink'].includes(c.call));
+    const syncs = calls.filter((c) => c.call === 'fsync' || c.call === 'fdatasync');
+    const by = new Map<string, number>();
+    for (const c of calls) by.set(`${c.call.padEnd(9)} ${c.path}`, (by.get(`${c.call.padEnd(9)} ${c.path}`) ?? 0) + 1);
+    const byCall = new Map<string, number>();
+    for (const c of traced) byCall.set(c.call, (byCall.get(c.call) ?? 0) + 1);
+    const claims = traced.filter((c) => c.call === 'mkdir' && c.path === 'state/<agent>.lock').length / tasks;
+    const n = (call: string, pathFilter: (p: string) => boolean = () => true) => calls.filter((c) => c.call === call && pathFilter(c.path)).length / tasks;
+    const isTemp = (p: string) => p.endsWith('.<tmp>');
+    const ops = [
+      `${fmt(n('rename'), 2)} writeFileDurable (renames)`,
+      `${fmt(n('fdatasync'), 2)} appendLine (fdatasyncs)`,
+      `${fmt(n('link'), 2)} linkDurable (links)`,
+      `${fmt(n('unlink', (p) => !isTemp(p)), 2)} removeDurable (unlinks)`,
+    ].join(' + ');
+    return {
+      tasks,
+      syncsPerTask: syncs.length / tasks,
+      claimsPerTask: claims,
+      fileCalls: `${fmt(traced.length / tasks, 1)} (${[...byCall.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmt(v / tasks, 1)}`).join(', ')})`,
+      ops,
+      breakdown: [...by.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k, v]) => `${fmt(v / tasks, 2).padStart(6)}  ${k}`),
+    };
+  } finally {
+    await daemon.stop();
+    await fs.rm(traceFile, { force: true });
+    await home.remove();
+  }
+}
+
+interface TracedCall {
+  atMs: number;
+  call: string;
+  inHome: boolean;
+  /** Relative to the home, agent names and task ids replaced by <agent> and <task>, temp suffixes by <tmp>. */
+  path: string;
+}
+
+/** Lines of `strace -f -ttt -y -o FILE`: "PID SECONDS.MICROS call(args) = result". */
+export function parseStrace(text: string, home: string): TracedCall[] {
+  const calls: TracedCall[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(?:\[pid\s+)?\d+\]?\s+(\d+\.\d+)\s+(\w+)\((.*)$/.exec(line);
+    if (!m) continue; // "<... resumed>" halves and signals: the call was counted at its start
+    const [, seconds, call, args] = m;
+    const quoted = /"([^"]*)"(?:,\s*"([^"]*)")?/.exec(args!);
+    const described = /<([^>]*)>/.exec(args!);
+    // rename/link name their target second; fsync names its fd's file.
+    const raw = quoted ? (quoted[2] ?? quoted[1]!) : (described?.[1] ?? '?');
+    calls.push({ atMs: Number(seconds) * 1000, call: call!, inHome: raw.startsWith(home), path: normalize(raw, home) });
+  }
+  return calls;
+}
+
+function normalize(file: string, home: string): string {
+  let rel = file.startsWith(home) ? path.relative(home, file) || '.' : file;
+  rel = rel.replace(/\bw\d+\b/g, '<agent>').replace(/\bt\d+\b/g, '<task>').replace(/\br-\d{14}-[0-9a-f]{8}\b/g, '<run>');
+  rel = rel.replace(/(\.jsonl?)\.\d+$/, '$1.<tmp>');
+  return rel === '.' ? '(home)/' : rel;
+}

@@ -1,0 +1,78 @@
+import { verdict, type FigureResult, type Row, type Sizes } from './figure.js';
+import { BenchHome, DaemonChild, agentNames, bareNode, fmt, median, procStatusKb } from './support.js';
+
+/**
+ * P4 — start time and resident memory with many idle agents (agent folders
+ * with agent.yaml and no task): from spawning `agentd start` to its 'daemon
+ * started' log line (the line's own `time`), and VmRSS from /proc/<pid>/status
+ * when that line arrives; and VmRSS once the daemon has used no CPU for a
+ * second (its watcher's initial scan runs after 'daemon started', and memory
+ * grows with it), held to the same goal. Beside them, the
+ * machine's floor: a bare `node` printing a line, and its VmRSS.
+ * Goals: small home ≤ 2 s and ≤ 100 MB; large home ≤ 300 MB.
+ */
+export async function startAndMemory(sizes: Sizes): Promise<FigureResult> {
+  const bare = [await bareNode(), await bareNode(), await bareNode()];
+  const bareStart = median(bare.map((b) => b.startMs));
+  const bareRss = median(bare.map((b) => b.rssMb));
+  const rows: Row[] = [];
+  const details: string[] = [`P4  bare node: first line after ${fmt(bareStart, 1)} ms, VmRSS ${fmt(bareRss, 1)} MB (median of 3).`];
+  for (const [count, goals] of [
+    [sizes.p4Small, { startS: 2, rssMb: 100 }],
+    [sizes.p4Large, { startS: null, rssMb: 300 }],
+  ] as const) {
+    const m = await measure(count);
+    const label = `${count.toLocaleString('en')} idle agents`;
+    rows.push({
+      figure: `P4 start time, ${label}`,
+      measured: `${fmt(m.startMs / 1000, 3)} s`,
+      limit: `${fmt(bareStart / 1000, 3)} s (bare node)`,
+      ratio: `${fmt(m.startMs / bareStart, 1)}×`,
+      goal: goals.startS === null ? '— (reported)' : `≤ ${goals.startS} s (absolute)`,
+      verdict: goals.startS === null ? 'INFO' : verdict(m.startMs <= goals.startS * 1000),
+      values: { agents: count, start_ms: m.startMs, bare_start_ms: bareStart },
+    });
+    rows.push({
+      figure: `P4 resident memory, ${label}`,
+      measured: `${fmt(m.rssMb, 1)} MB`,
+      limit: `${fmt(bareRss, 1)} MB (bare node)`,
+      ratio: `${fmt(m.rssMb / bareRss, 1)}×`,
+      goal: `≤ ${goals.rssMb} MB (absolute)`,
+      verdict: verdict(m.rssMb <= goals.rssMb),
+      values: { agents: count, rss_mb: m.rssMb, settled_rss_mb: m.settledRssMb, bare_rss_mb: bareRss },
+    });
+    rows.push({
+      figure: `P4 resident memory once quiet, ${label}`,
+      measured: `${fmt(m.settledRssMb, 1)} MB`,
+      limit: `${fmt(bareRss, 1)} MB (bare node)`,
+      ratio: `${fmt(m.settledRssMb / bareRss, 1)}×`,
+      goal: `≤ ${goals.rssMb} MB (absolute)`,
+      verdict: verdict(m.settledRssMb <= goals.rssMb),
+      values: { agents: count, settled_rss_mb: m.settledRssMb, quiet_after_ms: m.quietAfterMs, bare_rss_mb: bareRss },
+    });
+    details.push(
+      `    ${label}: 'daemon started' ${fmt(m.startMs, 0)} ms after spawn, VmRSS ${fmt(m.rssMb, 1)} MB then; ` +
+        `quiet ${m.quiet ? `after ${fmt(m.quietAfterMs / 1000, 1)} s` : 'never (60 s)'}: VmRSS ${fmt(m.settledRssMb, 1)} MB, VmHWM ${fmt(m.hwmMb, 1)} MB.`,
+    );
+  }
+  return { rows, details };
+}
+
+async function measure(count: number) {
+  const home = await BenchHome.create({});
+  let daemon: DaemonChild | null = null;
+  try {
+    await home.agents(agentNames('idle', count), {}, { inbox: false });
+    daemon = new DaemonChild(home);
+    const started = await daemon.started(300_000);
+    const rssMb = daemon.rssMb();
+    const quiet = await daemon.settled(1000, 60_000);
+    const quietAfterMs = Date.now() - started.time;
+    const settledRssMb = daemon.rssMb();
+    const hwmMb = procStatusKb(daemon.pid, 'VmHWM') / 1024;
+    return { startMs: started.time - daemon.spawnedAt, rssMb, quiet, quietAfterMs, settledRssMb, hwmMb };
+  } finally {
+    await daemon?.stop(60_000);
+    await home.remove();
+  }
+}
