@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type PinoPretty from 'pino-pretty';
 import { RotatingLogFile, type LogFileOptions } from './log-file.js';
 import { secretCensor } from '../security/secrets.js';
 
@@ -44,11 +45,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     hooks: { streamWrite: (line: string) => secretCensor.mask(line) },
   };
   const primary = options.pretty
-    ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
+    ? loadPretty()({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
     : ((options.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }));
   if (!options.file) return pino(base, primary);
   // Each stream takes every line the logger's level lets through; the file always gets JSON.
   return pino(base, pino.multistream([{ stream: primary, level: 'trace' }, { stream: new RotatingLogFile(options.file), level: 'trace' }]));
+}
+
+/** pino-pretty is loaded only for --pretty: the daemon under systemd or pm2 never needs its memory. */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
 }
 
 /** A logger that discards everything, for commands that print their own output. */

@@ -318,7 +318,7 @@ class RunHost {
     if (!decision.ok) return this.refuse(message.id, decision.reason);
     const request = { ...message.request, ...(decision.maxTokens !== undefined ? { max_tokens: decision.maxTokens } : {}) };
 
-    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'model', name: model, request_hash: hash, phase: 'started', at: this.iso() });
+    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'model', name: model, request_hash: hash, phase: 'started', at: this.iso() }, false);
     this.spent.steps++;
     this.runSpend.steps++;
     span?.sent(request);

@@ -193,10 +193,6 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     definition_hash: agent.hash,
   };
   await writeCheckpoint(paths, agent.name, checkpoint);
-  await deps.audit({ event: 'claim', agent: agent.name, task_id: task.id, run_id: runId, details: { trigger, attempt: checkpoint.attempts + 1, definition_hash: agent.hash } });
-  for (const item of outbox.undelivered) {
-    await deps.audit({ event: item.kind === 'approval' ? 'approval' : 'resolution', agent: agent.name, task_id: task.id, run_id: runId, by: item.resolution!.by ?? 'unknown', details: { item_id: item.id, kind: item.kind, decision: item.resolution!.decision } });
-  }
   const runLog = log.child({ run_id: runId });
   runLog.info({ trigger, attempt: checkpoint.attempts + 1 }, 'run started');
   const trace = openRunTrace({ paths, config: deps.config, clock, log: runLog, agent, taskId: task.id, runId, trigger, attempt: checkpoint.attempts + 1, definitionChanged, resolutions: outbox.undelivered });
@@ -240,6 +236,11 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);
       await markDelivered(paths, agent.name, outbox.undelivered.map((i) => i.id), now().toISOString());
+      // Audited once the agent has its start message: the claim's disk work stays off the pick-up path.
+      await deps.audit({ event: 'claim', agent: agent.name, task_id: task.id, run_id: runId, details: { trigger, attempt: checkpoint.attempts + 1, definition_hash: agent.hash } });
+      for (const item of outbox.undelivered) {
+        await deps.audit({ event: item.kind === 'approval' ? 'approval' : 'resolution', agent: agent.name, task_id: task.id, run_id: runId, by: item.resolution!.by ?? 'unknown', details: { item_id: item.id, kind: item.kind, decision: item.resolution!.decision } });
+      }
     },
     checkpointSeq: checkpoint.checkpoint_seq,
     resumedFromCheckpoint: checkpoint.state !== null,

@@ -14,6 +14,8 @@ import { secretCensor } from '../security/secrets.js';
 export interface WriteOptions {
   /** The file's mode; default `file_mode.state` (0o640), see peopleFileMode() for files people edit. */
   mode?: number;
+  /** appendLine: fdatasync before resolving (default true). Off only for records a crash may lose. */
+  sync?: boolean;
 }
 
 let defaultMode = 0o640;
@@ -86,7 +88,7 @@ export async function appendLine(file: string, line: string, options: WriteOptio
       if (last[0] !== 0x0a) prefix = '\n';
     }
     await handle.appendFile(prefix + text);
-    await handle.datasync();
+    if (options.sync !== false) await handle.datasync();
   } finally {
     await handle.close();
   }

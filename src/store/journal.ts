@@ -167,6 +167,11 @@ export async function readJournal(file: string): Promise<JournalSummary> {
   return summary;
 }
 
-export async function appendJournal(file: string, record: JournalRecord): Promise<void> {
-  await appendJsonLine(file, record);
+/**
+ * Append a record, fdatasynced unless `sync` is false. Only a model call's
+ * `started` record may skip it: losing it in a crash means the call is made
+ * again, which is what a started-but-not-completed model call means anyway.
+ */
+export async function appendJournal(file: string, record: JournalRecord, sync = true): Promise<void> {
+  await appendJsonLine(file, record, { sync });
 }

@@ -44,8 +44,12 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
     release = await lockfile.lock(dir, options);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-    if (!(await holderIsDeadHere(paths, agent))) return null;
-    await lockfile.unlock(dir, { realpath: false }).catch(() => undefined);
+    const deadOwner = await deadHolderHere(paths, agent);
+    if (!deadOwner) return null;
+    // proper-lockfile only unlocks its own locks: remove the dead holder's folder ourselves, unless
+    // another process took the lock over meanwhile (it writes its owner file right after).
+    if (!(await sameOwner(paths, agent, deadOwner))) return null;
+    await fs.rmdir(`${dir}.lock`).catch(() => undefined);
     try {
       release = await lockfile.lock(dir, options);
     } catch (again) {
@@ -65,18 +69,36 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
   };
 }
 
-async function holderIsDeadHere(paths: HomePaths, agent: string): Promise<boolean> {
-  let owner: LockOwner;
+async function readOwner(paths: HomePaths, agent: string): Promise<LockOwner | null> {
   try {
-    owner = JSON.parse(await fs.readFile(ownerFile(paths, agent), 'utf8')) as LockOwner;
+    return JSON.parse(await fs.readFile(ownerFile(paths, agent), 'utf8')) as LockOwner;
   } catch {
-    return false; // unknown holder: wait for the lease to go stale
+    return null;
   }
-  if (owner.host !== hostId() || owner.pid === process.pid) return false;
+}
+
+/** The recorded holder, when it is a dead process on this host; null otherwise (wait for the lease to go stale). */
+async function deadHolderHere(paths: HomePaths, agent: string): Promise<LockOwner | null> {
+  const owner = await readOwner(paths, agent);
+  if (!owner || owner.host !== hostId() || owner.pid === process.pid) return null;
   try {
     process.kill(owner.pid, 0);
-    return false;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    return (err as NodeJS.ErrnoException).code === 'ESRCH' ? owner : null;
   }
+  return (await isZombie(owner.pid)) ? owner : null;
+}
+
+/** A killed process whose parent has not reaped it yet still answers kill(pid, 0). */
+async function isZombie(pid: number): Promise<boolean> {
+  try {
+    return /^State:\s+Z/m.test(await fs.readFile(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false; // no /proc (not Linux): trust kill(pid, 0)
+  }
+}
+
+async function sameOwner(paths: HomePaths, agent: string, owner: LockOwner): Promise<boolean> {
+  const now = await readOwner(paths, agent);
+  return now !== null && now.host === owner.host && now.pid === owner.pid;
 }
