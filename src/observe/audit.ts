@@ -54,8 +54,9 @@ export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date
   await ensureDir(path.dirname(file));
   const release = await lockfile.lock(path.dirname(file), {
     lockfilePath: `${file}.lock`,
-    stale: 10_000,
-    retries: { retries: 200, minTimeout: 5, maxTimeout: 50 },
+    // Held for milliseconds: a lock left by a killed process is stale after 2 s (proper-lockfile's minimum).
+    stale: 2000,
+    retries: { retries: 100, minTimeout: 5, maxTimeout: 50 },
     realpath: false,
     onCompromised: () => undefined,
   });

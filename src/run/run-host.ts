@@ -442,23 +442,26 @@ class RunHost {
         return;
       }
     }
-    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'started', at: this.iso() });
-    this.spent.toolCalls++;
-    this.runSpend.toolCalls++;
     const sideEffect = tool.effect !== 'read';
     const auditCall = (phase: string, extra: object = {}) =>
       this.input.audit({ event: 'tool_call', agent: this.input.agent.name, task_id: this.input.taskId, run_id: this.input.runId, details: { tool: message.name, seq, effect: tool.effect, phase, call_hash: hash, ...extra } });
+    // The audit line goes first and the journal's record of the outcome right after the call:
+    // nothing slower may stand between a side effect and the record that it happened.
     if (sideEffect) await auditCall('started', { args: message.args });
+    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'started', at: this.iso() });
+    this.spent.toolCalls++;
+    this.runSpend.toolCalls++;
     const answer = await this.input.tools.call({ agent: this.input.agent, taskId: this.input.taskId, runId: this.input.runId, seq, name: message.name, args: message.args });
-    if (sideEffect) await auditCall(answer.ok ? 'completed' : 'failed');
     if (!answer.ok) {
       span?.failed(answer.code, answer.message);
       await this.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
+      if (sideEffect) await auditCall('failed');
       this.process.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });
       return;
     }
     span?.completed(answer.result);
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result: answer.result, at: this.iso() });
+    if (sideEffect) await auditCall('completed');
     await this.taint.inspect(answer.result, `tool result of ${message.name} (call ${seq})`);
     this.process.send({ type: 'tool_result', id: message.id, ok: true, result: answer.result, replayed: false });
     this.afterSpend();

@@ -144,7 +144,9 @@ async function settle(daemon: DaemonProcess, paths: HomePaths, tasks: { agent: s
       let decision: 'continue' | 'approve' | 'retry' | 'answer' = 'continue';
       if (item.kind === 'unsure_side_effect') decision = ledger.some((l) => l.task === item.task_id) ? 'approve' : 'retry';
       if (item.kind === 'uncertain') decision = 'answer';
-      await resolveOutboxItem(paths, item.id, { decision, ...(decision === 'answer' ? { answer: 'go' } : {}), by: 'torture', at: new Date().toISOString() });
+      // A limit is resumed with more budget: each crash may spend one more call than the task needs.
+      const extend = item.kind === 'limit' ? { extend: { steps: 10, tool_calls: 10 } } : {};
+      await resolveOutboxItem(paths, item.id, { decision, ...(decision === 'answer' ? { answer: 'go' } : {}), ...extend, by: 'torture', at: new Date().toISOString() });
       resolutions[`${item.kind}:${decision}`] = (resolutions[`${item.kind}:${decision}`] ?? 0) + 1;
     }
     // Wake on the daemon's next word about a run, or look again after a second.
