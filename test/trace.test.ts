@@ -127,6 +127,7 @@ describe('traces of runs under the daemon (capture: redacted, the default)', () 
     assert.ok((a['gen_ai.usage.output_tokens'] as number) > 0);
     assert.equal(a['agentd.cost_usd'], 0);
     assert.equal(a['agentd.attempts'], 1);
+    assert.equal(a['agentd.circuit_state'], 'closed', 'the circuit state of the model at the call');
     assert.equal(a['agentd.fallback'], false);
     assert.equal(a['agentd.cache_hit'], false);
     assert.equal(a['agentd.replayed'], false);

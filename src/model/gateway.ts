@@ -140,6 +140,11 @@ export class ModelGateway {
     return this.circuitRegistry.list();
   }
 
+  /** One model's circuit state; a model never called has a closed circuit. */
+  circuitState(model: string): string {
+    return this.circuits().find((c) => c.model === model)?.state ?? 'closed';
+  }
+
   /** Retry one model until it answers, fails for good, or may be replaced by a fallback. */
   private async tryModel(model: string, call: GatewayCall, allowed: number, spend: (n: number) => void): Promise<ModelOutcome> {
     const { provider, name, config } = this.resolve(model);

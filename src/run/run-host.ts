@@ -334,10 +334,12 @@ class RunHost {
         signal: this.callAbort.signal,
       });
     } catch (err) {
+      span?.set({ 'agentd.circuit_state': this.input.models.circuitState?.(model) });
       span?.failed(err);
       return this.onModelError(message.id, seq, model, hash, err);
     }
     if (!result.cached) this.modelLatencyMs.push(this.input.clock.now() - calledAt);
+    span?.set({ 'agentd.circuit_state': this.input.models.circuitState?.(model) });
     span?.completed(result);
     const usage = result.usage;
     await appendJournal(this.input.journalFile, {

@@ -15,6 +15,8 @@ import type { SuspectedInjection } from './taint.js';
 
 export interface ModelCaller {
   call(call: GatewayCall): Promise<GatewayResult>;
+  /** The model's circuit right now (closed, open, half_open), for the trace. */
+  circuitState?(model: string): string;
 }
 
 /** What the agent asked a tool to do, answered by the tools layer. */
