@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { BadNameError, BadTaskError, ConfigError, NotFoundError, UsageError } from '../errors.js';
+import { parseDuration } from '../config/duration.js';
 import { HomePaths } from '../store/paths.js';
 
 /** Exit codes of every command (DESIGN.md section 12). */
@@ -51,4 +52,13 @@ export function formatTable(columns: string[], rows: (string | number | null | u
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** A `--since 1h` option in milliseconds; a bad duration is bad usage (exit 2). */
+export function sinceOptionMs(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    throw new UsageError(`--since: ${(err as Error).message}`);
+  }
 }

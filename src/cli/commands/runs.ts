@@ -1,10 +1,10 @@
 import fs from 'node:fs/promises';
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../../config/duration.js';
+import { formatDuration } from '../../config/duration.js';
 import { UsageError } from '../../errors.js';
 import { readHistory, type HistoryLine } from '../../store/history.js';
 import { assertName, isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
-import { EXIT, formatTable, homeOf, printJson, runCommand, withHome } from '../common.js';
+import { EXIT, formatTable, homeOf, printJson, runCommand, sinceOptionMs, withHome } from '../common.js';
 
 interface RunsOptions {
   home?: string;
@@ -28,7 +28,7 @@ async function listRuns(agent: string | undefined, options: RunsOptions): Promis
   const paths = homeOf(options);
   const limit = Number(options.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit ${JSON.stringify(options.limit)} must be a positive integer`);
-  const sinceMs = options.since === undefined ? null : Date.now() - duration(options.since);
+  const sinceMs = options.since === undefined ? null : Date.now() - sinceOptionMs(options.since);
   const agents = agent !== undefined ? [assertName(agent, 'agent name')] : await agentsWithState(paths);
 
   const lines: HistoryLine[] = [];
@@ -60,13 +60,6 @@ async function listRuns(agent: string | undefined, options: RunsOptions): Promis
   return EXIT.ok;
 }
 
-function duration(value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new UsageError(`--since: ${(err as Error).message}`);
-  }
-}
 
 /** Agents with a state folder: history outlives a removed definition. */
 async function agentsWithState(paths: HomePaths): Promise<string[]> {

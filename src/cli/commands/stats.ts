@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../../config/duration.js';
-import { UsageError } from '../../errors.js';
+import { formatDuration } from '../../config/duration.js';
 import { StatsAccumulator, type GroupStats, type Percentiles, type StatsReport } from '../../observe/stats.js';
 import { agentsWithState, scanHistory } from '../../store/history-scan.js';
 import { assertName } from '../../store/paths.js';
-import { EXIT, formatTable, homeOf, printJson, runCommand, withHome } from '../common.js';
+import { EXIT, formatTable, homeOf, printJson, runCommand, sinceOptionMs, withHome } from '../common.js';
 
 interface StatsOptions {
   home?: string;
@@ -25,7 +24,7 @@ export function registerStats(program: Command): void {
 async function showStats(options: StatsOptions): Promise<number> {
   const paths = homeOf(options);
   const nowMs = Date.now();
-  const sinceMs = options.since === undefined ? null : nowMs - duration(options.since);
+  const sinceMs = options.since === undefined ? null : nowMs - sinceOptionMs(options.since);
   const agents = options.agent !== undefined ? [assertName(options.agent, 'agent name')] : await agentsWithState(paths);
   const acc = new StatsAccumulator({ sinceMs, nowMs });
   for (const agent of agents) {
@@ -37,13 +36,6 @@ async function showStats(options: StatsOptions): Promise<number> {
   return EXIT.ok;
 }
 
-function duration(value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new UsageError(`--since: ${(err as Error).message}`);
-  }
-}
 
 const pct = (rate: number) => `${(rate * 100).toFixed(1)}%`;
 const ms = (value: number | null) => (value === null ? '-' : formatDuration(value));
