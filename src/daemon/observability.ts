@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { HttpAddress } from '../config/http-address.js';
@@ -11,6 +10,7 @@ import type { Clock } from '../run/clock.js';
 import { LiveRuns, type EndedRun } from '../run/live-runs.js';
 import { writeDaemonStatus, type DaemonLastError, type DaemonStatusFile } from '../store/daemon-status.js';
 import type { HomePaths } from '../store/paths.js';
+import { hostId } from '../store/host.js';
 
 /**
  * What the person on call sees of a running daemon: state/daemon.json every
@@ -113,7 +113,7 @@ export class DaemonObservability {
     return {
       v: 1,
       pid: process.pid,
-      host: os.hostname(),
+      host: hostId(),
       started_at: new Date(this.daemon.startedAt).toISOString(),
       written_at: new Date(now).toISOString(),
       uptime_ms: now - this.daemon.startedAt,

@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import type { Command } from 'commander';
 import { loadAgentDefinition } from '../../config/agent-definition.js';
 import { loadDaemonConfig, resolveDaemonConfig } from '../../config/daemon-config.js';
@@ -16,6 +15,7 @@ import { readDailySpend } from '../../store/spend.js';
 import { countDeadLetters, inboxSize, parseTask } from '../../store/tasks.js';
 import { EXIT, formatTable, homeOf, printJson, runCommand, withHome } from '../common.js';
 import { newestFirst, truncate } from './outbox.js';
+import { hostId } from '../../store/host.js';
 
 type AgentState = 'config_error' | 'running' | 'waiting_for_person' | 'retry_wait' | 'pending' | 'queued' | 'idle';
 
@@ -64,7 +64,7 @@ async function status(options: { home?: string; json?: boolean }): Promise<numbe
     config = resolveDaemonConfig(paths, null, {}); // show the agents anyway, against built-in defaults
   }
   const snapshot = await readDaemonStatus(paths);
-  const live = snapshot && daemonRunning(snapshot, { now: now.getTime(), host: os.hostname(), pidAlive }) ? snapshot : null;
+  const live = snapshot && daemonRunning(snapshot, { now: now.getTime(), host: hostId(), pidAlive }) ? snapshot : null;
   const daemon = daemonView(snapshot, live, now);
   const outboxes = await readAllOutboxes(paths);
   problems.push(...outboxes.problems);
