@@ -4,6 +4,7 @@ import { HomePaths } from '../../src/store/paths.js';
 import { readAllOutboxes, resolveOutboxItem } from '../../src/store/outbox.js';
 import { verifyAudit } from '../../src/observe/audit.js';
 import { completion, REPO_ROOT, startStandIn, TestHome, type DaemonProcess } from '../helpers/home.js';
+import { seededRandom } from '../helpers/random.js';
 
 /**
  * The kill -9 torture test (issue 3): several agents whose tasks call the
@@ -44,20 +45,8 @@ export interface TortureReport {
 
 const LEDGER_TOOL = path.join(REPO_ROOT, 'test', 'fixtures', 'ledger-tool.mjs');
 
-/** A small seeded PRNG, so a failing run can be repeated. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function runTorture(options: TortureOptions): Promise<TortureReport> {
-  const random = mulberry32(options.seed ?? Date.now());
+  const random = seededRandom(options.seed ?? Date.now());
   const say = options.log ?? (() => undefined);
   const standIn = await startStandIn((body) => {
     const messages = body.messages as { content: string }[];
