@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestHome } from './helpers/home.js';
-
-/** Fast retries and a short grace, so tests wait on events, not on defaults. */
-export const FAST_CONFIG = `
-defaults:
-  retry: { attempts: 2, base_delay: 10ms, max_delay: 50ms }
-  stop_grace: 1s
-lock_stale: 2s
-`;
+import { FAST_CONFIG } from './helpers/support.js';
 
 describe('the daemon runs tasks from files', () => {
   let home: TestHome;
