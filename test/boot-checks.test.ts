@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { TestHome, type DaemonProcess } from './helpers/home.js';
+import { FAST_CONFIG } from './helpers/support.js';
 
 /**
  * The boot sequence of a run (DESIGN.md section 4), end to end: the real
  * daemon, real files, the scripted agent, and the real `agentd resolve`.
  */
-
-/** Fast retries and a short grace, so tests wait on events, not on defaults. */
-const FAST_CONFIG = `
-defaults:
-  retry: { attempts: 2, base_delay: 10ms, max_delay: 50ms }
-  stop_grace: 1s
-lock_stale: 2s
-`;
 
 const TWO_DAYS_AGO = () => new Date(Date.now() - 2 * 86_400_000).toISOString();
 

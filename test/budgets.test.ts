@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { completion, startStandIn, TestHome, type DaemonProcess, type StandIn } from './helpers/home.js';
+import { FAST_CONFIG } from './helpers/support.js';
 
 /**
  * Budgets end to end (DESIGN.md section 5): the real daemon stops an agent
@@ -9,14 +10,6 @@ import { completion, startStandIn, TestHome, type DaemonProcess, type StandIn } 
  * files a `limit` item; a person's `--extend` lets the task go on. Priced
  * models go to a stand-in OpenAI-compatible provider on 127.0.0.1.
  */
-
-/** Fast retries and a short grace, so tests wait on events, not on defaults. */
-const FAST_CONFIG = `
-defaults:
-  retry: { attempts: 2, base_delay: 10ms, max_delay: 50ms }
-  stop_grace: 1s
-lock_stale: 2s
-`;
 
 /** Every priced call: 40 prompt tokens; 20 output tokens, or fewer when max_tokens says so. */
 const PROMPT_TOKENS = 40;

@@ -2,20 +2,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { TestHome, type DaemonProcess } from './helpers/home.js';
+import { FAST_CONFIG } from './helpers/support.js';
 
 /**
  * Escalation to a person (DESIGN.md sections 5 and 9), end to end: an agent
  * that is unsure stops and asks; a person answers with the CLI or by editing
  * outbox.json; the daemon notices and starts the agent again with the answer.
  */
-
-/** Fast retries and a short grace, so tests wait on events, not on defaults. */
-const FAST_CONFIG = `
-defaults:
-  retry: { attempts: 2, base_delay: 10ms, max_delay: 50ms }
-  stop_grace: 1s
-lock_stale: 2s
-`;
 
 interface OutboxItem {
   id: string;
