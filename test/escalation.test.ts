@@ -3,38 +3,15 @@ import fs from 'node:fs/promises';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { TestHome, type DaemonProcess } from './helpers/home.js';
 import { FAST_CONFIG } from './helpers/support.js';
+import type { StartMessage } from '../src/protocol/messages.js';
+import type { HistoryLine } from '../src/store/history.js';
+import type { OutboxItem } from '../src/store/outbox.js';
 
 /**
  * Escalation to a person (DESIGN.md sections 5 and 9), end to end: an agent
  * that is unsure stops and asks; a person answers with the CLI or by editing
  * outbox.json; the daemon notices and starts the agent again with the answer.
  */
-
-interface OutboxItem {
-  id: string;
-  kind: string;
-  agent: string;
-  task_id: string | null;
-  run_id: string | null;
-  created_at: string;
-  reason: string;
-  question?: string;
-  blockers?: unknown[];
-  details?: { state?: unknown };
-  status: 'open' | 'resolved';
-  resolution?: { decision: string; answer?: string; by?: string; at?: string };
-  delivered_at?: string;
-}
-interface StartMessage {
-  type: 'start';
-  run_id: string;
-  resume: { checkpoint: unknown; handoff: unknown; resolutions: { item_id: string; kind: string; decision: string; answer?: string; question?: string; reason: string }[] };
-}
-interface HistoryLine {
-  run_id: string;
-  status: string;
-  trigger: string;
-}
 
 const UNSURE = {
   reason: 'the invoice shows two totals',
@@ -85,7 +62,7 @@ describe('escalation: an unsure agent asks a person', () => {
     assert.equal(item?.reason, UNSURE.reason);
     assert.equal(item?.question, UNSURE.question);
     assert.deepEqual(item?.blockers, UNSURE.blockers);
-    assert.deepEqual(item?.details?.state, UNSURE.state);
+    assert.deepEqual((item?.details as { state?: unknown } | undefined)?.state, UNSURE.state);
     assert.match(item?.id ?? '', /^unsure:/);
     const [history] = await home.readLines<HistoryLine>('state/unsure/history.jsonl');
     assert.equal(history?.status, 'escalated');
