@@ -100,20 +100,17 @@ export class Daemon {
       this.scheduler.poke(agent),
     );
     this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, () => this.clock.now(), this.config.lockStaleMs / 2);
-    const loaded = await this.registry.loadAll();
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
-    await this.syncSchedules();
     if (this.options.watch !== false) {
       this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e));
-      // Until chokidar's first scan is done, a new file raises no event: wait for it, then
-      // load once more, so anything written during start-up is seen by the load or by an event.
+      // Until chokidar's first scan is done, a new file raises no event: load only after it, so
+      // anything written during start-up is seen either by the load or by an event, with one load.
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
-      this.state = 'running';
-      await this.registry.loadAll();
-      await this.syncSchedules();
     }
     this.state = 'running';
+    const loaded = await this.registry.loadAll();
+    await this.syncSchedules();
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
     this.observe.start();
     await this.pokeAgentsWithWork();
