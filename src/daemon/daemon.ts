@@ -176,18 +176,6 @@ export class Daemon {
     await this.pokeAgentsWithWork();
   }
 
-  /** A snapshot for status and health. */
-  snapshot() {
-    return {
-      state: this.state,
-      startedAt: this.startedAt,
-      agents: this.registry?.names() ?? [],
-      running: this.scheduler ? [...this.registry.names()].filter((a) => this.scheduler.isRunning(a)) : [],
-      circuits: this.gateway?.circuits() ?? [],
-      lastResults: this.scheduler?.lastResult ?? new Map<string, { at: number; result: ClaimResult }>(),
-    };
-  }
-
   /** --http over agentd.yaml `http`; a non-loopback address only when allowed. Throws UsageError (exit 2). */
   private httpAddress(): HttpAddress | null {
     const text = this.options.http ?? this.config.http;

@@ -20,7 +20,6 @@ export class Scheduler {
   private sweepTimer: NodeJS.Timeout | null = null;
   private accepting = true;
   private idleWaiters: (() => void)[] = [];
-  readonly lastResult = new Map<string, { at: number; result: ClaimResult }>();
 
   constructor(
     private maxParallel: number,
@@ -62,10 +61,6 @@ export class Scheduler {
     return this.accepting;
   }
 
-  get queuedAgents(): readonly string[] {
-    return this.queue;
-  }
-
   private pump(): void {
     while (this.accepting && this.running.size < this.maxParallel && this.queue.length > 0) {
       const agent = this.queue.shift()!;
@@ -97,7 +92,6 @@ export class Scheduler {
   }
 
   private after(agent: string, result: ClaimResult): void {
-    this.lastResult.set(agent, { at: this.now(), result });
     switch (result.kind) {
       case 'ran':
       case 'settled':

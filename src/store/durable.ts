@@ -138,14 +138,6 @@ export async function linkDurable(from: string, to: string): Promise<boolean> {
   return true;
 }
 
-/** Rename within the home and fsync both folders. */
-export async function renameDurable(from: string, to: string): Promise<void> {
-  await ensureDir(path.dirname(to));
-  await fs.rename(from, to);
-  await fsyncDir(path.dirname(to));
-  if (path.dirname(from) !== path.dirname(to)) await fsyncDir(path.dirname(from));
-}
-
 /** The file's bytes, or null when it does not exist. */
 export async function readIfExists(file: string): Promise<Buffer | null> {
   try {
