@@ -81,6 +81,7 @@ export class Daemon {
         startedAt: this.startedAt,
         agents: () => this.registry?.names() ?? [],
         circuits: () => this.gateway?.circuits() ?? [],
+        toolCircuits: () => this.tools?.circuits.list() ?? [],
         watcher: () => (this.options.watch === false ? 'off' : this.watcher && !this.watcher.closed ? 'alive' : 'closed'),
         schedulerAccepting: () => this.scheduler?.isAccepting ?? false,
       },
@@ -172,7 +173,9 @@ export class Daemon {
     try {
       this.config = await loadDaemonConfig(this.paths);
       applySecuritySettings(this.config, this.log);
-      this.gateway = this.newGateway(this.config);
+      const gateway = this.newGateway(this.config);
+      gateway.adoptCircuits(this.gateway);
+      this.gateway = gateway;
       this.registry.setConfig(this.config);
       this.scheduler.setMaxParallel(this.config.maxParallelRuns);
     } catch (err) {

@@ -21,8 +21,13 @@ export interface ModelCaller {
 
 /** What the agent asked a tool to do, answered by the tools layer. */
 export interface ToolCaller {
-  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown> }): Promise<
-    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
+  /**
+   * `onStart` is awaited once the call is admitted (allowed, valid arguments,
+   * circuit closed) and just before the tool runs: only then is it journaled
+   * and counted toward max_tool_calls. `ran: false` on a refusal that came first.
+   */
+  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; onStart?: () => Promise<void> }): Promise<
+    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string; ran?: boolean }
   >;
 }
 

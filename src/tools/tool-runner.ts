@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { idempotencyKey } from './idempotency.js';
-import type { ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../config/types.js';
-import { ajv, formatErrors } from '../schema/validate.js';
+import { toolArgsProblem } from './tool-args.js';
 import { killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
@@ -59,7 +58,6 @@ export async function runToolCommand(tool: ToolDefinition, cwd: string, args: un
  * shared by every run of the daemon (one ToolRunner per daemon).
  */
 export class ToolRunner implements ToolCaller {
-  private readonly validators = new WeakMap<object, ValidateFunction>();
   readonly circuits: ToolCircuits;
 
   constructor(
@@ -77,11 +75,9 @@ export class ToolRunner implements ToolCaller {
 
   async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
     const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
-    if (!tool) return { ok: false, code: 'not_allowed', message: `tool ${JSON.stringify(request.name)} is not in this agent's tools` };
-    const validate = this.validatorFor(tool);
-    if (!validate(request.args)) {
-      return { ok: false, code: 'invalid_args', message: `arguments for ${tool.name}: ${formatErrors(validate.errors ?? []).join('; ')}` };
-    }
+    if (!tool) return { ok: false, code: 'not_allowed', message: `tool ${JSON.stringify(request.name)} is not in this agent's tools`, ran: false };
+    const problem = toolArgsProblem(tool, request.args);
+    if (problem) return { ok: false, code: 'invalid_args', message: problem, ran: false };
     const env = {
       AGENTD_AGENT: request.agent.name,
       AGENTD_TASK_ID: request.taskId,
@@ -92,10 +88,12 @@ export class ToolRunner implements ToolCaller {
     const breaker = this.circuits.get(toolCircuitKey(request.agent.name, tool), tool.circuit);
     if (breaker.acquire() === 'rejected') {
       this.log.warn({ tool: tool.name }, 'tool circuit open, call refused');
-      return { ok: false, code: 'tool_failed', message: circuitOpenMessage(tool.name, breaker.info(), tool.circuit, this.now()) };
+      return { ok: false, code: 'tool_failed', message: circuitOpenMessage(tool.name, breaker.info(), tool.circuit, this.now()), ran: false };
     }
     let run: ToolRun;
     try {
+      // From here the call runs: the caller journals it and counts it toward max_tool_calls.
+      await request.onStart?.();
       run = await this.runCommand(tool, request.agent.dir, request.args, env);
     } catch (err) {
       breaker.release();
@@ -108,14 +106,5 @@ export class ToolRunner implements ToolCaller {
     }
     breaker.recordSuccess();
     return run;
-  }
-
-  private validatorFor(tool: ToolDefinition): ValidateFunction {
-    let validate = this.validators.get(tool.inputSchema);
-    if (!validate) {
-      validate = ajv.compile(tool.inputSchema);
-      this.validators.set(tool.inputSchema, validate);
-    }
-    return validate;
   }
 }
