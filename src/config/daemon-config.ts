@@ -13,7 +13,7 @@ import { DEFAULT_MAX_FILE_BYTES } from '../store/home-file.js';
 /** What every agent gets when neither agentd.yaml nor its definition says otherwise. */
 export const BUILTIN_DEFAULTS: AgentDefaults = {
   budget: { steps: 50, toolCalls: 100, runtimeMs: 15 * 60_000, tokens: 200_000, costUsd: 2, dailyCostUsd: 20 },
-  freshness: { taskMaxAgeMs: 24 * 3_600_000, contextMaxAgeMs: 24 * 3_600_000, contextRefresh: null },
+  freshness: { taskMaxAgeMs: 4 * 3_600_000, contextMaxAgeMs: 24 * 3_600_000, contextRefresh: null },
   retry: { attempts: 3, baseDelayMs: 1000, maxDelayMs: 30_000 },
   maxAttempts: 3,
   stopGraceMs: 5000,

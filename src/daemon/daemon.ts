@@ -7,6 +7,7 @@ import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
 import type { ModelProvider } from '../model/types.js';
 import { systemClock, type Clock } from '../run/clock.js';
+import { ensureHomeSdkLink } from '../store/sdk-link.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
 import { HomePaths } from '../store/paths.js';
@@ -92,6 +93,7 @@ export class Daemon {
   async start(): Promise<void> {
     this.config = await loadDaemonConfig(this.paths);
     applySecuritySettings(this.config, this.log);
+    await this.linkSdk();
     const http = this.httpAddress();
     if (http) await this.observe.listen(http);
     this.gateway = this.newGateway(this.config);
@@ -118,6 +120,12 @@ export class Daemon {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
     }, this.options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
+  }
+
+  /** Node agents of this home import `agentd/sdk` through `<home>/node_modules/agentd` (store/sdk-link.ts). */
+  private async linkSdk(): Promise<void> {
+    const linked = await ensureHomeSdkLink(this.paths);
+    if (linked.kind === 'failed') this.log.warn({ problem: linked.problem, link: this.paths.sdkLink() }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
   }
 
   /** Stop claiming, stop every run with reason shutdown, wait, and leave every task resumable. Idempotent. */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
 import { secretCensor } from '../security/secrets.js';
+import { PYTHON_MODULE_DIR } from '../config/installation.js';
 
 /**
  * One agent process: its own process group, a scrubbed environment, NDJSON
@@ -16,6 +17,10 @@ export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 /** stderr lines of one process that are logged (each cut to STDERR_LINE_CHARS); the rest are dropped. */
 export const STDERR_LOG_LINES = 1000;
 const STDERR_LINE_CHARS = 4000;
+
+/** The last stderr lines kept in memory, for the error of a run whose agent exits non-zero (and its dead letter). */
+export const STDERR_TAIL_LINES = 20;
+const STDERR_TAIL_CHARS = 500;
 
 export interface SpawnSpec {
   command: string[];
@@ -44,6 +49,20 @@ export function scrubbedEnv(passEnv: string[], agentdEnv: Record<string, string>
 }
 
 /**
+ * The one stderr line that best says why an agent died: the last that names an
+ * error (Node's `Error [ERR_MODULE_NOT_FOUND]: ...` sits above its stack and
+ * version lines, Python's `ModuleNotFoundError: ...` ends its traceback), else the last.
+ */
+export function stderrCause(tail: string[]): string | undefined {
+  return tail.findLast((line) => /\b[A-Za-z]*Error\b|\berror\b/i.test(line)) ?? tail.at(-1);
+}
+
+/** `import agentd` for Python agents: the module shipped in the package goes first on PYTHONPATH. */
+export function withPythonModule(env: Record<string, string>): Record<string, string> {
+  return { ...env, PYTHONPATH: [PYTHON_MODULE_DIR, env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
+}
+
+/**
  * The executable to run. The child gets no PATH unless `env` passes it, so the
  * daemon resolves the command with its own PATH; `node` is the daemon's own node.
  */
@@ -67,6 +86,7 @@ export class AgentProcess {
   private readonly child: ChildProcess;
   readonly exited: Promise<ExitInfo>;
   private exitInfo: ExitInfo | null = null;
+  private readonly tail: string[] = [];
 
   constructor(
     spec: SpawnSpec,
@@ -76,7 +96,7 @@ export class AgentProcess {
     const [cmd, ...args] = spec.command;
     this.child = spawn(resolveExecutable(cmd!, spec.cwd), args, {
       cwd: spec.cwd,
-      env: scrubbedEnv(spec.passEnv, spec.agentdEnv),
+      env: withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)),
       detached: true, // its own process group, so a kill reaches everything it started
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -104,11 +124,20 @@ export class AgentProcess {
       this.child.stderr!,
       (line) => {
         stderrLines++;
+        if (line.trim()) {
+          this.tail.push(line.slice(0, STDERR_TAIL_CHARS));
+          if (this.tail.length > STDERR_TAIL_LINES) this.tail.shift();
+        }
         if (stderrLines <= STDERR_LOG_LINES) this.log.info({ stream: 'stderr', line: line.slice(0, STDERR_LINE_CHARS) }, 'agent stderr');
         else if (stderrLines === STDERR_LOG_LINES + 1) this.log.warn({ logged: STDERR_LOG_LINES }, 'agent writes much to stderr; further lines are dropped without logging');
       },
       () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stderr line too long, dropped'),
     );
+  }
+
+  /** The last non-empty stderr lines (at most STDERR_TAIL_LINES): why an agent failed, e.g. ERR_MODULE_NOT_FOUND. */
+  stderrTail(): string[] {
+    return [...this.tail];
   }
 
   get pid(): number | null {

@@ -38,7 +38,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   let checkpoint: TaskCheckpoint = { ...run.checkpoint, active_run: null, runtime_ms: run.checkpoint.runtime_ms + report.runtimeMs };
   const outcome = report.outcome;
   let status: RunStatus;
-  let error: { category: string; message: string } | null = null;
+  let error: { category: string; message: string; stderr_tail?: string[] } | null = null;
 
   switch (outcome.kind) {
     case 'done':
@@ -103,7 +103,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       });
       break;
     case 'failed': {
-      error = { category: outcome.category, message: outcome.message };
+      error = { category: outcome.category, message: outcome.message, ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
       const attempts = checkpoint.attempts + 1;
       checkpoint = { ...checkpoint, attempts, last_error: error };
       if (attempts >= agent.maxAttempts) {

@@ -7,7 +7,7 @@ import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { idempotencyKey } from '../tools/idempotency.js';
 import { formatDuration } from '../config/duration.js';
 import { approvalCause, approvalStanding } from '../tools/approval.js';
-import { AgentProcess } from './agent-process.js';
+import { AgentProcess, stderrCause } from './agent-process.js';
 import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
 import { ReplayCursor } from './replay.js';
 import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
@@ -127,8 +127,11 @@ class RunHost {
     if (this.stopReason) return { kind: 'limit', reason: this.stopReason, handoff: this.handoff };
     // An agent that gave up after the model was unavailable failed for that reason.
     if (this.unavailable) return { kind: 'failed', ...this.unavailable };
-    if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result' };
-    return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}` };
+    const stderrTail = this.process.stderrTail();
+    const tail = stderrTail.length > 0 ? { stderrTail } : {};
+    if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result', ...tail };
+    const cause = stderrCause(stderrTail);
+    return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}${cause ? `; stderr: ${cause.trim()}` : ''}`, ...tail };
   }
 
   private remainingNow() {

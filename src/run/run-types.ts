@@ -39,7 +39,8 @@ export type RunOutcome =
   | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string; cause: ApprovalCause; expired: ApprovalRecord | null }
   /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
   | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
-  | { kind: 'failed'; category: string; message: string };
+  /** `stderrTail`: the agent's last stderr lines, when it exited on its own without a result. */
+  | { kind: 'failed'; category: string; message: string; stderrTail?: string[] };
 
 export interface RunReport {
   outcome: RunOutcome;

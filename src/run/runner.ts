@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { formatDuration } from '../config/duration.js';
 import type { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
 import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
@@ -155,7 +156,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
 
   // 2. Task age, before its first run only: a task a person just answered is not stale.
   if (checkpoint.runs.length === 0 && !outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
-    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age`, 'Run it anyway (continue) or drop it (cancel)?');
+    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age (${formatDuration(agent.freshness.taskMaxAgeMs)})`, 'Run it anyway (continue) or drop it (cancel)?');
   }
 
   // 3. Context age, refreshed once when the definition says how.

@@ -47,7 +47,8 @@ export interface DeadLetterRecord {
   task: Task | null;
   /** The original bytes of a file that was not a valid task. */
   raw?: string;
-  error: { category: string; message: string };
+  /** `stderr_tail`: the agent's last stderr lines when it exited non-zero on its own (why it failed). */
+  error: { category: string; message: string; stderr_tail?: string[] };
   attempts: number;
   runs: string[];
   source: 'inbox' | 'current';
