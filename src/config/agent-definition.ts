@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { ajv, compile } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { compile } from '../schema/validate.js';
 import { agentDefinitionSchema, taskSchema } from '../schema/schemas.js';
 import { cronProblem } from '../daemon/cron-times.js';
 import type { HomePaths } from '../store/paths.js';
@@ -190,7 +191,7 @@ async function resolveOutputSchema(
     }
   }
   try {
-    ajv.compile(schema as object);
+    compiledSchema(schema as object);
   } catch (err) {
     problems.push(`output_schema is not a valid JSON Schema: ${(err as Error).message}`);
     return null;
