@@ -65,7 +65,8 @@ export function findBwrap(env: NodeJS.ProcessEnv = process.env): string | null {
  */
 export function bwrapArgs(policy: { home: string; agentDir: string; cwd: string; hidden: string[] }, command: string[]): string[] {
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/var/tmp'];
-  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir);
+  // The home read-only and empty but for the agent's own folder: no state/, outbox/, other agents.
+  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir, '--remount-ro', policy.home);
   for (const hidden of policy.hidden) args.push(...hideArgs(hidden));
   // Its own PID namespace, and --die-with-parent: when bwrap goes, so does everything inside,
   // setsid or not. No --new-session: the daemon's children have no terminal to steal, and
