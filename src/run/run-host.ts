@@ -68,7 +68,7 @@ class RunHost {
     const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
     this.process = new AgentProcess(
-      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv },
+      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv, confinement: input.agent.confinement },
       input.log,
       (line) => this.onLine(line),
     );
