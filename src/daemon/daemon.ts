@@ -18,6 +18,7 @@ import { applySecuritySettings } from '../security/apply.js';
 import { AgentRegistry } from './agent-registry.js';
 import { Scheduler } from './scheduler.js';
 import { DaemonObservability } from './observability.js';
+import { Notifier } from '../notify/notifier.js';
 import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
 import { watchHome, type HomeEvent } from './watcher.js';
 
@@ -56,6 +57,8 @@ export class Daemon {
   private gateway!: ModelGateway;
   private tools!: ToolRunner;
   private watcher: FSWatcher | null = null;
+  /** Delivers outbox items to agentd.yaml `notify:` hooks. */
+  private notifier: Notifier | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   /** state/daemon.json, /healthz, /metrics and the runs' live counters. */
   private readonly observe: DaemonObservability;
@@ -114,6 +117,8 @@ export class Daemon {
     this.state = 'running';
     const loaded = await this.registry.loadAll();
     await this.syncSchedules();
+    this.notifier = new Notifier(this.paths, this.config.notify, this.clock, this.log.child({ component: 'notify' }));
+    await this.notifier.start();
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
     this.observe.start();
     await this.pokeAgentsWithWork();
@@ -153,6 +158,7 @@ export class Daemon {
         this.registry.close();
         await this.watcher?.close();
       }],
+      ['notify', async () => this.notifier?.stop()],
       ['observability', () => this.observe.stop()],
     ];
     for (const [name, step] of steps) {
@@ -178,6 +184,7 @@ export class Daemon {
       this.gateway = gateway;
       this.registry.setConfig(this.config);
       this.scheduler.setMaxParallel(this.config.maxParallelRuns);
+      await this.notifier?.setHooks(this.config.notify);
     } catch (err) {
       this.log.error({ problem: errorMessage(err) }, 'agentd.yaml rejected; the last good config stays in use');
     }

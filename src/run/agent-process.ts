@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
+import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import { secretCensor } from '../security/secrets.js';
 import { PYTHON_MODULE_DIR } from '../config/installation.js';
 
@@ -29,6 +30,8 @@ export interface SpawnSpec {
   passEnv: string[];
   /** AGENTD_* variables. */
   agentdEnv: Record<string, string>;
+  /** `sandbox` / `run_as` of the agent (README "Security"); none when absent. */
+  confinement?: Confinement;
 }
 
 export interface ExitInfo {
@@ -94,8 +97,11 @@ export class AgentProcess {
     onLine: (line: string) => void,
   ) {
     const [cmd, ...args] = spec.command;
-    this.child = spawn(resolveExecutable(cmd!, spec.cwd), args, {
+    const run = confinedSpawn([resolveExecutable(cmd!, spec.cwd), ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
+    this.child = spawn(run.file, run.args, {
       cwd: spec.cwd,
+      uid: run.uid,
+      gid: run.gid,
       env: withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)),
       detached: true, // its own process group, so a kill reaches everything it started
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -162,6 +168,11 @@ export class AgentProcess {
   closeStdin(): void {
     this.child.stdin!.end();
   }
+}
+
+/** The sandbox's view for a process started in `cwd` (the agent folder) of the home AGENTD_HOME names. */
+export function confinedWhere(cwd: string, agentdEnv: Record<string, string>): { home: string; agentDir: string; cwd: string } {
+  return { home: agentdEnv.AGENTD_HOME ?? path.dirname(path.dirname(cwd)), agentDir: cwd, cwd };
 }
 
 export function killGroup(pid: number, signal: NodeJS.Signals): void {

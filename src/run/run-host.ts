@@ -1,8 +1,8 @@
-import type { ValidateFunction } from 'ajv';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import { ModelCallError, type GatewayResult } from '../model/types.js';
 import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
-import { ajv, formatErrors } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { formatDuration } from '../config/duration.js';
 import { AgentProcess, stderrCause } from './agent-process.js';
@@ -69,7 +69,7 @@ class RunHost {
     const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
     this.process = new AgentProcess(
-      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv },
+      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv, confinement: input.agent.confinement },
       input.log,
       (line) => this.onLine(line),
     );
@@ -446,7 +446,7 @@ class RunHost {
   private onResult(output: unknown): void {
     const schema = this.input.agent.outputSchema;
     if (schema) {
-      const validate = compiledOutputSchema(schema);
+      const validate = compiledSchema(schema);
       if (!validate(output)) {
         const problems = formatErrors(validate.errors ?? []).join('; ');
         this.finish({ kind: 'failed', category: 'invalid_output', message: `output does not match output_schema: ${problems}` });
@@ -455,18 +455,6 @@ class RunHost {
     }
     this.finish({ kind: 'done', output });
   }
-}
-
-/** One compiled validator per schema object: ajv refuses to compile a schema with the same $id twice. */
-const outputValidators = new WeakMap<object, ValidateFunction>();
-function compiledOutputSchema(schema: object): ValidateFunction {
-  let validate = outputValidators.get(schema);
-  if (!validate) {
-    const id = (schema as { $id?: unknown }).$id;
-    validate = (typeof id === 'string' && ajv.getSchema(id)) || ajv.compile(schema);
-    outputValidators.set(schema, validate);
-  }
-  return validate;
 }
 
 /** True when `promise` settled within `ms`. */

@@ -165,7 +165,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const contextStale = () => context.kind === 'broken' || (context.kind === 'ok' && isStale(context.updatedAt, agent.freshness.contextMaxAgeMs, clock.now()));
   if (!outbox.staleContextAccepted && contextStale()) {
     if (agent.freshness.contextRefresh) {
-      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log);
+      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log, agent.confinement);
       if (!refreshed) log.warn('context_refresh failed');
       context = await readContext(paths, agent.name);
     }

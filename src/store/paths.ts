@@ -164,6 +164,14 @@ export class HomePaths {
   audit(): string {
     return path.join(this.root, 'state', 'audit.jsonl');
   }
+  /** Every notification attempt and delivery (README "Notifications"). */
+  notifyLog(): string {
+    return path.join(this.root, 'state', 'notify.jsonl');
+  }
+  /** The console's access token (README "Console"), mode 0600. */
+  consoleToken(): string {
+    return path.join(this.root, 'state', 'console.token');
+  }
   /** The running daemon's status snapshot, for `agentd status`. */
   daemonStatus(): string {
     return path.join(this.root, 'state', 'daemon.json');
