@@ -24,6 +24,7 @@ import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './r
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
+import { withAgentRetry } from './agent-models.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -225,7 +226,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     onSuspectedInjection: (found) => reportSuspectedInjection({ ...deps, log: runLog }, agent, task.id, runId, found),
     audit: deps.audit,
     agentdEnv: { ...agentdEnv, AGENTD_RUN_ID: runId },
-    models: deps.models,
+    models: withAgentRetry(deps.models, agent.retry),
     tools: deps.tools,
     priceOf: deps.priceOf,
     clock,
