@@ -436,6 +436,7 @@ class RunHost {
   }
 
   private afterSpend(): void {
+    this.input.onSpend?.(this.spentNow());
     if (this.warned) return;
     const spent = this.spentNow();
     if (!pastWarning(this.input.limits, spent)) return;

@@ -97,6 +97,8 @@ export interface RunHostInput {
   resumedFromCheckpoint: boolean;
   /** Milliseconds between SIGTERM and SIGKILL of the process group. */
   killGraceMs?: number;
+  /** Told after every call that spent something, with the task's spend so far (the daily cost alert). */
+  onSpend?(spent: Spent): void;
   /** Where the run shows its live counters while it runs (the daemon's status and /metrics). */
   live?: LiveRuns;
   /** Spans of this run's calls and checkpoints (state/<agent>/traces/<run-id>.jsonl); none when absent. */

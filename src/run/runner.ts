@@ -25,6 +25,7 @@ import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
 import { withAgentRetry } from './agent-models.js';
+import { RunDailyAlert } from './daily-alert.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -200,6 +201,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const trace = openRunTrace({ paths, config: deps.config, clock, log: runLog, agent, taskId: task.id, runId, trigger, attempt: checkpoint.attempts + 1, definitionChanged, resolutions: outbox.undelivered });
 
   const startedAt = now();
+  const dailyAlert = new RunDailyAlert(deps, agent, dailyCostUsd);
   const report = await hostRun({
     agent,
     taskId: task.id,
@@ -227,6 +229,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     audit: deps.audit,
     agentdEnv: { ...agentdEnv, AGENTD_RUN_ID: runId },
     models: withAgentRetry(deps.models, agent.retry),
+    onSpend: (spent) => dailyAlert.spent(spent.dailyCostUsd),
     tools: deps.tools,
     priceOf: deps.priceOf,
     clock,
@@ -252,6 +255,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
   });
+  await dailyAlert.settled();
   const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
     await closeRunTrace(trace, report);
