@@ -114,6 +114,11 @@ export class Daemon {
       // anything written during start-up is seen either by the load or by an event, with one load.
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     }
+    if (this.stopping) {
+      // A signal arrived during start-up and the stop is done: start nothing more, or the process never exits.
+      await this.watcher?.close();
+      return;
+    }
     this.state = 'running';
     const loaded = await this.registry.loadAll();
     await this.syncSchedules();
