@@ -24,6 +24,8 @@ export interface SpawnSpec {
   passEnv: string[];
   /** AGENTD_* variables. */
   agentdEnv: Record<string, string>;
+  /** The run's endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, AGENTD_URL...): set last, over anything passed through. */
+  runEnv?: Record<string, string>;
 }
 
 export interface ExitInfo {
@@ -76,7 +78,7 @@ export class AgentProcess {
     const [cmd, ...args] = spec.command;
     this.child = spawn(resolveExecutable(cmd!, spec.cwd), args, {
       cwd: spec.cwd,
-      env: scrubbedEnv(spec.passEnv, spec.agentdEnv),
+      env: { ...scrubbedEnv(spec.passEnv, spec.agentdEnv), ...spec.runEnv },
       detached: true, // its own process group, so a kill reaches everything it started
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -128,6 +130,12 @@ export class AgentProcess {
   kill(signal: NodeJS.Signals): void {
     if (this.child.pid === undefined) return;
     killGroup(this.child.pid, signal);
+  }
+
+  /** Write `text` to stdin and close it (a plain agent's task). */
+  input(text: string): void {
+    if (!this.alive || this.child.stdin!.destroyed) return;
+    this.child.stdin!.end(text);
   }
 
   closeStdin(): void {
