@@ -14,6 +14,7 @@ import { HomePaths } from '../store/paths.js';
 import { exists } from '../store/durable.js';
 import { inboxSize } from '../store/tasks.js';
 import { ToolRunner } from '../tools/tool-runner.js';
+import { RunEndpoint } from '../endpoint/server.js';
 import { applySecuritySettings } from '../security/apply.js';
 import { AgentRegistry } from './agent-registry.js';
 import { Scheduler } from './scheduler.js';
@@ -56,6 +57,8 @@ export class Daemon {
   private schedules!: Schedules;
   private gateway!: ModelGateway;
   private tools!: ToolRunner;
+  /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
+  private endpoint: RunEndpoint | null = null;
   private watcher: FSWatcher | null = null;
   /** Delivers outbox items to agentd.yaml `notify:` hooks. */
   private notifier: Notifier | null = null;
@@ -100,6 +103,8 @@ export class Daemon {
     const http = this.httpAddress();
     if (http) await this.observe.listen(http);
     this.gateway = this.newGateway(this.config);
+    this.endpoint = new RunEndpoint(this.log.child({ component: 'endpoint' }), () => this.clock.now());
+    await this.endpoint.listen();
     this.tools = new ToolRunner(this.paths.root, this.log.child({ component: 'tools' }), { now: () => this.clock.now() });
     this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()), (agent) =>
       this.scheduler.poke(agent),
@@ -141,7 +146,8 @@ export class Daemon {
 
   private async shutdown(): Promise<void> {
     if (this.state === 'starting') {
-      await this.observe.stop(); // start() failed: only the http server may be open
+      await this.observe.stop(); // start() failed: only the http servers may be open
+      await this.endpoint?.close();
       this.state = 'stopped';
       this.markStopped();
       return;
@@ -159,6 +165,7 @@ export class Daemon {
       }],
       ['notify', async () => this.notifier?.stop()],
       ['observability', () => this.observe.stop()],
+      ['endpoint', async () => this.endpoint?.close()],
     ];
     for (const [name, step] of steps) {
       // Each cleanup runs even if the one before it failed.
@@ -222,6 +229,7 @@ export class Daemon {
       gateway: this.gateway,
       tools: this.tools,
       interrupt: this.interrupt.signal,
+      ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
     return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live }, definition);
   }

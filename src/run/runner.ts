@@ -24,6 +24,7 @@ import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './r
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
+import type { RunEndpoint } from '../endpoint/server.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -51,6 +52,8 @@ export interface RunnerDeps {
   currentDefinition?: (agent: string) => AgentDefinition | undefined;
   /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
   live?: LiveRuns;
+  /** The OpenAI-compatible endpoint every run's process is given (README "Bring your own agent"). */
+  endpoint?: RunEndpoint;
 }
 
 export type ClaimResult =
@@ -233,6 +236,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     trace,
     interrupt: deps.interrupt,
     live: deps.live,
+    endpoint: deps.endpoint,
     onSpawn: async (pid) => {
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);

@@ -96,7 +96,9 @@ export const agentDefinitionSchema = {
     version: { type: ['string', 'number'] },
     description: { type: 'string' },
     command,
+    protocol: { enum: ['agentd', 'none'] },
     model: modelId,
+    models: { type: 'array', items: modelId },
     system_prompt: { type: 'string' },
     fallback_models: { type: 'array', items: modelId },
     tools: {
