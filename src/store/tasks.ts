@@ -8,6 +8,8 @@ import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
 import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
 import { removeCheckpoint } from './checkpoint.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
+import { crashPoint } from './crash-point.js';
+import { removeLeftoverPromotionLinks } from './promotion-links.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
@@ -167,6 +169,7 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
     return { kind: 'dead_lettered', id, problems: parsed.problems };
   }
   const { task } = parsed;
+  await removeLeftoverPromotionLinks(paths, agent);
   // A promotion links inbox/<id>.json to current-task.json, then unlinks the inbox copy.
   const inboxCopy = await readIfExists(paths.inboxTask(agent, task.id));
   if (inboxCopy !== null && inboxCopy.equals(bytes)) await removeDurable(paths.inboxTask(agent, task.id));
@@ -283,6 +286,7 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date, ma
     const promoted = candidate.filled ? bytes : original;
     // link, not rename: a current-task.json a person wrote meanwhile is never overwritten.
     if (!(await linkDurable(candidate.file, paths.currentTask(agent)))) return { kind: 'empty' };
+    crashPoint('promote-linked');
     await removeDurable(candidate.file);
     return { kind: 'promoted', task, bytes: promoted, deadLettered };
   }
