@@ -9,6 +9,7 @@ import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writ
 import { removeCheckpoint } from './checkpoint.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
 import { crashPoint } from './crash-point.js';
+import { sharedInboxProblem } from './shared-folders.js';
 import { removeLeftoverPromotionLinks } from './promotion-links.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
@@ -235,6 +236,8 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date, ma
   const dir = paths.inboxDir(agent);
   const escape = await escapesHome(paths, dir);
   if (escape) return { kind: 'refused', problem: `${paths.relative(dir)} ${escape}` };
+  const shared = await sharedInboxProblem(paths, agent); // a link made after the definition was loaded
+  if (shared) return { kind: 'refused', problem: `agents/${agent} ${shared}` };
   const names = (await listDir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
   const candidates: { task: Task; file: string; filled: boolean; bytes: Buffer }[] = [];
   const deadLettered: string[] = [];
