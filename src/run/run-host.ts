@@ -74,7 +74,14 @@ class RunHost {
     );
     this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
-    await input.onSpawn(this.process.pid);
+    try {
+      await input.onSpawn(this.process.pid);
+    } catch (err) {
+      // The claim could not record this run: its process must not go on unrecorded (README.md, "The guarantee").
+      this.process.kill('SIGKILL');
+      await this.process.exited;
+      throw err;
+    }
 
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
     this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
