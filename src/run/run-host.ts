@@ -199,7 +199,7 @@ class RunHost {
         return this.onTool(message);
       case 'checkpoint': {
         const span = this.input.trace?.checkpoint(this.replay.seq, Object.hasOwn(message, 'context'));
-        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq);
+        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq, { ...this.runSpend });
         span?.end();
         return;
       }
