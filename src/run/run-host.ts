@@ -86,7 +86,14 @@ class RunHost {
     if (plain) this.process.input(JSON.stringify(input.start.task) + '\n');
     else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
-    await input.onSpawn(this.process.pid);
+    try {
+      await input.onSpawn(this.process.pid);
+    } catch (err) {
+      // The claim could not record this run: its process must not go on unrecorded (README.md, "The guarantee").
+      this.process.kill('SIGKILL');
+      await this.process.exited;
+      throw err;
+    }
 
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
     this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
@@ -246,7 +253,7 @@ class RunHost {
         return this.onTool(message);
       case 'checkpoint': {
         const span = this.input.trace?.checkpoint(this.replay.seq, Object.hasOwn(message, 'context'));
-        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq);
+        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq, { ...this.runSpend });
         span?.end();
         return;
       }

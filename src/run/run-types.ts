@@ -87,7 +87,8 @@ export interface RunHostInput {
   interrupt: AbortSignal;
   onSpawn(pid: number | null): Promise<void>;
   /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
-  onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number): Promise<void>;
+  /** `runSpend`: what this run has spent so far, kept in checkpoint.json as the task's spend floor. */
+  onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number, runSpend: JournalSpend): Promise<void>;
   /** The seq recorded with the last checkpoint, and whether the agent was handed that checkpoint. */
   checkpointSeq: number;
   resumedFromCheckpoint: boolean;

@@ -283,6 +283,7 @@ export const outboxItemSchema = {
         'config_error',
         'budget_alert',
         'suspected_injection',
+        'journal_lost',
       ],
     },
     agent: { type: 'string' },
