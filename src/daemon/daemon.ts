@@ -10,8 +10,6 @@ import { systemClock, type Clock } from '../run/clock.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
 import { HomePaths } from '../store/paths.js';
-import { exists } from '../store/durable.js';
-import { inboxSize } from '../store/tasks.js';
 import { ToolRunner } from '../tools/tool-runner.js';
 import { applySecuritySettings } from '../security/apply.js';
 import { AgentRegistry } from './agent-registry.js';
@@ -19,6 +17,8 @@ import { Scheduler } from './scheduler.js';
 import { DaemonObservability } from './observability.js';
 import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
 import { watchHome, type HomeEvent } from './watcher.js';
+import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
+import { exists, listDir } from '../store/durable.js';
 
 export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -55,6 +55,8 @@ export class Daemon {
   private gateway!: ModelGateway;
   private tools!: ToolRunner;
   private watcher: FSWatcher | null = null;
+  /** What the daemon knows of each inbox (store/inbox-index.ts); only trusted while the watcher runs. */
+  private readonly inboxIndex = new InboxIndex();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** state/daemon.json, /healthz, /metrics and the runs' live counters. */
   private readonly observe: DaemonObservability;
@@ -103,7 +105,9 @@ export class Daemon {
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
     if (this.options.watch !== false) {
-      this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e));
+      this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e), (e) =>
+        e.kind === 'added' ? this.inboxIndex.added(e.agent, e.name) : this.inboxIndex.removed(e.agent, e.name),
+      );
       // Until chokidar's first scan is done, a new file raises no event: load only after it, so
       // anything written during start-up is seen either by the load or by an event, with one load.
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
@@ -208,7 +212,8 @@ export class Daemon {
       tools: this.tools,
       interrupt: this.interrupt.signal,
     });
-    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live }, definition);
+    const inbox = this.watcher ? this.inboxIndex : undefined;
+    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox }, definition);
   }
 
   private onEvent(event: HomeEvent): void {
@@ -219,6 +224,7 @@ export class Daemon {
         return;
       case 'definition':
       case 'agent_folder':
+        this.inboxIndex.forget(event.agent); // the folder itself came or went: list the inbox again
         void this.registry.load(event.agent).then((ok) => {
           if (ok) this.scheduler.poke(event.agent);
           return this.syncSchedules();
@@ -241,7 +247,9 @@ export class Daemon {
   private async pokeAgentsWithWork(): Promise<void> {
     for (const agent of this.registry.names()) {
       if (this.state !== 'running') return;
-      if ((await exists(this.paths.currentTask(agent))) || (await inboxSize(this.paths, agent)) > 0) this.scheduler.poke(agent);
+      const inbox = (await listDir(this.paths.inboxDir(agent))).filter(isTaskFileName);
+      this.inboxIndex.reconcile(agent, inbox); // catches an event the filesystem never sent
+      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0) this.scheduler.poke(agent);
     }
   }
 }

@@ -13,6 +13,7 @@ import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, t
 import { readDailySpend } from '../store/spend.js';
 import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
+import type { InboxIndex } from '../store/inbox-index.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -50,6 +51,8 @@ export interface RunnerDeps {
   currentDefinition?: (agent: string) => AgentDefinition | undefined;
   /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
   live?: LiveRuns;
+  /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
+  inbox?: InboxIndex;
 }
 
 export type ClaimResult =
@@ -100,7 +103,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     return { kind: 'settled' };
   }
   if (current.kind === 'none') {
-    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes);
+    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes, deps.inbox);
     if (promoted.kind === 'dead_lettered') {
       deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
       return { kind: 'settled' };
