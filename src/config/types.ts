@@ -69,7 +69,14 @@ export interface AgentDefinition {
   description: string;
   /** A process agent's command, or null for the built-in model agent. */
   command: string[] | null;
+  /**
+   * `agentd`: the process speaks the protocol on stdin/stdout. `none`: a plain
+   * agent: the task on stdin, the result on stdout, the exit code decides.
+   */
+  protocol: 'agentd' | 'none';
   model: string | null;
+  /** More models the run's endpoint lets the agent name, besides `model` and `fallbackModels`. */
+  models: string[];
   systemPrompt: string;
   fallbackModels: string[];
   tools: Record<string, ToolDefinition>;

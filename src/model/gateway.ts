@@ -229,6 +229,7 @@ export class ModelGateway {
       degraded,
       attempts,
       cached: false,
+      ...(reply.raw ? { raw: reply.raw } : {}),
     };
   }
 }

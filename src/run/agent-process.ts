@@ -32,6 +32,8 @@ export interface SpawnSpec {
   agentdEnv: Record<string, string>;
   /** `sandbox` / `run_as` of the agent (README "Security"); none when absent. */
   confinement?: Confinement;
+  /** The run's endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, AGENTD_URL...): set last, over anything passed through. */
+  runEnv?: Record<string, string>;
 }
 
 export interface ExitInfo {
@@ -102,7 +104,7 @@ export class AgentProcess {
       cwd: spec.cwd,
       uid: run.uid,
       gid: run.gid,
-      env: withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)),
+      env: { ...withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)), ...spec.runEnv },
       detached: true, // its own process group, so a kill reaches everything it started
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -163,6 +165,12 @@ export class AgentProcess {
   kill(signal: NodeJS.Signals): void {
     if (this.child.pid === undefined) return;
     killGroup(this.child.pid, signal);
+  }
+
+  /** Write `text` to stdin and close it (a plain agent's task). */
+  input(text: string): void {
+    if (!this.alive || this.child.stdin!.destroyed) return;
+    this.child.stdin!.end(text);
   }
 
   closeStdin(): void {

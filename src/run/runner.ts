@@ -14,6 +14,7 @@ import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, t
 import { readDailySpend } from '../store/spend.js';
 import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
+import type { InboxIndex } from '../store/inbox-index.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -26,6 +27,8 @@ import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
 import { withAgentRetry } from './agent-models.js';
 import { RunDailyAlert } from './daily-alert.js';
+import type { RunEndpoint } from '../endpoint/server.js';
+import { addSpend, spendSoFar, toStored } from './spend-floor.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -53,6 +56,10 @@ export interface RunnerDeps {
   currentDefinition?: (agent: string) => AgentDefinition | undefined;
   /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
   live?: LiveRuns;
+  /** The OpenAI-compatible endpoint every run's process is given (README "Bring your own agent"). */
+  endpoint?: RunEndpoint;
+  /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
+  inbox?: InboxIndex;
 }
 
 export type ClaimResult =
@@ -103,7 +110,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     return { kind: 'settled' };
   }
   if (current.kind === 'none') {
-    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes);
+    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes, deps.inbox);
     if (promoted.kind === 'dead_lettered') {
       deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
       return { kind: 'settled' };
@@ -181,6 +188,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const runId = newRunId(now());
   const journalFile = paths.journal(agent.name, task.id);
   const journal = await readJournal(journalFile);
+  const spent = await spendSoFar({ ...deps, log }, agent.name, task.id, journal.spend, checkpoint.spend);
   const limits = taskLimits(agent.budget, task.budget, outbox.extends, deps.config.limits);
   const dailyCostUsd = await readDailySpend(paths, agent.name, now());
   const handoff = await readHandoffFor(paths, agent.name, task.id);
@@ -194,6 +202,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     next_attempt_at: null,
     agent_version: agent.version,
     definition_hash: agent.hash,
+    spend: toStored(spent),
   };
   await writeCheckpoint(paths, agent.name, checkpoint);
   const runLog = log.child({ run_id: runId });
@@ -213,10 +222,10 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     limits,
     spentBefore: {
-      steps: journal.spend.steps,
-      toolCalls: journal.spend.toolCalls,
-      tokens: journal.spend.inputTokens + journal.spend.outputTokens,
-      costUsd: journal.spend.costUsd,
+      steps: spent.steps,
+      toolCalls: spent.toolCalls,
+      tokens: spent.inputTokens + spent.outputTokens,
+      costUsd: spent.costUsd,
       runtimeMs: checkpoint.runtime_ms,
       dailyCostUsd,
     },
@@ -237,6 +246,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     trace,
     interrupt: deps.interrupt,
     live: deps.live,
+    endpoint: deps.endpoint,
     onSpawn: async (pid) => {
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);
@@ -249,8 +259,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     checkpointSeq: checkpoint.checkpoint_seq,
     resumedFromCheckpoint: checkpoint.state !== null,
-    onCheckpoint: async (state, ctx, hasContext, seq) => {
-      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq };
+    onCheckpoint: async (state, ctx, hasContext, seq, runSpend) => {
+      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq, spend: toStored(addSpend(spent, runSpend)) };
       await writeCheckpoint(paths, agent.name, checkpoint);
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
@@ -262,7 +272,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     runLog.info(ended, 'run ended');
     return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now
   }
-  await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged });
+  await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged, spentBefore: spent });
   await closeRunTrace(trace, report);
   // Logged once the outcome is in the files, so whoever waits for this line can read them.
   runLog.info(ended, 'run ended');

@@ -96,7 +96,9 @@ export const agentDefinitionSchema = {
     version: { type: ['string', 'number'] },
     description: { type: 'string' },
     command,
+    protocol: { enum: ['agentd', 'none'] },
     model: modelId,
+    models: { type: 'array', items: modelId },
     system_prompt: { type: 'string' },
     fallback_models: { type: 'array', items: modelId },
     tools: {
@@ -281,6 +283,7 @@ export const outboxItemSchema = {
         'config_error',
         'budget_alert',
         'suspected_injection',
+        'journal_lost',
       ],
     },
     agent: { type: 'string' },

@@ -7,7 +7,9 @@ import { missingProviderKeys } from '../../config/provider-auth.js';
 import { createLogger } from '../../observe/logger.js';
 import { applySecuritySettings } from '../../security/apply.js';
 import { systemClock } from '../../run/clock.js';
-import { claimAndRun, type ClaimResult } from '../../run/runner.js';
+import { claimAndRun, type ClaimResult, type RunnerDeps } from '../../run/runner.js';
+import type { AgentDefinition } from '../../config/types.js';
+import { RunEndpoint } from '../../endpoint/server.js';
 import { createGateway, createRunnerDeps } from '../../run/deps.js';
 import { exists, writeFileDurable } from '../../store/durable.js';
 import { assertName } from '../../store/paths.js';
@@ -51,18 +53,28 @@ async function runForeground(agentName: string, options: RunOptions): Promise<nu
   const onSignal = () => interrupt.abort('shutdown');
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const deps = createRunnerDeps({
-    paths,
-    config,
-    log,
-    clock: systemClock,
-    random: Math.random,
-    gateway: createGateway(paths, config, systemClock, Math.random, log),
-    interrupt: interrupt.signal,
-  });
+  const endpoint = new RunEndpoint(log.child({ component: 'endpoint' }));
+  await endpoint.listen();
+  try {
+    return await runClaims(paths, agent, definition, options, interrupt, createRunnerDeps({
+      paths,
+      config,
+      log,
+      clock: systemClock,
+      random: Math.random,
+      gateway: createGateway(paths, config, systemClock, Math.random, log),
+      interrupt: interrupt.signal,
+      endpoint,
+    }));
+  } finally {
+    await endpoint.close();
+  }
+}
+
+/** Claim until the task is done, dead-lettered or waits for a person; retries happen here, in the foreground. */
+async function runClaims(paths: ReturnType<typeof homeOf>, agent: string, definition: AgentDefinition, options: RunOptions, interrupt: AbortController, deps: RunnerDeps): Promise<number> {
   let result: ClaimResult;
   let taskId: string | null = null;
-  // Until the task is done, dead-lettered or waits for a person: retries happen here, in the foreground.
   for (;;) {
     result = await claimAndRun(deps, definition, 'cli');
     if (result.kind === 'ran') taskId = result.taskId;
