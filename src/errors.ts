@@ -25,10 +25,14 @@ export class ConfigError extends Error {
     readonly file: string,
     /** One line per problem, each naming the field. */
     readonly problems: string[],
-    options?: { cause?: unknown },
+    /** `category`: what kind of mistake, when it is known (`auth`: a provider key is missing). */
+    options?: { cause?: unknown; category?: 'auth' },
   ) {
     super(problems.map((p) => `${file}: ${p}`).join('\n'), options);
+    this.category = options?.category ?? null;
   }
+
+  readonly category: 'auth' | null;
 }
 
 /** A task file that is not JSON or does not match the task schema. */

@@ -22,8 +22,13 @@ export interface ModelCaller {
 
 /** What the agent asked a tool to do, answered by the tools layer. */
 export interface ToolCaller {
-  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown> }): Promise<
-    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
+  /**
+   * `onStart` is awaited once the call is admitted (allowed, valid arguments,
+   * circuit closed) and just before the tool runs: only then is it journaled
+   * and counted toward max_tool_calls. `ran: false` on a refusal that came first.
+   */
+  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; onStart?: () => Promise<void> }): Promise<
+    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string; ran?: boolean }
   >;
 }
 
@@ -94,6 +99,8 @@ export interface RunHostInput {
   resumedFromCheckpoint: boolean;
   /** Milliseconds between SIGTERM and SIGKILL of the process group. */
   killGraceMs?: number;
+  /** Told after every call that spent something, with the task's spend so far (the daily cost alert). */
+  onSpend?(spent: Spent): void;
   /** Where the run shows its live counters while it runs (the daemon's status and /metrics). */
   live?: LiveRuns;
   /** The daemon's OpenAI-compatible endpoint; the run registers there and its process gets the variables. */

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { PACKAGE_ROOT, PYTHON_MODULE_DIR } from '../config/installation.js';
 import path from 'node:path';
 
 /**
@@ -66,7 +67,13 @@ export function findBwrap(env: NodeJS.ProcessEnv = process.env): string | null {
 export function bwrapArgs(policy: { home: string; agentDir: string; cwd: string; hidden: string[] }, command: string[]): string[] {
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/var/tmp'];
   // The home read-only and empty but for the agent's own folder: no state/, outbox/, other agents.
-  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir, '--remount-ro', policy.home);
+  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir);
+  // What agents import (README "Install"): the SDK at <home>/node_modules/agentd (self-contained:
+  // its package.json and dist/src/sdk), and the Python module where PYTHONPATH points. Read-only.
+  const sdk = path.join(policy.home, 'node_modules', 'agentd');
+  args.push('--ro-bind-try', path.join(PACKAGE_ROOT, 'package.json'), path.join(sdk, 'package.json'));
+  args.push('--ro-bind-try', path.join(PACKAGE_ROOT, 'dist', 'src', 'sdk'), path.join(sdk, 'dist', 'src', 'sdk'));
+  args.push('--ro-bind-try', PYTHON_MODULE_DIR, PYTHON_MODULE_DIR, '--remount-ro', policy.home);
   for (const hidden of policy.hidden) args.push(...hideArgs(hidden));
   // Its own PID namespace, and --die-with-parent: when bwrap goes, so does everything inside,
   // setsid or not. No --new-session: the daemon's children have no terminal to steal, and
