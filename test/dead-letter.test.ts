@@ -37,7 +37,7 @@ describe('dead letters', () => {
         const record = await deadLetter(home, 'flaky', 'd1');
         assert.equal(record.task?.id, 'd1');
         assert.equal(record.task?.goal, 'survive a broken agent');
-        assert.deepEqual(record.error, { category: 'crash', message: 'agent exited with code 3' });
+        assert.deepEqual(record.error, { category: 'crash', code: 'crash', retryable: true, message: 'agent exited with code 3' });
         assert.equal(record.attempts, 3);
         assert.deepEqual(record.runs, history.map((h) => h.run_id));
         assert.equal(await home.exists('agents/flaky/current-task.json'), false);

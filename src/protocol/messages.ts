@@ -69,6 +69,7 @@ export type ErrorCode =
   | 'provider_unavailable'
   | 'provider_error'
   | 'tool_failed'
+  | 'circuit_open'
   | 'denied'
   | 'bad_message'
   | 'stopping';
@@ -116,6 +117,8 @@ export interface ErrorMessage {
   id: string | null;
   code: ErrorCode;
   message: string;
+  /** With `circuit_open`: ms until the tool's circuit lets a call through again. */
+  retry_after_ms?: number;
 }
 export interface BudgetWarningMessage {
   type: 'budget_warning';

@@ -7,7 +7,8 @@ import type { BudgetUsed } from '../protocol/messages.js';
 import { addOutboxItem, markDelivered, newItemId, updateOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { addDailySpend, utcDay } from '../store/spend.js';
 import { completeTask, deadLetterTask, type Task } from '../store/tasks.js';
-import { runRetryDelayMs } from './boot.js';
+import { decideRunRetry } from '../core/run-retry.js';
+import { failureOf, type Failure } from '../errors.js';
 import { limitsView, usedView } from './budget.js';
 import type { RunReport } from './run-host.js';
 import type { RunnerDeps } from './runner.js';
@@ -38,7 +39,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   let checkpoint: TaskCheckpoint = { ...run.checkpoint, active_run: null, runtime_ms: run.checkpoint.runtime_ms + report.runtimeMs };
   const outcome = report.outcome;
   let status: RunStatus;
-  let error: { category: string; message: string } | null = null;
+  let error: Failure | null = null;
 
   switch (outcome.kind) {
     case 'done':
@@ -56,7 +57,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     case 'limit':
     case 'interrupted': {
       status = outcome.kind === 'limit' ? 'limit' : 'interrupted';
-      if (outcome.kind === 'limit') error = { category: 'budget', message: `budget reached: ${outcome.reason}` };
+      if (outcome.kind === 'limit') error = failureOf('budget', `budget reached: ${outcome.reason}`);
       if (outcome.handoff?.state !== undefined) checkpoint = { ...checkpoint, state: outcome.handoff.state, checkpoint_at: now.toISOString(), checkpoint_seq: report.seq };
       await writeCheckpoint(paths, agent.name, checkpoint);
       // Budgets are per task across its runs: the journal holds every run's real spend.
@@ -73,7 +74,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     }
     case 'provider_unavailable':
       status = 'escalated';
-      error = { category: 'provider_error', message: outcome.message };
+      error = failureOf('provider_error', outcome.message, 'provider_unavailable');
       await writeCheckpoint(paths, agent.name, checkpoint);
       await escalate(deps, run, 'provider_unavailable', `model ${outcome.model} unavailable and the task is critical: ${outcome.message}`, {
         question: 'Retry when the provider is back (retry), or cancel?',
@@ -103,10 +104,11 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       });
       break;
     case 'failed': {
-      error = { category: outcome.category, message: outcome.message };
-      const attempts = checkpoint.attempts + 1;
+      error = failureOf(outcome.category, outcome.message);
+      const decision = decideRunRetry(outcome.category, checkpoint.attempts, { maxAttempts: agent.maxAttempts, ...agent.retry }, deps.random);
+      const attempts = decision.attempts;
       checkpoint = { ...checkpoint, attempts, last_error: error };
-      if (attempts >= agent.maxAttempts) {
+      if (decision.kind === 'dead_letter') {
         status = 'dead_letter';
         await deadLetterTask(paths, agent.name, run.claimed, {
           v: 1,
@@ -120,8 +122,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
         });
       } else {
         status = 'failed';
-        const delay = runRetryDelayMs(attempts, agent.retry.baseDelayMs, agent.retry.maxDelayMs, deps.random);
-        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + delay).toISOString() };
+        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + decision.delayMs).toISOString() };
         await writeCheckpoint(paths, agent.name, checkpoint);
       }
       break;

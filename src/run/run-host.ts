@@ -2,6 +2,7 @@ import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallM
 import { ModelCallError, type GatewayResult } from '../model/types.js';
 import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import { compiledSchema } from '../schema/compiled.js';
+import type { ErrorCategory } from '../errors.js';
 import { formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { idempotencyKey } from '../tools/idempotency.js';
@@ -377,10 +378,12 @@ class RunHost {
       return;
     }
     this.process.send({ type: 'error', id, code: 'provider_error', message: text });
+    // Refused for good (auth, bad request): an agent that then gives up failed for that reason, not a crash.
+    if (failure) this.unavailable = { category: failure.category, message: text };
   }
 
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
-  private unavailable: { category: string; message: string } | null = null;
+  private unavailable: { category: ErrorCategory; message: string } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
@@ -458,7 +461,7 @@ class RunHost {
       span?.failed(answer.code, answer.message);
       await this.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
       if (sideEffect) await auditCall('failed');
-      this.process.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });
+      this.process.send({ type: 'error', id: message.id, code: answer.code, message: answer.message, ...('retryAfterMs' in answer ? { retry_after_ms: answer.retryAfterMs } : {}) });
       return;
     }
     span?.completed(answer.result);

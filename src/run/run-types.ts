@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ErrorCategory } from '../errors.js';
 import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import type { HandoffMessage, StartMessage, StopReason, UncertainMessage } from '../protocol/messages.js';
 import type { GatewayCall, GatewayResult } from '../model/types.js';
@@ -22,7 +23,10 @@ export interface ModelCaller {
 /** What the agent asked a tool to do, answered by the tools layer. */
 export interface ToolCaller {
   call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown> }): Promise<
-    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
+    | { ok: true; result: unknown }
+    | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
+    /** Refused without running because the tool's circuit is open; `retryAfterMs`: when it lets a call through again. */
+    | { ok: false; code: 'circuit_open'; message: string; retryAfterMs: number }
   >;
 }
 
@@ -39,7 +43,7 @@ export type RunOutcome =
   | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string; cause: ApprovalCause; expired: ApprovalRecord | null }
   /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
   | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
-  | { kind: 'failed'; category: string; message: string };
+  | { kind: 'failed'; category: ErrorCategory; message: string };
 
 export interface RunReport {
   outcome: RunOutcome;

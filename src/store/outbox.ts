@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { ConfigError, NotFoundError } from '../errors.js';
+import { AlreadyResolvedError, ConfigError, NotFoundError } from '../errors.js';
 import { compile } from '../schema/validate.js';
 import { outboxFileSchema, outboxItemSchema } from '../schema/schemas.js';
 import type { HomePaths } from './paths.js';
@@ -154,14 +154,14 @@ export async function addOutboxItem(paths: HomePaths, item: OutboxItem): Promise
   return item;
 }
 
-/** Resolve an open item by id. Throws NotFoundError, or Error when it is not open. */
+/** Resolve an open item by id. Throws NotFoundError, or AlreadyResolvedError when it is not open. */
 export async function resolveOutboxItem(paths: HomePaths, itemId: string, resolution: Resolution): Promise<OutboxItem> {
   const agent = agentOfItemId(itemId) ?? (await findItemAgent(paths, itemId));
   if (!agent) throw new NotFoundError(`no outbox item ${itemId}`);
   return updateOutbox(paths, agent, (outbox) => {
     const item = outbox.items.find((i) => i.id === itemId);
     if (!item) throw new NotFoundError(`no outbox item ${itemId} in ${paths.relative(paths.outboxFile(agent))}`);
-    if (item.status !== 'open') throw new Error(`outbox item ${itemId} is already resolved (${item.resolution?.decision ?? '?'})`);
+    if (item.status !== 'open') throw new AlreadyResolvedError(itemId, item.resolution?.decision);
     item.status = 'resolved';
     item.resolution = resolution;
     return item;

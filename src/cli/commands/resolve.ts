@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { BudgetLimits } from '../../config/types.js';
 import { parseDuration } from '../../config/duration.js';
-import { BadNameError, ConfigError, NotFoundError, UsageError } from '../../errors.js';
+import { AlreadyResolvedError, NotFoundError, UsageError } from '../../errors.js';
 import { extendKey } from '../../run/budget.js';
 import { agentOfItemId, readAllOutboxes, resolveOutboxItem, type Decision, type OutboxItem, type Resolution } from '../../store/outbox.js';
 import { assertName, type HomePaths } from '../../store/paths.js';
@@ -66,7 +66,9 @@ async function resolve(itemId: string, options: ResolveOptions): Promise<number>
   try {
     item = await resolveOutboxItem(paths, itemId, resolution);
   } catch (err) {
-    const resolved = await resolvedMeanwhile(paths, itemId, err);
+    // Someone resolved it between our read and our write: report who.
+    if (!(err instanceof AlreadyResolvedError)) throw err;
+    const resolved = await resolvedMeanwhile(paths, itemId);
     if (!resolved) throw err;
     return reportResolved(resolved);
   }
@@ -75,9 +77,8 @@ async function resolve(itemId: string, options: ResolveOptions): Promise<number>
   return EXIT.ok;
 }
 
-/** After a failed resolve: the item, if it failed because someone resolved it meanwhile. */
-async function resolvedMeanwhile(paths: HomePaths, itemId: string, err: unknown): Promise<OutboxItem | null> {
-  if (err instanceof NotFoundError || err instanceof ConfigError || err instanceof BadNameError) return null;
+/** The item someone resolved meanwhile, read again for who and when. */
+async function resolvedMeanwhile(paths: HomePaths, itemId: string): Promise<OutboxItem | null> {
   const { items } = await readAllOutboxes(paths);
   const item = items.find((i) => i.id === itemId);
   return item && item.status !== 'open' ? item : null;
