@@ -124,6 +124,8 @@ export interface BudgetWarningMessage {
   type: 'budget_warning';
   used: BudgetUsed;
   limits: BudgetUsed;
+  /** The agent's spend today against daily_cost_usd, which also caps the cost left. */
+  daily?: { used_usd: number; limit_usd: number };
 }
 export interface StopMessage {
   type: 'stop';
@@ -266,6 +268,4 @@ export function parseAgentLine(line: string): ParsedLine {
   return { kind: 'invalid', reason: `${type} message: ${validate.problems(value).join('; ')}`, id: replyId };
 }
 
-export function encodeMessage(message: DaemonMessage | AgentMessage): string {
-  return JSON.stringify(message) + '\n';
-}
+export { encodeMessage } from './codec.js';

@@ -1,6 +1,6 @@
 import type { DeliveredResolution } from '../protocol/messages.js';
 import type { OutboxItem } from '../store/outbox.js';
-import { blocksTask } from '../store/outbox.js';
+import { blocksTask } from '../core/outbox-rules.js';
 import { fullJitterDelayMs } from '../core/backoff.js';
 import { laterDecision, type ApprovalRecord } from '../tools/approval.js';
 

@@ -9,7 +9,7 @@ import { idempotencyKey } from '../tools/idempotency.js';
 import { formatDuration } from '../config/duration.js';
 import { approvalCause, approvalStanding } from '../tools/approval.js';
 import { AgentProcess } from './agent-process.js';
-import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
+import { budgetWarning, decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, pastWarning, remaining, type Spent } from './budget.js';
 import { ReplayCursor } from './replay.js';
 import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
 import { RunTaint } from './taint.js';
@@ -496,7 +496,7 @@ class RunHost {
     const spent = this.spentNow();
     if (!pastWarning(this.input.limits, spent)) return;
     this.warned = true;
-    this.process.send({ type: 'budget_warning', used: usedView(spent), limits: limitsView(this.input.limits) });
+    this.process.send(budgetWarning(this.input.limits, spent));
   }
 
   private onResult(output: unknown): void {

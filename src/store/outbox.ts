@@ -59,16 +59,7 @@ export interface OutboxFile {
 const validateOutboxFile = compile<OutboxFile>(outboxFileSchema);
 const validateItem = compile<OutboxItem>(outboxItemSchema);
 
-/**
- * Kinds that are told to a person but do not hold a task back. A
- * suspected_injection item does not stop the run: it makes the run's write
- * and irreversible tools wait for approval instead.
- */
-const NON_BLOCKING: ReadonlySet<OutboxKind> = new Set(['config_error', 'budget_alert', 'suspected_injection']);
-
-export function blocksTask(item: OutboxItem, taskId: string): boolean {
-  return item.status === 'open' && item.task_id === taskId && !NON_BLOCKING.has(item.kind);
-}
+export { blocksTask } from '../core/outbox-rules.js';
 
 export function newItemId(agent: string): string {
   return `${agent}:${randomBytes(4).toString('hex')}`;
