@@ -235,7 +235,8 @@ class Session {
     if (this.phase === 'escalated') return this.finish(0);
     if (this.phase !== 'running') return;
     // undefined would drop the field and make an invalid message: a function that returns nothing returns null.
-    this.send({ type: 'result', output: output === undefined ? null : output });
+    // finish() waits for this write (and tolerates its failure) before it exits.
+    void this.send({ type: 'result', output: output === undefined ? null : output });
     await this.finish(0);
   }
 
