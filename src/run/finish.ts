@@ -12,6 +12,7 @@ import { failureOf, type Failure } from '../errors.js';
 import { limitsView, usedView } from './budget.js';
 import type { RunReport } from './run-host.js';
 import type { RunnerDeps } from './runner.js';
+import { addSpend, fromStored, reconcileSpend, toStored } from './spend-floor.js';
 
 /**
  * What a run's outcome means for the files: done, dead-letter, an outbox
@@ -30,16 +31,23 @@ export interface FinishedRun {
   report: RunReport;
   limits: BudgetLimits;
   definitionChanged: boolean;
+  /** The task's spend before this run (journal, floored by the checkpoint). */
+  spentBefore: JournalSpend;
 }
 
 export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<void> {
   const { paths } = deps;
   const { agent, task, report } = run;
   const now = new Date(deps.clock.now());
-  let checkpoint: TaskCheckpoint = { ...run.checkpoint, active_run: null, runtime_ms: run.checkpoint.runtime_ms + report.runtimeMs };
+  let checkpoint: TaskCheckpoint = {
+    ...run.checkpoint,
+    active_run: null,
+    runtime_ms: run.checkpoint.runtime_ms + report.runtimeMs,
+    spend: toStored(addSpend(run.spentBefore, report.spend)),
+  };
   const outcome = report.outcome;
   let status: RunStatus;
-  let error: Failure | null = null;
+  let error: (Failure & { stderr_tail?: string[] }) | null = null;
 
   switch (outcome.kind) {
     case 'done':
@@ -62,7 +70,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       await writeCheckpoint(paths, agent.name, checkpoint);
       // Budgets are per task across its runs: the journal holds every run's real spend.
       const journal = await readJournal(paths.journal(agent.name, task.id));
-      const used = usedView(taskSpent(journal.spend, checkpoint.runtime_ms));
+      const used = usedView(taskSpent(reconcileSpend(journal.spend, fromStored(checkpoint.spend)).spend, checkpoint.runtime_ms));
       await writeHandoff(deps, run, checkpoint, outcome.reason, outcome.handoff, journal, used);
       if (outcome.kind === 'limit') {
         await escalate(deps, run, 'limit', `budget reached: ${outcome.reason}`, {
@@ -104,7 +112,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       });
       break;
     case 'failed': {
-      error = failureOf(outcome.category, outcome.message);
+      error = { ...failureOf(outcome.category, outcome.message), ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
       const decision = decideRunRetry(outcome.category, checkpoint.attempts, { maxAttempts: agent.maxAttempts, ...agent.retry }, deps.random);
       const attempts = decision.attempts;
       checkpoint = { ...checkpoint, attempts, last_error: error };

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { ToolDefinition } from '../config/types.js';
 import { compiledSchema } from '../schema/compiled.js';
 import { formatErrors } from '../schema/validate.js';
-import { killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
+import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
+import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
 import { circuitOpenMessage, circuitRetryInMs, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
@@ -15,9 +16,10 @@ const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
 export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string };
 
 /** Run a tool command: args JSON on stdin, result JSON on stdout, a timeout, a scrubbed environment. */
-export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>): Promise<ToolRun> {
+export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>, confinement?: Confinement): Promise<ToolRun> {
   const [cmd, ...rest] = tool.command;
-  const child = spawn(resolveExecutable(cmd!, cwd), rest, { cwd, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  const run = confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env));
+  const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let overflow = false;
@@ -97,7 +99,7 @@ export class ToolRunner implements ToolCaller {
     }
     let run: ToolRun;
     try {
-      run = await this.runCommand(tool, request.agent.dir, request.args, env);
+      run = await this.runCommand(tool, request.agent.dir, request.args, env, request.agent.confinement);
     } catch (err) {
       breaker.release();
       throw err;
