@@ -106,7 +106,7 @@ export class AgentRegistry {
       const message = errorMessage(err);
       const kept = this.definitions.has(agent);
       await this.rereadIfFresh(agent);
-      const category = err instanceof ConfigError ? err.category : null;
+      const category = err instanceof ConfigError && err.category === 'auth' ? 'auth' : null;
       this.log.error({ agent, problem: message, kept_previous: kept, ...(category ? { category } : {}) }, 'agent definition rejected');
       if (err instanceof ConfigError) await this.reportConfigError(agent, message, kept, category);
       return kept;

@@ -7,7 +7,8 @@ import type { BudgetUsed } from '../protocol/messages.js';
 import { addOutboxItem, markDelivered, newItemId, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { addDailySpend, readDailySpend } from '../store/spend.js';
 import { completeTask, deadLetterTask, type Task } from '../store/tasks.js';
-import { runRetryDelayMs } from './boot.js';
+import { decideRunRetry } from '../core/run-retry.js';
+import { failureOf, type Failure } from '../errors.js';
 import { limitsView, usedView } from './budget.js';
 import { alertDailySpend } from './daily-alert.js';
 import type { RunReport } from './run-host.js';
@@ -47,7 +48,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   };
   const outcome = report.outcome;
   let status: RunStatus;
-  let error: { category: string; message: string; stderr_tail?: string[] } | null = null;
+  let error: (Failure & { stderr_tail?: string[] }) | null = null;
 
   switch (outcome.kind) {
     case 'done':
@@ -65,7 +66,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     case 'limit':
     case 'interrupted': {
       status = outcome.kind === 'limit' ? 'limit' : 'interrupted';
-      if (outcome.kind === 'limit') error = { category: 'budget', message: `budget reached: ${outcome.reason}` };
+      if (outcome.kind === 'limit') error = failureOf('budget', `budget reached: ${outcome.reason}`);
       if (outcome.handoff?.state !== undefined) checkpoint = { ...checkpoint, state: outcome.handoff.state, checkpoint_at: now.toISOString(), checkpoint_seq: report.seq };
       await writeCheckpoint(paths, agent.name, checkpoint);
       // Budgets are per task across its runs: the journal holds every run's real spend.
@@ -83,7 +84,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     }
     case 'provider_unavailable':
       status = 'escalated';
-      error = { category: 'provider_error', message: outcome.message };
+      error = failureOf('provider_error', outcome.message, 'provider_unavailable');
       await writeCheckpoint(paths, agent.name, checkpoint);
       await escalate(deps, run, 'provider_unavailable', `model ${outcome.model} unavailable and the task is critical: ${outcome.message}`, {
         question: 'Retry when the provider is back (retry), or cancel?',
@@ -113,10 +114,11 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       });
       break;
     case 'failed': {
-      error = { category: outcome.category, message: outcome.message, ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
-      const attempts = checkpoint.attempts + 1;
+      error = { ...failureOf(outcome.category, outcome.message), ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
+      const decision = decideRunRetry(outcome.category, checkpoint.attempts, { maxAttempts: agent.maxAttempts, ...agent.retry }, deps.random);
+      const attempts = decision.attempts;
       checkpoint = { ...checkpoint, attempts, last_error: error };
-      if (attempts >= agent.maxAttempts) {
+      if (decision.kind === 'dead_letter') {
         status = 'dead_letter';
         await deadLetterTask(paths, agent.name, run.claimed, {
           v: 1,
@@ -130,8 +132,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
         });
       } else {
         status = 'failed';
-        const delay = runRetryDelayMs(attempts, agent.retry.baseDelayMs, agent.retry.maxDelayMs, deps.random);
-        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + delay).toISOString() };
+        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + decision.delayMs).toISOString() };
         await writeCheckpoint(paths, agent.name, checkpoint);
       }
       break;

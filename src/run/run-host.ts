@@ -3,11 +3,12 @@ import type { EndpointSession } from '../endpoint/server.js';
 import { closeJournal } from '../store/journal-writer.js';
 import { appendJournal, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import { compiledSchema } from '../schema/compiled.js';
+import type { ErrorCategory } from '../errors.js';
 import { formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { formatDuration } from '../config/duration.js';
 import { AgentProcess, stderrCause } from './agent-process.js';
-import { exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
+import { budgetWarning, exhaustedBudget, pastWarning, remaining, type Spent } from './budget.js';
 import { ReplayCursor } from './replay.js';
 import { handleToolCall, type ToolCallHost } from './tool-call.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
@@ -370,6 +371,8 @@ class RunHost {
       if (critical) this.finish({ kind: 'provider_unavailable', model, message: outcome.message });
       else this.unavailable = { category: outcome.category, message: outcome.message };
     }
+    // Refused for good (auth, bad request): an agent that then gives up failed for that reason, not a crash.
+    else if (outcome.kind === 'failed') this.unavailable = { category: outcome.category, message: outcome.message };
   }
 
   private newModelRun(): ModelCallRun {
@@ -393,7 +396,7 @@ class RunHost {
   }
 
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
-  private unavailable: { category: string; message: string } | null = null;
+  private unavailable: { category: ErrorCategory; message: string } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
@@ -450,7 +453,7 @@ class RunHost {
     const spent = this.spentNow();
     if (!pastWarning(this.input.limits, spent)) return;
     this.warned = true;
-    this.process.send({ type: 'budget_warning', used: usedView(spent), limits: limitsView(this.input.limits) });
+    this.process.send(budgetWarning(this.input.limits, spent));
   }
 
   private onResult(output: unknown): void {

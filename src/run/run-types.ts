@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ErrorCategory } from '../errors.js';
 import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import type { HandoffMessage, StartMessage, StopReason, UncertainMessage } from '../protocol/messages.js';
 import type { GatewayCall, GatewayResult } from '../model/types.js';
@@ -28,7 +29,10 @@ export interface ToolCaller {
    * and counted toward max_tool_calls. `ran: false` on a refusal that came first.
    */
   call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; onStart?: () => Promise<void> }): Promise<
-    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string; ran?: boolean }
+    | { ok: true; result: unknown }
+    | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string; ran?: boolean }
+    /** Refused without running because the tool's circuit is open; `retryAfterMs`: when it lets a call through again. */
+    | { ok: false; code: 'circuit_open'; message: string; retryAfterMs: number; ran: false }
   >;
 }
 
@@ -46,7 +50,7 @@ export type RunOutcome =
   /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
   | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
   /** `stderrTail`: the agent's last stderr lines, when it exited on its own without a result. */
-  | { kind: 'failed'; category: string; message: string; stderrTail?: string[] };
+  | { kind: 'failed'; category: ErrorCategory; message: string; stderrTail?: string[] };
 
 export interface RunReport {
   outcome: RunOutcome;

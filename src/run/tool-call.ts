@@ -143,7 +143,7 @@ async function runTool(host: ToolCallHost, message: ToolCallMessage, tool: ToolD
     // Journaled even when it never ran (an open circuit): the call holds its seq, and replay reads the journal by seq.
     await host.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
     if (started && sideEffect) await auditCall('failed');
-    host.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });
+    host.send({ type: 'error', id: message.id, code: answer.code, message: answer.message, ...('retryAfterMs' in answer ? { retry_after_ms: answer.retryAfterMs } : {}) });
     return;
   }
   span?.completed(answer.result);

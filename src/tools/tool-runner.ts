@@ -7,7 +7,7 @@ import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run
 import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
-import { circuitOpenMessage, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
+import { circuitOpenMessage, circuitRetryInMs, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
 
 /** Largest tool output accepted; more is a failure, not a memory problem. */
 const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
@@ -90,7 +90,9 @@ export class ToolRunner implements ToolCaller {
     const breaker = this.circuits.get(toolCircuitKey(request.agent.name, tool), tool.circuit);
     if (breaker.acquire() === 'rejected') {
       this.log.warn({ tool: tool.name }, 'tool circuit open, call refused');
-      return { ok: false, code: 'tool_failed', message: circuitOpenMessage(tool.name, breaker.info(), tool.circuit, this.now()), ran: false };
+      // Its own code, and when to try again: nothing ran, unlike a tool that failed.
+      const info = breaker.info();
+      return { ok: false, code: 'circuit_open', message: circuitOpenMessage(tool.name, info, tool.circuit, this.now()), retryAfterMs: circuitRetryInMs(info, tool.circuit, this.now()), ran: false };
     }
     let run: ToolRun;
     try {
