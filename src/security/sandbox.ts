@@ -29,6 +29,13 @@ export interface SandboxHost {
   bwrap: string | null;
   /** Files and folders to hide: key files, $CREDENTIALS_DIRECTORY. */
   hidden: string[];
+  /**
+   * setpriv's path when the daemon is not root but holds capabilities (CAP_SETUID and
+   * CAP_SETGID given by the unit for run_as): every child goes through it, which switches
+   * the account and clears the inheritable and ambient sets, so no agent inherits them.
+   * null when the daemon has no capabilities to leak (or is root: setuid from root drops them).
+   */
+  dropCaps: string | null;
 }
 
 export interface ConfinedSpawn {
@@ -44,7 +51,15 @@ export const BWRAP_ENV = 'AGENTD_BWRAP';
 
 /** bwrap's path: $AGENTD_BWRAP when set (even if wrong: then null), else the first `bwrap` on PATH. */
 export function findBwrap(env: NodeJS.ProcessEnv = process.env): string | null {
-  const candidates = env[BWRAP_ENV] ? [env[BWRAP_ENV]] : (env.PATH ?? '/usr/bin:/bin').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'bwrap'));
+  return env[BWRAP_ENV] ? findExecutable([env[BWRAP_ENV]]) : findOnPath('bwrap', env);
+}
+
+/** The first executable `name` on PATH (or the usual folders), or null. */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  return findExecutable((env.PATH || '/usr/bin:/bin:/usr/sbin:/sbin').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, name)));
+}
+
+function findExecutable(candidates: string[]): string | null {
   for (const candidate of candidates) {
     try {
       fs.accessSync(candidate, fs.constants.X_OK);
@@ -94,12 +109,16 @@ export function confineSpawn(
   where: { home: string; agentDir: string; cwd: string },
   host: SandboxHost,
 ): ConfinedSpawn {
-  const ids = confinement.runAs ? { uid: confinement.runAs.uid, gid: confinement.runAs.gid } : {};
-  if (!confinement.sandbox) return { file: command[0]!, args: command.slice(1), ...ids };
   // bwrap missing at spawn time (removed since the definition loaded): spawning the bare
   // name fails with ENOENT and the run fails; it never runs unsandboxed.
-  const file = host.bwrap ?? 'bwrap';
-  return { file, args: bwrapArgs({ ...where, hidden: host.hidden }, command), ...ids };
+  const inner = confinement.sandbox ? [host.bwrap ?? 'bwrap', ...bwrapArgs({ ...where, hidden: host.hidden }, command)] : command;
+  if (host.dropCaps !== null) {
+    const runAs = confinement.runAs;
+    const ids = runAs ? ['--reuid', String(runAs.uid), '--regid', String(runAs.gid), '--clear-groups'] : [];
+    return { file: host.dropCaps, args: [...ids, '--inh-caps=-all', '--ambient-caps=-all', '--', ...inner] };
+  }
+  const ids = confinement.runAs ? { uid: confinement.runAs.uid, gid: confinement.runAs.gid } : {};
+  return { file: inner[0]!, args: inner.slice(1), ...ids };
 }
 
 /** Null until agentd.yaml loads; a spawn before that looks bwrap up itself and hides nothing extra. */
@@ -107,11 +126,11 @@ let host: SandboxHost | null = null;
 
 /** Set by the daemon (and `agentd run`) when agentd.yaml loads. */
 export function setSandboxHost(next: SandboxHost): void {
-  host = { bwrap: next.bwrap, hidden: [...next.hidden] };
+  host = { bwrap: next.bwrap, hidden: [...next.hidden], dropCaps: next.dropCaps };
 }
 
 export function sandboxHost(): SandboxHost {
-  host ??= { bwrap: findBwrap(), hidden: [] };
+  host ??= { bwrap: findBwrap(), hidden: [], dropCaps: null };
   return host;
 }
 
