@@ -86,7 +86,7 @@ export function bwrapArgs(policy: { home: string; agentDir: string; cwd: string;
   // Its own PID namespace, and --die-with-parent: when bwrap goes, so does everything inside,
   // setsid or not. No --new-session: the daemon's children have no terminal to steal, and
   // staying in bwrap's process group lets the group kill reach the agent itself.
-  args.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent');
+  args.push('--unshare-pid', '--unshare-ipc', '--die-with-parent');
   args.push('--chdir', policy.cwd, '--', ...command);
   return args;
 }
