@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { ajv, compile } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { compile } from '../schema/validate.js';
 import { agentDefinitionSchema, taskSchema } from '../schema/schemas.js';
 import { cronProblem } from '../daemon/cron-times.js';
 import type { HomePaths } from '../store/paths.js';
+import { sharedInboxProblem } from '../store/shared-folders.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem } from '../store/home-file.js';
 import { secretSource } from '../security/secrets.js';
 import { confinementProblems } from '../security/confinement.js';
@@ -19,7 +21,9 @@ interface RawAgentDefinition {
   version?: string | number;
   description?: string;
   command?: string[];
+  protocol?: 'agentd' | 'none';
   model?: string;
+  models?: string[];
   system_prompt?: string;
   fallback_models?: string[];
   tools?: string[] | Record<string, RawTool>;
@@ -48,6 +52,8 @@ const validateTaskTemplate = compile(taskSchema);
 export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<{ file: string; bytes: Buffer } | null> {
   const folder = await escapesHome(paths, paths.agentDir(agent));
   if (folder) throw new ConfigError(`agents/${agent}`, [folder]);
+  const shared = await sharedInboxProblem(paths, agent);
+  if (shared) throw new ConfigError(`agents/${agent}`, [shared]);
   for (const candidate of paths.definitionCandidates(agent)) {
     const read = await readHomeFile(paths, candidate, maxBytes);
     if (read.kind === 'missing') continue;
@@ -87,15 +93,17 @@ export async function resolveAgentDefinition(
   const budget = mergeBudget(config.defaults.budget, raw.budget);
   problems.push(...budgetOverLimits(budget, config.limits, 'budget'));
 
-  for (const model of [raw.model, ...(raw.fallback_models ?? [])]) {
+  for (const model of [raw.model, ...(raw.fallback_models ?? []), ...(raw.models ?? [])]) {
     if (model === undefined) continue;
     const provider = model.slice(0, model.indexOf('/'));
     if (!config.providers[provider]) {
-      const field = model === raw.model ? 'model' : 'fallback_models';
+      const field = model === raw.model ? 'model' : raw.fallback_models?.includes(model) ? 'fallback_models' : 'models';
       problems.push(`${field} ${JSON.stringify(model)} names provider ${JSON.stringify(provider)}, which agentd.yaml does not declare under providers`);
     }
   }
 
+  // A plain agent knows no protocol: the built-in model agent cannot be one.
+  if (raw.protocol === 'none' && !raw.command) problems.push('protocol: none needs a command (a plain agent is a program of yours)');
   const tools = resolveAgentTools(raw.tools, config, problems);
   (raw.env ?? []).forEach((name, i) => {
     const source = secretSource(config, name);
@@ -117,7 +125,9 @@ export async function resolveAgentDefinition(
     version: raw.version === undefined ? '0' : String(raw.version),
     description: raw.description ?? '',
     command: raw.command ?? null,
+    protocol: raw.protocol ?? 'agentd',
     model: raw.model ?? null,
+    models: raw.models ?? [],
     systemPrompt: raw.system_prompt ?? '',
     fallbackModels: raw.fallback_models ?? [],
     tools,
@@ -204,7 +214,7 @@ async function resolveOutputSchema(
     }
   }
   try {
-    ajv.compile(schema as object);
+    compiledSchema(schema as object);
   } catch (err) {
     problems.push(`output_schema is not a valid JSON Schema: ${(err as Error).message}`);
     return null;

@@ -9,11 +9,12 @@ import type { AgentDefaults, BudgetLimits, DaemonConfig, FileModes, Freshness, P
 import { resolveToolMap, type RawTool } from './tools.js';
 import { parseByteSize } from '../observe/log-file.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../store/home-file.js';
+import { notifyHeaderEnvs, resolveNotifyHooks, type RawNotifyHook } from './notify-hooks.js';
 
 /** What every agent gets when neither agentd.yaml nor its definition says otherwise. */
 export const BUILTIN_DEFAULTS: AgentDefaults = {
   budget: { steps: 50, toolCalls: 100, runtimeMs: 15 * 60_000, tokens: 200_000, costUsd: 2, dailyCostUsd: 20 },
-  freshness: { taskMaxAgeMs: 24 * 3_600_000, contextMaxAgeMs: 24 * 3_600_000, contextRefresh: null },
+  freshness: { taskMaxAgeMs: 4 * 3_600_000, contextMaxAgeMs: 24 * 3_600_000, contextRefresh: null },
   retry: { attempts: 3, baseDelayMs: 1000, maxDelayMs: 30_000 },
   maxAttempts: 3,
   stopGraceMs: 5000,
@@ -74,6 +75,7 @@ interface RawDaemonConfig {
   secrets?: string[];
   max_file_bytes?: number | string;
   file_mode?: { state?: string; outbox?: string };
+  notify?: Record<string, RawNotifyHook>;
 }
 
 export type { RawBudget, RawFreshness, RawRetry };
@@ -190,6 +192,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems, { approvalTtlMs: defaults.approvalTtlMs, shared: true });
   const maxFileBytes = resolveMaxFileBytes(raw.max_file_bytes, problems);
   const fileMode = resolveFileModes(raw.file_mode, problems);
+  const notify = resolveNotifyHooks(raw.notify ?? {});
   if (problems.length > 0) throw new ConfigError(where, problems);
   return {
     file,
@@ -215,9 +218,11 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
       windowMs: raw.circuit?.window !== undefined ? parseDuration(raw.circuit.window) : 60_000,
       cooldownMs: raw.circuit?.cooldown !== undefined ? parseDuration(raw.circuit.cooldown) : 30_000,
     },
-    secrets: [...new Set(raw.secrets ?? [])],
+    // A webhook's header values are credentials: kept from children and masked like any secret.
+    secrets: [...new Set([...(raw.secrets ?? []), ...notifyHeaderEnvs(notify)])],
     maxFileBytes,
     fileMode,
+    notify,
   };
 }
 

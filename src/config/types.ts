@@ -69,7 +69,14 @@ export interface AgentDefinition {
   description: string;
   /** A process agent's command, or null for the built-in model agent. */
   command: string[] | null;
+  /**
+   * `agentd`: the process speaks the protocol on stdin/stdout. `none`: a plain
+   * agent: the task on stdin, the result on stdout, the exit code decides.
+   */
+  protocol: 'agentd' | 'none';
   model: string | null;
+  /** More models the run's endpoint lets the agent name, besides `model` and `fallbackModels`. */
+  models: string[];
   systemPrompt: string;
   fallbackModels: string[];
   tools: Record<string, ToolDefinition>;
@@ -160,4 +167,23 @@ export interface DaemonConfig {
   /** Largest task file or definition read, bytes (default 1 MiB). */
   maxFileBytes: number;
   fileMode: FileModes;
+  /** `notify:` hooks by name (README "Notifications"); empty when none. */
+  notify: NotifyHook[];
+}
+
+/** Where a notification goes: a command with the item on stdin, or a POST. */
+export type NotifyTarget =
+  | { kind: 'command'; command: string[]; env: string[] }
+  | { kind: 'webhook'; url: string; /** header name → the env variable holding its value */ headers: Record<string, string>; format: 'json' | 'slack' };
+
+export interface NotifyHook {
+  name: string;
+  target: NotifyTarget;
+  /** Item kinds delivered; null: every kind. */
+  kinds: string[] | null;
+  on: ('opened' | 'resolved')[];
+  /** One attempt's limit, ms (default 10 s). */
+  timeoutMs: number;
+  /** Backoff between failed attempts, doubling from base to max, ms (defaults 1 s and 5 min). */
+  retry: { baseDelayMs: number; maxDelayMs: number };
 }

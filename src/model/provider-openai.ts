@@ -63,13 +63,7 @@ export class OpenAIProvider implements ModelProvider {
         res = await fetch(`${this.config.baseUrl}/chat/completions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-          body: JSON.stringify({
-            model: name,
-            messages: request.messages,
-            ...(request.tools && request.tools.length > 0 ? { tools: request.tools } : {}),
-            ...(request.max_tokens !== undefined ? { max_tokens: request.max_tokens } : {}),
-            ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-          }),
+          body: JSON.stringify(providerBody(name, request)),
           signal: controller.signal,
         });
       } catch (err) {
@@ -131,6 +125,25 @@ export class OpenAIProvider implements ModelProvider {
   }
 }
 
+/** Fields the provider never sees: streaming is answered by agentd's endpoint from the whole reply. */
+const NOT_SENT = new Set(['model', 'stream', 'stream_options']);
+
+/**
+ * The body sent to the provider: every field of the request as the agent wrote
+ * it (response_format, tool_choice, seed, top_p, max_completion_tokens, ...),
+ * with the provider's own model name. An empty tools list is left out, as some
+ * servers refuse one.
+ */
+export function providerBody(name: string, request: ModelRequest): Record<string, unknown> {
+  const body: Record<string, unknown> = { model: name };
+  for (const [field, value] of Object.entries(request)) {
+    if (value === undefined || NOT_SENT.has(field)) continue;
+    if (field === 'tools' && Array.isArray(value) && value.length === 0) continue;
+    body[field] = value;
+  }
+  return body;
+}
+
 /** The error text of an OpenAI-style body `{error: {message}}`, or the start of the raw body. */
 function errorDetail(text: string): string {
   try {
@@ -179,6 +192,7 @@ function parseCompletion(text: string, request: ModelRequest): ProviderReply | s
       input_tokens: count(usage.prompt_tokens) ?? estimateRequestTokens(request),
       output_tokens: count(usage.completion_tokens) ?? estimateTokens(outputChars),
     },
+    raw: body,
   };
 }
 

@@ -96,7 +96,9 @@ export const agentDefinitionSchema = {
     version: { type: ['string', 'number'] },
     description: { type: 'string' },
     command,
+    protocol: { enum: ['agentd', 'none'] },
     model: modelId,
+    models: { type: 'array', items: modelId },
     system_prompt: { type: 'string' },
     fallback_models: { type: 'array', items: modelId },
     tools: {
@@ -154,6 +156,29 @@ const priceSchema = {
   },
 };
 
+const outboxKinds = ['uncertain', 'stale_task', 'stale_context', 'limit', 'approval', 'unsure_side_effect', 'provider_unavailable', 'config_error', 'budget_alert', 'suspected_injection'];
+
+/** One `notify:` hook: exactly one of `command` or `webhook` (README "Notifications"). */
+const notifyHookSchema = {
+  type: 'object',
+  additionalProperties: false,
+  oneOf: [
+    { required: ['command'], not: { required: ['webhook'] } },
+    { required: ['webhook'], not: { required: ['command'] } },
+  ],
+  properties: {
+    command,
+    webhook: { type: 'string', pattern: '^https?://', description: 'must be an http:// or https:// URL' },
+    headers: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9-]+$' }, additionalProperties: envName },
+    format: { enum: ['json', 'slack'] },
+    env: { type: 'array', items: envName },
+    kinds: { type: 'array', items: { enum: outboxKinds }, minItems: 1 },
+    on: { type: 'array', items: { enum: ['opened', 'resolved'] }, minItems: 1 },
+    timeout: duration,
+    retry: { type: 'object', additionalProperties: false, properties: { base_delay: duration, max_delay: duration } },
+  },
+};
+
 export const daemonConfigSchema = {
   type: 'object',
   additionalProperties: false,
@@ -184,6 +209,7 @@ export const daemonConfigSchema = {
     max_parallel_runs: positiveInt,
     http: { type: 'string', pattern: '^[^:]+:[0-9]+$', description: 'must be host:port, e.g. 127.0.0.1:9464' },
     http_allow_remote: { type: 'boolean' },
+    notify: { type: 'object', propertyNames: { pattern: NAME }, additionalProperties: notifyHookSchema },
     trace: {
       type: 'object',
       additionalProperties: false,
@@ -257,6 +283,7 @@ export const outboxItemSchema = {
         'config_error',
         'budget_alert',
         'suspected_injection',
+        'journal_lost',
       ],
     },
     agent: { type: 'string' },

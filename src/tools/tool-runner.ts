@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { idempotencyKey } from './idempotency.js';
-import type { ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../config/types.js';
-import { ajv, formatErrors } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { formatErrors } from '../schema/validate.js';
 import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
 import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import type { ToolCaller } from '../run/run-host.js';
@@ -61,7 +61,6 @@ export async function runToolCommand(tool: ToolDefinition, cwd: string, args: un
  * shared by every run of the daemon (one ToolRunner per daemon).
  */
 export class ToolRunner implements ToolCaller {
-  private readonly validators = new WeakMap<object, ValidateFunction>();
   readonly circuits: ToolCircuits;
 
   constructor(
@@ -80,7 +79,7 @@ export class ToolRunner implements ToolCaller {
   async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
     const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
     if (!tool) return { ok: false, code: 'not_allowed', message: `tool ${JSON.stringify(request.name)} is not in this agent's tools` };
-    const validate = this.validatorFor(tool);
+    const validate = compiledSchema(tool.inputSchema);
     if (!validate(request.args)) {
       return { ok: false, code: 'invalid_args', message: `arguments for ${tool.name}: ${formatErrors(validate.errors ?? []).join('; ')}` };
     }
@@ -110,14 +109,5 @@ export class ToolRunner implements ToolCaller {
     }
     breaker.recordSuccess();
     return run;
-  }
-
-  private validatorFor(tool: ToolDefinition): ValidateFunction {
-    let validate = this.validators.get(tool.inputSchema);
-    if (!validate) {
-      validate = ajv.compile(tool.inputSchema);
-      this.validators.set(tool.inputSchema, validate);
-    }
-    return validate;
   }
 }
