@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CLI, REPO_ROOT, TestHome, completion, startStandIn, type StandIn } from './helpers/home.js';
 import { FAST_CONFIG, allFiles, inHome, untilInFolder } from './helpers/support.js';
+import { PROVIDER_KEY, byoConfig, doneOutput, plainAgent, toolLoopProvider } from './helpers/byo.js';
 
 const FILE_KEY = 'sk-from-a-file-0123456789';
 const CRED_KEY = 'sk-from-a-credential-0123456789';
@@ -278,4 +279,27 @@ describe('run_as runs agents and tools under another account', { skip: isRoot ? 
       });
     });
   }
+});
+
+describe('a sandboxed agent still reaches the run\'s endpoint on 127.0.0.1', { skip: hasBwrap ? false : 'bubblewrap is not installed' }, () => {
+  it('a plain agent on the official openai client, sandboxed, runs a tool loop through the run\'s endpoint to done', async () => {
+    const standIn = await startStandIn(toolLoopProvider());
+    try {
+      await inHome(byoConfig(standIn), async (home) => {
+        await plainAgent(home, 'boxed', 'openai-agent.mjs', { sandbox: true });
+        await home.inbox('boxed', 't1', { goal: 'rounds:2 what is it?' });
+        const daemon = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
+        try {
+          const output = await doneOutput(home, 'boxed', 't1').catch((err: Error) => {
+            throw new Error(`${err.message}\n${daemon.logs.filter((l) => l.level >= 40 || l.stream === 'stderr').map((l) => JSON.stringify(l)).join('\n')}`);
+          });
+          assert.deepEqual({ answer: output.answer, rounds: output.rounds, keyless: output.keyless }, { answer: '42', rounds: 2, keyless: true });
+        } finally {
+          await daemon.stop();
+        }
+      });
+    } finally {
+      await standIn.close();
+    }
+  });
 });

@@ -38,6 +38,14 @@ export interface SandboxHost {
   dropCaps: string | null;
 }
 
+/** Where a process runs: the home to hide, its own folder (writable), its cwd, and folders it may read besides. */
+export interface SandboxWhere {
+  home: string;
+  agentDir: string;
+  cwd: string;
+  readable?: string[];
+}
+
 export interface ConfinedSpawn {
   file: string;
   args: string[];
@@ -78,10 +86,11 @@ function findExecutable(candidates: string[]): string | null {
  * files and credential folders covered. The network namespace is shared on
  * purpose: the run's model endpoint listens on 127.0.0.1 (README "Security").
  */
-export function bwrapArgs(policy: { home: string; agentDir: string; cwd: string; hidden: string[] }, command: string[]): string[] {
+export function bwrapArgs(policy: SandboxWhere & { hidden: string[] }, command: string[]): string[] {
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/var/tmp'];
   // The home read-only and empty but for the agent's own folder: no state/, outbox/, other agents.
   args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir, '--remount-ro', policy.home);
+  for (const dir of policy.readable ?? []) args.push('--ro-bind', dir, dir);
   for (const hidden of policy.hidden) args.push(...hideArgs(hidden));
   // Its own PID namespace, and --die-with-parent: when bwrap goes, so does everything inside,
   // setsid or not. No --new-session: the daemon's children have no terminal to steal, and
@@ -106,7 +115,7 @@ function hideArgs(target: string): string[] {
 export function confineSpawn(
   command: string[],
   confinement: Confinement,
-  where: { home: string; agentDir: string; cwd: string },
+  where: SandboxWhere,
   host: SandboxHost,
 ): ConfinedSpawn {
   // bwrap missing at spawn time (removed since the definition loaded): spawning the bare
@@ -135,6 +144,6 @@ export function sandboxHost(): SandboxHost {
 }
 
 /** `confineSpawn` with this process's host settings: the one call the spawn sites make. */
-export function confinedSpawn(command: string[], confinement: Confinement | undefined, where: { home: string; agentDir: string; cwd: string }): ConfinedSpawn {
+export function confinedSpawn(command: string[], confinement: Confinement | undefined, where: SandboxWhere): ConfinedSpawn {
   return confineSpawn(command, confinement ?? { sandbox: false, runAs: null }, where, sandboxHost());
 }
