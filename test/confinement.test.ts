@@ -282,6 +282,26 @@ describe('run_as runs agents and tools under another account', { skip: isRoot ? 
 });
 
 describe('a sandboxed agent still reaches the run\'s endpoint on 127.0.0.1', { skip: hasBwrap ? false : 'bubblewrap is not installed' }, () => {
+  it('the built-in model agent, sandboxed, resolves its definition against agentd.yaml and runs to done', async () => {
+    const standIn = await startStandIn(() => ({ body: completion('the answer is 42') }));
+    try {
+      await inHome(byoConfig(standIn), async (home) => {
+        await home.write('agents/builtin/agent.yaml', 'version: "1"\nmodel: standin/gpt-test\nsystem_prompt: Answer briefly.\nsandbox: true\n');
+        await home.inbox('builtin', 'b1', { goal: 'what is it?' });
+        const daemon = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
+        try {
+          const ended = await daemon.runEnded('builtin', 1, 30_000);
+          assert.equal(ended.outcome, 'done', JSON.stringify(daemon.logs.filter((l) => l.stream === 'stderr').map((l) => l.line)));
+        } finally {
+          await daemon.stop();
+        }
+        assert.equal(standIn.requests.length, 1);
+      });
+    } finally {
+      await standIn.close();
+    }
+  });
+
   it('a plain agent on the official openai client, sandboxed, runs a tool loop through the run\'s endpoint to done', async () => {
     const standIn = await startStandIn(toolLoopProvider());
     try {

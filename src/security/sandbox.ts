@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
+import { HomePaths } from '../store/paths.js';
 
 /**
  * How an agent or tool process is confined (README "Security"): under
@@ -89,8 +91,10 @@ function findExecutable(candidates: string[]): string | null {
 export function bwrapArgs(policy: SandboxWhere & { hidden: string[] }, command: string[]): string[] {
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/var/tmp'];
   // The home read-only and empty but for the agent's own folder: no state/, outbox/, other agents.
-  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir, '--remount-ro', policy.home);
-  for (const dir of policy.readable ?? []) args.push('--ro-bind', dir, dir);
+  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir);
+  // Bound before the remount: a mount point inside the emptied home must be made while it is writable.
+  for (const readable of policy.readable ?? []) args.push('--ro-bind', readable, readable);
+  args.push('--remount-ro', policy.home);
   for (const hidden of policy.hidden) args.push(...hideArgs(hidden));
   // Its own PID namespace, and --die-with-parent: when bwrap goes, so does everything inside,
   // setsid or not. No --new-session: the daemon's children have no terminal to steal, and
@@ -98,6 +102,10 @@ export function bwrapArgs(policy: SandboxWhere & { hidden: string[] }, command: 
   args.push('--unshare-pid', '--unshare-ipc', '--die-with-parent');
   args.push('--chdir', policy.cwd, '--', ...command);
   return args;
+}
+
+function existing(files: string[]): string[] {
+  return files.filter((file) => fs.existsSync(file));
 }
 
 /** Cover a file with /dev/null and a folder with an empty tmpfs; what does not exist needs nothing. */
@@ -118,6 +126,9 @@ export function confineSpawn(
   where: SandboxWhere,
   host: SandboxHost,
 ): ConfinedSpawn {
+  // The built-in model agent reads agentd.yaml (providers, shared tools) to resolve its own
+  // definition; it holds key references, never keys, so that one file is shown read-only.
+  if (command[1] === BUILTIN_AGENT_SCRIPT) where = { ...where, readable: [...(where.readable ?? []), ...existing(new HomePaths(where.home).daemonConfigCandidates())] };
   // bwrap missing at spawn time (removed since the definition loaded): spawning the bare
   // name fails with ENOENT and the run fails; it never runs unsandboxed.
   const inner = confinement.sandbox ? [host.bwrap ?? 'bwrap', ...bwrapArgs({ ...where, hidden: host.hidden }, command)] : command;
