@@ -83,6 +83,7 @@ export class Daemon {
         startedAt: this.startedAt,
         agents: () => this.registry?.names() ?? [],
         circuits: () => this.gateway?.circuits() ?? [],
+        toolCircuits: () => this.tools?.circuits.list() ?? [],
         watcher: () => (this.options.watch === false ? 'off' : this.watcher && !this.watcher.closed ? 'alive' : 'closed'),
         schedulerAccepting: () => this.scheduler?.isAccepting ?? false,
       },
