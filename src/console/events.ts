@@ -3,7 +3,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { listDir } from '../store/durable.js';
-import { isValidName, type HomePaths } from '../store/paths.js';
+import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths.js';
 import type { ConsoleView } from './data.js';
 
 /** How often the home is checked for changes while a console is open, ms. */
@@ -104,7 +104,7 @@ export class ChangeFeed {
   private async stats(root: string, fileOf: (agent: string) => string): Promise<string> {
     const parts: string[] = [];
     for (const agent of (await listDir(root)).sort()) {
-      if (!isValidName(agent) || agent === 'dead-letter' || agent === 'cache') continue;
+      if (!isValidName(agent) || isReservedAgentName(agent)) continue;
       const stat = await fs.stat(fileOf(agent)).catch(() => null);
       if (stat) parts.push(`${agent}:${stat.mtimeMs}:${stat.size}`);
     }
