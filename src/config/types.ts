@@ -1,3 +1,5 @@
+import type { Confinement } from '../security/sandbox.js';
+
 /** Resolved, fully defaulted configuration: nothing here is optional that a schema made required. */
 
 /** Per-task budget limits (DESIGN.md section 2). */
@@ -67,7 +69,14 @@ export interface AgentDefinition {
   description: string;
   /** A process agent's command, or null for the built-in model agent. */
   command: string[] | null;
+  /**
+   * `agentd`: the process speaks the protocol on stdin/stdout. `none`: a plain
+   * agent: the task on stdin, the result on stdout, the exit code decides.
+   */
+  protocol: 'agentd' | 'none';
   model: string | null;
+  /** More models the run's endpoint lets the agent name, besides `model` and `fallbackModels`. */
+  models: string[];
   systemPrompt: string;
   fallbackModels: string[];
   tools: Record<string, ToolDefinition>;
@@ -83,6 +92,8 @@ export interface AgentDefinition {
   stopGraceMs: number;
   /** Silence (no protocol message, no call waiting on the daemon) after which the run fails as `timeout`; 0 = never. */
   heartbeatTimeoutMs: number;
+  /** `sandbox` and `run_as`, applied to the agent's process and its tools' (README "Security"). */
+  confinement: Confinement;
   /** sha256 of the definition file and the files it references. */
   hash: string;
 }
@@ -92,6 +103,10 @@ export interface ProviderConfig {
   kind: 'openai' | 'mock';
   baseUrl: string | null;
   apiKeyEnv: string | null;
+  /** `api_key_file`: an absolute path, mode 0600 (README "Security"). Absent = not set. */
+  apiKeyFile?: string | null;
+  /** `api_key_credential`: a systemd credential's name, read under $CREDENTIALS_DIRECTORY. Absent = not set. */
+  apiKeyCredential?: string | null;
   timeoutMs: number;
   /** mock: a scripted reply file, absolute. */
   script: string | null;
@@ -112,6 +127,10 @@ export interface AgentDefaults {
   heartbeatTimeoutMs: number;
   /** Default `approval_ttl` of tools, ms. */
   approvalTtlMs: number;
+  /** Default `sandbox` of agents (bubblewrap). */
+  sandbox: boolean;
+  /** Default `run_as` of agents, as written; resolved per definition. */
+  runAs: string | null;
 }
 
 /** Permissions of the files the daemon writes (`file_mode` in agentd.yaml). */

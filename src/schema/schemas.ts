@@ -86,6 +86,9 @@ const toolMapSchema = {
   additionalProperties: toolSchema,
 };
 
+/** `user[:group]`, names or numbers (README "Security"). */
+const runAs = { type: 'string', pattern: '^[a-z_][a-z0-9_.-]*[$]?(:[a-z_][a-z0-9_.-]*[$]?|:[0-9]+)?$|^[0-9]+(:[0-9]+)?$', description: 'must be user or user:group' };
+
 export const agentDefinitionSchema = {
   type: 'object',
   additionalProperties: false,
@@ -93,7 +96,9 @@ export const agentDefinitionSchema = {
     version: { type: ['string', 'number'] },
     description: { type: 'string' },
     command,
+    protocol: { enum: ['agentd', 'none'] },
     model: modelId,
+    models: { type: 'array', items: modelId },
     system_prompt: { type: 'string' },
     fallback_models: { type: 'array', items: modelId },
     tools: {
@@ -120,6 +125,8 @@ export const agentDefinitionSchema = {
     env: { type: 'array', items: envName },
     stop_grace: duration,
     heartbeat_timeout: duration,
+    sandbox: { type: 'boolean' },
+    run_as: runAs,
   },
   anyOf: [{ required: ['command'] }, { required: ['model'] }],
 };
@@ -132,6 +139,8 @@ const providerSchema = {
     kind: { enum: ['openai', 'mock'] },
     base_url: { type: 'string', pattern: '^https?://', description: 'must be an http:// or https:// URL' },
     api_key_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+    api_key_file: { type: 'string', pattern: '^/', description: 'must be an absolute path' },
+    api_key_credential: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,255}$' },
     timeout: duration,
     script: { type: 'string', minLength: 1 },
   },
@@ -188,6 +197,8 @@ export const daemonConfigSchema = {
         stop_grace: duration,
         heartbeat_timeout: duration,
         approval_ttl: duration,
+        sandbox: { type: 'boolean' },
+        run_as: runAs,
       },
     },
     limits: {
@@ -272,6 +283,7 @@ export const outboxItemSchema = {
         'config_error',
         'budget_alert',
         'suspected_injection',
+        'journal_lost',
       ],
     },
     agent: { type: 'string' },

@@ -21,7 +21,8 @@ export type OutboxKind =
   | 'provider_unavailable'
   | 'config_error'
   | 'budget_alert'
-  | 'suspected_injection';
+  | 'suspected_injection'
+  | 'journal_lost';
 
 export type Decision = 'continue' | 'approve' | 'deny' | 'cancel' | 'retry' | 'answer';
 

@@ -41,6 +41,11 @@ export class HomePaths {
     return path.relative(this.root, p) || '.';
   }
 
+  /** `<home>/node_modules/agentd`: where an agent's `import 'agentd/sdk'` resolves (README "Install"). */
+  sdkLink(): string {
+    return path.join(this.root, 'node_modules', 'agentd');
+  }
+
   daemonConfigCandidates(): string[] {
     return [path.join(this.root, 'agentd.yaml'), path.join(this.root, 'agentd.yml'), path.join(this.root, 'agentd.json')];
   }
