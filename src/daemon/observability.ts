@@ -148,6 +148,7 @@ export class DaemonObservability {
         };
       }),
       circuits: this.daemon.circuits().map((c) => ({ ...c, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
+      tool_circuits: this.daemon.toolCircuits().map((c) => ({ ...c, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
       last_errors: Object.fromEntries(this.lastErrors),
       spend_today_usd: { total: Object.values(spend).reduce((a, b) => a + b, 0), agents: spend },
     };

@@ -56,6 +56,8 @@ export interface DaemonStatusFile {
   agents: string[];
   runs: DaemonStatusRun[];
   circuits: DaemonStatusCircuit[];
+  /** Tool circuits that have seen a call (`model` holds the tool's circuit key). Absent in older snapshots. */
+  tool_circuits?: DaemonStatusCircuit[];
   /** The last failed run (or failed claim) of each agent since the daemon started. */
   last_errors: Record<string, DaemonLastError>;
   /** Per agent and in total, the current UTC day. */
