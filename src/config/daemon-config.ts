@@ -175,7 +175,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems, { approvalTtlMs: defaults.approvalTtlMs, shared: true });
   const maxFileBytes = resolveMaxFileBytes(raw.max_file_bytes, problems);
   const fileMode = resolveFileModes(raw.file_mode, problems);
-  const notify = resolveNotifyHooks(raw.notify ?? {});
+  const notify = resolveNotifyHooks(raw.notify ?? {}, problems);
   if (problems.length > 0) throw new ConfigError(where, problems);
   return {
     file,

@@ -42,7 +42,7 @@ const DECISIONS: Record<OutboxKind, Decision[]> = {
   stale_task: ['continue', 'cancel'],
   stale_context: ['continue', 'retry', 'cancel'],
   unsure_side_effect: ['approve', 'retry', 'cancel'],
-  provider_unavailable: ['retry', 'continue', 'cancel'],
+  provider_unavailable: ['retry', 'cancel'],
   journal_lost: ['continue'],
   config_error: ['continue', 'cancel'],
   budget_alert: ['continue', 'cancel'],
