@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { ajv, compile } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { compile } from '../schema/validate.js';
 import { agentDefinitionSchema, taskSchema } from '../schema/schemas.js';
 import { cronProblem } from '../daemon/cron-times.js';
 import type { HomePaths } from '../store/paths.js';
+import { sharedInboxProblem } from '../store/shared-folders.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem } from '../store/home-file.js';
 import { secretSource } from '../security/secrets.js';
+import { confinementProblems } from '../security/confinement.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { parseDocument } from './document.js';
 import { budgetOverLimits, mergeBudget, mergeFreshness, mergeRetry, type RawBudget, type RawFreshness, type RawRetry } from './daemon-config.js';
@@ -34,6 +37,8 @@ interface RawAgentDefinition {
   env?: string[];
   stop_grace?: string | number;
   heartbeat_timeout?: string | number;
+  sandbox?: boolean;
+  run_as?: string;
 }
 
 const validateDefinition = compile<RawAgentDefinition>(agentDefinitionSchema);
@@ -47,6 +52,8 @@ const validateTaskTemplate = compile(taskSchema);
 export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<{ file: string; bytes: Buffer } | null> {
   const folder = await escapesHome(paths, paths.agentDir(agent));
   if (folder) throw new ConfigError(`agents/${agent}`, [folder]);
+  const shared = await sharedInboxProblem(paths, agent);
+  if (shared) throw new ConfigError(`agents/${agent}`, [shared]);
   for (const candidate of paths.definitionCandidates(agent)) {
     const read = await readHomeFile(paths, candidate, maxBytes);
     if (read.kind === 'missing') continue;
@@ -107,6 +114,7 @@ export async function resolveAgentDefinition(
     if (cron) problems.push(`schedule[${i}].cron ${JSON.stringify(entry.cron)}: ${cron}`);
     for (const problem of validateTaskTemplate.problems(entry.task)) problems.push(`schedule[${i}].task: ${problem}`);
   });
+  const confinement = resolveConfinement(raw, config, problems);
   const outputSchema = await resolveOutputSchema(paths, dir, raw.output_schema, problems, hash, config.maxFileBytes);
 
   if (problems.length > 0) throw new ConfigError(file, problems);
@@ -133,8 +141,18 @@ export async function resolveAgentDefinition(
     env: raw.env ?? [],
     stopGraceMs: raw.stop_grace !== undefined ? parseDuration(raw.stop_grace) : config.defaults.stopGraceMs,
     heartbeatTimeoutMs: raw.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : config.defaults.heartbeatTimeoutMs,
+    confinement,
     hash: hash.digest('hex'),
   };
+}
+
+/** `sandbox` and `run_as`, the definition's over agentd.yaml's defaults; a sandbox without bwrap is a problem, never a bare run. */
+function resolveConfinement(raw: RawAgentDefinition, config: DaemonConfig, problems: string[]): AgentDefinition['confinement'] {
+  const sandbox = raw.sandbox ?? config.defaults.sandbox;
+  const runAs = raw.run_as ?? config.defaults.runAs;
+  const resolved = confinementProblems({ sandbox, runAs, from: raw.run_as !== undefined ? 'run_as' : 'run_as (agentd.yaml defaults.run_as)', sandboxFrom: raw.sandbox !== undefined ? 'sandbox' : 'sandbox (agentd.yaml defaults.sandbox)' });
+  problems.push(...resolved.problems);
+  return resolved.confinement;
 }
 
 function resolveAgentTools(
@@ -196,7 +214,7 @@ async function resolveOutputSchema(
     }
   }
   try {
-    ajv.compile(schema as object);
+    compiledSchema(schema as object);
   } catch (err) {
     problems.push(`output_schema is not a valid JSON Schema: ${(err as Error).message}`);
     return null;

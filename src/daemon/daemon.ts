@@ -7,6 +7,7 @@ import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
 import type { ModelProvider } from '../model/types.js';
 import { systemClock, type Clock } from '../run/clock.js';
+import { ensureHomeSdkLink } from '../store/sdk-link.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
 import { HomePaths } from '../store/paths.js';
@@ -18,6 +19,7 @@ import { applySecuritySettings } from '../security/apply.js';
 import { AgentRegistry } from './agent-registry.js';
 import { Scheduler } from './scheduler.js';
 import { DaemonObservability } from './observability.js';
+import { Notifier } from '../notify/notifier.js';
 import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
 import { watchHome, type HomeEvent } from './watcher.js';
 
@@ -58,6 +60,8 @@ export class Daemon {
   /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
   private endpoint: RunEndpoint | null = null;
   private watcher: FSWatcher | null = null;
+  /** Delivers outbox items to agentd.yaml `notify:` hooks. */
+  private notifier: Notifier | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   /** state/daemon.json, /healthz, /metrics and the runs' live counters. */
   private readonly observe: DaemonObservability;
@@ -95,6 +99,7 @@ export class Daemon {
   async start(): Promise<void> {
     this.config = await loadDaemonConfig(this.paths);
     applySecuritySettings(this.config, this.log);
+    await this.linkSdk();
     const http = this.httpAddress();
     if (http) await this.observe.listen(http);
     this.gateway = this.newGateway(this.config);
@@ -116,6 +121,8 @@ export class Daemon {
     this.state = 'running';
     const loaded = await this.registry.loadAll();
     await this.syncSchedules();
+    this.notifier = new Notifier(this.paths, this.config.notify, this.clock, this.log.child({ component: 'notify' }));
+    await this.notifier.start();
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
     this.observe.start();
     await this.pokeAgentsWithWork();
@@ -123,6 +130,12 @@ export class Daemon {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
     }, this.options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
+  }
+
+  /** Node agents of this home import `agentd/sdk` through `<home>/node_modules/agentd` (store/sdk-link.ts). */
+  private async linkSdk(): Promise<void> {
+    const linked = await ensureHomeSdkLink(this.paths);
+    if (linked.kind === 'failed') this.log.warn({ problem: linked.problem, link: this.paths.sdkLink() }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
   }
 
   /** Stop claiming, stop every run with reason shutdown, wait, and leave every task resumable. Idempotent. */
@@ -150,6 +163,7 @@ export class Daemon {
         this.registry.close();
         await this.watcher?.close();
       }],
+      ['notify', async () => this.notifier?.stop()],
       ['observability', () => this.observe.stop()],
       ['endpoint', async () => this.endpoint?.close()],
     ];
@@ -174,6 +188,7 @@ export class Daemon {
       this.gateway = this.newGateway(this.config);
       this.registry.setConfig(this.config);
       this.scheduler.setMaxParallel(this.config.maxParallelRuns);
+      await this.notifier?.setHooks(this.config.notify);
     } catch (err) {
       this.log.error({ problem: errorMessage(err) }, 'agentd.yaml rejected; the last good config stays in use');
     }

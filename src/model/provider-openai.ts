@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import type { ProviderConfig } from '../config/types.js';
+import { keyFromText, keySource } from '../security/provider-keys.js';
 import type { ModelRequest, ModelResponse, ToolCall } from '../protocol/messages.js';
 import { classifyFailure, type RawFailure } from './classify.js';
 import { estimateRequestTokens, estimateTokens } from './pricing.js';
@@ -89,12 +91,29 @@ export class OpenAIProvider implements ModelProvider {
 
   /** Read at call time so a rotated key is picked up without a restart. */
   private apiKey(model: string): string | null {
-    const variable = this.config.apiKeyEnv;
-    if (variable === null) return null;
+    const source = keySource(this.config, this.env);
+    if (source.kind === 'file') return this.keyFromFile(model, source.path, source.field);
+    if (source.kind === 'none') return null;
+    const variable = source.name;
     const key = this.env[variable];
     if (!key) {
       const failure = { category: 'auth', retryable: false, retryAfterMs: null, availability: false } as const;
       throw new ModelCallError(`${model}: environment variable ${variable} (api_key_env of provider ${this.config.name}) is not set`, failure, model, null);
+    }
+    return key;
+  }
+
+  /** api_key_file or a systemd credential, read now (a rotated file counts from the next call). */
+  private keyFromFile(model: string, file: string, field: string): string {
+    let key = '';
+    try {
+      key = keyFromText(fs.readFileSync(file, 'utf8'));
+    } catch {
+      // reported below, without the error's detail (it names nothing secret, but keeps one message)
+    }
+    if (!key) {
+      const failure = { category: 'auth', retryable: false, retryAfterMs: null, availability: false } as const;
+      throw new ModelCallError(`${model}: cannot read the key from ${file} (${field})`, failure, model, null);
     }
     return key;
   }

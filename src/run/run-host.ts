@@ -1,13 +1,13 @@
-import type { ValidateFunction } from 'ajv';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
 import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
-import { ajv, formatErrors } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { idempotencyKey } from '../tools/idempotency.js';
 import { formatDuration } from '../config/duration.js';
 import { approvalCause, approvalStanding } from '../tools/approval.js';
-import { AgentProcess } from './agent-process.js';
+import { AgentProcess, stderrCause } from './agent-process.js';
 import { decideToolCall, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
 import { ReplayCursor } from './replay.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
@@ -79,14 +79,21 @@ class RunHost {
     const grant = input.endpoint?.open(this.endpointSession());
     const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
     this.process = new AgentProcess(
-      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env },
+      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env, confinement: input.agent.confinement },
       input.log,
       (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
     );
     if (plain) this.process.input(JSON.stringify(input.start.task) + '\n');
     else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
-    await input.onSpawn(this.process.pid);
+    try {
+      await input.onSpawn(this.process.pid);
+    } catch (err) {
+      // The claim could not record this run: its process must not go on unrecorded (README.md, "The guarantee").
+      this.process.kill('SIGKILL');
+      await this.process.exited;
+      throw err;
+    }
 
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
     this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
@@ -143,8 +150,11 @@ class RunHost {
     if (this.stopReason) return { kind: 'limit', reason: this.stopReason, handoff: this.handoff };
     // An agent that gave up after the model was unavailable failed for that reason.
     if (this.unavailable) return { kind: 'failed', ...this.unavailable };
-    if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result' };
-    return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}` };
+    const stderrTail = this.process.stderrTail();
+    const tail = stderrTail.length > 0 ? { stderrTail } : {};
+    if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result', ...tail };
+    const cause = stderrCause(stderrTail);
+    return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}${cause ? `; stderr: ${cause.trim()}` : ''}`, ...tail };
   }
 
   private remainingNow() {
@@ -243,7 +253,7 @@ class RunHost {
         return this.onTool(message);
       case 'checkpoint': {
         const span = this.input.trace?.checkpoint(this.replay.seq, Object.hasOwn(message, 'context'));
-        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq);
+        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq, { ...this.runSpend });
         span?.end();
         return;
       }
@@ -499,7 +509,7 @@ class RunHost {
   private onResult(output: unknown): void {
     const schema = this.input.agent.outputSchema;
     if (schema) {
-      const validate = compiledOutputSchema(schema);
+      const validate = compiledSchema(schema);
       if (!validate(output)) {
         const problems = formatErrors(validate.errors ?? []).join('; ');
         this.finish({ kind: 'failed', category: 'invalid_output', message: `output does not match output_schema: ${problems}` });
@@ -508,18 +518,6 @@ class RunHost {
     }
     this.finish({ kind: 'done', output });
   }
-}
-
-/** One compiled validator per schema object: ajv refuses to compile a schema with the same $id twice. */
-const outputValidators = new WeakMap<object, ValidateFunction>();
-function compiledOutputSchema(schema: object): ValidateFunction {
-  let validate = outputValidators.get(schema);
-  if (!validate) {
-    const id = (schema as { $id?: unknown }).$id;
-    validate = (typeof id === 'string' && ajv.getSchema(id)) || ajv.compile(schema);
-    outputValidators.set(schema, validate);
-  }
-  return validate;
 }
 
 /** True when `promise` settled within `ms`. */

@@ -8,6 +8,9 @@ import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
 import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
 import { removeCheckpoint } from './checkpoint.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
+import { crashPoint } from './crash-point.js';
+import { sharedInboxProblem } from './shared-folders.js';
+import { removeLeftoverPromotionLinks } from './promotion-links.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
@@ -47,7 +50,8 @@ export interface DeadLetterRecord {
   task: Task | null;
   /** The original bytes of a file that was not a valid task. */
   raw?: string;
-  error: { category: string; message: string };
+  /** `stderr_tail`: the agent's last stderr lines when it exited non-zero on its own (why it failed). */
+  error: { category: string; message: string; stderr_tail?: string[] };
   attempts: number;
   runs: string[];
   source: 'inbox' | 'current';
@@ -167,6 +171,7 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
     return { kind: 'dead_lettered', id, problems: parsed.problems };
   }
   const { task } = parsed;
+  await removeLeftoverPromotionLinks(paths, agent);
   // A promotion links inbox/<id>.json to current-task.json, then unlinks the inbox copy.
   const inboxCopy = await readIfExists(paths.inboxTask(agent, task.id));
   if (inboxCopy !== null && inboxCopy.equals(bytes)) await removeDurable(paths.inboxTask(agent, task.id));
@@ -232,6 +237,8 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date, ma
   const dir = paths.inboxDir(agent);
   const escape = await escapesHome(paths, dir);
   if (escape) return { kind: 'refused', problem: `${paths.relative(dir)} ${escape}` };
+  const shared = await sharedInboxProblem(paths, agent); // a link made after the definition was loaded
+  if (shared) return { kind: 'refused', problem: `agents/${agent} ${shared}` };
   const names = (await listDir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
   const candidates: { task: Task; file: string; filled: boolean; bytes: Buffer }[] = [];
   const deadLettered: string[] = [];
@@ -283,6 +290,7 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date, ma
     const promoted = candidate.filled ? bytes : original;
     // link, not rename: a current-task.json a person wrote meanwhile is never overwritten.
     if (!(await linkDurable(candidate.file, paths.currentTask(agent)))) return { kind: 'empty' };
+    crashPoint('promote-linked');
     await removeDurable(candidate.file);
     return { kind: 'promoted', task, bytes: promoted, deadLettered };
   }
