@@ -46,6 +46,7 @@ const DECISIONS: Record<OutboxKind, Decision[]> = {
   config_error: ['continue', 'cancel'],
   budget_alert: ['continue', 'cancel'],
   suspected_injection: ['continue', 'cancel'],
+  journal_lost: ['continue', 'cancel'],
 };
 
 export function decisionsFor(kind: OutboxKind): Decision[] {
