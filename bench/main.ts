@@ -5,6 +5,7 @@ import { pickUp } from './p2-pick-up.js';
 import { throughput } from './p3-throughput.js';
 import { startAndMemory } from './p4-start-memory.js';
 import { restartAfterKill } from './p5-restart.js';
+import { endpointOverhead } from './p6-endpoint.js';
 import { daemonCommand, fmt, nowMs } from './support.js';
 
 /**
@@ -20,6 +21,7 @@ const FIGURES: Record<string, { title: string; run: (sizes: Sizes) => Promise<Fi
   p3: { title: 'P3 throughput', run: throughput },
   p4: { title: 'P4 start time and memory', run: startAndMemory },
   p5: { title: 'P5 restart after kill -9', run: restartAfterKill },
+  p6: { title: 'P6 run endpoint overhead', run: endpointOverhead },
 };
 
 interface Args {
@@ -36,16 +38,16 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--json') args.json = true;
     else if (arg === '--only') args.only = (argv[++i] ?? '').split(',').map((s) => s.trim().toLowerCase());
     else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--json] [--only p1,p2,p3,p4,p5]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--json] [--only p1,p2,p3,p4,p5,p6]\n');
       process.exit(0);
     } else usage(`unknown argument ${arg}`);
   }
-  for (const name of args.only) if (!FIGURES[name]) usage(`unknown figure ${name} (p1..p5)`);
+  for (const name of args.only) if (!FIGURES[name]) usage(`unknown figure ${name} (p1..p6)`);
   return args;
 }
 
 function usage(problem: string): never {
-  process.stderr.write(`bench: ${problem}\nusage: npm run bench -- [--quick] [--json] [--only p1,p2,p3,p4,p5]\n`);
+  process.stderr.write(`bench: ${problem}\nusage: npm run bench -- [--quick] [--json] [--only p1,p2,p3,p4,p5,p6]\n`);
   process.exit(2);
 }
 
