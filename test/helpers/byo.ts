@@ -77,7 +77,12 @@ export async function doneOutput(home: TestHome, agent: string, task: string): P
  * when `streamed`), a stop by max_steps with the agent's handoff, and a
  * kill -9 of the daemon mid-task whose finished calls are replayed.
  */
-export function libraryScenarios(label: string, script: string, options: { streamed?: boolean; request?: (body: Record<string, unknown>) => void } = {}): void {
+export function libraryScenarios(
+  label: string,
+  script: string,
+  /** `streamed`: one more agent streams its calls, and the crash scenario streams (its replay is streamed too). */
+  options: { streamed?: boolean; request?: (body: Record<string, unknown>) => void } = {},
+): void {
   test(`${label}: a task runs to done through the run's endpoint, and max_steps stops another with its handoff; no agent sees the provider key`, async (t) => {
     const undo = lastFirst(t);
     const standIn = await startStandIn(toolLoopProvider());
@@ -125,7 +130,7 @@ export function libraryScenarios(label: string, script: string, options: { strea
     const home = await TestHome.create(byoConfig(standIn));
     undo(() => home.remove());
     await plainAgent(home, 'crashy', script);
-    await home.inbox('crashy', 'c1', { goal: 'rounds:3 survive a crash' });
+    await home.inbox('crashy', 'c1', { goal: 'rounds:3 survive a crash', ...(options.streamed ? { input: { stream: true } } : {}) });
     const first = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
     undo(() => first.stop('SIGKILL'));
     await untilTrue(() => standIn.requests.length >= 3, 'the third call to reach the provider');
@@ -136,6 +141,7 @@ export function libraryScenarios(label: string, script: string, options: { strea
     undo(() => second.stop());
     const output = await doneOutput(home, 'crashy', 'c1');
     assert.equal(output.rounds, 3);
+    if (options.streamed) assert.deepEqual([output.streamed, output.usage_seen], [true, 4], 'replayed calls stream too, with their usage chunk');
     const byTurn = [0, 1, 2, 3].map((turn) => standIn.requests.filter((r) => turnOf(r.body) === turn).length);
     assert.deepEqual(byTurn, [1, 1, 2, 1], 'calls 1 and 2 were replayed from the journal; only the unanswered third went out again');
     const journal = await home.readLines<{ kind: string; phase: string }>('state/crashy/journal/c1.jsonl');
