@@ -11,8 +11,6 @@ import { ensureHomeSdkLink } from '../store/sdk-link.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
 import { HomePaths } from '../store/paths.js';
-import { exists } from '../store/durable.js';
-import { inboxSize } from '../store/tasks.js';
 import { ToolRunner } from '../tools/tool-runner.js';
 import { RunEndpoint } from '../endpoint/server.js';
 import { applySecuritySettings } from '../security/apply.js';
@@ -22,6 +20,8 @@ import { DaemonObservability } from './observability.js';
 import { Notifier } from '../notify/notifier.js';
 import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
 import { watchHome, type HomeEvent } from './watcher.js';
+import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
+import { exists, listDir } from '../store/durable.js';
 
 export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -62,6 +62,8 @@ export class Daemon {
   private watcher: FSWatcher | null = null;
   /** Delivers outbox items to agentd.yaml `notify:` hooks. */
   private notifier: Notifier | null = null;
+  /** What the daemon knows of each inbox (store/inbox-index.ts); only trusted while the watcher runs. */
+  private readonly inboxIndex = new InboxIndex();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** state/daemon.json, /healthz, /metrics and the runs' live counters. */
   private readonly observe: DaemonObservability;
@@ -113,7 +115,9 @@ export class Daemon {
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
     if (this.options.watch !== false) {
-      this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e));
+      this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e), (e) =>
+        e.kind === 'added' ? this.inboxIndex.added(e.agent, e.name) : this.inboxIndex.removed(e.agent, e.name),
+      );
       // Until chokidar's first scan is done, a new file raises no event: load only after it, so
       // anything written during start-up is seen either by the load or by an event, with one load.
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
@@ -231,7 +235,8 @@ export class Daemon {
       interrupt: this.interrupt.signal,
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
-    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live }, definition);
+    const inbox = this.watcher ? this.inboxIndex : undefined;
+    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox }, definition);
   }
 
   private onEvent(event: HomeEvent): void {
@@ -242,6 +247,7 @@ export class Daemon {
         return;
       case 'definition':
       case 'agent_folder':
+        this.inboxIndex.forget(event.agent); // the folder itself came or went: list the inbox again
         void this.registry.load(event.agent).then((ok) => {
           if (ok) this.scheduler.poke(event.agent);
           return this.syncSchedules();
@@ -264,7 +270,9 @@ export class Daemon {
   private async pokeAgentsWithWork(): Promise<void> {
     for (const agent of this.registry.names()) {
       if (this.state !== 'running') return;
-      if ((await exists(this.paths.currentTask(agent))) || (await inboxSize(this.paths, agent)) > 0) this.scheduler.poke(agent);
+      const inbox = (await listDir(this.paths.inboxDir(agent))).filter(isTaskFileName);
+      this.inboxIndex.reconcile(agent, inbox); // catches an event the filesystem never sent
+      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0) this.scheduler.poke(agent);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
+import { closeJournal } from '../store/journal-writer.js';
 import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import { compiledSchema } from '../schema/compiled.js';
 import { formatErrors } from '../schema/validate.js';
@@ -128,6 +129,7 @@ class RunHost {
     // Children the agent left behind die with the run.
     this.process.kill('SIGKILL');
     await this.queue.catch(() => undefined);
+    await closeJournal(this.input.journalFile);
 
     const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
     input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);

@@ -14,6 +14,7 @@ import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, t
 import { readDailySpend } from '../store/spend.js';
 import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
+import type { InboxIndex } from '../store/inbox-index.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -55,6 +56,8 @@ export interface RunnerDeps {
   live?: LiveRuns;
   /** The OpenAI-compatible endpoint every run's process is given (README "Bring your own agent"). */
   endpoint?: RunEndpoint;
+  /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
+  inbox?: InboxIndex;
 }
 
 export type ClaimResult =
@@ -105,7 +108,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     return { kind: 'settled' };
   }
   if (current.kind === 'none') {
-    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes);
+    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes, deps.inbox);
     if (promoted.kind === 'dead_lettered') {
       deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
       return { kind: 'settled' };

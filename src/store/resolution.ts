@@ -43,10 +43,10 @@ const DECISIONS: Record<OutboxKind, Decision[]> = {
   stale_context: ['continue', 'retry', 'cancel'],
   unsure_side_effect: ['approve', 'retry', 'cancel'],
   provider_unavailable: ['retry', 'continue', 'cancel'],
+  journal_lost: ['continue'],
   config_error: ['continue', 'cancel'],
   budget_alert: ['continue', 'cancel'],
   suspected_injection: ['continue', 'cancel'],
-  journal_lost: ['continue', 'cancel'],
 };
 
 export function decisionsFor(kind: OutboxKind): Decision[] {
