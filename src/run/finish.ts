@@ -138,6 +138,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   if (status === 'done' || status === 'dead_letter') {
     await deps.audit({ event: status, agent: agent.name, task_id: task.id, run_id: run.runId, details: error ? { error } : { runs: checkpoint.runs.length } });
   }
+  await deps.fence?.(); // each step below writes: none of them after the lease is lost
   const spentToday = await addDailySpend(paths, agent.name, now, report.spend.costUsd);
   await alertDailySpend(deps, agent, spentToday - report.spend.costUsd, spentToday, now);
   await appendHistory(paths, historyLine(run, status, error, now, report.spend));
@@ -197,6 +198,7 @@ async function escalate(
   reason: string,
   extra: { question?: string; blockers?: unknown[]; details?: unknown },
 ): Promise<OutboxItem> {
+  await deps.fence?.();
   const item = await addOutboxItem(deps.paths, {
     id: newItemId(run.agent.name),
     kind,
@@ -224,6 +226,7 @@ async function writeHandoff(
   journal: JournalSummary,
   used: BudgetUsed,
 ): Promise<void> {
+  await deps.fence?.();
   await writeJsonAtomic(deps.paths.handoffFile(run.agent.name), {
     v: 1,
     agent: run.agent.name,

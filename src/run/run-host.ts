@@ -1,6 +1,7 @@
 import type { ValidateFunction } from 'ajv';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import { ModelCallError, type GatewayResult } from '../model/types.js';
+import { LeaseLostError } from '../store/lease.js';
 import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import { ajv, formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
@@ -167,6 +168,7 @@ class RunHost {
     this.queue = this.queue
       .then(() => this.handle(parsed.message))
       .catch((err: unknown) => {
+        if (err instanceof LeaseLostError) return; // the fence stopped the run (interrupt 'lock_lost'); nothing more is written
         this.input.log.error({ err }, 'handling an agent message failed');
         this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
       })
@@ -192,6 +194,7 @@ class RunHost {
   }
 
   private async handle(message: AgentMessage): Promise<void> {
+    await this.input.fence?.();
     switch (message.type) {
       case 'model':
         return this.onModel(message);

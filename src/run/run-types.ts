@@ -84,6 +84,12 @@ export interface RunHostInput {
   /** Aborted on daemon shutdown (reason 'shutdown') or a lost lock (reason 'lock_lost'). */
   interrupt: AbortSignal;
   onSpawn(pid: number | null): Promise<void>;
+  /**
+   * Throws LeaseLostError (store/lease.ts) once this daemon no longer holds the
+   * agent's lock: checked before each agent message is acted on, since every
+   * one of them may write (journal, checkpoint, result).
+   */
+  fence?: () => Promise<void>;
   /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
   /** `runSpend`: what this run has spent so far, kept in checkpoint.json as the task's spend floor. */
   onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number, runSpend: JournalSpend): Promise<void>;

@@ -8,6 +8,7 @@ import { readIfExists } from '../store/durable.js';
 import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
 import { readJournal } from '../store/journal.js';
 import { tryLockAgent } from '../store/lock.js';
+import { LeaseLostError } from '../store/lease.js';
 import { hostId } from '../store/host.js';
 import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
@@ -51,6 +52,8 @@ export interface RunnerDeps {
   currentDefinition?: (agent: string) => AgentDefinition | undefined;
   /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
   live?: LiveRuns;
+  /** Set by claimAndRun: throws LeaseLostError once the agent's lock is no longer this daemon's. */
+  fence?: () => Promise<void>;
 }
 
 export type ClaimResult =
@@ -79,8 +82,17 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
   if (deps.interrupt.aborted) onShutdown();
   deps.interrupt.addEventListener('abort', onShutdown, { once: true });
   lock.lost.addEventListener('abort', onLockLost, { once: true });
+  const fence = async () => {
+    if (await lock.held()) return;
+    interrupt.abort('lock_lost');
+    throw new LeaseLostError(agent.name);
+  };
   try {
-    return await claimLocked({ ...deps, interrupt: interrupt.signal }, agent, requestedTrigger);
+    return await claimLocked({ ...deps, interrupt: interrupt.signal, fence }, agent, requestedTrigger);
+  } catch (err) {
+    if (!(err instanceof LeaseLostError)) throw err;
+    deps.log.warn({ run_id: err.runId }, 'lease lost; the run is abandoned');
+    return { kind: 'locked' }; // another daemon owns the agent now
   } finally {
     deps.interrupt.removeEventListener('abort', onShutdown);
     lock.lost.removeEventListener('abort', onLockLost);
@@ -235,7 +247,9 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     trace,
     interrupt: deps.interrupt,
     live: deps.live,
+    fence: deps.fence,
     onSpawn: async (pid) => {
+      await deps.fence?.();
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);
       await markDelivered(paths, agent.name, outbox.undelivered.map((i) => i.id), now().toISOString());
@@ -248,6 +262,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     checkpointSeq: checkpoint.checkpoint_seq,
     resumedFromCheckpoint: checkpoint.state !== null,
     onCheckpoint: async (state, ctx, hasContext, seq, runSpend) => {
+      await deps.fence?.();
       checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq, spend: toStored(addSpend(spent, runSpend)) };
       await writeCheckpoint(paths, agent.name, checkpoint);
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
@@ -255,10 +270,12 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   });
   const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
-    await closeRunTrace(trace, report);
-    runLog.info(ended, 'run ended');
-    return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now
+    runLog.warn(ended, 'lease lost; the run is abandoned');
+    return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now: nothing more is written
   }
+  await deps.fence?.().catch((err: unknown) => {
+    throw err instanceof LeaseLostError ? err.during(runId) : err;
+  });
   await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged, spentBefore: spent });
   await closeRunTrace(trace, report);
   // Logged once the outcome is in the files, so whoever waits for this line can read them.
