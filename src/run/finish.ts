@@ -46,7 +46,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   };
   const outcome = report.outcome;
   let status: RunStatus;
-  let error: { category: string; message: string } | null = null;
+  let error: { category: string; message: string; stderr_tail?: string[] } | null = null;
 
   switch (outcome.kind) {
     case 'done':
@@ -111,7 +111,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       });
       break;
     case 'failed': {
-      error = { category: outcome.category, message: outcome.message };
+      error = { category: outcome.category, message: outcome.message, ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
       const attempts = checkpoint.attempts + 1;
       checkpoint = { ...checkpoint, attempts, last_error: error };
       if (attempts >= agent.maxAttempts) {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { formatDuration } from '../config/duration.js';
 import type { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
 import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
@@ -14,6 +15,7 @@ import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, t
 import { readDailySpend } from '../store/spend.js';
 import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
+import type { InboxIndex } from '../store/inbox-index.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -24,6 +26,7 @@ import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './r
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
+import type { RunEndpoint } from '../endpoint/server.js';
 import { addSpend, spendSoFar, toStored } from './spend-floor.js';
 
 /**
@@ -54,6 +57,10 @@ export interface RunnerDeps {
   live?: LiveRuns;
   /** Set by claimAndRun: throws LeaseLostError once the agent's lock is no longer this daemon's. */
   fence?: () => Promise<void>;
+  /** The OpenAI-compatible endpoint every run's process is given (README "Bring your own agent"). */
+  endpoint?: RunEndpoint;
+  /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
+  inbox?: InboxIndex;
 }
 
 export type ClaimResult =
@@ -113,7 +120,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     return { kind: 'settled' };
   }
   if (current.kind === 'none') {
-    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes);
+    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes, deps.inbox);
     if (promoted.kind === 'dead_lettered') {
       deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
       return { kind: 'settled' };
@@ -168,7 +175,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
 
   // 2. Task age, before its first run only: a task a person just answered is not stale.
   if (checkpoint.runs.length === 0 && !outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
-    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age`, 'Run it anyway (continue) or drop it (cancel)?');
+    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age (${formatDuration(agent.freshness.taskMaxAgeMs)})`, 'Run it anyway (continue) or drop it (cancel)?');
   }
 
   // 3. Context age, refreshed once when the definition says how.
@@ -177,7 +184,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const contextStale = () => context.kind === 'broken' || (context.kind === 'ok' && isStale(context.updatedAt, agent.freshness.contextMaxAgeMs, clock.now()));
   if (!outbox.staleContextAccepted && contextStale()) {
     if (agent.freshness.contextRefresh) {
-      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log);
+      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log, agent.confinement);
       if (!refreshed) log.warn('context_refresh failed');
       context = await readContext(paths, agent.name);
     }
@@ -248,6 +255,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     interrupt: deps.interrupt,
     live: deps.live,
     fence: deps.fence,
+    endpoint: deps.endpoint,
     onSpawn: async (pid) => {
       await deps.fence?.();
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };

@@ -26,6 +26,11 @@ export function setDefaultFileMode(mode: number): void {
   defaultMode = mode;
 }
 
+/** Mode of the state files the daemon writes (`file_mode.state`). */
+export function stateFileMode(): number {
+  return defaultMode;
+}
+
 /** Set by the daemon from its config (`file_mode.outbox`). */
 export function setPeopleFileMode(mode: number): void {
   peopleMode = mode;
