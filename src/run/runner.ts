@@ -10,6 +10,7 @@ import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type T
 import { readJournal } from '../store/journal.js';
 import { tryLockAgent } from '../store/lock.js';
 import { LeaseLostError } from '../store/lease.js';
+import { killOrphanGroups, registerGroup, unregisterGroup } from '../store/process-registry.js';
 import { hostId } from '../store/host.js';
 import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
@@ -95,6 +96,8 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
     throw new LeaseLostError(agent.name);
   };
   try {
+    // Before anything is settled: what a daemon killed here left running must not act again.
+    await killOrphanGroups(deps.paths, agent.name, deps.log);
     return await claimLocked({ ...deps, interrupt: interrupt.signal, fence }, agent, requestedTrigger);
   } catch (err) {
     if (!(err instanceof LeaseLostError)) throw err;
@@ -258,6 +261,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     endpoint: deps.endpoint,
     onSpawn: async (pid) => {
       await deps.fence?.();
+      if (pid) await registerGroup(paths, agent.name, pid, 'agent', runId);
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);
       await markDelivered(paths, agent.name, outbox.undelivered.map((i) => i.id), now().toISOString());
@@ -276,6 +280,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
   });
+  const agentPid = checkpoint.active_run?.pid;
+  if (agentPid) await unregisterGroup(paths, agent.name, agentPid); // the host killed the group when the run ended
   const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
     runLog.warn(ended, 'lease lost; the run is abandoned');
