@@ -11,6 +11,7 @@ import { runRetryDelayMs } from './boot.js';
 import { limitsView, usedView } from './budget.js';
 import type { RunReport } from './run-host.js';
 import type { RunnerDeps } from './runner.js';
+import { outageRetryAt } from './outage.js';
 import { addSpend, fromStored, reconcileSpend, toStored } from './spend-floor.js';
 
 /**
@@ -112,6 +113,15 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       break;
     case 'failed': {
       error = { category: outcome.category, message: outcome.message, ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
+      if (report.outageModel) {
+        // Not the task's fault: no attempt counted, no dead letter; it waits for the model (run/outage.ts).
+        status = 'failed';
+        const retryAt = outageRetryAt(deps.models.circuitReadyAt?.(report.outageModel) ?? null, now.getTime(), agent.retry.baseDelayMs);
+        checkpoint = { ...checkpoint, last_error: error, next_attempt_at: new Date(retryAt).toISOString() };
+        await writeCheckpoint(paths, agent.name, checkpoint);
+        deps.log.warn({ task_id: task.id, run_id: run.runId, model: report.outageModel }, 'model unavailable; the task waits for it, no attempt counted');
+        break;
+      }
       const attempts = checkpoint.attempts + 1;
       checkpoint = { ...checkpoint, attempts, last_error: error };
       if (attempts >= agent.maxAttempts) {

@@ -142,6 +142,7 @@ class RunHost {
       runtimeMs: input.clock.now() - this.startedAt,
       seq: this.replay.seq,
       modelLatencyMs: this.modelLatencyMs,
+      outageModel: outcome.kind === 'failed' && this.unavailable && !this.outcome ? this.unavailable.model : null,
     };
   }
 
@@ -152,7 +153,7 @@ class RunHost {
     }
     if (this.stopReason) return { kind: 'limit', reason: this.stopReason, handoff: this.handoff };
     // An agent that gave up after the model was unavailable failed for that reason.
-    if (this.unavailable) return { kind: 'failed', ...this.unavailable };
+    if (this.unavailable) return { kind: 'failed', category: this.unavailable.category, message: this.unavailable.message };
     const stderrTail = this.process.stderrTail();
     const tail = stderrTail.length > 0 ? { stderrTail } : {};
     if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result', ...tail };
@@ -373,7 +374,7 @@ class RunHost {
     else if (outcome.kind === 'failed' && outcome.code === 'provider_unavailable') {
       const critical = this.input.agent.critical || this.input.start.task.critical === true;
       if (critical) this.finish({ kind: 'provider_unavailable', model, message: outcome.message });
-      else this.unavailable = { category: outcome.category, message: outcome.message };
+      else this.unavailable = { category: outcome.category, message: outcome.message, model };
     }
   }
 
@@ -398,7 +399,7 @@ class RunHost {
   }
 
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
-  private unavailable: { category: string; message: string } | null = null;
+  private unavailable: { category: string; message: string; model: string } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });

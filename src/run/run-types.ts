@@ -18,6 +18,8 @@ export interface ModelCaller {
   call(call: GatewayCall): Promise<GatewayResult>;
   /** The model's circuit right now (closed, open, half_open), for the trace. */
   circuitState?(model: string): string;
+  /** When an open circuit lets its half-open probe through (epoch ms); null while calls go through. */
+  circuitReadyAt?(model: string): number | null;
 }
 
 /** What the agent asked a tool to do, answered by the tools layer. */
@@ -54,6 +56,8 @@ export interface RunReport {
   seq: number;
   /** Wall time of each model call the gateway answered in this run (not replays, not cache hits), ms. */
   modelLatencyMs: number[];
+  /** The model whose unavailability (no fallback left) ended a failed run: an outage, not the task's fault (run/outage.ts). */
+  outageModel?: string | null;
 }
 
 export interface RunHostInput {

@@ -29,6 +29,7 @@ import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
 import type { RunEndpoint } from '../endpoint/server.js';
 import { addSpend, spendSoFar, toStored } from './spend-floor.js';
+import { gateModels, type ModelGate } from './outage.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -56,6 +57,8 @@ export interface RunnerDeps {
   currentDefinition?: (agent: string) => AgentDefinition | undefined;
   /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
   live?: LiveRuns;
+  /** Models whose half-open probe a claim of this daemon holds (run/outage.ts); none when absent. */
+  probes?: Set<string>;
   /** Set by claimAndRun: throws LeaseLostError once the agent's lock is no longer this daemon's. */
   fence?: () => Promise<void>;
   /** The OpenAI-compatible endpoint every run's process is given (README "Bring your own agent"). */
@@ -95,20 +98,38 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
     interrupt.abort('lock_lost');
     throw new LeaseLostError(agent.name);
   };
+  let probe: string | null = null;
   try {
     // Before anything is settled: what a daemon killed here left running must not act again.
     await killOrphanGroups(deps.paths, agent.name, deps.log);
+    const gate = admitModels(deps, agent);
+    if (gate.kind === 'wait') return { kind: 'waiting', untilMs: gate.untilMs }; // a model outage: the work waits, nothing is spent
+    probe = gate.probe;
+    if (probe) deps.probes?.add(probe);
     return await claimLocked({ ...deps, interrupt: interrupt.signal, fence }, agent, requestedTrigger);
   } catch (err) {
     if (!(err instanceof LeaseLostError)) throw err;
     deps.log.warn({ run_id: err.runId }, 'lease lost; the run is abandoned');
     return { kind: 'locked' }; // another daemon owns the agent now
   } finally {
+    if (probe) deps.probes?.delete(probe);
     deps.interrupt.removeEventListener('abort', onShutdown);
     lock.lost.removeEventListener('abort', onLockLost);
     await lock.release();
   }
 }
+
+/** Whether the agent's models can take a call now (run/outage.ts). */
+function admitModels(deps: RunnerDeps, agent: AgentDefinition): ModelGate {
+  const { models, probes } = deps;
+  if (!models.circuitReadyAt || !models.circuitState) return { kind: 'go', probe: null };
+  const chain = [agent.model, ...agent.fallbackModels].filter((m): m is string => typeof m === 'string');
+  const view = { state: (m: string) => models.circuitState!(m), readyAt: (m: string) => models.circuitReadyAt!(m), probing: (m: string) => probes?.has(m) ?? false };
+  return gateModels(chain, view, deps.clock.now(), OUTAGE_POLL_MS);
+}
+
+/** How often a claim looks again while another claim's half-open probe is out. */
+const OUTAGE_POLL_MS = 250;
 
 async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
   const { paths, clock } = deps;
