@@ -56,6 +56,8 @@ export class Daemon {
   private scheduler!: Scheduler;
   private schedules!: Schedules;
   private gateway!: ModelGateway;
+  /** Models whose half-open probe one of this daemon's claims holds (run/outage.ts). */
+  private readonly probes = new Set<string>();
   private tools!: ToolRunner;
   /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
   private endpoint: RunEndpoint | null = null;
@@ -244,7 +246,7 @@ export class Daemon {
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
     const inbox = this.watcher ? this.inboxIndex : undefined;
-    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox }, definition);
+    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, probes: this.probes }, definition);
   }
 
   private onEvent(event: HomeEvent): void {

@@ -13,6 +13,7 @@ import { limitsView, usedView } from './budget.js';
 import { alertDailySpend } from './daily-alert.js';
 import type { RunReport } from './run-host.js';
 import type { RunnerDeps } from './runner.js';
+import { outageRetryAt } from './outage.js';
 import { addSpend, fromStored, reconcileSpend, toStored } from './spend-floor.js';
 
 /**
@@ -115,6 +116,15 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       break;
     case 'failed': {
       error = { ...failureOf(outcome.category, outcome.message), ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
+      if (report.outageModel) {
+        // Not the task's fault: no attempt counted, no dead letter; it waits for the model (run/outage.ts).
+        status = 'failed';
+        const retryAt = outageRetryAt(deps.models.circuitReadyAt?.(report.outageModel) ?? null, now.getTime(), agent.retry.baseDelayMs);
+        checkpoint = { ...checkpoint, last_error: error, next_attempt_at: new Date(retryAt).toISOString() };
+        await writeCheckpoint(paths, agent.name, checkpoint);
+        deps.log.warn({ task_id: task.id, run_id: run.runId, model: report.outageModel }, 'model unavailable; the task waits for it, no attempt counted');
+        break;
+      }
       const decision = decideRunRetry(outcome.category, checkpoint.attempts, { maxAttempts: agent.maxAttempts, ...agent.retry }, deps.random);
       const attempts = decision.attempts;
       checkpoint = { ...checkpoint, attempts, last_error: error };
@@ -141,6 +151,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   if (status === 'done' || status === 'dead_letter') {
     await deps.audit({ event: status, agent: agent.name, task_id: task.id, run_id: run.runId, details: error ? { error } : { runs: checkpoint.runs.length } });
   }
+  await deps.fence?.(); // each step below writes: none of them after the lease is lost
   const spentToday = await addDailySpend(paths, agent.name, now, report.spend.costUsd);
   await alertDailySpend(deps, agent, spentToday - report.spend.costUsd, spentToday, now);
   await appendHistory(paths, historyLine(run, status, error, now, report.spend));
@@ -200,6 +211,7 @@ async function escalate(
   reason: string,
   extra: { question?: string; blockers?: unknown[]; details?: unknown },
 ): Promise<OutboxItem> {
+  await deps.fence?.();
   const item = await addOutboxItem(deps.paths, {
     id: newItemId(run.agent.name),
     kind,
@@ -227,6 +239,7 @@ async function writeHandoff(
   journal: JournalSummary,
   shown: { used: BudgetUsed; limits: BudgetUsed },
 ): Promise<void> {
+  await deps.fence?.();
   await writeJsonAtomic(deps.paths.handoffFile(run.agent.name), {
     v: 1,
     agent: run.agent.name,

@@ -1,3 +1,4 @@
+import { LeaseLostError } from '../store/lease.js';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
 import { closeJournal } from '../store/journal-writer.js';
@@ -143,6 +144,7 @@ class RunHost {
       runtimeMs: input.clock.now() - this.startedAt,
       seq: this.replay.seq,
       modelLatencyMs: this.modelLatencyMs,
+      outageModel: outcome.kind === 'failed' && this.unavailable && !this.outcome ? this.unavailable.model : null,
     };
   }
 
@@ -153,7 +155,7 @@ class RunHost {
     }
     if (this.stopReason) return { kind: 'limit', reason: this.stopReason, handoff: this.handoff };
     // An agent that gave up after the model was unavailable failed for that reason.
-    if (this.unavailable) return { kind: 'failed', ...this.unavailable };
+    if (this.unavailable) return { kind: 'failed', category: this.unavailable.category, message: this.unavailable.message };
     const stderrTail = this.process.stderrTail();
     const tail = stderrTail.length > 0 ? { stderrTail } : {};
     if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result', ...tail };
@@ -194,11 +196,16 @@ class RunHost {
    */
   private enqueue<T>(call: boolean, task: () => Promise<T>): Promise<T> {
     if (call) this.awaitingDaemon++;
-    const done = this.queue.then(task);
+    // Every message may write (journal, checkpoint, result): none is acted on once the lease is lost.
+    const done = this.queue.then(async () => {
+      await this.input.fence?.();
+      return task();
+    });
     this.queue = done
       .then(
         () => undefined,
         (err: unknown) => {
+          if (err instanceof LeaseLostError) return; // the fence stopped the run (interrupt 'lock_lost'); nothing more is written
           this.input.log.error({ err }, 'handling an agent message failed');
           this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
         },
@@ -369,7 +376,7 @@ class RunHost {
     else if (outcome.kind === 'failed' && outcome.code === 'provider_unavailable') {
       const critical = this.input.agent.critical || this.input.start.task.critical === true;
       if (critical) this.finish({ kind: 'provider_unavailable', model, message: outcome.message });
-      else this.unavailable = { category: outcome.category, message: outcome.message };
+      else this.unavailable = { category: outcome.category, message: outcome.message, model };
     }
     // Refused for good (auth, bad request): an agent that then gives up failed for that reason, not a crash.
     else if (outcome.kind === 'failed') this.unavailable = { category: outcome.category, message: outcome.message };
@@ -396,7 +403,7 @@ class RunHost {
   }
 
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
-  private unavailable: { category: ErrorCategory; message: string } | null = null;
+  private unavailable: { category: ErrorCategory; message: string; model?: string } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });

@@ -19,6 +19,8 @@ export interface ModelCaller {
   call(call: GatewayCall): Promise<GatewayResult>;
   /** The model's circuit right now (closed, open, half_open), for the trace. */
   circuitState?(model: string): string;
+  /** When an open circuit lets its half-open probe through (epoch ms); null while calls go through. */
+  circuitReadyAt?(model: string): number | null;
 }
 
 /** What the agent asked a tool to do, answered by the tools layer. */
@@ -63,6 +65,8 @@ export interface RunReport {
   seq: number;
   /** Wall time of each model call the gateway answered in this run (not replays, not cache hits), ms. */
   modelLatencyMs: number[];
+  /** The model whose unavailability (no fallback left) ended a failed run: an outage, not the task's fault (run/outage.ts). */
+  outageModel?: string | null;
 }
 
 export interface RunHostInput {
@@ -95,6 +99,12 @@ export interface RunHostInput {
   /** Aborted on daemon shutdown (reason 'shutdown') or a lost lock (reason 'lock_lost'). */
   interrupt: AbortSignal;
   onSpawn(pid: number | null): Promise<void>;
+  /**
+   * Throws LeaseLostError (store/lease.ts) once this daemon no longer holds the
+   * agent's lock: checked before each agent message is acted on, since every
+   * one of them may write (journal, checkpoint, result).
+   */
+  fence?: () => Promise<void>;
   /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
   /** `runSpend`: what this run has spent so far, kept in checkpoint.json as the task's spend floor. */
   onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number, runSpend: JournalSpend): Promise<void>;
