@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
@@ -136,6 +137,25 @@ export async function linkDurable(from: string, to: string): Promise<boolean> {
   }
   await fsyncDir(path.dirname(to));
   return true;
+}
+
+/**
+ * Create `file` with `data` only if no file of that name exists: the bytes go
+ * to a hidden temp file (fsynced) that is then hard-linked to the name, so
+ * the name appears whole or not at all, and of several concurrent creators
+ * exactly one wins. False when `file` already exists.
+ */
+export async function createFileExclusive(file: string, data: string | Buffer, options: WriteOptions = {}): Promise<boolean> {
+  const dir = path.dirname(file);
+  await ensureDir(dir);
+  // A dot name: inbox scans skip it, so a half-written temp file is never read as a task.
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await writeFileAtomic(temp, secretCensor.maskData(data), { fsync: true, mode: options.mode ?? defaultMode });
+  try {
+    return await linkDurable(temp, file);
+  } finally {
+    await fs.unlink(temp).catch(() => undefined);
+  }
 }
 
 /** The file's bytes, or null when it does not exist. */
