@@ -53,8 +53,24 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Create `dir` (and its parents) if missing; a `mode` is set on `dir` when it was created (not subject to the umask). */
 export async function ensureDir(dir: string, mode?: number): Promise<void> {
-  const created = await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+  let created: string | undefined;
+  try {
+    created = await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+  } catch (err) {
+    // A recursive mkdir on a read-only file system reports ENOENT; one level at a time says EROFS.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await ensureDir(path.dirname(dir));
+    await fs.mkdir(dir, { mode: 0o750 }).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again;
+    });
+    created = dir;
+  }
   if (created !== undefined && mode !== undefined) await fs.chmod(dir, mode);
+}
+
+/** The mode of files the daemon writes for itself (`file_mode.state`). */
+export function stateFileMode(): number {
+  return defaultMode;
 }
 
 /** Replace `file` with `data`: temp file, fsync, rename, fsync of the folder. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from './paths.js';
-import { ensureDir } from './durable.js';
+import { ensureDir, stateFileMode } from './durable.js';
 import { hostId } from './host.js';
 
 /** A held agent lock. `lost` aborts if the lease could not be refreshed (another daemon may take over). */
@@ -57,7 +57,8 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
       throw again;
     }
   }
-  await fs.writeFile(ownerFile(paths, agent), JSON.stringify({ host: hostId(), pid: process.pid } satisfies LockOwner));
+  await fs.writeFile(ownerFile(paths, agent), JSON.stringify({ host: hostId(), pid: process.pid } satisfies LockOwner), { mode: stateFileMode() });
+  await fs.chmod(ownerFile(paths, agent), stateFileMode()); // writeFile's mode applies only to a new file
   let released = false;
   return {
     lost: lost.signal,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Daemon } from '../../daemon/daemon.js';
-import { ensureDir } from '../../store/durable.js';
+import { prepareHome } from '../../store/home-setup.js';
 import { createLogger } from '../../observe/logger.js';
 import { parseByteSize, parseFileCount } from '../../observe/log-file.js';
 import { EXIT, homeOf, runCommand, withHome } from '../common.js';
@@ -20,8 +20,7 @@ export function registerStart(program: Command): void {
         const paths = homeOf(options);
         const file = options.logFile === undefined ? undefined : { path: options.logFile, maxBytes: parseByteSize(options.logMaxSize), files: parseFileCount(options.logFiles) };
         const log = createLogger({ pretty: options.pretty ?? false, level: options.logLevel, file });
-        await ensureDir(paths.stateRoot());
-        await ensureDir(paths.outboxRoot());
+        await prepareHome(paths);
         const daemon = new Daemon({ home: paths.root, log, http: options.http, httpAllowRemote: options.httpAllowRemote });
         let signals = 0;
         const onStop = (signal: NodeJS.Signals) => {
