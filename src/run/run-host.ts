@@ -1,3 +1,4 @@
+import { checkUsage, type Usage } from './usage-check.js';
 import type { ValidateFunction } from 'ajv';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import { ModelCallError, type GatewayResult } from '../model/types.js';
@@ -341,7 +342,7 @@ class RunHost {
     if (!result.cached) this.modelLatencyMs.push(this.input.clock.now() - calledAt);
     span?.set({ 'agentd.circuit_state': this.input.models.circuitState?.(model) });
     span?.completed(result);
-    const usage = result.usage;
+    const usage = this.checkedUsage(result.usage, `model reply of ${model}`);
     await appendJournal(this.input.journalFile, {
       v: 1,
       seq,
@@ -470,12 +471,21 @@ class RunHost {
   }
 
   private async onUsage(message: UsageMessage): Promise<void> {
-    const usage = { input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 };
+    const usage = this.checkedUsage({ input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 }, 'usage message');
     await appendJournal(this.input.journalFile, { v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
     this.addUsage(usage);
     this.afterSpend();
     const exhausted = exhaustedBudget(this.input.limits, this.spentNow());
     if (exhausted) this.beginStop(exhausted);
+  }
+
+  /** Non-finite or absurd figures count as the budget's maximum (run/usage-check.ts), logged and traced. */
+  private checkedUsage<U extends Usage>(usage: U, source: string): U {
+    const check = checkUsage(usage, this.input.limits);
+    if (check.ok) return usage;
+    this.input.log.warn({ source, problems: check.problems, reported: usage, counted: check.usage }, 'absurd usage counted as the budget maximum');
+    this.input.trace?.emit('usage', 'usage refused', { 'agentd.usage.source': source, 'agentd.usage.problems': check.problems }, { status: 'error' });
+    return { ...usage, ...check.usage };
   }
 
   private addUsage(usage: { input_tokens: number; output_tokens: number; cost_usd: number }): void {
