@@ -1,3 +1,4 @@
+import { retryDelayProblems } from './delay-bounds.js';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -104,6 +105,7 @@ export async function resolveAgentDefinition(
     for (const problem of validateTaskTemplate.problems(entry.task)) problems.push(`schedule[${i}].task: ${problem}`);
   });
   const outputSchema = await resolveOutputSchema(paths, dir, raw.output_schema, problems, hash, config.maxFileBytes);
+  problems.push(...retryDelayProblems('retry', raw.retry, mergeRetry(config.defaults.retry, raw.retry)));
 
   if (problems.length > 0) throw new ConfigError(file, problems);
   return {

@@ -1,3 +1,4 @@
+import { retryDelayProblems } from './delay-bounds.js';
 import { ConfigError } from '../errors.js';
 import { compile } from '../schema/validate.js';
 import { daemonConfigSchema } from '../schema/schemas.js';
@@ -156,6 +157,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     approvalTtlMs: raw.defaults?.approval_ttl !== undefined ? parseDuration(raw.defaults.approval_ttl) : BUILTIN_DEFAULTS.approvalTtlMs,
   };
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
+  problems.push(...retryDelayProblems('defaults.retry', raw.defaults?.retry, defaults.retry));
   const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
   const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
   for (const [name, p] of Object.entries(raw.providers ?? {})) {
