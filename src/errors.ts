@@ -55,6 +55,18 @@ export class NotFoundError extends Error {
   readonly code = 'not_found';
 }
 
+/** A file in the home that is not a regular file of a sane size (a FIFO, a device, a folder): never read. */
+export class NotRegularFileError extends Error {
+  override readonly name = 'NotRegularFileError';
+  readonly code = 'not_regular_file';
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file} ${problem}`);
+  }
+}
+
 /** The home (or a folder in it) cannot be written: read-only, no permission, full. The operator must act. */
 export class HomeNotWritableError extends Error {
   override readonly name = 'HomeNotWritableError';

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
+import { NotRegularFileError } from '../errors.js';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { secretCensor } from '../security/secrets.js';
@@ -174,13 +176,30 @@ export async function createFileExclusive(file: string, data: string | Buffer, o
   }
 }
 
-/** The file's bytes, or null when it does not exist. */
-export async function readIfExists(file: string): Promise<Buffer | null> {
+/** The largest file `readIfExists` reads: far above any state file, far below what exhausts memory. */
+export const MAX_READ_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The file's bytes, or null when it does not exist. Opened without blocking
+ * (a FIFO put in place of a file would otherwise hold a thread and the daemon
+ * forever) and read only when it is a regular file of at most `maxBytes`:
+ * anything else is a NotRegularFileError naming the file.
+ */
+export async function readIfExists(file: string, maxBytes = MAX_READ_BYTES): Promise<Buffer | null> {
+  let handle: fs.FileHandle;
   try {
-    return await fs.readFile(file);
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new NotRegularFileError(file, 'is not a regular file (a FIFO, a device or a folder); refused, not read');
+    if (stat.size > maxBytes) throw new NotRegularFileError(file, `is ${stat.size} bytes, over the ${maxBytes} bytes the daemon reads; refused`);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
   }
 }
 
