@@ -42,6 +42,9 @@ export interface Sizes {
   /** P5: runs in flight when the daemon is killed, and lock_stale (quick: the 2 s minimum, to keep CI short). */
   p5Runs: number;
   p5LockStaleMs: number;
+  /** P7: tasks queued in the deep inbox, and runs timed in its steady state. */
+  p7Deep: number;
+  p7Measured: number;
 }
 
 export const FULL: Sizes = {
@@ -60,6 +63,8 @@ export const FULL: Sizes = {
   p4Large: 10_000,
   p5Runs: 100,
   p5LockStaleMs: 10_000,
+  p7Deep: 10_000,
+  p7Measured: 100,
 };
 
 export const QUICK: Sizes = {
@@ -78,6 +83,8 @@ export const QUICK: Sizes = {
   p4Large: 200,
   p5Runs: 10,
   p5LockStaleMs: 2_000,
+  p7Deep: 300,
+  p7Measured: 30,
 };
 
 export function verdict(ok: boolean): 'PASS' | 'MISS' {

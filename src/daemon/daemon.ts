@@ -7,18 +7,21 @@ import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
 import type { ModelProvider } from '../model/types.js';
 import { systemClock, type Clock } from '../run/clock.js';
+import { ensureHomeSdkLink } from '../store/sdk-link.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
 import { HomePaths } from '../store/paths.js';
-import { exists } from '../store/durable.js';
-import { inboxSize } from '../store/tasks.js';
 import { ToolRunner } from '../tools/tool-runner.js';
+import { RunEndpoint } from '../endpoint/server.js';
 import { applySecuritySettings } from '../security/apply.js';
 import { AgentRegistry } from './agent-registry.js';
 import { Scheduler } from './scheduler.js';
 import { DaemonObservability } from './observability.js';
+import { Notifier } from '../notify/notifier.js';
 import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
 import { watchHome, type HomeEvent } from './watcher.js';
+import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
+import { exists, listDir } from '../store/durable.js';
 
 export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -54,7 +57,13 @@ export class Daemon {
   private schedules!: Schedules;
   private gateway!: ModelGateway;
   private tools!: ToolRunner;
+  /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
+  private endpoint: RunEndpoint | null = null;
   private watcher: FSWatcher | null = null;
+  /** Delivers outbox items to agentd.yaml `notify:` hooks. */
+  private notifier: Notifier | null = null;
+  /** What the daemon knows of each inbox (store/inbox-index.ts); only trusted while the watcher runs. */
+  private readonly inboxIndex = new InboxIndex();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** state/daemon.json, /healthz, /metrics and the runs' live counters. */
   private readonly observe: DaemonObservability;
@@ -92,9 +101,12 @@ export class Daemon {
   async start(): Promise<void> {
     this.config = await loadDaemonConfig(this.paths);
     applySecuritySettings(this.config, this.log);
+    await this.linkSdk();
     const http = this.httpAddress();
     if (http) await this.observe.listen(http);
     this.gateway = this.newGateway(this.config);
+    this.endpoint = new RunEndpoint(this.log.child({ component: 'endpoint' }), () => this.clock.now());
+    await this.endpoint.listen();
     this.tools = new ToolRunner(this.paths.root, this.log.child({ component: 'tools' }), { now: () => this.clock.now() });
     this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()), (agent) =>
       this.scheduler.poke(agent),
@@ -103,7 +115,9 @@ export class Daemon {
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
     if (this.options.watch !== false) {
-      this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e));
+      this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e), (e) =>
+        e.kind === 'added' ? this.inboxIndex.added(e.agent, e.name) : this.inboxIndex.removed(e.agent, e.name),
+      );
       // Until chokidar's first scan is done, a new file raises no event: load only after it, so
       // anything written during start-up is seen either by the load or by an event, with one load.
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
@@ -111,6 +125,8 @@ export class Daemon {
     this.state = 'running';
     const loaded = await this.registry.loadAll();
     await this.syncSchedules();
+    this.notifier = new Notifier(this.paths, this.config.notify, this.clock, this.log.child({ component: 'notify' }));
+    await this.notifier.start();
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
     this.observe.start();
     await this.pokeAgentsWithWork();
@@ -118,6 +134,12 @@ export class Daemon {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
     }, this.options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
+  }
+
+  /** Node agents of this home import `agentd/sdk` through `<home>/node_modules/agentd` (store/sdk-link.ts). */
+  private async linkSdk(): Promise<void> {
+    const linked = await ensureHomeSdkLink(this.paths);
+    if (linked.kind === 'failed') this.log.warn({ problem: linked.problem, link: this.paths.sdkLink() }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
   }
 
   /** Stop claiming, stop every run with reason shutdown, wait, and leave every task resumable. Idempotent. */
@@ -128,7 +150,8 @@ export class Daemon {
 
   private async shutdown(): Promise<void> {
     if (this.state === 'starting') {
-      await this.observe.stop(); // start() failed: only the http server may be open
+      await this.observe.stop(); // start() failed: only the http servers may be open
+      await this.endpoint?.close();
       this.state = 'stopped';
       this.markStopped();
       return;
@@ -144,7 +167,9 @@ export class Daemon {
         this.registry.close();
         await this.watcher?.close();
       }],
+      ['notify', async () => this.notifier?.stop()],
       ['observability', () => this.observe.stop()],
+      ['endpoint', async () => this.endpoint?.close()],
     ];
     for (const [name, step] of steps) {
       // Each cleanup runs even if the one before it failed.
@@ -167,6 +192,7 @@ export class Daemon {
       this.gateway = this.newGateway(this.config);
       this.registry.setConfig(this.config);
       this.scheduler.setMaxParallel(this.config.maxParallelRuns);
+      await this.notifier?.setHooks(this.config.notify);
     } catch (err) {
       this.log.error({ problem: errorMessage(err) }, 'agentd.yaml rejected; the last good config stays in use');
     }
@@ -207,8 +233,10 @@ export class Daemon {
       gateway: this.gateway,
       tools: this.tools,
       interrupt: this.interrupt.signal,
+      ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
-    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live }, definition);
+    const inbox = this.watcher ? this.inboxIndex : undefined;
+    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox }, definition);
   }
 
   private onEvent(event: HomeEvent): void {
@@ -219,6 +247,7 @@ export class Daemon {
         return;
       case 'definition':
       case 'agent_folder':
+        this.inboxIndex.forget(event.agent); // the folder itself came or went: list the inbox again
         void this.registry.load(event.agent).then((ok) => {
           if (ok) this.scheduler.poke(event.agent);
           return this.syncSchedules();
@@ -241,7 +270,9 @@ export class Daemon {
   private async pokeAgentsWithWork(): Promise<void> {
     for (const agent of this.registry.names()) {
       if (this.state !== 'running') return;
-      if ((await exists(this.paths.currentTask(agent))) || (await inboxSize(this.paths, agent)) > 0) this.scheduler.poke(agent);
+      const inbox = (await listDir(this.paths.inboxDir(agent))).filter(isTaskFileName);
+      this.inboxIndex.reconcile(agent, inbox); // catches an event the filesystem never sent
+      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0) this.scheduler.poke(agent);
     }
   }
 }

@@ -51,21 +51,35 @@ export function ignoredPath(paths: HomePaths, file: string, isDirectory: boolean
   return true;
 }
 
-export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEvent) => void): FSWatcher {
+/** An inbox task file appeared, changed or went: what store/inbox-index.ts keeps. */
+export type InboxFileEvent = { agent: string; name: string; kind: 'added' | 'removed' };
+
+/** agents/<a>/inbox/<name>.json, as an index event; null for any other path. Pure. */
+export function inboxFileEvent(paths: HomePaths, file: string, removed: boolean): InboxFileEvent | null {
+  const rel = path.relative(paths.root, file).split(path.sep);
+  if (rel.length !== 4 || rel[0] !== 'agents' || rel[2] !== 'inbox' || !rel[3]!.endsWith('.json')) return null;
+  return { agent: rel[1]!, name: rel[3]!, kind: removed ? 'removed' : 'added' };
+}
+
+export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEvent) => void, onInboxFile?: (event: InboxFileEvent) => void): FSWatcher {
   const watcher = watch([paths.root], {
     ignoreInitial: true,
     depth: 3,
     ignored: (file, stats) => ignoredPath(paths, file, stats ? stats.isDirectory() : undefined),
   });
-  const handle = (file: string) => {
+  const handle = (file: string, removed = false) => {
     try {
+      // The index first: the poke below may promote at once.
+      const inbox = onInboxFile ? inboxFileEvent(paths, file, removed) : null;
+      if (inbox) onInboxFile!(inbox);
       const event = classifyPath(paths, file);
       if (event) onEvent(event);
     } catch (err) {
       log.error({ err, file }, 'file event handler failed');
     }
   };
-  watcher.on('add', handle).on('change', handle).on('unlink', handle).on('addDir', handle).on('unlinkDir', handle);
+  const gone = (file: string) => handle(file, true);
+  watcher.on('add', (f) => handle(f)).on('change', (f) => handle(f)).on('unlink', gone).on('addDir', (f) => handle(f)).on('unlinkDir', gone);
   watcher.on('error', (err) => log.error({ err }, 'file watcher error'));
   return watcher;
 }

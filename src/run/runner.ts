@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { formatDuration } from '../config/duration.js';
 import type { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
 import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
@@ -13,6 +14,7 @@ import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, t
 import { readDailySpend } from '../store/spend.js';
 import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
+import type { InboxIndex } from '../store/inbox-index.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -23,6 +25,8 @@ import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './r
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
+import type { RunEndpoint } from '../endpoint/server.js';
+import { addSpend, spendSoFar, toStored } from './spend-floor.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -50,6 +54,10 @@ export interface RunnerDeps {
   currentDefinition?: (agent: string) => AgentDefinition | undefined;
   /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
   live?: LiveRuns;
+  /** The OpenAI-compatible endpoint every run's process is given (README "Bring your own agent"). */
+  endpoint?: RunEndpoint;
+  /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
+  inbox?: InboxIndex;
 }
 
 export type ClaimResult =
@@ -100,7 +108,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     return { kind: 'settled' };
   }
   if (current.kind === 'none') {
-    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes);
+    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes, deps.inbox);
     if (promoted.kind === 'dead_lettered') {
       deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
       return { kind: 'settled' };
@@ -155,7 +163,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
 
   // 2. Task age, before its first run only: a task a person just answered is not stale.
   if (checkpoint.runs.length === 0 && !outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
-    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age`, 'Run it anyway (continue) or drop it (cancel)?');
+    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age (${formatDuration(agent.freshness.taskMaxAgeMs)})`, 'Run it anyway (continue) or drop it (cancel)?');
   }
 
   // 3. Context age, refreshed once when the definition says how.
@@ -164,7 +172,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const contextStale = () => context.kind === 'broken' || (context.kind === 'ok' && isStale(context.updatedAt, agent.freshness.contextMaxAgeMs, clock.now()));
   if (!outbox.staleContextAccepted && contextStale()) {
     if (agent.freshness.contextRefresh) {
-      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log);
+      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log, agent.confinement);
       if (!refreshed) log.warn('context_refresh failed');
       context = await readContext(paths, agent.name);
     }
@@ -178,6 +186,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const runId = newRunId(now());
   const journalFile = paths.journal(agent.name, task.id);
   const journal = await readJournal(journalFile);
+  const spent = await spendSoFar({ ...deps, log }, agent.name, task.id, journal.spend, checkpoint.spend);
   const limits = taskLimits(agent.budget, task.budget, outbox.extends, deps.config.limits);
   const dailyCostUsd = await readDailySpend(paths, agent.name, now());
   const handoff = await readHandoffFor(paths, agent.name, task.id);
@@ -191,6 +200,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     next_attempt_at: null,
     agent_version: agent.version,
     definition_hash: agent.hash,
+    spend: toStored(spent),
   };
   await writeCheckpoint(paths, agent.name, checkpoint);
   const runLog = log.child({ run_id: runId });
@@ -209,10 +219,10 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     limits,
     spentBefore: {
-      steps: journal.spend.steps,
-      toolCalls: journal.spend.toolCalls,
-      tokens: journal.spend.inputTokens + journal.spend.outputTokens,
-      costUsd: journal.spend.costUsd,
+      steps: spent.steps,
+      toolCalls: spent.toolCalls,
+      tokens: spent.inputTokens + spent.outputTokens,
+      costUsd: spent.costUsd,
       runtimeMs: checkpoint.runtime_ms,
       dailyCostUsd,
     },
@@ -232,6 +242,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     trace,
     interrupt: deps.interrupt,
     live: deps.live,
+    endpoint: deps.endpoint,
     onSpawn: async (pid) => {
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);
@@ -244,8 +255,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     checkpointSeq: checkpoint.checkpoint_seq,
     resumedFromCheckpoint: checkpoint.state !== null,
-    onCheckpoint: async (state, ctx, hasContext, seq) => {
-      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq };
+    onCheckpoint: async (state, ctx, hasContext, seq, runSpend) => {
+      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq, spend: toStored(addSpend(spent, runSpend)) };
       await writeCheckpoint(paths, agent.name, checkpoint);
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
@@ -256,7 +267,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     runLog.info(ended, 'run ended');
     return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now
   }
-  await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged });
+  await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged, spentBefore: spent });
   await closeRunTrace(trace, report);
   // Logged once the outcome is in the files, so whoever waits for this line can read them.
   runLog.info(ended, 'run ended');

@@ -29,6 +29,11 @@ export function setDefaultFileMode(mode: number): void {
   defaultMode = mode;
 }
 
+/** Mode of the state files the daemon writes (`file_mode.state`). */
+export function stateFileMode(): number {
+  return defaultMode;
+}
+
 /** Set by the daemon from its config (`file_mode.outbox`). */
 export function setPeopleFileMode(mode: number): void {
   peopleMode = mode;
@@ -68,11 +73,6 @@ export async function ensureDir(dir: string, mode?: number): Promise<void> {
     created = dir;
   }
   if (created !== undefined && mode !== undefined) await fs.chmod(dir, mode);
-}
-
-/** The mode of files the daemon writes for itself (`file_mode.state`). */
-export function stateFileMode(): number {
-  return defaultMode;
 }
 
 /** Replace `file` with `data`: temp file, fsync, rename, fsync of the folder. */

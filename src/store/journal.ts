@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { appendJsonLine } from './durable.js';
+import { appendOpenJournal } from './journal-writer.js';
 
 /**
  * The journal of one task: every model and tool call, in order, appended and
@@ -173,5 +173,6 @@ export async function readJournal(file: string): Promise<JournalSummary> {
  * again, which is what a started-but-not-completed model call means anyway.
  */
 export async function appendJournal(file: string, record: JournalRecord, sync = true): Promise<void> {
-  await appendJsonLine(file, record, { sync });
+  // Held open until the run ends (closeJournal in run/run-host.ts): one write (+ one fdatasync) per record.
+  await appendOpenJournal(file, JSON.stringify(record), sync);
 }
