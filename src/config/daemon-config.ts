@@ -70,6 +70,7 @@ interface RawDaemonConfig {
   http_allow_remote?: boolean;
   trace?: { capture?: 'full' | 'redacted' | 'none' };
   lock_stale?: string | number;
+  sweep_interval?: string | number;
   model_timeout?: string | number;
   cache?: { enabled?: boolean; ttl?: string | number };
   circuit?: { failures?: number; window?: string | number; cooldown?: string | number };
@@ -191,6 +192,8 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   }
   const lockStaleMs = raw.lock_stale !== undefined ? parseDuration(raw.lock_stale) : 10_000;
   if (lockStaleMs < 2000) problems.push('lock_stale must be at least 2s (proper-lockfile refuses less)');
+  const sweepIntervalMs = raw.sweep_interval !== undefined ? parseDuration(raw.sweep_interval) : 60_000;
+  if (sweepIntervalMs < 100 || sweepIntervalMs > 24 * 60 * 60 * 1000) problems.push(`sweep_interval ${JSON.stringify(raw.sweep_interval)} must be between 100ms and 24h`);
   const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems, { approvalTtlMs: defaults.approvalTtlMs, shared: true });
   const maxFileBytes = resolveMaxFileBytes(raw.max_file_bytes, problems);
   const fileMode = resolveFileModes(raw.file_mode, problems);
@@ -213,6 +216,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     httpAllowRemote: raw.http_allow_remote ?? false,
     traceCapture: raw.trace?.capture ?? 'redacted',
     lockStaleMs,
+    sweepIntervalMs,
     modelTimeoutMs,
     cache: { enabled: raw.cache?.enabled ?? false, ttlMs: raw.cache?.ttl !== undefined ? parseDuration(raw.cache.ttl) : 3_600_000 },
     circuit: {

@@ -216,6 +216,7 @@ export const daemonConfigSchema = {
       properties: { capture: { enum: ['full', 'redacted', 'none'] } },
     },
     lock_stale: duration,
+    sweep_interval: duration,
     model_timeout: duration,
     cache: {
       type: 'object',

@@ -152,6 +152,13 @@ export class HomePaths {
   scheduleState(agent: string): string {
     return path.join(this.stateDir(agent), 'schedule.json');
   }
+  /** One file per scheduled fire, created exclusively: of several daemons on one home only one writes a due time's task. */
+  fireRecord(agent: string, taskId: string): string {
+    return path.join(this.stateDir(agent), 'fires', `${assertName(taskId, 'task id')}.json`);
+  }
+  firesDir(agent: string): string {
+    return path.join(this.stateDir(agent), 'fires');
+  }
   dailySpend(agent: string): string {
     return path.join(this.stateDir(agent), 'daily-spend.json');
   }
