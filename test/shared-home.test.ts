@@ -43,7 +43,10 @@ async function bothFired(daemons: DaemonProcess[], n: number): Promise<void> {
 
 function assertOnce(daemons: DaemonProcess[]): void {
   for (const [due, n] of writtenByDue(daemons)) assert.equal(n, 1, `due time ${due} was written ${n} times`);
-  for (const [task, n] of runsPerTask(daemons, 'sched')) assert.equal(n, 1, `${task} ran ${n} times`);
+  for (const [task, n] of runsPerTask(daemons, 'sched')) {
+    const about = daemons.flatMap((d, i) => d.logs.filter((l) => l.task_id === task || JSON.stringify(l).includes(task)).map((l) => `daemon ${i}: ${JSON.stringify(l)}`));
+    assert.equal(n, 1, `${task} ran ${n} times:\n${about.join('\n')}`);
+  }
 }
 
 describe('two daemons on one home', () => {
