@@ -68,3 +68,30 @@ describe('agentd submit with a fixed --id', () => {
     });
   });
 });
+
+describe('a slow writer of a task file', () => {
+  it('a task written in place with a 1.5 s pause mid-write runs whole, not dead-lettered half-written', async () => {
+    await inHome(undefined, async (home) => {
+      await home.scriptedAgent('a');
+      const daemon = home.startDaemon();
+      try {
+        await daemon.started();
+        const text = JSON.stringify({ id: 'slow', goal: 'x', input: { script: [{ result: 'whole' }] } });
+        const file = home.path('agents/a/inbox/slow.json');
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        const handle = await fs.open(file, 'w');
+        await handle.write(text.slice(0, 20));
+        // The daemon has looked at the half-written file and waits for it to be quiet.
+        await daemon.waitForLog((l) => l.msg === 'claim waits' && l.agent === 'a', 'the half-written file to be seen');
+        await new Promise((r) => setTimeout(r, 1500)); // the writer's pause: the fault under test, not a wait for the daemon
+        await handle.write(text.slice(20));
+        await handle.close();
+        await daemon.waitForLog((l) => l.msg === 'run ended' && l.task_id === 'slow', 'the task to run', 30_000);
+      } finally {
+        await daemon.stop();
+      }
+      assert.equal((await home.readJson<{ output: unknown }>('state/a/done/slow.json')).output, 'whole');
+      assert.deepEqual(await home.list('state/dead-letter/a'), []);
+    });
+  });
+});

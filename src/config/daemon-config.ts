@@ -1,4 +1,5 @@
 import { retryDelayProblems } from './delay-bounds.js';
+import { DEFAULT_QUIET_PERIOD_MS } from '../store/quiet-period.js';
 import { ConfigError } from '../errors.js';
 import { compile } from '../schema/validate.js';
 import { daemonConfigSchema } from '../schema/schemas.js';
@@ -71,6 +72,7 @@ interface RawDaemonConfig {
   trace?: { capture?: 'full' | 'redacted' | 'none' };
   lock_stale?: string | number;
   sweep_interval?: string | number;
+  quiet_period?: string | number;
   model_timeout?: string | number;
   cache?: { enabled?: boolean; ttl?: string | number };
   circuit?: { failures?: number; window?: string | number; cooldown?: string | number };
@@ -193,6 +195,8 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   const lockStaleMs = raw.lock_stale !== undefined ? parseDuration(raw.lock_stale) : 10_000;
   if (lockStaleMs < 2000) problems.push('lock_stale must be at least 2s (proper-lockfile refuses less)');
   const sweepIntervalMs = raw.sweep_interval !== undefined ? parseDuration(raw.sweep_interval) : 60_000;
+  const quietPeriodMs = raw.quiet_period !== undefined ? parseDuration(raw.quiet_period) : DEFAULT_QUIET_PERIOD_MS;
+  if (quietPeriodMs > 60 * 60 * 1000) problems.push(`quiet_period ${JSON.stringify(raw.quiet_period)} must be at most 1h`);
   if (sweepIntervalMs < 100 || sweepIntervalMs > 24 * 60 * 60 * 1000) problems.push(`sweep_interval ${JSON.stringify(raw.sweep_interval)} must be between 100ms and 24h`);
   const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems, { approvalTtlMs: defaults.approvalTtlMs, shared: true });
   const maxFileBytes = resolveMaxFileBytes(raw.max_file_bytes, problems);
@@ -217,6 +221,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     traceCapture: raw.trace?.capture ?? 'redacted',
     lockStaleMs,
     sweepIntervalMs,
+    quietPeriodMs,
     modelTimeoutMs,
     cache: { enabled: raw.cache?.enabled ?? false, ttlMs: raw.cache?.ttl !== undefined ? parseDuration(raw.cache.ttl) : 3_600_000 },
     circuit: {

@@ -217,6 +217,7 @@ export const daemonConfigSchema = {
     },
     lock_stale: duration,
     sweep_interval: duration,
+    quiet_period: duration,
     model_timeout: duration,
     cache: {
       type: 'object',
