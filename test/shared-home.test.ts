@@ -84,7 +84,7 @@ describe('a home shared over sshfs (FUSE) by two hosts', { skip: unavailable ?? 
       // 1. Only B runs; a task written through A's mount sends B no event: the sweep finds it.
       const b = new DaemonProcess(mountB, { AGENTD_HOST_ID: 'host-b' }, []);
       daemons.push(b);
-      await b.started();
+      await b.waitForLog((l) => l.msg === 'daemon started', 'B to start', 120_000);
       await homeA.inbox('w', 'from-a', { goal: 'x', input: { script: [{ result: 'seen on b' }] } });
       await b.waitForLog((l) => l.msg === 'run ended' && l.task_id === 'from-a', 'B to run the task written through A', 30_000);
       assert.equal((await homeA.readJson<{ output: unknown }>('state/w/done/from-a.json')).output, 'seen on b');
@@ -92,14 +92,14 @@ describe('a home shared over sshfs (FUSE) by two hosts', { skip: unavailable ?? 
       // 2. A starts and takes a long task; a kill -9 of A hands it to B after lock_stale.
       const a = new DaemonProcess(mountA, { AGENTD_HOST_ID: 'host-a' }, []);
       daemons.push(a);
-      await a.started();
+      await a.waitForLog((l) => l.msg === 'daemon started', 'A to start', 120_000);
       await b.stop();
       const b2 = new DaemonProcess(mountB, { AGENTD_HOST_ID: 'host-b' }, []);
       await homeA.inbox('w', 'long', { goal: 'y', input: { script: [{ checkpoint: { step: 1 } }, { sleep: 120_000 }, { result: 'not here' }], after_checkpoint: [{ result: 'resumed on b' }] } });
       await a.waitForLog((l) => l.msg === 'run started' && l.task_id === 'long', 'A to start the long task', 30_000);
       await homeA.readJson<{ active_run: { pid: number } | null }>('state/w/checkpoint.json').then((c) => (orphan = c.active_run?.pid ?? null)).catch(() => undefined);
       daemons.push(b2);
-      await b2.started();
+      await b2.waitForLog((l) => l.msg === 'daemon started', 'B to start again', 120_000);
       a.child.kill('SIGKILL');
       await a.exited;
       await b2.waitForLog((l) => l.msg === 'run ended' && l.task_id === 'long', 'B to take the long task over', 60_000);
@@ -108,7 +108,7 @@ describe('a home shared over sshfs (FUSE) by two hosts', { skip: unavailable ?? 
       // 3. A restarts beside B: every scheduled due time is written once by the two.
       const a2 = new DaemonProcess(mountA, { AGENTD_HOST_ID: 'host-a' }, []);
       daemons.push(a2);
-      await a2.started();
+      await a2.waitForLog((l) => l.msg === 'daemon started', 'A to start again', 120_000);
       await bothFired([a2, b2], 4);
     } finally {
       await Promise.all(daemons.map((d) => d.stop()));

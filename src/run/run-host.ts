@@ -77,6 +77,9 @@ class RunHost {
     // Without a command, the built-in model agent runs over the same protocol.
     const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
+    // The goal and metadata reach the agent (and its model) as much as the input does.
+    await this.taint.inspect(input.start.task.goal, 'task goal');
+    if (input.start.task.metadata !== undefined) await this.taint.inspect(input.start.task.metadata, 'task metadata');
     const plain = input.agent.protocol === 'none';
     const grant = input.endpoint?.open(this.endpointSession());
     const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
@@ -471,6 +474,8 @@ class RunHost {
       span?.failed(answer.code, answer.message);
       await this.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
       if (sideEffect) await auditCall('failed');
+      // A failing tool's message carries its stderr, which the agent reads like a result.
+      await this.taint.inspect(answer.message, `tool error of ${message.name} (call ${seq})`);
       this.process.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });
       return;
     }
