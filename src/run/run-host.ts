@@ -469,9 +469,14 @@ class RunHost {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'started', at: this.iso() });
     this.spent.toolCalls++;
     this.runSpend.toolCalls++;
-    const answer = await this.input.tools.call({ agent: this.input.agent, taskId: this.input.taskId, runId: this.input.runId, seq, name: message.name, args: message.args });
+    const answer = await this.input.tools.call({ agent: this.input.agent, taskId: this.input.taskId, runId: this.input.runId, seq, name: message.name, args: message.args, signal: this.callAbort.signal });
     if (!answer.ok) {
       span?.failed(answer.code, answer.message);
+      if (answer.code === 'stopped') {
+        // Killed by the stop: the journal keeps only `started`, so a resume treats it as the call in flight.
+        this.process.send({ type: 'error', id: message.id, code: 'tool_failed', message: answer.message });
+        return;
+      }
       await this.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
       if (sideEffect) await auditCall('failed');
       // A failing tool's message carries its stderr, which the agent reads like a result.

@@ -22,8 +22,9 @@ export interface ModelCaller {
 
 /** What the agent asked a tool to do, answered by the tools layer. */
 export interface ToolCaller {
-  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown> }): Promise<
-    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
+  /** `signal`: the run is stopping; a tool still running is killed (its group) and answered `stopped`. */
+  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; signal?: AbortSignal }): Promise<
+    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied' | 'stopped'; message: string }
   >;
 }
 

@@ -13,10 +13,11 @@ import { circuitOpenMessage, toolCircuitKey, ToolCircuits } from './tool-circuit
 /** Largest tool output accepted; more is a failure, not a memory problem. */
 const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
 
-export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string };
+/** `stopped`: killed because the run stopped, so it neither failed nor finished. */
+export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string; stopped?: true };
 
 /** Run a tool command: args JSON on stdin, result JSON on stdout, a timeout, a scrubbed environment. */
-export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>, confinement?: Confinement): Promise<ToolRun> {
+export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>, confinement?: Confinement, signal?: AbortSignal): Promise<ToolRun> {
   const [cmd, ...rest] = tool.command;
   const run = confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env));
   const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -37,11 +38,24 @@ export async function runToolCommand(tool: ToolDefinition, cwd: string, args: un
     timedOut = true;
     if (child.pid) killGroup(child.pid, 'SIGKILL');
   }, tool.timeoutMs);
+  // A stopping run (shutdown, budget) does not wait for its tool: the tool's group is killed at once.
+  let stopped = false;
+  const onStop = () => {
+    stopped = true;
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
+  };
+  if (signal?.aborted) onStop();
+  else signal?.addEventListener('abort', onStop, { once: true });
   const code = await new Promise<number | null>((resolve) => {
     child.once('error', () => resolve(127));
     child.once('close', (c) => resolve(c));
   });
   clearTimeout(timer);
+  signal?.removeEventListener('abort', onStop);
+  if (stopped) {
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
+    return { ok: false, message: `tool ${tool.name} was stopped: the run is stopping`, stopped: true };
+  }
   if (child.pid) killGroup(child.pid, 'SIGKILL'); // nothing it started outlives it
   if (timedOut) return { ok: false, message: `tool ${tool.name} timed out after ${tool.timeoutMs}ms` };
   if (overflow) return { ok: false, message: `tool ${tool.name} printed more than ${MAX_TOOL_OUTPUT} bytes` };
@@ -97,10 +111,14 @@ export class ToolRunner implements ToolCaller {
     }
     let run: ToolRun;
     try {
-      run = await this.runCommand(tool, request.agent.dir, request.args, env, request.agent.confinement);
+      run = await this.runCommand(tool, request.agent.dir, request.args, env, request.agent.confinement, request.signal);
     } catch (err) {
       breaker.release();
       throw err;
+    }
+    if (!run.ok && run.stopped) {
+      breaker.release(); // not the tool's fault
+      return { ok: false, code: 'stopped', message: run.message };
     }
     if (!run.ok) {
       breaker.recordFailure();
