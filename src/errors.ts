@@ -144,6 +144,40 @@ export class AlreadyResolvedError extends AgentdFailure {
   }
 }
 
+/** A file in the home that is not a regular file of a sane size (a FIFO, a device, a folder): never read. */
+export class NotRegularFileError extends Error {
+  override readonly name = 'NotRegularFileError';
+  readonly code = 'not_regular_file';
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file} ${problem}`);
+  }
+}
+
+/** The home (or a folder in it) cannot be written: read-only, no permission, full. The operator must act. */
+export class HomeNotWritableError extends Error {
+  override readonly name = 'HomeNotWritableError';
+  readonly code = 'home_not_writable';
+  constructor(
+    readonly dir: string,
+    readonly errno: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${dir}: cannot create it: ${ERRNO_SENTENCE[errno] ?? 'the file system refused'} (${errno}); the home must be writable`, options);
+  }
+}
+
+const ERRNO_SENTENCE: Record<string, string> = {
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is used up',
+  ENOTDIR: 'a file is in the way of the folder',
+};
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -1,3 +1,4 @@
+import { retryDelayProblems } from './delay-bounds.js';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -116,6 +117,7 @@ export async function resolveAgentDefinition(
   });
   const confinement = resolveConfinement(raw, config, problems);
   const outputSchema = await resolveOutputSchema(paths, dir, raw.output_schema, problems, hash, config.maxFileBytes);
+  problems.push(...retryDelayProblems('retry', raw.retry, mergeRetry(config.defaults.retry, raw.retry)));
 
   if (problems.length > 0) throw new ConfigError(file, problems);
   return {

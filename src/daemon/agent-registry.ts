@@ -66,7 +66,8 @@ export class AgentRegistry {
     for (const name of await listDir(this.paths.agentsDir())) {
       if (name.startsWith('.')) continue;
       if (!isValidName(name) || isReservedAgentName(name)) {
-        this.log.error({ folder: `agents/${name}` }, 'agent folder name is not allowed; skipped');
+        const problem = isValidName(name) ? 'is a name the daemon reserves in state/ (dead-letter, cache, *.json, *.jsonl, *.lock, *.owner, *.tmp)' : 'is not a valid agent name';
+        this.log.error({ folder: `agents/${name}`, category: 'config_error', problem }, 'agent folder name is not allowed; skipped');
         continue;
       }
       names.push(name);

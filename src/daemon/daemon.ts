@@ -140,7 +140,7 @@ export class Daemon {
     await this.pokeAgentsWithWork();
     this.sweepTimer = setInterval(() => {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
-    }, this.options.sweepIntervalMs ?? 60_000);
+    }, this.options.sweepIntervalMs ?? this.config.sweepIntervalMs);
     this.sweepTimer.unref();
   }
 

@@ -17,7 +17,7 @@ import { redactValue } from './redact.js';
  * reported through `onError` and otherwise ignored.
  */
 
-export type SpanKind = 'run' | 'model' | 'tool' | 'checkpoint' | 'escalation' | 'approval_wait';
+export type SpanKind = 'run' | 'model' | 'tool' | 'checkpoint' | 'escalation' | 'approval_wait' | 'usage';
 export type SpanStatus = 'ok' | 'error';
 export type TraceCapture = DaemonConfig['traceCapture'];
 export type Attributes = Record<string, unknown>;

@@ -1,4 +1,5 @@
 import { LeaseLostError } from '../store/lease.js';
+import { checkUsage, type Usage } from './usage-check.js';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
 import { closeJournal } from '../store/journal-writer.js';
@@ -79,6 +80,9 @@ class RunHost {
     // Without a command, the built-in model agent runs over the same protocol.
     const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
+    // The goal and metadata reach the agent (and its model) as much as the input does.
+    await this.taint.inspect(input.start.task.goal, 'task goal');
+    if (input.start.task.metadata !== undefined) await this.taint.inspect(input.start.task.metadata, 'task metadata');
     const plain = input.agent.protocol === 'none';
     const grant = input.endpoint?.open(this.endpointSession());
     const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
@@ -395,7 +399,7 @@ class RunHost {
       },
       charge: (result, latencyMs) => {
         if (latencyMs !== null) this.modelLatencyMs.push(latencyMs);
-        this.addUsage(result.usage);
+        this.addUsage(this.checkedUsage(result.usage, `model reply of ${result.model}`));
         this.models.add(result.model);
         if (result.degraded) this.degraded = true;
       },
@@ -432,16 +436,26 @@ class RunHost {
       },
       afterSpend: () => this.afterSpend(),
       iso: () => this.iso(),
+      signal: this.callAbort.signal,
     };
   }
 
   private async onUsage(message: UsageMessage): Promise<void> {
-    const usage = { input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 };
+    const usage = this.checkedUsage({ input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 }, 'usage message');
     await appendJournal(this.input.journalFile, { v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
     this.addUsage(usage);
     this.afterSpend();
     const exhausted = exhaustedBudget(this.input.limits, this.spentNow());
     if (exhausted) this.beginStop(exhausted);
+  }
+
+  /** Non-finite or absurd figures count as the budget's maximum (run/usage-check.ts), logged and traced. */
+  private checkedUsage<U extends Usage>(usage: U, source: string): U {
+    const check = checkUsage(usage, this.input.limits);
+    if (check.ok) return usage;
+    this.input.log.warn({ source, problems: check.problems, reported: usage, counted: check.usage }, 'absurd usage counted as the budget maximum');
+    this.input.trace?.emit('usage', 'usage refused', { 'agentd.usage.source': source, 'agentd.usage.problems': check.problems }, { status: 'error' });
+    return { ...usage, ...check.usage };
   }
 
   private addUsage(usage: { input_tokens: number; output_tokens: number; cost_usd: number }): void {

@@ -29,10 +29,11 @@ export interface ToolCaller {
    * `onStart` is awaited once the call is admitted (allowed, valid arguments,
    * circuit closed) and just before the tool runs: only then is it journaled
    * and counted toward max_tool_calls. `ran: false` on a refusal that came first.
+   * `signal`: the run is stopping; a tool still running is killed (its group) and answered `stopped`.
    */
-  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; onStart?: () => Promise<void> }): Promise<
+  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; onStart?: () => Promise<void>; signal?: AbortSignal }): Promise<
     | { ok: true; result: unknown }
-    | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string; ran?: boolean }
+    | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied' | 'stopped'; message: string; ran?: boolean }
     /** Refused without running because the tool's circuit is open; `retryAfterMs`: when it lets a call through again. */
     | { ok: false; code: 'circuit_open'; message: string; retryAfterMs: number; ran: false }
   >;

@@ -14,7 +14,8 @@ import { killOrphanGroups, registerGroup, unregisterGroup } from '../store/proce
 import { hostId } from '../store/host.js';
 import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
-import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
+import { quietPeriodMs } from '../store/quiet-period.js';
+import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
 import type { InboxIndex } from '../store/inbox-index.js';
 import { killGroup } from './agent-process.js';
@@ -185,7 +186,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     const reason = err instanceof ConfigError ? err.message : `outbox unreadable: ${(err as Error).message}`;
     // A person's editor may be half-way through writing it: look again once it has been still a moment.
     const mtimeMs = (await fs.stat(paths.outboxFile(agent.name)).catch(() => null))?.mtimeMs ?? 0;
-    if (clock.now() - mtimeMs < PARTIAL_WRITE_QUIET_MS) return { kind: 'waiting', untilMs: mtimeMs + PARTIAL_WRITE_QUIET_MS };
+    if (clock.now() - mtimeMs < quietPeriodMs()) return { kind: 'waiting', untilMs: mtimeMs + quietPeriodMs() };
     log.error({ problem: reason }, 'outbox.json is broken; the task waits until it is fixed');
     return { kind: 'blocked', itemId: null, reason };
   }

@@ -212,6 +212,8 @@ export const daemonConfigSchema = {
       properties: { capture: { enum: ['full', 'redacted', 'none'] } },
     },
     lock_stale: duration,
+    sweep_interval: duration,
+    quiet_period: duration,
     model_timeout: duration,
     cache: {
       type: 'object',

@@ -1,5 +1,5 @@
 import writeFileAtomic from 'write-file-atomic';
-import { readIfExists } from './durable.js';
+import { readIfExists, stateFileMode } from './durable.js';
 import type { HomePaths } from './paths.js';
 
 /**
@@ -77,7 +77,7 @@ export interface DaemonStatusFile {
  * seconds is worth no disk flush, and a crash only leaves an older one.
  */
 export async function writeDaemonStatus(paths: HomePaths, status: DaemonStatusFile): Promise<void> {
-  await writeFileAtomic(paths.daemonStatus(), JSON.stringify(status, null, 2) + '\n', { fsync: false });
+  await writeFileAtomic(paths.daemonStatus(), JSON.stringify(status, null, 2) + '\n', { fsync: false, mode: stateFileMode() });
 }
 
 /** The snapshot, or null when there is none or it is unreadable (it is rewritten within seconds). */

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from './paths.js';
-import { ensureDir } from './durable.js';
+import { ensureDir, stateFileMode } from './durable.js';
 import { hostId } from './host.js';
 import { leaseHeld, readLeaseFacts, readLeaseOwner, type LeaseOwner } from './lease.js';
 
@@ -60,7 +60,8 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
   }
   const previous = await readOwner(paths, agent);
   const me: LockOwner = { host: hostId(), pid: process.pid, generation: (previous?.generation ?? 0) + 1 };
-  await fs.writeFile(ownerFile(paths, agent), JSON.stringify(me));
+  await fs.writeFile(ownerFile(paths, agent), JSON.stringify(me), { mode: stateFileMode() });
+  await fs.chmod(ownerFile(paths, agent), stateFileMode()); // writeFile's mode applies only to a new file
   let released = false;
   const held = async () => leaseHeld(await readLeaseFacts(ownerFile(paths, agent), `${dir}.lock`, me, lost.signal.aborted, staleMs, Date.now));
   return {

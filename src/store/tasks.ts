@@ -8,6 +8,7 @@ import type { RawBudget } from '../config/daemon-config.js';
 import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
 import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
 import { removeCheckpoint } from './checkpoint.js';
+import { quietPeriodMs } from './quiet-period.js';
 import { compareKeys, nextByKey, type InboxIndex, type InboxKey } from './inbox-index.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
 import { crashPoint } from './crash-point.js';
@@ -110,13 +111,6 @@ async function readJson(file: string): Promise<unknown | null> {
   }
 }
 
-/**
- * A malformed task file younger than this may still be being written (an
- * editor, a copy in pieces): it is looked at again after this long before it
- * is dead-lettered, so a slow writer never loses a task.
- */
-export const PARTIAL_WRITE_QUIET_MS = 1000;
-
 export type CurrentTask =
   | { kind: 'none' }
   | { kind: 'settling'; untilMs: number }
@@ -146,7 +140,7 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
   const parsed = parseTask(bytes, () => generateTaskId(now), read.mtime);
   if (!parsed.ok) {
     const mtimeMs = read.mtime.getTime();
-    if (now.getTime() - mtimeMs < PARTIAL_WRITE_QUIET_MS) return { kind: 'settling', untilMs: mtimeMs + PARTIAL_WRITE_QUIET_MS };
+    if (now.getTime() - mtimeMs < quietPeriodMs()) return { kind: 'settling', untilMs: mtimeMs + quietPeriodMs() };
     const id = idFromBrokenTask(bytes) ?? generateTaskId(now);
     await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now);
     await removeDurable(file);
@@ -277,8 +271,8 @@ async function inspectInboxFile(paths: HomePaths, agent: string, dir: string, na
   const parsed = parseTask(bytes, () => (isValidName(stem) ? stem : generateTaskId(now)), read.mtime);
   if (!parsed.ok) {
     const mtimeMs = read.mtime.getTime();
-    if (now.getTime() - mtimeMs < PARTIAL_WRITE_QUIET_MS) {
-      seen.settleUntil = Math.max(seen.settleUntil, mtimeMs + PARTIAL_WRITE_QUIET_MS);
+    if (now.getTime() - mtimeMs < quietPeriodMs()) {
+      seen.settleUntil = Math.max(seen.settleUntil, mtimeMs + quietPeriodMs());
       seen.settling++;
       return null;
     }

@@ -14,7 +14,8 @@ import { circuitOpenMessage, circuitRetryInMs, toolCircuitKey, ToolCircuits } fr
 /** Largest tool output accepted; more is a failure, not a memory problem. */
 const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
 
-export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string };
+/** `stopped`: killed because the run stopped, so it neither failed nor finished. */
+export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string; stopped?: true };
 
 /** Run a tool command: args JSON on stdin, result JSON on stdout, a timeout, a scrubbed environment. */
 export async function runToolCommand(
@@ -25,6 +26,8 @@ export async function runToolCommand(
   confinement?: Confinement,
   /** Records the tool's process group durably while it lives (store/process-registry.ts). */
   groups?: { add(pgid: number): Promise<void>; remove(pgid: number): Promise<void> },
+  /** The run is stopping: the tool's group is killed and the call answered `stopped`. */
+  signal?: AbortSignal,
 ): Promise<ToolRun> {
   const [cmd, ...rest] = tool.command;
   const run = confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env));
@@ -48,11 +51,24 @@ export async function runToolCommand(
     timedOut = true;
     if (child.pid) killGroup(child.pid, 'SIGKILL');
   }, tool.timeoutMs);
+  // A stopping run (shutdown, budget) does not wait for its tool: the tool's group is killed at once.
+  let stopped = false;
+  const onStop = () => {
+    stopped = true;
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
+  };
+  if (signal?.aborted) onStop();
+  else signal?.addEventListener('abort', onStop, { once: true });
   const code = await new Promise<number | null>((resolve) => {
     child.once('error', () => resolve(127));
     child.once('close', (c) => resolve(c));
   });
   clearTimeout(timer);
+  signal?.removeEventListener('abort', onStop);
+  if (stopped) {
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
+    return { ok: false, message: `tool ${tool.name} was stopped: the run is stopping`, stopped: true };
+  }
   if (child.pid) killGroup(child.pid, 'SIGKILL'); // nothing it started outlives it
   if (recorded) await groups!.remove(child.pid!).catch(() => undefined); // a leftover record of a dead group is forgotten on the next claim
   if (timedOut) return { ok: false, message: `tool ${tool.name} timed out after ${tool.timeoutMs}ms` };
@@ -116,10 +132,14 @@ export class ToolRunner implements ToolCaller {
       run = await this.runCommand(tool, request.agent.dir, request.args, env, request.agent.confinement, {
         add: (pgid) => registerGroup(this.paths, request.agent.name, pgid, 'tool', request.runId),
         remove: (pgid) => unregisterGroup(this.paths, request.agent.name, pgid),
-      });
+      }, request.signal);
     } catch (err) {
       breaker.release();
       throw err;
+    }
+    if (!run.ok && run.stopped) {
+      breaker.release(); // not the tool's fault
+      return { ok: false, code: 'stopped', message: run.message };
     }
     if (!run.ok) {
       breaker.recordFailure();

@@ -135,6 +135,11 @@ export class DaemonProcess {
     this.child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));
   }
 
+  /** What the daemon wrote to stderr so far (Node's own warnings land there). */
+  get stderrText(): string {
+    return this.stderr;
+  }
+
   private onLog(line: LogLine): void {
     this.logs.push(line);
     for (const waiter of [...this.waiters]) {
