@@ -32,6 +32,7 @@ interface RawAgentDefinition {
   env?: string[];
   stop_grace?: string | number;
   heartbeat_timeout?: string | number;
+  warm?: number;
 }
 
 const validateDefinition = compile<RawAgentDefinition>(agentDefinitionSchema);
@@ -127,6 +128,7 @@ export async function resolveAgentDefinition(
     env: raw.env ?? [],
     stopGraceMs: raw.stop_grace !== undefined ? parseDuration(raw.stop_grace) : config.defaults.stopGraceMs,
     heartbeatTimeoutMs: raw.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : config.defaults.heartbeatTimeoutMs,
+    warm: raw.warm ?? 0,
     hash: hash.digest('hex'),
   };
 }

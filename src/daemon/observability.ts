@@ -26,6 +26,8 @@ export interface ObservedDaemon {
   circuits(): CircuitInfo[];
   watcher(): HealthFacts['watcher'];
   schedulerAccepting(): boolean;
+  /** Warm agent processes waiting for a task (run/warm-pool.ts). */
+  warm?(): NonNullable<DaemonStatusFile['warm']>;
 }
 
 /** How often state/daemon.json is rewritten, ms. */
@@ -141,6 +143,7 @@ export class DaemonObservability {
       circuits: this.daemon.circuits().map((c) => ({ ...c, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
       last_errors: Object.fromEntries(this.lastErrors),
       spend_today_usd: { total: Object.values(spend).reduce((a, b) => a + b, 0), agents: spend },
+      warm: this.daemon.warm?.() ?? [],
     };
   }
 

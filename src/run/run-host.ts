@@ -68,11 +68,10 @@ class RunHost {
     // Without a command, the built-in model agent runs over the same protocol.
     const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
-    this.process = new AgentProcess(
-      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv },
-      input.log,
-      (line) => this.onLine(line),
-    );
+    const warm = input.takeWarm?.() ?? null;
+    warm?.adopt(input.log, (line: string) => this.onLine(line)); // started ahead, waiting for this start message
+    this.process =
+      warm ?? new AgentProcess({ command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv }, input.log, (line) => this.onLine(line));
     this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
     await input.onSpawn(this.process.pid);

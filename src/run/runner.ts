@@ -14,6 +14,7 @@ import { readDailySpend } from '../store/spend.js';
 import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
 import type { InboxIndex } from '../store/inbox-index.js';
+import type { WarmPool } from './warm-pool.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -53,6 +54,8 @@ export interface RunnerDeps {
   live?: LiveRuns;
   /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
   inbox?: InboxIndex;
+  /** The daemon's warm agent processes (run/warm-pool.ts). */
+  warm?: WarmPool;
 }
 
 export type ClaimResult =
@@ -221,6 +224,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     replay: journal.effective,
     journalFile,
+    takeWarm: deps.warm ? () => deps.warm!.take(agent) : undefined,
     sideEffectDecisions: outbox.sideEffectDecisions,
     approvals: outbox.approvals,
     tainted: outbox.suspectedInjection,

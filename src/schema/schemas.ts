@@ -120,6 +120,7 @@ export const agentDefinitionSchema = {
     env: { type: 'array', items: envName },
     stop_grace: duration,
     heartbeat_timeout: duration,
+    warm: { type: 'integer', minimum: 0, maximum: 64 },
   },
   anyOf: [{ required: ['command'] }, { required: ['model'] }],
 };
