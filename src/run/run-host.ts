@@ -1,7 +1,7 @@
 import type { ValidateFunction } from 'ajv';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import { ModelCallError, type GatewayResult } from '../model/types.js';
-import { closeJournal } from '../store/journal-writer.js';
+import { closeHeld } from '../store/held-append.js';
 import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import { ajv, formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
@@ -105,7 +105,7 @@ class RunHost {
     // Children the agent left behind die with the run.
     this.process.kill('SIGKILL');
     await this.queue.catch(() => undefined);
-    await closeJournal(this.input.journalFile);
+    await closeHeld(this.input.journalFile);
 
     const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
     input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);
