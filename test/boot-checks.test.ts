@@ -59,6 +59,18 @@ describe('boot checks: a stale task waits for a person', () => {
     await home.remove();
   });
 
+  it('by default a task older than 4 hours is stale and waits for a person; one younger than that runs', async () => {
+    await home.scriptedAgent('fresh');
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+    await home.inbox('fresh', 'five-hours', { goal: 'an errand from this morning', created_at: hoursAgo(5), input: { script: [{ result: 'ran' }] } });
+    await home.scriptedAgent('recent');
+    await home.inbox('recent', 'three-hours', { goal: 'an errand from an hour or three ago', created_at: hoursAgo(3), input: { script: [{ result: 'ran' }] } });
+    daemon = home.startDaemon();
+    await daemon.waitForLog(escalatedBeforeRun('fresh', 'stale_task'), 'the stale_task escalation under the default task_max_age');
+    assert.match((await outboxItems(home, 'fresh'))[0]?.reason ?? '', /older than task_max_age \(4h\)/);
+    assert.equal((await daemon.runEnded('recent')).outcome, 'done');
+  });
+
   it('a task older than task_max_age gets a stale_task item and does not run; resolve --continue runs it within a second', async () => {
     await home.scriptedAgent('stale', { freshness: { task_max_age: '1h' } });
     await home.inbox('stale', 'old', { goal: 'an old errand', created_at: TWO_DAYS_AGO(), input: { trace_file: 'trace.jsonl', script: [{ result: 'ran anyway' }] } });

@@ -26,7 +26,7 @@ describe('dead letters', () => {
 
         const history = await home.readLines<HistoryLine>('state/flaky/history.jsonl');
         assert.deepEqual(history.map((h) => h.status), ['failed', 'failed', 'dead_letter']);
-        assert.ok(history.every((h) => h.error_category === 'crash' && h.error === 'agent exited with code 3'), JSON.stringify(history));
+        assert.ok(history.every((h) => h.error_category === 'crash' && h.error === 'agent exited with code 3; stderr: boom: cannot start'), JSON.stringify(history));
         for (let i = 1; i < history.length; i++) {
           assert.ok(Date.parse(history[i]!.started_at) >= Date.parse(history[i - 1]!.ended_at), 'a retry starts after the failed run ended');
         }
@@ -37,7 +37,8 @@ describe('dead letters', () => {
         const record = await deadLetter(home, 'flaky', 'd1');
         assert.equal(record.task?.id, 'd1');
         assert.equal(record.task?.goal, 'survive a broken agent');
-        assert.deepEqual(record.error, { category: 'crash', message: 'agent exited with code 3' });
+        // The cause travels with the record, not only in the log at --log-level info.
+        assert.deepEqual(record.error, { category: 'crash', message: 'agent exited with code 3; stderr: boom: cannot start', stderr_tail: ['boom: cannot start'] });
         assert.equal(record.attempts, 3);
         assert.deepEqual(record.runs, history.map((h) => h.run_id));
         assert.equal(await home.exists('agents/flaky/current-task.json'), false);
@@ -58,6 +59,7 @@ describe('dead letters', () => {
         const shown = await home.cli(['dlq', 'show', 'd1']);
         assert.equal(shown.code, 0, shown.stderr);
         assert.deepEqual(JSON.parse(shown.stdout), record);
+        assert.match(shown.stdout, /"stderr_tail": \[\n\s+"boom: cannot start"\n\s+\]/);
 
         // A person fixes the agent, then retries the task.
         await home.write('agents/flaky/agent.json', { version: '2', command: ['node', SCRIPTED_AGENT], model: 'mock/echo' });
@@ -74,6 +76,22 @@ describe('dead letters', () => {
         assert.deepEqual(await home.list('agents/flaky/inbox'), []);
         assert.equal((await home.cli(['dlq', 'list', '--json'])).stdout.trim(), '[]');
       });
+    }));
+
+  it('agentd run shows why an agent died: the last lines of its stderr (an import that does not resolve), also in the dead letter', () =>
+    inHome(FAST_CONFIG, async (home) => {
+      await home.write('agents/broken/agent.mjs', `import { runAgent } from 'no-such-package/sdk';\nrunAgent(async () => 'never');\n`);
+      await home.write('agents/broken/agent.json', { version: '1', command: ['node', 'agent.mjs'], model: 'mock/echo', max_attempts: 1 });
+      await home.write('task.json', { id: 'b1', goal: 'fail to start' });
+      const run = await home.cli(['run', 'broken', '--task', home.path('task.json')]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stdout, /^dead-lettered b1: crash: agent exited with code 1; stderr: Error \[ERR_MODULE_NOT_FOUND\]: Cannot find package 'no-such-package'/);
+      assert.match(run.stdout, /the agent's last stderr lines:\n(  .*\n)*  .*ERR_MODULE_NOT_FOUND/);
+      assert.match(run.stdout, /\nsee: agentd dlq show b1\n$/);
+      const record = await deadLetter(home, 'broken', 'b1');
+      assert.ok(record.error.stderr_tail?.some((l) => /Cannot find package 'no-such-package'/.test(l)), JSON.stringify(record.error));
+      const shown = await home.cli(['dlq', 'show', 'b1']);
+      assert.match(shown.stdout, /ERR_MODULE_NOT_FOUND/);
     }));
 
   it('output that fails output_schema fails the run with category invalid_output', () =>

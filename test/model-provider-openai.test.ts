@@ -41,12 +41,32 @@ test('a completion with tool calls and usage comes back normalised, sent with th
   assert.deepEqual(result, {
     response: { content: null, tool_calls: [{ id: 'call_a', type: 'function', function: { name: 'lookup_vendor', arguments: '{"name":"ACME"}' } }] },
     usage: { input_tokens: 31, output_tokens: 9 },
+    raw: reply,
   });
   assert.equal(server.requests.length, 1);
   const seen = server.requests[0]!;
   assert.equal(seen.path, '/v1/chat/completions');
   assert.equal(seen.headers.authorization, `Bearer ${KEY}`);
   assert.deepEqual(seen.body, { model: 'llama3', messages: request.messages, tools: request.tools, max_tokens: 256, temperature: 0 });
+});
+
+test('every request field reaches the provider as the agent wrote it; stream and stream_options do not', async (t) => {
+  const server = await startFakeProvider([{ body: completion({ content: '{"a":1}' }) }]);
+  t.after(() => server.close());
+  const provider = new OpenAIProvider(openaiProvider('local', server.baseUrl));
+  const extra = {
+    response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object' }, strict: true } },
+    tool_choice: 'required',
+    parallel_tool_calls: false,
+    seed: 7,
+    stop: ['END'],
+    top_p: 0.5,
+    max_completion_tokens: 99,
+  };
+  await provider.complete('m', { ...request, ...extra, stream: true, stream_options: { include_usage: true }, model: 'ignored' }, live());
+  const { model, ...sent } = server.requests[0]!.body as Record<string, unknown>;
+  assert.equal(model, 'm', 'the provider gets its own model name');
+  assert.deepEqual(sent, { messages: request.messages, tools: request.tools, max_tokens: 256, temperature: 0, ...extra });
 });
 
 test('a reply without tool_calls gets an empty list, and missing usage is estimated', async (t) => {

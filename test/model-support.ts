@@ -116,6 +116,7 @@ export function daemonConfig(providers: ProviderConfig[], models: Record<string,
     secrets: [],
     maxFileBytes: 1024 * 1024,
     fileMode: { state: 0o640, outbox: 0o660 },
+    notify: [],
   };
 }
 

@@ -27,6 +27,8 @@ def call_model(request_id, messages):
         if message.get("id") != request_id:
             continue  # a budget_warning, or anything else not meant for this call
         if message["type"] == "error":
+            if message["code"] in ("budget_exhausted", "stopping"):
+                continue  # refused because the run is ending: a stop follows, and is answered above
             raise RuntimeError(message["code"] + ": " + message["message"])
         return message["response"]["content"]
 

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { ajv, compile } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { compile } from '../schema/validate.js';
 import { agentDefinitionSchema, taskSchema } from '../schema/schemas.js';
 import { cronProblem } from '../daemon/cron-times.js';
 import type { HomePaths } from '../store/paths.js';
+import { sharedInboxProblem } from '../store/shared-folders.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem } from '../store/home-file.js';
 import { secretSource } from '../security/secrets.js';
+import { confinementProblems } from '../security/confinement.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { parseDocument } from './document.js';
 import { budgetOverLimits, mergeBudget, mergeFreshness, mergeRetry, type RawBudget, type RawFreshness, type RawRetry } from './daemon-config.js';
@@ -18,7 +21,9 @@ interface RawAgentDefinition {
   version?: string | number;
   description?: string;
   command?: string[];
+  protocol?: 'agentd' | 'none';
   model?: string;
+  models?: string[];
   system_prompt?: string;
   fallback_models?: string[];
   tools?: string[] | Record<string, RawTool>;
@@ -33,6 +38,8 @@ interface RawAgentDefinition {
   stop_grace?: string | number;
   heartbeat_timeout?: string | number;
   warm?: number;
+  sandbox?: boolean;
+  run_as?: string;
 }
 
 const validateDefinition = compile<RawAgentDefinition>(agentDefinitionSchema);
@@ -46,6 +53,8 @@ const validateTaskTemplate = compile(taskSchema);
 export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<{ file: string; bytes: Buffer } | null> {
   const folder = await escapesHome(paths, paths.agentDir(agent));
   if (folder) throw new ConfigError(`agents/${agent}`, [folder]);
+  const shared = await sharedInboxProblem(paths, agent);
+  if (shared) throw new ConfigError(`agents/${agent}`, [shared]);
   for (const candidate of paths.definitionCandidates(agent)) {
     const read = await readHomeFile(paths, candidate, maxBytes);
     if (read.kind === 'missing') continue;
@@ -85,15 +94,17 @@ export async function resolveAgentDefinition(
   const budget = mergeBudget(config.defaults.budget, raw.budget);
   problems.push(...budgetOverLimits(budget, config.limits, 'budget'));
 
-  for (const model of [raw.model, ...(raw.fallback_models ?? [])]) {
+  for (const model of [raw.model, ...(raw.fallback_models ?? []), ...(raw.models ?? [])]) {
     if (model === undefined) continue;
     const provider = model.slice(0, model.indexOf('/'));
     if (!config.providers[provider]) {
-      const field = model === raw.model ? 'model' : 'fallback_models';
+      const field = model === raw.model ? 'model' : raw.fallback_models?.includes(model) ? 'fallback_models' : 'models';
       problems.push(`${field} ${JSON.stringify(model)} names provider ${JSON.stringify(provider)}, which agentd.yaml does not declare under providers`);
     }
   }
 
+  // A plain agent knows no protocol: the built-in model agent cannot be one.
+  if (raw.protocol === 'none' && !raw.command) problems.push('protocol: none needs a command (a plain agent is a program of yours)');
   const tools = resolveAgentTools(raw.tools, config, problems);
   (raw.env ?? []).forEach((name, i) => {
     const source = secretSource(config, name);
@@ -104,6 +115,7 @@ export async function resolveAgentDefinition(
     if (cron) problems.push(`schedule[${i}].cron ${JSON.stringify(entry.cron)}: ${cron}`);
     for (const problem of validateTaskTemplate.problems(entry.task)) problems.push(`schedule[${i}].task: ${problem}`);
   });
+  const confinement = resolveConfinement(raw, config, problems);
   const outputSchema = await resolveOutputSchema(paths, dir, raw.output_schema, problems, hash, config.maxFileBytes);
 
   if (problems.length > 0) throw new ConfigError(file, problems);
@@ -114,7 +126,9 @@ export async function resolveAgentDefinition(
     version: raw.version === undefined ? '0' : String(raw.version),
     description: raw.description ?? '',
     command: raw.command ?? null,
+    protocol: raw.protocol ?? 'agentd',
     model: raw.model ?? null,
+    models: raw.models ?? [],
     systemPrompt: raw.system_prompt ?? '',
     fallbackModels: raw.fallback_models ?? [],
     tools,
@@ -129,8 +143,18 @@ export async function resolveAgentDefinition(
     stopGraceMs: raw.stop_grace !== undefined ? parseDuration(raw.stop_grace) : config.defaults.stopGraceMs,
     heartbeatTimeoutMs: raw.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : config.defaults.heartbeatTimeoutMs,
     warm: raw.warm ?? 0,
+    confinement,
     hash: hash.digest('hex'),
   };
+}
+
+/** `sandbox` and `run_as`, the definition's over agentd.yaml's defaults; a sandbox without bwrap is a problem, never a bare run. */
+function resolveConfinement(raw: RawAgentDefinition, config: DaemonConfig, problems: string[]): AgentDefinition['confinement'] {
+  const sandbox = raw.sandbox ?? config.defaults.sandbox;
+  const runAs = raw.run_as ?? config.defaults.runAs;
+  const resolved = confinementProblems({ sandbox, runAs, from: raw.run_as !== undefined ? 'run_as' : 'run_as (agentd.yaml defaults.run_as)', sandboxFrom: raw.sandbox !== undefined ? 'sandbox' : 'sandbox (agentd.yaml defaults.sandbox)' });
+  problems.push(...resolved.problems);
+  return resolved.confinement;
 }
 
 function resolveAgentTools(
@@ -192,7 +216,7 @@ async function resolveOutputSchema(
     }
   }
   try {
-    ajv.compile(schema as object);
+    compiledSchema(schema as object);
   } catch (err) {
     problems.push(`output_schema is not a valid JSON Schema: ${(err as Error).message}`);
     return null;

@@ -9,16 +9,19 @@ import type { AgentDefaults, BudgetLimits, DaemonConfig, FileModes, Freshness, P
 import { resolveToolMap, type RawTool } from './tools.js';
 import { parseByteSize } from '../observe/log-file.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../store/home-file.js';
+import { notifyHeaderEnvs, resolveNotifyHooks, type RawNotifyHook } from './notify-hooks.js';
 
 /** What every agent gets when neither agentd.yaml nor its definition says otherwise. */
 export const BUILTIN_DEFAULTS: AgentDefaults = {
   budget: { steps: 50, toolCalls: 100, runtimeMs: 15 * 60_000, tokens: 200_000, costUsd: 2, dailyCostUsd: 20 },
-  freshness: { taskMaxAgeMs: 24 * 3_600_000, contextMaxAgeMs: 24 * 3_600_000, contextRefresh: null },
+  freshness: { taskMaxAgeMs: 4 * 3_600_000, contextMaxAgeMs: 24 * 3_600_000, contextRefresh: null },
   retry: { attempts: 3, baseDelayMs: 1000, maxDelayMs: 30_000 },
   maxAttempts: 3,
   stopGraceMs: 5000,
   heartbeatTimeoutMs: 5 * 60_000,
   approvalTtlMs: 24 * 3_600_000,
+  sandbox: false,
+  runAs: null,
 };
 
 /** state/ is the daemon's own; outbox/ is edited by people in the daemon's group. */
@@ -56,10 +59,10 @@ interface RawRetry {
   max_delay?: string | number;
 }
 interface RawDaemonConfig {
-  providers?: Record<string, { kind: 'openai' | 'mock'; base_url?: string; api_key_env?: string; timeout?: string; script?: string }>;
+  providers?: Record<string, { kind: 'openai' | 'mock'; base_url?: string; api_key_env?: string; api_key_file?: string; api_key_credential?: string; timeout?: string; script?: string }>;
   models?: Record<string, { input_usd_per_mtok?: number; output_usd_per_mtok?: number; context_window?: number }>;
   tools?: Record<string, RawTool>;
-  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string; heartbeat_timeout?: string | number; approval_ttl?: string | number };
+  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string; heartbeat_timeout?: string | number; approval_ttl?: string | number; sandbox?: boolean; run_as?: string };
   limits?: { budget?: RawBudget };
   max_parallel_runs?: number;
   http?: string;
@@ -72,6 +75,7 @@ interface RawDaemonConfig {
   secrets?: string[];
   max_file_bytes?: number | string;
   file_mode?: { state?: string; outbox?: string };
+  notify?: Record<string, RawNotifyHook>;
 }
 
 export type { RawBudget, RawFreshness, RawRetry };
@@ -154,12 +158,16 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     stopGraceMs: raw.defaults?.stop_grace !== undefined ? parseDuration(raw.defaults.stop_grace) : BUILTIN_DEFAULTS.stopGraceMs,
     heartbeatTimeoutMs: raw.defaults?.heartbeat_timeout !== undefined ? parseDuration(raw.defaults.heartbeat_timeout) : BUILTIN_DEFAULTS.heartbeatTimeoutMs,
     approvalTtlMs: raw.defaults?.approval_ttl !== undefined ? parseDuration(raw.defaults.approval_ttl) : BUILTIN_DEFAULTS.approvalTtlMs,
+    sandbox: raw.defaults?.sandbox ?? BUILTIN_DEFAULTS.sandbox,
+    runAs: raw.defaults?.run_as ?? BUILTIN_DEFAULTS.runAs,
   };
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
   const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
   const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
   for (const [name, p] of Object.entries(raw.providers ?? {})) {
     if (p.kind === 'openai' && !p.base_url) problems.push(`providers.${name}.base_url is required for kind openai`);
+    const keyFields = (['api_key_env', 'api_key_file', 'api_key_credential'] as const).filter((field) => p[field] !== undefined);
+    if (keyFields.length > 1) problems.push(`providers.${name}: ${keyFields.join(' and ')} are set; a key comes from one place, keep one`);
     let script: string | null = null;
     if (p.script) {
       try {
@@ -173,6 +181,8 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
       kind: p.kind,
       baseUrl: p.base_url ? p.base_url.replace(/\/+$/, '') : null,
       apiKeyEnv: p.api_key_env ?? null,
+      apiKeyFile: p.api_key_file ?? null,
+      apiKeyCredential: p.api_key_credential ?? null,
       timeoutMs: p.timeout !== undefined ? parseDuration(p.timeout) : modelTimeoutMs,
       script,
     };
@@ -182,6 +192,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems, { approvalTtlMs: defaults.approvalTtlMs, shared: true });
   const maxFileBytes = resolveMaxFileBytes(raw.max_file_bytes, problems);
   const fileMode = resolveFileModes(raw.file_mode, problems);
+  const notify = resolveNotifyHooks(raw.notify ?? {});
   if (problems.length > 0) throw new ConfigError(where, problems);
   return {
     file,
@@ -207,9 +218,11 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
       windowMs: raw.circuit?.window !== undefined ? parseDuration(raw.circuit.window) : 60_000,
       cooldownMs: raw.circuit?.cooldown !== undefined ? parseDuration(raw.circuit.cooldown) : 30_000,
     },
-    secrets: [...new Set(raw.secrets ?? [])],
+    // A webhook's header values are credentials: kept from children and masked like any secret.
+    secrets: [...new Set([...(raw.secrets ?? []), ...notifyHeaderEnvs(notify)])],
     maxFileBytes,
     fileMode,
+    notify,
   };
 }
 

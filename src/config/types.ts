@@ -1,3 +1,5 @@
+import type { Confinement } from '../security/sandbox.js';
+
 /** Resolved, fully defaulted configuration: nothing here is optional that a schema made required. */
 
 /** Per-task budget limits (DESIGN.md section 2). */
@@ -67,7 +69,14 @@ export interface AgentDefinition {
   description: string;
   /** A process agent's command, or null for the built-in model agent. */
   command: string[] | null;
+  /**
+   * `agentd`: the process speaks the protocol on stdin/stdout. `none`: a plain
+   * agent: the task on stdin, the result on stdout, the exit code decides.
+   */
+  protocol: 'agentd' | 'none';
   model: string | null;
+  /** More models the run's endpoint lets the agent name, besides `model` and `fallbackModels`. */
+  models: string[];
   systemPrompt: string;
   fallbackModels: string[];
   tools: Record<string, ToolDefinition>;
@@ -85,6 +94,8 @@ export interface AgentDefinition {
   heartbeatTimeoutMs: number;
   /** Agent processes kept started and waiting for `start` (run/warm-pool.ts); 0 = spawn per run. */
   warm: number;
+  /** `sandbox` and `run_as`, applied to the agent's process and its tools' (README "Security"). */
+  confinement: Confinement;
   /** sha256 of the definition file and the files it references. */
   hash: string;
 }
@@ -94,6 +105,10 @@ export interface ProviderConfig {
   kind: 'openai' | 'mock';
   baseUrl: string | null;
   apiKeyEnv: string | null;
+  /** `api_key_file`: an absolute path, mode 0600 (README "Security"). Absent = not set. */
+  apiKeyFile?: string | null;
+  /** `api_key_credential`: a systemd credential's name, read under $CREDENTIALS_DIRECTORY. Absent = not set. */
+  apiKeyCredential?: string | null;
   timeoutMs: number;
   /** mock: a scripted reply file, absolute. */
   script: string | null;
@@ -114,6 +129,10 @@ export interface AgentDefaults {
   heartbeatTimeoutMs: number;
   /** Default `approval_ttl` of tools, ms. */
   approvalTtlMs: number;
+  /** Default `sandbox` of agents (bubblewrap). */
+  sandbox: boolean;
+  /** Default `run_as` of agents, as written; resolved per definition. */
+  runAs: string | null;
 }
 
 /** Permissions of the files the daemon writes (`file_mode` in agentd.yaml). */
@@ -150,4 +169,23 @@ export interface DaemonConfig {
   /** Largest task file or definition read, bytes (default 1 MiB). */
   maxFileBytes: number;
   fileMode: FileModes;
+  /** `notify:` hooks by name (README "Notifications"); empty when none. */
+  notify: NotifyHook[];
+}
+
+/** Where a notification goes: a command with the item on stdin, or a POST. */
+export type NotifyTarget =
+  | { kind: 'command'; command: string[]; env: string[] }
+  | { kind: 'webhook'; url: string; /** header name → the env variable holding its value */ headers: Record<string, string>; format: 'json' | 'slack' };
+
+export interface NotifyHook {
+  name: string;
+  target: NotifyTarget;
+  /** Item kinds delivered; null: every kind. */
+  kinds: string[] | null;
+  on: ('opened' | 'resolved')[];
+  /** One attempt's limit, ms (default 10 s). */
+  timeoutMs: number;
+  /** Backoff between failed attempts, doubling from base to max, ms (defaults 1 s and 5 min). */
+  retry: { baseDelayMs: number; maxDelayMs: number };
 }

@@ -7,14 +7,17 @@ import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
 import type { ModelProvider } from '../model/types.js';
 import { systemClock, type Clock } from '../run/clock.js';
+import { ensureHomeSdkLink } from '../store/sdk-link.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
 import { HomePaths } from '../store/paths.js';
 import { ToolRunner } from '../tools/tool-runner.js';
+import { RunEndpoint } from '../endpoint/server.js';
 import { applySecuritySettings } from '../security/apply.js';
 import { AgentRegistry } from './agent-registry.js';
 import { Scheduler } from './scheduler.js';
 import { DaemonObservability } from './observability.js';
+import { Notifier } from '../notify/notifier.js';
 import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
 import { watchHome, type HomeEvent } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
@@ -55,7 +58,11 @@ export class Daemon {
   private schedules!: Schedules;
   private gateway!: ModelGateway;
   private tools!: ToolRunner;
+  /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
+  private endpoint: RunEndpoint | null = null;
   private watcher: FSWatcher | null = null;
+  /** Delivers outbox items to agentd.yaml `notify:` hooks. */
+  private notifier: Notifier | null = null;
   /** What the daemon knows of each inbox (store/inbox-index.ts); only trusted while the watcher runs. */
   private readonly inboxIndex = new InboxIndex();
   /** Agent processes started ahead for definitions with `warm` (run/warm-pool.ts). */
@@ -98,9 +105,12 @@ export class Daemon {
   async start(): Promise<void> {
     this.config = await loadDaemonConfig(this.paths);
     applySecuritySettings(this.config, this.log);
+    await this.linkSdk();
     const http = this.httpAddress();
     if (http) await this.observe.listen(http);
     this.gateway = this.newGateway(this.config);
+    this.endpoint = new RunEndpoint(this.log.child({ component: 'endpoint' }), () => this.clock.now());
+    await this.endpoint.listen();
     this.tools = new ToolRunner(this.paths.root, this.log.child({ component: 'tools' }), { now: () => this.clock.now() });
     this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()), (agent) =>
       this.scheduler.poke(agent),
@@ -120,6 +130,8 @@ export class Daemon {
     this.state = 'running';
     const loaded = await this.registry.loadAll();
     await this.syncSchedules();
+    this.notifier = new Notifier(this.paths, this.config.notify, this.clock, this.log.child({ component: 'notify' }));
+    await this.notifier.start();
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
     this.observe.start();
     await this.pokeAgentsWithWork();
@@ -127,6 +139,12 @@ export class Daemon {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
     }, this.options.sweepIntervalMs ?? 60_000);
     this.sweepTimer.unref();
+  }
+
+  /** Node agents of this home import `agentd/sdk` through `<home>/node_modules/agentd` (store/sdk-link.ts). */
+  private async linkSdk(): Promise<void> {
+    const linked = await ensureHomeSdkLink(this.paths);
+    if (linked.kind === 'failed') this.log.warn({ problem: linked.problem, link: this.paths.sdkLink() }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
   }
 
   /** Stop claiming, stop every run with reason shutdown, wait, and leave every task resumable. Idempotent. */
@@ -137,7 +155,8 @@ export class Daemon {
 
   private async shutdown(): Promise<void> {
     if (this.state === 'starting') {
-      await this.observe.stop(); // start() failed: only the http server may be open
+      await this.observe.stop(); // start() failed: only the http servers may be open
+      await this.endpoint?.close();
       this.state = 'stopped';
       this.markStopped();
       return;
@@ -154,7 +173,9 @@ export class Daemon {
         this.registry.close();
         await this.watcher?.close();
       }],
+      ['notify', async () => this.notifier?.stop()],
       ['observability', () => this.observe.stop()],
+      ['endpoint', async () => this.endpoint?.close()],
     ];
     for (const [name, step] of steps) {
       // Each cleanup runs even if the one before it failed.
@@ -177,6 +198,7 @@ export class Daemon {
       this.gateway = this.newGateway(this.config);
       this.registry.setConfig(this.config);
       this.scheduler.setMaxParallel(this.config.maxParallelRuns);
+      await this.notifier?.setHooks(this.config.notify);
     } catch (err) {
       this.log.error({ problem: errorMessage(err) }, 'agentd.yaml rejected; the last good config stays in use');
     }
@@ -217,6 +239,7 @@ export class Daemon {
       gateway: this.gateway,
       tools: this.tools,
       interrupt: this.interrupt.signal,
+      ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
     const inbox = this.watcher ? this.inboxIndex : undefined;
     return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, warm: this.warmPool }, definition);

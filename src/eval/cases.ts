@@ -2,7 +2,8 @@ import path from 'node:path';
 import type { AgentDefinition } from '../config/types.js';
 import { errorMessage } from '../errors.js';
 import { taskSchema } from '../schema/schemas.js';
-import { ajv, compile } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { compile } from '../schema/validate.js';
 import { listDir, readIfExists } from '../store/durable.js';
 import type { HomePaths } from '../store/paths.js';
 import type { Task } from '../store/tasks.js';
@@ -160,9 +161,7 @@ function checkAgainstAgent(raw: RawCase, agent: AgentDefinition): string[] {
   if (schema === true && !agent.outputSchema) problems.push(`expect.schema is true but ${agent.file} has no output_schema`);
   if (typeof schema === 'object') {
     try {
-      // A schema with an $id ajv already holds compiled is valid; compiling it again would be refused.
-      const id = (schema as { $id?: unknown }).$id;
-      if (!(typeof id === 'string' && ajv.getSchema(id))) ajv.compile(schema);
+      compiledSchema(schema);
     } catch (err) {
       problems.push(`expect.schema is not a valid JSON Schema: ${errorMessage(err)}`);
     }

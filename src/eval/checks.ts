@@ -1,5 +1,5 @@
-import type { ValidateFunction } from 'ajv';
-import { ajv, formatErrors } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { formatErrors } from '../schema/validate.js';
 import type { Expectations, Property } from './cases.js';
 
 /**
@@ -74,17 +74,6 @@ function excerpt(text: string): string {
   return `it was ${JSON.stringify(flat.length > EXCERPT ? `${flat.slice(0, EXCERPT)}…` : flat)}`;
 }
 
-const schemaValidators = new WeakMap<object, ValidateFunction>();
-function validatorFor(schema: object): ValidateFunction {
-  let validate = schemaValidators.get(schema);
-  if (!validate) {
-    const id = (schema as { $id?: unknown }).$id;
-    validate = (typeof id === 'string' && ajv.getSchema(id)) || ajv.compile(schema);
-    schemaValidators.set(schema, validate);
-  }
-  return validate;
-}
-
 /** Every deterministic property the case expects, checked. */
 export function checkCase(expect: Expectations, observed: Observed): Checks {
   const checks: Checks = {};
@@ -96,7 +85,7 @@ export function checkCase(expect: Expectations, observed: Observed): Checks {
   if (expect.schema) {
     if (observed.status !== 'done') checks.schema = { pass: false, reason: `no output to check (${observed.status})` };
     else {
-      const validate = validatorFor(expect.schema);
+      const validate = compiledSchema(expect.schema);
       checks.schema = validate(observed.output) ? { pass: true } : { pass: false, reason: `output does not match the schema: ${formatErrors(validate.errors ?? []).slice(0, 3).join('; ')}` };
     }
   }

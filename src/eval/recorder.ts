@@ -1,7 +1,7 @@
-import type { ValidateFunction } from 'ajv';
 import type { AgentDefinition, ToolDefinition } from '../config/types.js';
 import type { ToolCaller } from '../run/run-host.js';
-import { ajv, formatErrors } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { formatErrors } from '../schema/validate.js';
 
 /**
  * Side-effecting tools under eval: a call of a `write` or `irreversible` tool
@@ -24,28 +24,18 @@ export function hasSideEffect(tool: ToolDefinition): boolean {
 
 export class RecordingToolCaller implements ToolCaller {
   readonly calls: RecordedCall[] = [];
-  private readonly validators = new WeakMap<object, ValidateFunction>();
 
   constructor(private readonly live: ToolCaller) {}
 
   async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
     const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
     if (!tool || !hasSideEffect(tool)) return this.live.call(request);
-    const validate = this.validatorFor(tool.inputSchema);
+    const validate = compiledSchema(tool.inputSchema);
     if (!validate(request.args)) {
       return { ok: false, code: 'invalid_args', message: `arguments for ${tool.name}: ${formatErrors(validate.errors ?? []).join('; ')}` };
     }
     this.calls.push({ name: request.name, args: request.args, seq: request.seq });
     return { ok: true, result: { ...RECORDED_RESULT } };
-  }
-
-  private validatorFor(schema: object): ValidateFunction {
-    let validate = this.validators.get(schema);
-    if (!validate) {
-      validate = ajv.compile(schema);
-      this.validators.set(schema, validate);
-    }
-    return validate;
   }
 }
 

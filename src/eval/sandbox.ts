@@ -6,6 +6,7 @@ import { parseDocument } from '../config/document.js';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { readIfExists } from '../store/durable.js';
 import { HomePaths } from '../store/paths.js';
+import { linkSdk } from '../store/sdk-link.js';
 
 /**
  * Throw-away homes for eval cases. One temp folder per `agentd eval`; each
@@ -54,6 +55,8 @@ export async function createSandbox(real: HomePaths, config: DaemonConfig, agent
       else for (const scoped of await fs.readdir(path.join(nodeModules, entry)).catch(() => [])) await link(modules, `${entry}/${scoped}`, path.join(nodeModules, entry, scoped));
     }
   }
+  // The home's own node_modules may be gone (a fresh `npm ci` in the clone): the SDK is linked regardless.
+  await linkSdk(modules);
   return { root, referenced: await referencedFiles(real, config, agent), packageType };
 }
 

@@ -224,6 +224,7 @@ export class ModelGateway {
       degraded,
       attempts,
       cached: false,
+      ...(reply.raw ? { raw: reply.raw } : {}),
     };
   }
 }

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parseDocument } from '../config/document.js';
 import type { ProviderConfig } from '../config/types.js';
 import { errorMessage } from '../errors.js';
-import type { ChatMessage, ModelRequest, ToolCall } from '../protocol/messages.js';
+import { messageText, type ChatMessage, type ModelRequest, type ToolCall } from '../protocol/messages.js';
 import { compile } from '../schema/validate.js';
 import { classifyFailure } from './classify.js';
 import { estimateTokens } from './pricing.js';
@@ -106,11 +106,12 @@ export class MockProvider implements ModelProvider {
     if (options.signal.aborted) throw this.error(model, 'the call was cancelled', classifyFailure({ kind: 'aborted' }, this.now()), null);
     const last = lastMessage(request.messages, ['user']);
     if (this.config.script === null) {
-      const content = `mock reply: ${(last?.content ?? '').slice(0, ECHO_CHARS)}`;
+      const content = `mock reply: ${messageText(last?.content).slice(0, ECHO_CHARS)}`;
       return { response: { content, tool_calls: [] }, usage: estimateUsage(request, content.length) };
     }
     const script = await this.load(model);
-    const text = lastMessage(request.messages, ['user', 'tool'])?.content ?? '';
+    // Fields it has no use for (response_format, tool_choice, seed, ...) are ignored, as a lenient server would.
+    const text = messageText(lastMessage(request.messages, ['user', 'tool'])?.content);
     const index = script.rules.findIndex(
       (rule, i) => (rule.model === undefined || rule.model === name || rule.model === model) && (rule.times === undefined || script.used[i]! < rule.times) && rule.test(text),
     );
@@ -201,6 +202,6 @@ function priorToolCalls(messages: ChatMessage[]): number {
 
 /** ~4 characters per token of message content in, of reply out. */
 function estimateUsage(request: ModelRequest, outputChars: number): ProviderReply['usage'] {
-  const inputChars = request.messages.reduce((n, m) => n + (m.content ?? '').length, 0);
+  const inputChars = request.messages.reduce((n, m) => n + messageText(m.content).length, 0);
   return { input_tokens: estimateTokens(inputChars), output_tokens: estimateTokens(outputChars) };
 }

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import type { ProviderConfig } from '../config/types.js';
+import { keyFromText, keySource } from '../security/provider-keys.js';
 import type { ModelRequest, ModelResponse, ToolCall } from '../protocol/messages.js';
 import { classifyFailure, type RawFailure } from './classify.js';
 import { estimateRequestTokens, estimateTokens } from './pricing.js';
@@ -61,13 +63,7 @@ export class OpenAIProvider implements ModelProvider {
         res = await fetch(`${this.config.baseUrl}/chat/completions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-          body: JSON.stringify({
-            model: name,
-            messages: request.messages,
-            ...(request.tools && request.tools.length > 0 ? { tools: request.tools } : {}),
-            ...(request.max_tokens !== undefined ? { max_tokens: request.max_tokens } : {}),
-            ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-          }),
+          body: JSON.stringify(providerBody(name, request)),
           signal: controller.signal,
         });
       } catch (err) {
@@ -95,12 +91,29 @@ export class OpenAIProvider implements ModelProvider {
 
   /** Read at call time so a rotated key is picked up without a restart. */
   private apiKey(model: string): string | null {
-    const variable = this.config.apiKeyEnv;
-    if (variable === null) return null;
+    const source = keySource(this.config, this.env);
+    if (source.kind === 'file') return this.keyFromFile(model, source.path, source.field);
+    if (source.kind === 'none') return null;
+    const variable = source.name;
     const key = this.env[variable];
     if (!key) {
       const failure = { category: 'auth', retryable: false, retryAfterMs: null, availability: false } as const;
       throw new ModelCallError(`${model}: environment variable ${variable} (api_key_env of provider ${this.config.name}) is not set`, failure, model, null);
+    }
+    return key;
+  }
+
+  /** api_key_file or a systemd credential, read now (a rotated file counts from the next call). */
+  private keyFromFile(model: string, file: string, field: string): string {
+    let key = '';
+    try {
+      key = keyFromText(fs.readFileSync(file, 'utf8'));
+    } catch {
+      // reported below, without the error's detail (it names nothing secret, but keeps one message)
+    }
+    if (!key) {
+      const failure = { category: 'auth', retryable: false, retryAfterMs: null, availability: false } as const;
+      throw new ModelCallError(`${model}: cannot read the key from ${file} (${field})`, failure, model, null);
     }
     return key;
   }
@@ -110,6 +123,25 @@ export class OpenAIProvider implements ModelProvider {
     const safe = key ? detail.split(key).join('[redacted]') : detail;
     return new ModelCallError(`${model}: ${safe}`, classifyFailure(raw, this.now()), model, status, cause === undefined ? undefined : { cause });
   }
+}
+
+/** Fields the provider never sees: streaming is answered by agentd's endpoint from the whole reply. */
+const NOT_SENT = new Set(['model', 'stream', 'stream_options']);
+
+/**
+ * The body sent to the provider: every field of the request as the agent wrote
+ * it (response_format, tool_choice, seed, top_p, max_completion_tokens, ...),
+ * with the provider's own model name. An empty tools list is left out, as some
+ * servers refuse one.
+ */
+export function providerBody(name: string, request: ModelRequest): Record<string, unknown> {
+  const body: Record<string, unknown> = { model: name };
+  for (const [field, value] of Object.entries(request)) {
+    if (value === undefined || NOT_SENT.has(field)) continue;
+    if (field === 'tools' && Array.isArray(value) && value.length === 0) continue;
+    body[field] = value;
+  }
+  return body;
 }
 
 /** The error text of an OpenAI-style body `{error: {message}}`, or the start of the raw body. */
@@ -160,6 +192,7 @@ function parseCompletion(text: string, request: ModelRequest): ProviderReply | s
       input_tokens: count(usage.prompt_tokens) ?? estimateRequestTokens(request),
       output_tokens: count(usage.completion_tokens) ?? estimateTokens(outputChars),
     },
+    raw: body,
   };
 }
 

@@ -18,6 +18,8 @@ export interface FailureClass {
 export interface ProviderReply {
   response: ModelResponse;
   usage: { input_tokens: number; output_tokens: number };
+  /** The provider's whole completion body, when it sent one: the run's endpoint answers in its shape. */
+  raw?: Record<string, unknown>;
 }
 
 /** A provider speaks to one backend. `name` is the model name after `provider/`. */
@@ -48,6 +50,8 @@ export interface GatewayResult {
   degraded: boolean;
   attempts: number;
   cached: boolean;
+  /** The provider's whole completion body (not for cache hits or the mock). */
+  raw?: Record<string, unknown>;
 }
 
 /** A model call that failed for good. */

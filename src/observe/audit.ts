@@ -73,14 +73,32 @@ export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date
 }
 
 /**
- * The chain's head: the last whole line of the file. The head file is written
- * after each append, so after a crash between the two the file is one ahead
- * of it; the file wins (a chain that forked there would never verify again).
+ * Where the next line chains on. state/audit.head.json is the authority: the
+ * file's own last line is trusted only when it is the head or the one line
+ * written just before a crash could update the head. A file cut short or
+ * emptied is chained on from the head, so the gap stays visible to
+ * `agentd audit verify` after any number of further appends.
  */
 async function readHead(paths: HomePaths): Promise<Head> {
-  const last = await lastWholeLine(paths.audit());
-  if (last) return { seq: last.seq, hash: last.hash };
-  return { seq: 0, hash: GENESIS };
+  return chainHead(await readHeadFile(paths), await lastWholeLine(paths.audit()));
+}
+
+/** Pure: the head to append after, from the head file and the file's last line. */
+export function chainHead(head: Head | null, last: Pick<AuditLine, 'seq' | 'hash' | 'prev'> | null): Head {
+  if (head === null) return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS }; // no head yet: a home older than the head file
+  if (last && last.seq === head.seq + 1 && last.prev === head.hash) return { seq: last.seq, hash: last.hash }; // crash after the append, before the head
+  return head;
+}
+
+async function readHeadFile(paths: HomePaths): Promise<Head | null> {
+  const bytes = await readIfExists(headFile(paths));
+  if (!bytes) return null;
+  try {
+    const head = JSON.parse(bytes.toString('utf8')) as Head;
+    return typeof head.seq === 'number' && typeof head.hash === 'string' ? head : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The last parseable line, reading only the file's tail. */

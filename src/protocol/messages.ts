@@ -15,6 +15,16 @@ export interface ChatMessage {
   name?: string;
 }
 
+/**
+ * The text of a message's content: a string, or the text parts of an array of
+ * content parts (what OpenAI-style clients send), joined.
+ */
+export function messageText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((part) => (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string' ? (part as { text: string }).text : '')).join('');
+}
+
 export interface ToolCall {
   id: string;
   type?: 'function';
@@ -26,11 +36,19 @@ export interface ToolSpec {
   function: { name: string; description?: string; parameters?: object };
 }
 
+/**
+ * A chat completions request. Fields beyond these (response_format,
+ * tool_choice, parallel_tool_calls, seed, stop, top_p, ...) pass through to
+ * the provider unchanged (docs/protocol.md, "model").
+ */
 export interface ModelRequest {
   messages: ChatMessage[];
   tools?: ToolSpec[];
   max_tokens?: number;
+  /** The newer name of max_tokens; clamped by the budget the same way. */
+  max_completion_tokens?: number;
   temperature?: number;
+  [field: string]: unknown;
 }
 
 export interface ModelResponse {
@@ -192,7 +210,8 @@ const chatMessageSchema = {
   required: ['role'],
   properties: {
     role: { enum: ['system', 'user', 'assistant', 'tool'] },
-    content: { type: ['string', 'null'] },
+    // An array of content parts is what OpenAI-style clients send for multi-part messages.
+    content: { type: ['string', 'null', 'array'] },
     tool_calls: { type: 'array' },
     tool_call_id: { type: 'string' },
     name: { type: 'string' },
@@ -211,7 +230,11 @@ const agentMessageSchemas: Record<AgentMessage['type'], object> = {
           messages: { type: 'array', items: chatMessageSchema, minItems: 1 },
           tools: { type: 'array' },
           max_tokens: { type: 'integer', minimum: 1 },
+          max_completion_tokens: { type: 'integer', minimum: 1 },
           temperature: { type: 'number', minimum: 0, maximum: 2 },
+          // Streaming is the endpoint's business; over the protocol a reply is one message.
+          stream: { not: {} },
+          stream_options: { not: {} },
         },
       },
     },

@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
+import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import { secretCensor } from '../security/secrets.js';
+import { PYTHON_MODULE_DIR } from '../config/installation.js';
 
 /**
  * One agent process: its own process group, a scrubbed environment, NDJSON
@@ -17,6 +19,10 @@ export const MAX_LINE_BYTES = 8 * 1024 * 1024;
 export const STDERR_LOG_LINES = 1000;
 const STDERR_LINE_CHARS = 4000;
 
+/** The last stderr lines kept in memory, for the error of a run whose agent exits non-zero (and its dead letter). */
+export const STDERR_TAIL_LINES = 20;
+const STDERR_TAIL_CHARS = 500;
+
 export interface SpawnSpec {
   command: string[];
   cwd: string;
@@ -24,6 +30,10 @@ export interface SpawnSpec {
   passEnv: string[];
   /** AGENTD_* variables. */
   agentdEnv: Record<string, string>;
+  /** `sandbox` / `run_as` of the agent (README "Security"); none when absent. */
+  confinement?: Confinement;
+  /** The run's endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, AGENTD_URL...): set last, over anything passed through. */
+  runEnv?: Record<string, string>;
 }
 
 export interface ExitInfo {
@@ -41,6 +51,20 @@ export function scrubbedEnv(passEnv: string[], agentdEnv: Record<string, string>
   }
   for (const [name, value] of Object.entries(agentdEnv)) if (name.startsWith('AGENTD_')) env[name] = value;
   return env;
+}
+
+/**
+ * The one stderr line that best says why an agent died: the last that names an
+ * error (Node's `Error [ERR_MODULE_NOT_FOUND]: ...` sits above its stack and
+ * version lines, Python's `ModuleNotFoundError: ...` ends its traceback), else the last.
+ */
+export function stderrCause(tail: string[]): string | undefined {
+  return tail.findLast((line) => /\b[A-Za-z]*Error\b|\berror\b/i.test(line)) ?? tail.at(-1);
+}
+
+/** `import agentd` for Python agents: the module shipped in the package goes first on PYTHONPATH. */
+export function withPythonModule(env: Record<string, string>): Record<string, string> {
+  return { ...env, PYTHONPATH: [PYTHON_MODULE_DIR, env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
 }
 
 /**
@@ -67,6 +91,7 @@ export class AgentProcess {
   private readonly child: ChildProcess;
   readonly exited: Promise<ExitInfo>;
   private exitInfo: ExitInfo | null = null;
+  private readonly tail: string[] = [];
 
   constructor(
     spec: SpawnSpec,
@@ -74,9 +99,12 @@ export class AgentProcess {
     private onLine: (line: string) => void,
   ) {
     const [cmd, ...args] = spec.command;
-    this.child = spawn(resolveExecutable(cmd!, spec.cwd), args, {
+    const run = confinedSpawn([resolveExecutable(cmd!, spec.cwd), ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
+    this.child = spawn(run.file, run.args, {
       cwd: spec.cwd,
-      env: scrubbedEnv(spec.passEnv, spec.agentdEnv),
+      uid: run.uid,
+      gid: run.gid,
+      env: { ...withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)), ...spec.runEnv },
       detached: true, // its own process group, so a kill reaches everything it started
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -104,11 +132,20 @@ export class AgentProcess {
       this.child.stderr!,
       (line) => {
         stderrLines++;
+        if (line.trim()) {
+          this.tail.push(line.slice(0, STDERR_TAIL_CHARS));
+          if (this.tail.length > STDERR_TAIL_LINES) this.tail.shift();
+        }
         if (stderrLines <= STDERR_LOG_LINES) this.log.info({ stream: 'stderr', line: line.slice(0, STDERR_LINE_CHARS) }, 'agent stderr');
         else if (stderrLines === STDERR_LOG_LINES + 1) this.log.warn({ logged: STDERR_LOG_LINES }, 'agent writes much to stderr; further lines are dropped without logging');
       },
       () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stderr line too long, dropped'),
     );
+  }
+
+  /** The last non-empty stderr lines (at most STDERR_TAIL_LINES): why an agent failed, e.g. ERR_MODULE_NOT_FOUND. */
+  stderrTail(): string[] {
+    return [...this.tail];
   }
 
   get pid(): number | null {
@@ -136,9 +173,20 @@ export class AgentProcess {
     killGroup(this.child.pid, signal);
   }
 
+  /** Write `text` to stdin and close it (a plain agent's task). */
+  input(text: string): void {
+    if (!this.alive || this.child.stdin!.destroyed) return;
+    this.child.stdin!.end(text);
+  }
+
   closeStdin(): void {
     this.child.stdin!.end();
   }
+}
+
+/** The sandbox's view for a process started in `cwd` (the agent folder) of the home AGENTD_HOME names. */
+export function confinedWhere(cwd: string, agentdEnv: Record<string, string>): { home: string; agentDir: string; cwd: string } {
+  return { home: agentdEnv.AGENTD_HOME ?? path.dirname(path.dirname(cwd)), agentDir: cwd, cwd };
 }
 
 export function killGroup(pid: number, signal: NodeJS.Signals): void {

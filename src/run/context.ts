@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { HomePaths } from '../store/paths.js';
 import { readIfExists, writeJsonAtomic } from '../store/durable.js';
-import { killGroup, resolveExecutable, scrubbedEnv } from './agent-process.js';
+import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from './agent-process.js';
+import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 
 /** context-snapshot.json as read at boot: its content and when it was last updated. */
 export type ContextSnapshot =
@@ -35,9 +36,18 @@ export async function writeContext(paths: HomePaths, agent: string, context: unk
 }
 
 /** Run `context_refresh` in the agent folder; true when it exited 0 within the timeout. */
-export async function runContextRefresh(command: string[], cwd: string, passEnv: string[], agentdEnv: Record<string, string>, timeoutMs: number, log: Logger): Promise<boolean> {
+export async function runContextRefresh(
+  command: string[],
+  cwd: string,
+  passEnv: string[],
+  agentdEnv: Record<string, string>,
+  timeoutMs: number,
+  log: Logger,
+  confinement?: Confinement,
+): Promise<boolean> {
   const [cmd, ...args] = command;
-  const child = spawn(resolveExecutable(cmd!, cwd), args, { cwd, env: scrubbedEnv(passEnv, agentdEnv), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = confinedSpawn([resolveExecutable(cmd!, cwd), ...args], confinement, confinedWhere(cwd, agentdEnv));
+  const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: scrubbedEnv(passEnv, agentdEnv), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => log.info({ stream: 'context_refresh', output: chunk.slice(0, 2000) }, 'context refresh output'));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => log.info({ stream: 'context_refresh', output: chunk.slice(0, 2000) }, 'context refresh output'));
   const timer = setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), timeoutMs);

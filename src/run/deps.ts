@@ -9,6 +9,7 @@ import { ToolRunner } from '../tools/tool-runner.js';
 import type { PriceRate } from './budget.js';
 import type { Clock } from './clock.js';
 import type { RunnerDeps } from './runner.js';
+import type { RunEndpoint } from '../endpoint/server.js';
 
 /** The per-token price of `model` from the price table, or null when it has none. */
 export function priceRate(config: DaemonConfig, model: string): PriceRate | null {
@@ -47,6 +48,7 @@ export function createRunnerDeps(options: {
   gateway: ModelGateway;
   tools?: ToolRunner;
   interrupt: AbortSignal;
+  endpoint?: RunEndpoint;
 }): RunnerDeps {
   const { paths, config, clock } = options;
   return {
@@ -59,6 +61,7 @@ export function createRunnerDeps(options: {
     tools: options.tools ?? new ToolRunner(paths.root, options.log.child({ component: 'tools' })),
     priceOf: (model) => priceRate(config, model),
     interrupt: options.interrupt,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     audit: async (entry) => {
       await appendAudit(paths, entry, new Date(clock.now()));
     },

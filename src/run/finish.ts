@@ -11,6 +11,7 @@ import { runRetryDelayMs } from './boot.js';
 import { limitsView, usedView } from './budget.js';
 import type { RunReport } from './run-host.js';
 import type { RunnerDeps } from './runner.js';
+import { addSpend, fromStored, reconcileSpend, toStored } from './spend-floor.js';
 
 /**
  * What a run's outcome means for the files: done, dead-letter, an outbox
@@ -29,16 +30,23 @@ export interface FinishedRun {
   report: RunReport;
   limits: BudgetLimits;
   definitionChanged: boolean;
+  /** The task's spend before this run (journal, floored by the checkpoint). */
+  spentBefore: JournalSpend;
 }
 
 export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<void> {
   const { paths } = deps;
   const { agent, task, report } = run;
   const now = new Date(deps.clock.now());
-  let checkpoint: TaskCheckpoint = { ...run.checkpoint, active_run: null, runtime_ms: run.checkpoint.runtime_ms + report.runtimeMs };
+  let checkpoint: TaskCheckpoint = {
+    ...run.checkpoint,
+    active_run: null,
+    runtime_ms: run.checkpoint.runtime_ms + report.runtimeMs,
+    spend: toStored(addSpend(run.spentBefore, report.spend)),
+  };
   const outcome = report.outcome;
   let status: RunStatus;
-  let error: { category: string; message: string } | null = null;
+  let error: { category: string; message: string; stderr_tail?: string[] } | null = null;
 
   switch (outcome.kind) {
     case 'done':
@@ -61,7 +69,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       await writeCheckpoint(paths, agent.name, checkpoint);
       // Budgets are per task across its runs: the journal holds every run's real spend.
       const journal = await readJournal(paths.journal(agent.name, task.id));
-      const used = usedView(taskSpent(journal.spend, checkpoint.runtime_ms));
+      const used = usedView(taskSpent(reconcileSpend(journal.spend, fromStored(checkpoint.spend)).spend, checkpoint.runtime_ms));
       await writeHandoff(deps, run, checkpoint, outcome.reason, outcome.handoff, journal, used);
       if (outcome.kind === 'limit') {
         await escalate(deps, run, 'limit', `budget reached: ${outcome.reason}`, {
@@ -103,7 +111,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       });
       break;
     case 'failed': {
-      error = { category: outcome.category, message: outcome.message };
+      error = { category: outcome.category, message: outcome.message, ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
       const attempts = checkpoint.attempts + 1;
       checkpoint = { ...checkpoint, attempts, last_error: error };
       if (attempts >= agent.maxAttempts) {

@@ -1,16 +1,18 @@
-import type { ValidateFunction } from 'ajv';
-import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
-import { ModelCallError, type GatewayResult } from '../model/types.js';
+import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
+import type { EndpointSession } from '../endpoint/server.js';
 import { closeHeld } from '../store/held-append.js';
 import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
-import { ajv, formatErrors } from '../schema/validate.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { idempotencyKey } from '../tools/idempotency.js';
 import { formatDuration } from '../config/duration.js';
 import { approvalCause, approvalStanding } from '../tools/approval.js';
-import { AgentProcess } from './agent-process.js';
-import { decideModelCall, decideToolCall, estimatePromptTokens, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
+import { AgentProcess, stderrCause } from './agent-process.js';
+import { decideToolCall, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
 import { ReplayCursor } from './replay.js';
+import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
+import { PlainOutput, writePlainFiles } from './plain-agent.js';
 import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
 import { RunTaint } from './taint.js';
 
@@ -55,11 +57,17 @@ class RunHost {
   private readonly taint: RunTaint;
   /** Non-protocol stdout lines seen; only the first NOISE_LOG_LINES are logged, so a flood cannot flood the log. */
   private noiseLines = 0;
+  /** The run as a model step sees it. */
+  private readonly modelRun: ModelCallRun;
+  /** A plain agent's stdout (protocol: none), which is its result. */
+  private readonly plainOutput: PlainOutput | null;
 
   constructor(private readonly input: RunHostInput) {
     this.startedAt = input.clock.now();
     this.spent = { ...input.spentBefore };
     this.replay = new ReplayCursor(input.replay, input.checkpointSeq, input.resumedFromCheckpoint);
+    this.plainOutput = input.agent.protocol === 'none' ? new PlainOutput() : null;
+    this.modelRun = this.newModelRun();
     this.taint = new RunTaint(input.tainted ?? false, (found) => input.onSuspectedInjection?.(found) ?? Promise.resolve(), input.log);
   }
 
@@ -68,17 +76,36 @@ class RunHost {
     // Without a command, the built-in model agent runs over the same protocol.
     const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
-    const warm = input.takeWarm?.() ?? null;
-    warm?.adopt(input.log, (line: string) => this.onLine(line)); // started ahead, waiting for this start message
+    const plain = input.agent.protocol === 'none';
+    const grant = input.endpoint?.open(this.endpointSession());
+    const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
+    // A warm process (run/warm-pool.ts) is already started and waits for this start message. Not for
+    // plain agents (their task comes as files and stdin); it has no run's endpoint variables (README "Warm agents").
+    const warm = plain ? null : (input.takeWarm?.() ?? null);
+    warm?.adopt(input.log, (line: string) => this.onLine(line));
     this.process =
-      warm ?? new AgentProcess({ command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: input.agentdEnv }, input.log, (line) => this.onLine(line));
-    this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
+      warm ??
+      new AgentProcess(
+        { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env, confinement: input.agent.confinement },
+        input.log,
+        (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
+      );
+    if (plain) this.process.input(JSON.stringify(input.start.task) + '\n');
+    else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
-    await input.onSpawn(this.process.pid);
+    try {
+      await input.onSpawn(this.process.pid);
+    } catch (err) {
+      // The claim could not record this run: its process must not go on unrecorded (README.md, "The guarantee").
+      this.process.kill('SIGKILL');
+      await this.process.exited;
+      throw err;
+    }
 
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
     this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
-    if (input.agent.heartbeatTimeoutMs > 0) this.heartbeatTimer = setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
+    // A plain agent sends no messages between its calls: silence says nothing about it.
+    if (input.agent.heartbeatTimeoutMs > 0 && !plain) this.heartbeatTimer = setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
     input.live?.add({
       agent: input.agent.name,
       taskId: input.taskId,
@@ -97,6 +124,9 @@ class RunHost {
     else input.interrupt.addEventListener('abort', onInterrupt, { once: true });
 
     const exit = await this.process.exited;
+    grant?.close();
+    await files?.remove().catch((err: unknown) => input.log.warn({ err }, 'could not remove the plain agent\'s task folder'));
+    if (this.plainOutput && exit.code === 0 && !this.outcome && !this.stopReason) this.onPlainExit(this.plainOutput);
     clearTimeout(this.runtimeTimer);
     if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
     this.heartbeatTimer = null; // a reply still in the queue must not re-arm it
@@ -128,8 +158,11 @@ class RunHost {
     if (this.stopReason) return { kind: 'limit', reason: this.stopReason, handoff: this.handoff };
     // An agent that gave up after the model was unavailable failed for that reason.
     if (this.unavailable) return { kind: 'failed', ...this.unavailable };
-    if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result' };
-    return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}` };
+    const stderrTail = this.process.stderrTail();
+    const tail = stderrTail.length > 0 ? { stderrTail } : {};
+    if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result', ...tail };
+    const cause = stderrCause(stderrTail);
+    return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}${cause ? `; stderr: ${cause.trim()}` : ''}`, ...tail };
   }
 
   private remainingNow() {
@@ -154,21 +187,56 @@ class RunHost {
       if (parsed.id) this.process.send({ type: 'error', id: parsed.id, code: 'bad_message', message: parsed.reason });
       return;
     }
-    // A call is answered by us: until the reply is sent, the agent waits and is not silent.
     const call = parsed.message.type === 'model' || parsed.message.type === 'tool';
+    void this.enqueue(call, () => this.handle(parsed.message));
+  }
+
+  /**
+   * One message at a time, in order, whether it came on stdout or over the
+   * run's endpoint: the journal's seq is the order calls arrived in. A call is
+   * answered by us: until the reply is sent, the agent waits and is not silent.
+   */
+  private enqueue<T>(call: boolean, task: () => Promise<T>): Promise<T> {
     if (call) this.awaitingDaemon++;
-    // One message at a time, in order: the journal's seq is the order calls arrived in.
-    this.queue = this.queue
-      .then(() => this.handle(parsed.message))
-      .catch((err: unknown) => {
-        this.input.log.error({ err }, 'handling an agent message failed');
-        this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
-      })
+    const done = this.queue.then(task);
+    this.queue = done
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          this.input.log.error({ err }, 'handling an agent message failed');
+          this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
+        },
+      )
       .finally(() => {
         if (!call) return;
         this.awaitingDaemon--;
         this.heartbeatTimer?.refresh(); // the silence starts when the reply was sent
       });
+    return done;
+  }
+
+  /** What the run's endpoint may do for this run (README "Bring your own agent"). */
+  private endpointSession(): EndpointSession {
+    return {
+      agent: this.input.agent,
+      chat: (request, model, fallbackModels) => {
+        this.heartbeatTimer?.refresh();
+        return this.enqueue(true, () => new Promise<ModelCallOutcome>((resolve, reject) => this.modelStep(request, model, fallbackModels, resolve).catch(reject)));
+      },
+      post: (message) => {
+        this.heartbeatTimer?.refresh();
+        return this.enqueue(false, () => this.handle(message));
+      },
+    };
+  }
+
+  /** A plain agent exited 0: its stdout is the result. */
+  private onPlainExit(output: PlainOutput): void {
+    if (output.overflowed) {
+      this.outcome = { kind: 'failed', category: 'invalid_output', message: 'the agent printed more than 16 MiB on stdout' };
+      return;
+    }
+    this.onResult(output.result());
   }
 
   /**
@@ -193,7 +261,7 @@ class RunHost {
         return this.onTool(message);
       case 'checkpoint': {
         const span = this.input.trace?.checkpoint(this.replay.seq, Object.hasOwn(message, 'context'));
-        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq);
+        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq, { ...this.runSpend });
         span?.end();
         return;
       }
@@ -237,7 +305,8 @@ class RunHost {
     this.input.log.info({ reason }, 'stopping agent');
     this.callAbort.abort();
     const graceMs = this.input.agent.stopGraceMs;
-    this.process.send({ type: 'stop', reason, grace_ms: graceMs });
+    // A plain agent learns of the stop from its refused model call (budget_exhausted).
+    if (!this.plainOutput) this.process.send({ type: 'stop', reason, grace_ms: graceMs });
     void (async () => {
       const gotHandoff = await raceTimeout(Promise.race([this.handoffPromise, this.process.exited]), graceMs);
       if (gotHandoff && this.handoff) await raceTimeout(this.process.exited, Math.min(graceMs, 1000));
@@ -280,104 +349,52 @@ class RunHost {
 
   private async onModel(message: ModelCallMessage): Promise<void> {
     const { agent } = this.input;
-    if (this.stopReason || this.outcome) {
-      this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'the run is stopping' });
-      return;
-    }
-    const model = agent.model ?? '';
-    const hash = requestHash('model', model, message.request);
-    const seq = this.replay.next('model', hash);
-    const span = this.input.trace?.model(seq, model, message.request);
-    const recorded = await this.replayed(seq, 'model', hash);
-    if (recorded) {
-      const result = recorded.result as { response: GatewayResult['response']; model: string };
-      span?.replayed(result.model, result.response);
-      this.process.send({
-        type: 'model_result',
-        id: message.id,
-        ok: true,
-        response: result.response,
-        usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
-        model: result.model,
-        replayed: true,
-      });
-      return;
-    }
-    if (!agent.model) {
-      span?.failed(new Error('the agent definition names no model'));
-      await this.journalFailed(seq, 'model', model, hash, { code: 'provider_error', message: 'the agent definition names no model' });
-      this.process.send({ type: 'error', id: message.id, code: 'provider_error', message: 'the agent definition names no model' });
-      return;
-    }
-    const decision = decideModelCall(
-      this.input.limits,
-      this.spentNow(),
-      estimatePromptTokens(message.request),
-      message.request.max_tokens,
-      this.input.priceOf(model),
-    );
-    if (!decision.ok) return this.refuse(message.id, decision.reason);
-    const request = { ...message.request, ...(decision.maxTokens !== undefined ? { max_tokens: decision.maxTokens } : {}) };
-
-    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'model', name: model, request_hash: hash, phase: 'started', at: this.iso() }, false);
-    this.spent.steps++;
-    this.runSpend.steps++;
-    span?.sent(request);
-    let result: GatewayResult;
-    const calledAt = this.input.clock.now();
-    try {
-      result = await this.input.models.call({
-        agent: agent.name,
-        model,
-        fallbackModels: agent.fallbackModels,
-        critical: agent.critical || this.input.start.task.critical === true,
-        request,
-        signal: this.callAbort.signal,
-      });
-    } catch (err) {
-      span?.set({ 'agentd.circuit_state': this.input.models.circuitState?.(model) });
-      span?.failed(err);
-      return this.onModelError(message.id, seq, model, hash, err);
-    }
-    if (!result.cached) this.modelLatencyMs.push(this.input.clock.now() - calledAt);
-    span?.set({ 'agentd.circuit_state': this.input.models.circuitState?.(model) });
-    span?.completed(result);
-    const usage = result.usage;
-    await appendJournal(this.input.journalFile, {
-      v: 1,
-      seq,
-      run_id: this.input.runId,
-      kind: 'model',
-      name: model,
-      request_hash: hash,
-      phase: 'completed',
-      result: { response: result.response, model: result.model },
-      usage,
-      at: this.iso(),
+    await this.modelStep(message.request, agent.model ?? '', agent.fallbackModels, (outcome) => {
+      const id = message.id;
+      switch (outcome.kind) {
+        case 'answered':
+          return this.process.send({ type: 'model_result', id, ok: true, response: outcome.reply.response, usage: outcome.usage, model: outcome.reply.model, replayed: outcome.replayed });
+        case 'refused':
+          return this.process.send({ type: 'error', id, code: 'budget_exhausted', message: `budget exhausted: ${outcome.reason}` });
+        case 'stopping':
+          return this.process.send({ type: 'error', id, code: 'stopping', message: 'the run is stopping' });
+        case 'failed':
+          return this.process.send({ type: 'error', id, code: outcome.code, message: outcome.message });
+      }
     });
-    this.addUsage(usage);
-    this.models.add(result.model);
-    if (result.degraded) this.degraded = true;
-    this.process.send({ type: 'model_result', id: message.id, ok: true, response: result.response, usage, model: result.model, replayed: false });
-    this.afterSpend();
   }
 
-  private async onModelError(id: string, seq: number, model: string, hash: string, err: unknown): Promise<void> {
-    const failure = err instanceof ModelCallError ? err.failure : null;
-    const text = err instanceof Error ? err.message : String(err);
-    await this.journalFailed(seq, 'model', model, hash, { code: failure?.category ?? 'provider_error', message: text, category: failure?.category });
-    if (this.stopReason) {
-      this.process.send({ type: 'error', id, code: 'stopping', message: 'the run is stopping' });
-      return;
-    }
-    if (failure?.availability) {
-      this.process.send({ type: 'error', id, code: 'provider_unavailable', message: text });
+  /** One model step (run/model-call.ts): `deliver` answers the agent, then the run reacts to the outcome. */
+  private async modelStep(request: ModelRequest, model: string, fallbackModels: string[], deliver: (outcome: ModelCallOutcome) => void): Promise<void> {
+    const outcome = await callModel(this.modelRun, request, model, fallbackModels);
+    deliver(outcome);
+    if (outcome.kind === 'refused') this.beginStop(outcome.reason);
+    else if (outcome.kind === 'answered' && !outcome.replayed) this.afterSpend();
+    else if (outcome.kind === 'failed' && outcome.code === 'provider_unavailable') {
       const critical = this.input.agent.critical || this.input.start.task.critical === true;
-      if (critical) this.finish({ kind: 'provider_unavailable', model, message: text });
-      else this.unavailable = { category: failure.category, message: text };
-      return;
+      if (critical) this.finish({ kind: 'provider_unavailable', model, message: outcome.message });
+      else this.unavailable = { category: outcome.category, message: outcome.message };
     }
-    this.process.send({ type: 'error', id, code: 'provider_error', message: text });
+  }
+
+  private newModelRun(): ModelCallRun {
+    return {
+      input: this.input,
+      replay: this.replay,
+      signal: this.callAbort.signal,
+      stopping: () => this.stopReason !== null || this.outcome !== null,
+      spentNow: () => this.spentNow(),
+      countStep: () => {
+        this.spent.steps++;
+        this.runSpend.steps++;
+      },
+      charge: (result, latencyMs) => {
+        if (latencyMs !== null) this.modelLatencyMs.push(latencyMs);
+        this.addUsage(result.usage);
+        this.models.add(result.model);
+        if (result.degraded) this.degraded = true;
+      },
+    };
   }
 
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
@@ -500,7 +517,7 @@ class RunHost {
   private onResult(output: unknown): void {
     const schema = this.input.agent.outputSchema;
     if (schema) {
-      const validate = compiledOutputSchema(schema);
+      const validate = compiledSchema(schema);
       if (!validate(output)) {
         const problems = formatErrors(validate.errors ?? []).join('; ');
         this.finish({ kind: 'failed', category: 'invalid_output', message: `output does not match output_schema: ${problems}` });
@@ -509,18 +526,6 @@ class RunHost {
     }
     this.finish({ kind: 'done', output });
   }
-}
-
-/** One compiled validator per schema object: ajv refuses to compile a schema with the same $id twice. */
-const outputValidators = new WeakMap<object, ValidateFunction>();
-function compiledOutputSchema(schema: object): ValidateFunction {
-  let validate = outputValidators.get(schema);
-  if (!validate) {
-    const id = (schema as { $id?: unknown }).$id;
-    validate = (typeof id === 'string' && ajv.getSchema(id)) || ajv.compile(schema);
-    outputValidators.set(schema, validate);
-  }
-  return validate;
 }
 
 /** True when `promise` settled within `ms`. */

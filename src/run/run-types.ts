@@ -11,6 +11,7 @@ import type { PriceRate, Spent } from './budget.js';
 import type { Clock } from './clock.js';
 import type { LiveRuns } from './live-runs.js';
 import type { SuspectedInjection } from './taint.js';
+import type { RunEndpoint } from '../endpoint/server.js';
 
 /** The shapes around one run: what the run host needs, and what it returns as data. */
 
@@ -40,7 +41,8 @@ export type RunOutcome =
   | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string; cause: ApprovalCause; expired: ApprovalRecord | null }
   /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
   | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
-  | { kind: 'failed'; category: string; message: string };
+  /** `stderrTail`: the agent's last stderr lines, when it exited on its own without a result. */
+  | { kind: 'failed'; category: string; message: string; stderrTail?: string[] };
 
 export interface RunReport {
   outcome: RunOutcome;
@@ -88,7 +90,8 @@ export interface RunHostInput {
   interrupt: AbortSignal;
   onSpawn(pid: number | null): Promise<void>;
   /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
-  onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number): Promise<void>;
+  /** `runSpend`: what this run has spent so far, kept in checkpoint.json as the task's spend floor. */
+  onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number, runSpend: JournalSpend): Promise<void>;
   /** The seq recorded with the last checkpoint, and whether the agent was handed that checkpoint. */
   checkpointSeq: number;
   resumedFromCheckpoint: boolean;
@@ -96,6 +99,8 @@ export interface RunHostInput {
   killGraceMs?: number;
   /** Where the run shows its live counters while it runs (the daemon's status and /metrics). */
   live?: LiveRuns;
+  /** The daemon's OpenAI-compatible endpoint; the run registers there and its process gets the variables. */
+  endpoint?: RunEndpoint;
   /** Spans of this run's calls and checkpoints (state/<agent>/traces/<run-id>.jsonl); none when absent. */
   trace?: RunTrace;
 }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { formatDuration } from '../config/duration.js';
 import type { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
 import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
@@ -25,6 +26,8 @@ import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './r
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
+import type { RunEndpoint } from '../endpoint/server.js';
+import { addSpend, spendSoFar, toStored } from './spend-floor.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -52,6 +55,8 @@ export interface RunnerDeps {
   currentDefinition?: (agent: string) => AgentDefinition | undefined;
   /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
   live?: LiveRuns;
+  /** The OpenAI-compatible endpoint every run's process is given (README "Bring your own agent"). */
+  endpoint?: RunEndpoint;
   /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
   inbox?: InboxIndex;
   /** The daemon's warm agent processes (run/warm-pool.ts). */
@@ -161,7 +166,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
 
   // 2. Task age, before its first run only: a task a person just answered is not stale.
   if (checkpoint.runs.length === 0 && !outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
-    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age`, 'Run it anyway (continue) or drop it (cancel)?');
+    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age (${formatDuration(agent.freshness.taskMaxAgeMs)})`, 'Run it anyway (continue) or drop it (cancel)?');
   }
 
   // 3. Context age, refreshed once when the definition says how.
@@ -170,7 +175,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const contextStale = () => context.kind === 'broken' || (context.kind === 'ok' && isStale(context.updatedAt, agent.freshness.contextMaxAgeMs, clock.now()));
   if (!outbox.staleContextAccepted && contextStale()) {
     if (agent.freshness.contextRefresh) {
-      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log);
+      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log, agent.confinement);
       if (!refreshed) log.warn('context_refresh failed');
       context = await readContext(paths, agent.name);
     }
@@ -184,6 +189,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const runId = newRunId(now());
   const journalFile = paths.journal(agent.name, task.id);
   const journal = await readJournal(journalFile);
+  const spent = await spendSoFar({ ...deps, log }, agent.name, task.id, journal.spend, checkpoint.spend);
   const limits = taskLimits(agent.budget, task.budget, outbox.extends, deps.config.limits);
   const dailyCostUsd = await readDailySpend(paths, agent.name, now());
   const handoff = await readHandoffFor(paths, agent.name, task.id);
@@ -197,6 +203,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     next_attempt_at: null,
     agent_version: agent.version,
     definition_hash: agent.hash,
+    spend: toStored(spent),
   };
   await writeCheckpoint(paths, agent.name, checkpoint);
   const runLog = log.child({ run_id: runId });
@@ -215,10 +222,10 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     limits,
     spentBefore: {
-      steps: journal.spend.steps,
-      toolCalls: journal.spend.toolCalls,
-      tokens: journal.spend.inputTokens + journal.spend.outputTokens,
-      costUsd: journal.spend.costUsd,
+      steps: spent.steps,
+      toolCalls: spent.toolCalls,
+      tokens: spent.inputTokens + spent.outputTokens,
+      costUsd: spent.costUsd,
       runtimeMs: checkpoint.runtime_ms,
       dailyCostUsd,
     },
@@ -239,6 +246,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     trace,
     interrupt: deps.interrupt,
     live: deps.live,
+    endpoint: deps.endpoint,
     onSpawn: async (pid) => {
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);
@@ -251,8 +259,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     checkpointSeq: checkpoint.checkpoint_seq,
     resumedFromCheckpoint: checkpoint.state !== null,
-    onCheckpoint: async (state, ctx, hasContext, seq) => {
-      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq };
+    onCheckpoint: async (state, ctx, hasContext, seq, runSpend) => {
+      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq, spend: toStored(addSpend(spent, runSpend)) };
       await writeCheckpoint(paths, agent.name, checkpoint);
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
@@ -263,7 +271,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     runLog.info(ended, 'run ended');
     return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now
   }
-  await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged });
+  await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged, spentBefore: spent });
   await closeRunTrace(trace, report);
   // Logged once the outcome is in the files, so whoever waits for this line can read them.
   runLog.info(ended, 'run ended');

@@ -8,9 +8,9 @@ import { AgentProcess } from './agent-process.js';
  * Warm agents (README.md, "Warm agents"): for a definition with `warm: N`,
  * N agent processes are started ahead of any task and wait for their `start`
  * message, so a task skips the spawn. A warm process:
- * - is spawned the way a run's process is (agent-process.ts), with no task's
- *   data: only AGENTD_AGENT and AGENTD_HOME, no task id, run id or input; it
- *   learns its task from `start`;
+ * - is spawned the way a run's process is (agent-process.ts, the same
+ *   sandbox), with no task's data: only AGENTD_AGENT and AGENTD_HOME, no task
+ *   id, run id, input or run endpoint token; it learns its task from `start`;
  * - counts against no budget and no max_parallel_runs until a run takes it
  *   (a run's runtime starts when the run does);
  * - that exits before its task is replaced (after a back-off when it keeps
@@ -65,7 +65,8 @@ export class WarmPool {
   /** Follow the loaded definitions: start, kill or keep warm processes so each agent has its `warm`. */
   sync(definitions: AgentDefinition[]): void {
     if (this.stopped) return;
-    const wanted = new Map(definitions.filter((d) => d.warm > 0).map((d) => [d.name, d]));
+    // A plain agent (protocol: none) takes no start message: nothing to keep warm.
+    const wanted = new Map(definitions.filter((d) => d.warm > 0 && d.protocol !== 'none').map((d) => [d.name, d]));
     for (const [name, pool] of this.pools) {
       if (wanted.has(name)) continue;
       this.drain(pool, 0);
@@ -151,6 +152,7 @@ export class WarmPool {
         passEnv: definition.env,
         // No task's data: the task id, run id and input come with `start`.
         agentdEnv: { AGENTD_AGENT: definition.name, AGENTD_HOME: this.home },
+        confinement: definition.confinement, // sandboxed like a run's process
       },
       log,
       (line) => log.info({ line: line.slice(0, 2000) }, 'warm agent printed before its start; ignored'),

@@ -86,6 +86,9 @@ const toolMapSchema = {
   additionalProperties: toolSchema,
 };
 
+/** `user[:group]`, names or numbers (README "Security"). */
+const runAs = { type: 'string', pattern: '^[a-z_][a-z0-9_.-]*[$]?(:[a-z_][a-z0-9_.-]*[$]?|:[0-9]+)?$|^[0-9]+(:[0-9]+)?$', description: 'must be user or user:group' };
+
 export const agentDefinitionSchema = {
   type: 'object',
   additionalProperties: false,
@@ -93,7 +96,9 @@ export const agentDefinitionSchema = {
     version: { type: ['string', 'number'] },
     description: { type: 'string' },
     command,
+    protocol: { enum: ['agentd', 'none'] },
     model: modelId,
+    models: { type: 'array', items: modelId },
     system_prompt: { type: 'string' },
     fallback_models: { type: 'array', items: modelId },
     tools: {
@@ -121,6 +126,8 @@ export const agentDefinitionSchema = {
     stop_grace: duration,
     heartbeat_timeout: duration,
     warm: { type: 'integer', minimum: 0, maximum: 64 },
+    sandbox: { type: 'boolean' },
+    run_as: runAs,
   },
   anyOf: [{ required: ['command'] }, { required: ['model'] }],
 };
@@ -133,6 +140,8 @@ const providerSchema = {
     kind: { enum: ['openai', 'mock'] },
     base_url: { type: 'string', pattern: '^https?://', description: 'must be an http:// or https:// URL' },
     api_key_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+    api_key_file: { type: 'string', pattern: '^/', description: 'must be an absolute path' },
+    api_key_credential: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,255}$' },
     timeout: duration,
     script: { type: 'string', minLength: 1 },
   },
@@ -145,6 +154,29 @@ const priceSchema = {
     input_usd_per_mtok: nonNegative,
     output_usd_per_mtok: nonNegative,
     context_window: positiveInt,
+  },
+};
+
+const outboxKinds = ['uncertain', 'stale_task', 'stale_context', 'limit', 'approval', 'unsure_side_effect', 'provider_unavailable', 'config_error', 'budget_alert', 'suspected_injection'];
+
+/** One `notify:` hook: exactly one of `command` or `webhook` (README "Notifications"). */
+const notifyHookSchema = {
+  type: 'object',
+  additionalProperties: false,
+  oneOf: [
+    { required: ['command'], not: { required: ['webhook'] } },
+    { required: ['webhook'], not: { required: ['command'] } },
+  ],
+  properties: {
+    command,
+    webhook: { type: 'string', pattern: '^https?://', description: 'must be an http:// or https:// URL' },
+    headers: { type: 'object', propertyNames: { pattern: '^[A-Za-z0-9-]+$' }, additionalProperties: envName },
+    format: { enum: ['json', 'slack'] },
+    env: { type: 'array', items: envName },
+    kinds: { type: 'array', items: { enum: outboxKinds }, minItems: 1 },
+    on: { type: 'array', items: { enum: ['opened', 'resolved'] }, minItems: 1 },
+    timeout: duration,
+    retry: { type: 'object', additionalProperties: false, properties: { base_delay: duration, max_delay: duration } },
   },
 };
 
@@ -166,6 +198,8 @@ export const daemonConfigSchema = {
         stop_grace: duration,
         heartbeat_timeout: duration,
         approval_ttl: duration,
+        sandbox: { type: 'boolean' },
+        run_as: runAs,
       },
     },
     limits: {
@@ -176,6 +210,7 @@ export const daemonConfigSchema = {
     max_parallel_runs: positiveInt,
     http: { type: 'string', pattern: '^[^:]+:[0-9]+$', description: 'must be host:port, e.g. 127.0.0.1:9464' },
     http_allow_remote: { type: 'boolean' },
+    notify: { type: 'object', propertyNames: { pattern: NAME }, additionalProperties: notifyHookSchema },
     trace: {
       type: 'object',
       additionalProperties: false,
@@ -249,6 +284,7 @@ export const outboxItemSchema = {
         'config_error',
         'budget_alert',
         'suspected_injection',
+        'journal_lost',
       ],
     },
     agent: { type: 'string' },

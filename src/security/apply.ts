@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import type { DaemonConfig } from '../config/types.js';
 import { setDefaultFileMode, setPeopleFileMode } from '../store/durable.js';
+import { ConfigError } from '../errors.js';
+import { fileKeyValues, keyPaths, providerKeyProblems } from './provider-keys.js';
+import { findBwrap, setSandboxHost } from './sandbox.js';
 import { MIN_MASKED_LENGTH, secretCensor, secretNames } from './secrets.js';
 
 /**
@@ -10,8 +13,12 @@ import { MIN_MASKED_LENGTH, secretCensor, secretNames } from './secrets.js';
  * reloads its config, and by `agentd run`.
  */
 export function applySecuritySettings(config: DaemonConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): void {
+  // A key file others can read is refused before anything else takes effect (a reload keeps the last good config).
+  const keyProblems = providerKeyProblems(config, env);
+  if (keyProblems.length > 0) throw new ConfigError(config.file ?? 'agentd.yaml', keyProblems);
   const names = secretNames(config);
-  secretCensor.set(names, env);
+  secretCensor.set(names, env, fileKeyValues(config, env));
+  setSandboxHost({ bwrap: findBwrap(env), hidden: keyPaths(config, env) });
   setDefaultFileMode(config.fileMode.state);
   setPeopleFileMode(config.fileMode.outbox);
   const short = names.filter((name) => env[name] !== undefined && env[name]!.length < MIN_MASKED_LENGTH);

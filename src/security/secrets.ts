@@ -41,12 +41,11 @@ export class SecretCensor {
   /** The values and their JSON-escaped forms, longest first (a value inside another is masked with it). */
   private forms: string[] = [];
 
-  /** Take the secrets `names` names, with their values from `env`. */
-  set(names: string[], env: NodeJS.ProcessEnv = process.env): void {
+  /** Take the secrets `names` names, with their values from `env`, and `values` read elsewhere (key files). */
+  set(names: string[], env: NodeJS.ProcessEnv = process.env, values: string[] = []): void {
     this.names = new Set(names);
     const forms = new Set<string>();
-    for (const name of names) {
-      const value = env[name];
+    for (const value of [...names.map((name) => env[name]), ...values]) {
       if (value === undefined || value.length < MIN_MASKED_LENGTH) continue;
       forms.add(value);
       forms.add(JSON.stringify(value).slice(1, -1)); // as it appears inside a JSON string

@@ -1,4 +1,5 @@
 import type { HomePaths } from './paths.js';
+import type { StoredSpend } from '../run/spend-floor.js';
 import { readIfExists, removeDurable, writeJsonAtomic } from './durable.js';
 
 /** The run in progress of one agent (DESIGN.md section 1): what restart recovery reads. */
@@ -34,6 +35,8 @@ export interface TaskCheckpoint {
   /** The definition the task last ran under, to show a resume under a changed one. */
   agent_version: string | null;
   definition_hash: string | null;
+  /** What the task has spent across its runs, as a floor for a journal that lost records (run/spend-floor.ts). */
+  spend: StoredSpend | null;
 }
 
 export function newCheckpoint(taskId: string): TaskCheckpoint {
@@ -51,6 +54,7 @@ export function newCheckpoint(taskId: string): TaskCheckpoint {
     last_error: null,
     agent_version: null,
     definition_hash: null,
+    spend: null,
   };
 }
 

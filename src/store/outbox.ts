@@ -21,7 +21,8 @@ export type OutboxKind =
   | 'provider_unavailable'
   | 'config_error'
   | 'budget_alert'
-  | 'suspected_injection';
+  | 'suspected_injection'
+  | 'journal_lost';
 
 export type Decision = 'continue' | 'approve' | 'deny' | 'cancel' | 'retry' | 'answer';
 
@@ -119,6 +120,20 @@ async function withOutboxLock<T>(paths: HomePaths, agent: string, fn: () => Prom
   }
 }
 
+type OutboxListener = (agent: string) => void;
+const listeners = new Set<OutboxListener>();
+
+/**
+ * Be told (synchronously, after the write is durable) whenever this process
+ * writes an agent's outbox.json; the notifier uses it to deliver at once
+ * instead of at its next scan. A listener must not throw or block. Returns
+ * the unsubscribe function.
+ */
+export function onOutboxWritten(listener: OutboxListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
 /**
  * Read, change and write outbox.json under the outbox lock. A person's edit
  * that lands between our read and our write is detected by mtime and the
@@ -133,6 +148,7 @@ export async function updateOutbox<T>(paths: HomePaths, agent: string, change: (
       const result = change(outbox);
       if ((await statMtime(file)) !== before && attempt < 5) continue;
       await writeJsonAtomic(file, { v: 1, items: outbox.items }, { mode: peopleFileMode() });
+      for (const listener of listeners) listener(agent);
       return result;
     }
   });

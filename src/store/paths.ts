@@ -41,6 +41,11 @@ export class HomePaths {
     return path.relative(this.root, p) || '.';
   }
 
+  /** `<home>/node_modules/agentd`: where an agent's `import 'agentd/sdk'` resolves (README "Install"). */
+  sdkLink(): string {
+    return path.join(this.root, 'node_modules', 'agentd');
+  }
+
   daemonConfigCandidates(): string[] {
     return [path.join(this.root, 'agentd.yaml'), path.join(this.root, 'agentd.yml'), path.join(this.root, 'agentd.json')];
   }
@@ -158,6 +163,14 @@ export class HomePaths {
   }
   audit(): string {
     return path.join(this.root, 'state', 'audit.jsonl');
+  }
+  /** Every notification attempt and delivery (README "Notifications"). */
+  notifyLog(): string {
+    return path.join(this.root, 'state', 'notify.jsonl');
+  }
+  /** The console's access token (README "Console"), mode 0600. */
+  consoleToken(): string {
+    return path.join(this.root, 'state', 'console.token');
   }
   /** The running daemon's status snapshot, for `agentd status`. */
   daemonStatus(): string {

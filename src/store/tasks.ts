@@ -9,6 +9,9 @@ import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writ
 import { removeCheckpoint } from './checkpoint.js';
 import { compareKeys, nextByKey, type InboxIndex, type InboxKey } from './inbox-index.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
+import { crashPoint } from './crash-point.js';
+import { sharedInboxProblem } from './shared-folders.js';
+import { removeLeftoverPromotionLinks } from './promotion-links.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
@@ -48,7 +51,8 @@ export interface DeadLetterRecord {
   task: Task | null;
   /** The original bytes of a file that was not a valid task. */
   raw?: string;
-  error: { category: string; message: string };
+  /** `stderr_tail`: the agent's last stderr lines when it exited non-zero on its own (why it failed). */
+  error: { category: string; message: string; stderr_tail?: string[] };
   attempts: number;
   runs: string[];
   source: 'inbox' | 'current';
@@ -168,6 +172,7 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
     return { kind: 'dead_lettered', id, problems: parsed.problems };
   }
   const { task } = parsed;
+  await removeLeftoverPromotionLinks(paths, agent);
   // A promotion links inbox/<id>.json to current-task.json, then unlinks the inbox copy.
   const inboxCopy = await readIfExists(paths.inboxTask(agent, task.id));
   if (inboxCopy !== null && inboxCopy.equals(bytes)) await removeDurable(paths.inboxTask(agent, task.id));
@@ -233,6 +238,8 @@ export async function promoteNext(paths: HomePaths, agent: string, now: Date, ma
   const dir = paths.inboxDir(agent);
   const escape = await escapesHome(paths, dir);
   if (escape) return { kind: 'refused', problem: `${paths.relative(dir)} ${escape}` };
+  const shared = await sharedInboxProblem(paths, agent); // a link made after the definition was loaded
+  if (shared) return { kind: 'refused', problem: `agents/${agent} ${shared}` };
   // The daemon keeps an index (store/inbox-index.ts): the cost no longer grows with the inbox's depth.
   if (index) return promoteIndexed(paths, agent, dir, now, maxBytes, index);
   const names = (await listDir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
@@ -327,6 +334,7 @@ async function tryPromote(paths: HomePaths, agent: string, candidate: InboxCandi
   if (candidate.filled) await writeFileDurable(candidate.file, promotedBytes(candidate), { mode: peopleFileMode() });
   // link, not rename: a current-task.json a person wrote meanwhile is never overwritten.
   if (!(await linkDurable(candidate.file, paths.currentTask(agent)))) return 'taken';
+  crashPoint('promote-linked');
   await removeDurable(candidate.file);
   return 'promoted';
 }

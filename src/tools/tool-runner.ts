@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { idempotencyKey } from './idempotency.js';
-import type { ValidateFunction } from 'ajv';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../config/types.js';
-import { ajv, formatErrors } from '../schema/validate.js';
-import { killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
+import { compiledSchema } from '../schema/compiled.js';
+import { formatErrors } from '../schema/validate.js';
+import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
+import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
 import { circuitOpenMessage, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
@@ -15,9 +16,10 @@ const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
 export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string };
 
 /** Run a tool command: args JSON on stdin, result JSON on stdout, a timeout, a scrubbed environment. */
-export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>): Promise<ToolRun> {
+export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>, confinement?: Confinement): Promise<ToolRun> {
   const [cmd, ...rest] = tool.command;
-  const child = spawn(resolveExecutable(cmd!, cwd), rest, { cwd, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  const run = confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env));
+  const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let overflow = false;
@@ -59,7 +61,6 @@ export async function runToolCommand(tool: ToolDefinition, cwd: string, args: un
  * shared by every run of the daemon (one ToolRunner per daemon).
  */
 export class ToolRunner implements ToolCaller {
-  private readonly validators = new WeakMap<object, ValidateFunction>();
   readonly circuits: ToolCircuits;
 
   constructor(
@@ -78,7 +79,7 @@ export class ToolRunner implements ToolCaller {
   async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
     const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
     if (!tool) return { ok: false, code: 'not_allowed', message: `tool ${JSON.stringify(request.name)} is not in this agent's tools` };
-    const validate = this.validatorFor(tool);
+    const validate = compiledSchema(tool.inputSchema);
     if (!validate(request.args)) {
       return { ok: false, code: 'invalid_args', message: `arguments for ${tool.name}: ${formatErrors(validate.errors ?? []).join('; ')}` };
     }
@@ -96,7 +97,7 @@ export class ToolRunner implements ToolCaller {
     }
     let run: ToolRun;
     try {
-      run = await this.runCommand(tool, request.agent.dir, request.args, env);
+      run = await this.runCommand(tool, request.agent.dir, request.args, env, request.agent.confinement);
     } catch (err) {
       breaker.release();
       throw err;
@@ -108,14 +109,5 @@ export class ToolRunner implements ToolCaller {
     }
     breaker.recordSuccess();
     return run;
-  }
-
-  private validatorFor(tool: ToolDefinition): ValidateFunction {
-    let validate = this.validators.get(tool.inputSchema);
-    if (!validate) {
-      validate = ajv.compile(tool.inputSchema);
-      this.validators.set(tool.inputSchema, validate);
-    }
-    return validate;
   }
 }

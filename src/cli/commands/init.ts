@@ -1,12 +1,11 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ensureDir, exists, writeFileDurable } from '../../store/durable.js';
 import { HomePaths } from '../../store/paths.js';
+import { ensureHomeSdkLink } from '../../store/sdk-link.js';
+import { PACKAGE_ROOT } from '../../config/installation.js';
 import { EXIT, runCommand } from '../common.js';
 
-/** This installation's SDK, compiled beside this file: dist/src/cli/commands → dist/src/sdk. */
-const SDK_URL = new URL('../../sdk/index.js', import.meta.url);
 
 const DAEMON_CONFIG = `# agentd daemon config. Every key is optional; the README lists them all.
 #
@@ -36,7 +35,7 @@ defaults:
     max_cost_usd: 0.5
     daily_cost_usd: 5
   freshness:
-    task_max_age: 24h
+    task_max_age: 4h
   retry:
     attempts: 3
     base_delay: 1s
@@ -60,12 +59,9 @@ budget:
   max_cost_usd: 0.01
 `;
 
-function agentSource(sdkUrl: string): string {
-  return `// The SDK is imported by the absolute file URL of the agentd installation that
-// ran \`agentd init\` (${sdkUrl}),
-// because a new home has no node_modules. In a project that depends on agentd,
-// write: import { runAgent } from 'agentd/sdk';
-import { runAgent } from ${JSON.stringify(sdkUrl)};
+const AGENT_SOURCE = `// agentd/sdk resolves through node_modules/agentd in the home, a link to the
+// agentd installation that the daemon (and \`agentd init\`) makes when it is absent.
+import { runAgent } from 'agentd/sdk';
 
 // One model call with the task's goal, a checkpoint, and the reply as the result.
 runAgent(async (ctx) => {
@@ -80,7 +76,6 @@ runAgent(async (ctx) => {
   return { answer: reply.content };
 });
 `;
-}
 
 const HELLO_TASK = { id: 'hello', goal: 'Say hello to the person on call' };
 
@@ -99,16 +94,17 @@ async function init(dir: string): Promise<number> {
       return EXIT.checkFailed;
     }
   }
-  const sdkUrl = SDK_URL.href;
-  if (!(await exists(fileURLToPath(SDK_URL)))) process.stderr.write(`agentd: warning: the SDK is not at ${sdkUrl}; build agentd first (npm run build)\n`);
+  if (!(await exists(path.join(PACKAGE_ROOT, 'dist', 'src', 'sdk', 'index.js')))) process.stderr.write(`agentd: warning: the SDK is not built in ${PACKAGE_ROOT}; build agentd first (npm run build)\n`);
 
   const agentDir = paths.agentDir('example');
   await writeFileDurable(path.join(paths.root, 'agentd.yaml'), DAEMON_CONFIG);
   await writeFileDurable(path.join(agentDir, 'agent.yaml'), AGENT_DEFINITION);
-  await writeFileDurable(path.join(agentDir, 'agent.js'), agentSource(sdkUrl));
+  await writeFileDurable(path.join(agentDir, 'agent.js'), AGENT_SOURCE);
   await writeFileDurable(paths.inboxTask('example', HELLO_TASK.id), JSON.stringify(HELLO_TASK, null, 2) + '\n');
   await ensureDir(paths.stateRoot());
   await ensureDir(paths.outboxRoot());
+  const linked = await ensureHomeSdkLink(paths);
+  if (linked.kind === 'failed') process.stderr.write(`agentd: warning: could not link ${paths.sdkLink()} to ${PACKAGE_ROOT} (${linked.problem}); agents importing agentd/sdk will fail\n`);
 
   const cd = path.relative(process.cwd(), paths.root);
   process.stdout.write(

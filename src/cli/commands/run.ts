@@ -6,10 +6,13 @@ import { NotFoundError, UsageError } from '../../errors.js';
 import { createLogger } from '../../observe/logger.js';
 import { applySecuritySettings } from '../../security/apply.js';
 import { systemClock } from '../../run/clock.js';
-import { claimAndRun, type ClaimResult } from '../../run/runner.js';
+import { claimAndRun, type ClaimResult, type RunnerDeps } from '../../run/runner.js';
+import type { AgentDefinition } from '../../config/types.js';
+import { RunEndpoint } from '../../endpoint/server.js';
 import { createGateway, createRunnerDeps } from '../../run/deps.js';
 import { exists, writeFileDurable } from '../../store/durable.js';
 import { assertName } from '../../store/paths.js';
+import { ensureHomeSdkLink } from '../../store/sdk-link.js';
 import { generateTaskId, parseTask, readDeadLetter, readDone } from '../../store/tasks.js';
 import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
 
@@ -39,24 +42,36 @@ async function runForeground(agentName: string, options: RunOptions): Promise<nu
   applySecuritySettings(config, log);
   const definition = await loadAgentDefinition(paths, config, agent);
   if (!definition) throw new NotFoundError(`agents/${agent} has no agent.yaml or agent.json`);
+  const linked = await ensureHomeSdkLink(paths);
+  if (linked.kind === 'failed') log.warn({ problem: linked.problem }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
   if (options.task) await placeTask(paths.currentTask(agent), options.task);
 
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort('shutdown');
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const deps = createRunnerDeps({
-    paths,
-    config,
-    log,
-    clock: systemClock,
-    random: Math.random,
-    gateway: createGateway(paths, config, systemClock, Math.random, log),
-    interrupt: interrupt.signal,
-  });
+  const endpoint = new RunEndpoint(log.child({ component: 'endpoint' }));
+  await endpoint.listen();
+  try {
+    return await runClaims(paths, agent, definition, options, interrupt, createRunnerDeps({
+      paths,
+      config,
+      log,
+      clock: systemClock,
+      random: Math.random,
+      gateway: createGateway(paths, config, systemClock, Math.random, log),
+      interrupt: interrupt.signal,
+      endpoint,
+    }));
+  } finally {
+    await endpoint.close();
+  }
+}
+
+/** Claim until the task is done, dead-lettered or waits for a person; retries happen here, in the foreground. */
+async function runClaims(paths: ReturnType<typeof homeOf>, agent: string, definition: AgentDefinition, options: RunOptions, interrupt: AbortController, deps: RunnerDeps): Promise<number> {
   let result: ClaimResult;
   let taskId: string | null = null;
-  // Until the task is done, dead-lettered or waits for a person: retries happen here, in the foreground.
   for (;;) {
     result = await claimAndRun(deps, definition, 'cli');
     if (result.kind === 'ran') taskId = result.taskId;
@@ -103,8 +118,11 @@ function humanSummary(s: Record<string, unknown>): string {
       return `done ${String(s.task_id)}\n${JSON.stringify(s.output, null, 2)}`;
     case 'cancelled':
       return `cancelled ${String(s.task_id)}`;
-    case 'dead_letter':
-      return `dead-lettered ${String(s.task_id)}: ${JSON.stringify(s.error)}`;
+    case 'dead_letter': {
+      const error = s.error as { category?: string; message?: string; stderr_tail?: string[] } | undefined;
+      const tail = error?.stderr_tail?.length ? `\nthe agent's last stderr lines:\n${error.stderr_tail.map((l) => `  ${l}`).join('\n')}` : '';
+      return `dead-lettered ${String(s.task_id)}: ${error?.category ?? '?'}: ${error?.message ?? ''}${tail}\nsee: agentd dlq show ${String(s.task_id)}`;
+    }
     case 'waiting_for_person':
       return `waiting for a person: outbox item ${String(s.item_id)}: ${String(s.reason)}\nresolve with: agentd resolve ${String(s.item_id)} --continue`;
     case 'idle':

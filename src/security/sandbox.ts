@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * How an agent or tool process is confined (README "Security"): under
+ * bubblewrap (`sandbox:`) and/or as another account (`run_as:`). The pure
+ * part turns a command and a policy into the argv to spawn; the daemon's
+ * process-wide part (what to hide, where bwrap is) is set when agentd.yaml
+ * loads, like the secret censor, because the spawn sites exist before it.
+ */
+
+/** A resolved `run_as: user[:group]`. */
+export interface RunAs {
+  /** As written, for messages. */
+  spec: string;
+  uid: number;
+  gid: number;
+}
+
+/** What one agent's processes get: set on the definition, applied at every spawn. */
+export interface Confinement {
+  sandbox: boolean;
+  runAs: RunAs | null;
+}
+
+/** The daemon's side of the policy: where bwrap is and what no sandbox may see besides the home. */
+export interface SandboxHost {
+  /** bwrap's path, or null when it is not installed (a sandboxed spawn then fails, never runs bare). */
+  bwrap: string | null;
+  /** Files and folders to hide: key files, $CREDENTIALS_DIRECTORY. */
+  hidden: string[];
+}
+
+export interface ConfinedSpawn {
+  file: string;
+  args: string[];
+  /** Set when run_as asks for another account: node switches before exec. */
+  uid?: number;
+  gid?: number;
+}
+
+/** Variable that points the bwrap lookup elsewhere (a test of "bwrap missing", or a non-PATH install). */
+export const BWRAP_ENV = 'AGENTD_BWRAP';
+
+/** bwrap's path: $AGENTD_BWRAP when set (even if wrong: then null), else the first `bwrap` on PATH. */
+export function findBwrap(env: NodeJS.ProcessEnv = process.env): string | null {
+  const candidates = env[BWRAP_ENV] ? [env[BWRAP_ENV]] : (env.PATH ?? '/usr/bin:/bin').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'bwrap'));
+  for (const candidate of candidates) {
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/**
+ * The bwrap argv for one process. Read-only root; fresh /dev, /proc (of its own
+ * PID namespace, so no other process is visible) and /tmp; the home replaced by
+ * an empty tmpfs with only the agent's own folder bound back, writable; key
+ * files and credential folders covered. The network namespace is shared on
+ * purpose: the run's model endpoint listens on 127.0.0.1 (README "Security").
+ */
+export function bwrapArgs(policy: { home: string; agentDir: string; cwd: string; hidden: string[] }, command: string[]): string[] {
+  const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/var/tmp'];
+  // The home read-only and empty but for the agent's own folder: no state/, outbox/, other agents.
+  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir, '--remount-ro', policy.home);
+  for (const hidden of policy.hidden) args.push(...hideArgs(hidden));
+  // Its own PID namespace, and --die-with-parent: when bwrap goes, so does everything inside,
+  // setsid or not. No --new-session: the daemon's children have no terminal to steal, and
+  // staying in bwrap's process group lets the group kill reach the agent itself.
+  args.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent');
+  args.push('--chdir', policy.cwd, '--', ...command);
+  return args;
+}
+
+/** Cover a file with /dev/null and a folder with an empty tmpfs; what does not exist needs nothing. */
+function hideArgs(target: string): string[] {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(target);
+  } catch {
+    return [];
+  }
+  return stat.isDirectory() ? ['--tmpfs', target] : ['--ro-bind', '/dev/null', target];
+}
+
+/** The process to spawn for `command` (its executable already resolved) under `confinement`. */
+export function confineSpawn(
+  command: string[],
+  confinement: Confinement,
+  where: { home: string; agentDir: string; cwd: string },
+  host: SandboxHost,
+): ConfinedSpawn {
+  const ids = confinement.runAs ? { uid: confinement.runAs.uid, gid: confinement.runAs.gid } : {};
+  if (!confinement.sandbox) return { file: command[0]!, args: command.slice(1), ...ids };
+  // bwrap missing at spawn time (removed since the definition loaded): spawning the bare
+  // name fails with ENOENT and the run fails; it never runs unsandboxed.
+  const file = host.bwrap ?? 'bwrap';
+  return { file, args: bwrapArgs({ ...where, hidden: host.hidden }, command), ...ids };
+}
+
+/** Null until agentd.yaml loads; a spawn before that looks bwrap up itself and hides nothing extra. */
+let host: SandboxHost | null = null;
+
+/** Set by the daemon (and `agentd run`) when agentd.yaml loads. */
+export function setSandboxHost(next: SandboxHost): void {
+  host = { bwrap: next.bwrap, hidden: [...next.hidden] };
+}
+
+export function sandboxHost(): SandboxHost {
+  host ??= { bwrap: findBwrap(), hidden: [] };
+  return host;
+}
+
+/** `confineSpawn` with this process's host settings: the one call the spawn sites make. */
+export function confinedSpawn(command: string[], confinement: Confinement | undefined, where: { home: string; agentDir: string; cwd: string }): ConfinedSpawn {
+  return confineSpawn(command, confinement ?? { sandbox: false, runAs: null }, where, sandboxHost());
+}

@@ -1,0 +1,43 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../config/installation.js';
+import type { HomePaths } from './paths.js';
+
+/**
+ * `import { runAgent } from 'agentd/sdk'` in any home: the package is called
+ * agentd-supervisor on the registry (README "Install"), and ESM ignores
+ * NODE_PATH, so the home gets `node_modules/agentd`, a symlink to this
+ * installation. Node resolves an import from the nearest node_modules above
+ * the importing file, so every agent folder of the home finds it.
+ */
+
+export type SdkLinkResult =
+  | { kind: 'linked' }
+  /** Something is there already: a link made earlier, or the person's own dependency, which is left alone. */
+  | { kind: 'present' }
+  | { kind: 'failed'; problem: string };
+
+/** `<modulesDir>/agentd` → this installation, unless the name is taken. */
+export async function linkSdk(modulesDir: string, target: string = PACKAGE_ROOT): Promise<SdkLinkResult> {
+  const at = path.join(modulesDir, 'agentd');
+  try {
+    await fs.lstat(at);
+    return { kind: 'present' };
+  } catch {
+    // absent: make it
+  }
+  try {
+    await fs.mkdir(modulesDir, { recursive: true });
+    await fs.symlink(target, at, 'dir');
+    return { kind: 'linked' };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return { kind: 'present' }; // another daemon or command made it meanwhile
+    return { kind: 'failed', problem: `${(err as Error).message}` };
+  }
+}
+
+/** The home's link (daemon start, `agentd init`, `agentd run`, `agentd eval`). */
+export function ensureHomeSdkLink(paths: HomePaths): Promise<SdkLinkResult> {
+  return linkSdk(path.dirname(paths.sdkLink()));
+}

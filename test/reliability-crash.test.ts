@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { HistoryLine } from '../src/store/history.js';
+import fs from 'node:fs/promises';
+import type { TaskCheckpoint } from '../src/store/checkpoint.js';
+import { FAST_CONFIG, inHome, isAlive } from './helpers/support.js';
+
+/** Polls `ok` (a process table or file check no event announces) until it holds. */
+async function until(ok: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Faults at the worst moment (issue 11): a kill -9 put exactly between two
+ * writes with the test-only AGENTD_TEST_CRASH_AT hook, then a restart.
+ */
+describe('kill -9 at the worst moment', () => {
+  it('between linking inbox/order.json (id o-77) to current-task.json and unlinking it: the task runs once', () =>
+    inHome(FAST_CONFIG, async (home) => {
+      await home.scriptedAgent('worker');
+      await home.write('agents/worker/inbox/order.json', { id: 'o-77', goal: 'ship order 77', input: { script: [{ result: 'shipped' }] } });
+
+      const crashing = home.startDaemon({ AGENTD_TEST_CRASH_AT: 'promote-linked' });
+      assert.equal((await crashing.exited).signal, 'SIGKILL');
+      assert.ok(await home.exists('agents/worker/current-task.json'), 'the crash left the task linked to current-task.json');
+      assert.ok(await home.exists('agents/worker/inbox/order.json'), 'and still in the inbox under its file name');
+
+      const daemon = home.startDaemon();
+      try {
+        await daemon.runEnded('worker');
+      } finally {
+        await daemon.stop();
+      }
+      const runs = (await home.readLines<HistoryLine>('state/worker/history.jsonl')).filter((l) => l.task_id.startsWith('o-77'));
+      assert.deepEqual(runs.map((l) => [l.task_id, l.status]), [['o-77', 'done']]);
+      assert.deepEqual(await home.list('agents/worker/inbox'), [], 'no copy of the task is left to run again');
+      assert.deepEqual(await home.list('state/worker/done'), ['o-77.json']);
+    }));
+});
+
+describe('a claim that fails after the agent process started', () => {
+  it('kills that process: no run goes on that nobody records', () =>
+    inHome(FAST_CONFIG, async (home) => {
+      await home.scriptedAgent('worker');
+      // The claim's audit append fails (EISDIR) after the spawn, in the claim's last step.
+      await fs.mkdir(home.path('state/audit.jsonl'), { recursive: true });
+      await home.inbox('worker', 'c1', { goal: 'never recorded', input: { script: [{ sleep: 60_000 }, { result: 'late' }] } });
+      const daemon = home.startDaemon();
+      try {
+        await daemon.waitForLog((l) => l.msg === 'claim failed' && l.agent === 'worker', 'the claim to fail');
+        const pid = (await home.readJson<TaskCheckpoint>('state/worker/checkpoint.json')).active_run?.pid;
+        assert.ok(pid, 'the spawned agent was recorded');
+        await until(() => !isAlive(pid), 'the agent process of the failed claim to be killed');
+      } finally {
+        await daemon.stop();
+      }
+    }));
+});
