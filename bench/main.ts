@@ -3,6 +3,7 @@ import os from 'node:os';
 import { FULL, QUICK, type FigureResult, type Row, type Sizes } from './figure.js';
 import { stepOverhead } from './p1-step-overhead.js';
 import { pickUp } from './p2-pick-up.js';
+import { warmPickUp } from './p2c-warm.js';
 import { throughput } from './p3-throughput.js';
 import { startAndMemory } from './p4-start-memory.js';
 import { restartAfterKill } from './p5-restart.js';
@@ -22,6 +23,7 @@ import { compareTable, readSaved } from './compare.js';
 const FIGURES: Record<string, { title: string; run: (sizes: Sizes) => Promise<FigureResult> }> = {
   p1: { title: 'P1 step overhead', run: stepOverhead },
   p2: { title: 'P2 pick-up latency', run: pickUp },
+  p2c: { title: 'P2c pick-up with a warm agent', run: warmPickUp },
   p3: { title: 'P3 throughput', run: throughput },
   p4: { title: 'P4 start time and memory', run: startAndMemory },
   p5: { title: 'P5 restart after kill -9', run: restartAfterKill },

@@ -38,6 +38,7 @@ interface RawAgentDefinition {
   env?: string[];
   stop_grace?: string | number;
   heartbeat_timeout?: string | number;
+  warm?: number;
   sandbox?: boolean;
   run_as?: string;
 }
@@ -143,6 +144,7 @@ export async function resolveAgentDefinition(
     env: raw.env ?? [],
     stopGraceMs: raw.stop_grace !== undefined ? parseDuration(raw.stop_grace) : config.defaults.stopGraceMs,
     heartbeatTimeoutMs: raw.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : config.defaults.heartbeatTimeoutMs,
+    warm: raw.warm ?? 0,
     confinement,
     hash: hash.digest('hex'),
   };

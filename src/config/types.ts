@@ -92,6 +92,8 @@ export interface AgentDefinition {
   stopGraceMs: number;
   /** Silence (no protocol message, no call waiting on the daemon) after which the run fails as `timeout`; 0 = never. */
   heartbeatTimeoutMs: number;
+  /** Agent processes kept started and waiting for `start` (run/warm-pool.ts); 0 = spawn per run. */
+  warm: number;
   /** `sandbox` and `run_as`, applied to the agent's process and its tools' (README "Security"). */
   confinement: Confinement;
   /** sha256 of the definition file and the files it references. */

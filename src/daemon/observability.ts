@@ -29,6 +29,8 @@ export interface ObservedDaemon {
   toolCircuits(): CircuitInfo[];
   watcher(): HealthFacts['watcher'];
   schedulerAccepting(): boolean;
+  /** Warm agent processes waiting for a task (run/warm-pool.ts). */
+  warm?(): NonNullable<DaemonStatusFile['warm']>;
 }
 
 /** How often state/daemon.json is rewritten, ms. */
@@ -151,6 +153,7 @@ export class DaemonObservability {
       tool_circuits: this.daemon.toolCircuits().map((c) => ({ tool: c.model, state: c.state, failures: c.failures, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
       last_errors: Object.fromEntries(this.lastErrors),
       spend_today_usd: { total: Object.values(spend).reduce((a, b) => a + b, 0), agents: spend },
+      warm: this.daemon.warm?.() ?? [],
     };
   }
 

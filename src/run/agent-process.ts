@@ -95,8 +95,8 @@ export class AgentProcess {
 
   constructor(
     spec: SpawnSpec,
-    private readonly log: Logger,
-    onLine: (line: string) => void,
+    private log: Logger,
+    private onLine: (line: string) => void,
   ) {
     const [cmd, ...args] = spec.command;
     const run = confinedSpawn([resolveExecutable(cmd!, spec.cwd), ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
@@ -126,7 +126,7 @@ export class AgentProcess {
     });
     // A dead agent makes stdin writes fail with EPIPE; its exit is handled through `exited`.
     this.child.stdin!.on('error', () => undefined);
-    readLines(this.child.stdout!, onLine, () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
+    readLines(this.child.stdout!, (line) => this.onLine(line), () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
     let stderrLines = 0;
     readLines(
       this.child.stderr!,
@@ -150,6 +150,12 @@ export class AgentProcess {
 
   get pid(): number | null {
     return this.child.pid ?? null;
+  }
+
+  /** A warm process (run/warm-pool.ts) handed to a run: its lines and log lines are the run's from now on. */
+  adopt(log: Logger, onLine: (line: string) => void): void {
+    this.log = log;
+    this.onLine = onLine;
   }
 
   get alive(): boolean {

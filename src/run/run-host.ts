@@ -2,7 +2,7 @@ import { LeaseLostError } from '../store/lease.js';
 import { checkUsage, type Usage } from './usage-check.js';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
-import { closeJournal } from '../store/journal-writer.js';
+import { closeHeld } from '../store/held-append.js';
 import { appendJournal, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import { compiledSchema } from '../schema/compiled.js';
 import type { ErrorCategory } from '../errors.js';
@@ -86,11 +86,17 @@ class RunHost {
     const plain = input.agent.protocol === 'none';
     const grant = input.endpoint?.open(this.endpointSession());
     const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
-    this.process = new AgentProcess(
-      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env, confinement: input.agent.confinement },
-      input.log,
-      (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
-    );
+    // A warm process (run/warm-pool.ts) is already started and waits for this start message. Not for
+    // plain agents (their task comes as files and stdin); it has no run's endpoint variables (README "Warm agents").
+    const warm = plain ? null : (input.takeWarm?.() ?? null);
+    warm?.adopt(input.log, (line: string) => this.onLine(line));
+    this.process =
+      warm ??
+      new AgentProcess(
+        { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env, confinement: input.agent.confinement },
+        input.log,
+        (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
+      );
     if (plain) this.process.input(JSON.stringify(input.start.task) + '\n');
     else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
@@ -136,7 +142,7 @@ class RunHost {
     // Children the agent left behind die with the run.
     this.process.kill('SIGKILL');
     await this.queue.catch(() => undefined);
-    await closeJournal(this.input.journalFile);
+    await closeHeld(this.input.journalFile);
 
     const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
     input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ErrorCategory } from '../errors.js';
+import type { AgentProcess } from './agent-process.js';
 import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import type { HandoffMessage, StartMessage, StopReason, UncertainMessage } from '../protocol/messages.js';
 import type { GatewayCall, GatewayResult } from '../model/types.js';
@@ -81,6 +82,8 @@ export interface RunHostInput {
   /** The task's effective call history, answered from while it matches. */
   replay: EffectiveCall[];
   journalFile: string;
+  /** A warm process for this run (run/warm-pool.ts), or null: then one is spawned. */
+  takeWarm?: () => AgentProcess | null;
   /** A person's answers about calls whose outcome was unknown, by seq (`approve`: it happened; `retry`: run it again). */
   sideEffectDecisions: Map<number, { decision: 'approve' | 'retry'; answer?: string }>;
   /** A person's approvals of exact calls, keyed `<seq>:<call hash>`. */

@@ -18,6 +18,7 @@ import { quietPeriodMs } from '../store/quiet-period.js';
 import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
 import type { InboxIndex } from '../store/inbox-index.js';
+import type { WarmPool } from './warm-pool.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -68,6 +69,8 @@ export interface RunnerDeps {
   endpoint?: RunEndpoint;
   /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
   inbox?: InboxIndex;
+  /** The daemon's warm agent processes (run/warm-pool.ts). */
+  warm?: WarmPool;
 }
 
 export type ClaimResult =
@@ -268,6 +271,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     replay: journal.effective,
     journalFile,
+    takeWarm: deps.warm ? () => deps.warm!.take(agent) : undefined,
     sideEffectDecisions: outbox.sideEffectDecisions,
     approvals: outbox.approvals,
     tainted: outbox.suspectedInjection,

@@ -125,6 +125,7 @@ export const agentDefinitionSchema = {
     env: { type: 'array', items: envName },
     stop_grace: duration,
     heartbeat_timeout: duration,
+    warm: { type: 'integer', minimum: 0, maximum: 64 },
     sandbox: { type: 'boolean' },
     run_as: runAs,
   },
