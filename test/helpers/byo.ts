@@ -67,7 +67,7 @@ export async function plainAgent(home: TestHome, name: string, script: string, e
 }
 
 export async function doneOutput(home: TestHome, agent: string, task: string): Promise<Record<string, unknown>> {
-  const done = await untilInFolder(home.path(`state/${agent}/done`), () => home.readJson<{ status: string; output: Record<string, unknown> }>(`state/${agent}/done/${task}.json`).catch(() => null), (d) => d !== null, `${agent} done`, 30_000);
+  const done = await untilInFolder(home.path(`state/${agent}/done`), () => home.readJson<{ status: string; output: Record<string, unknown> }>(`state/${agent}/done/${task}.json`).catch(() => null), (d) => d !== null, `${agent} done`, 90_000);
   assert.equal(done!.status, 'done');
   return done!.output;
 }
@@ -110,7 +110,7 @@ export function libraryScenarios(
     const journal = await home.readLines<{ kind: string; phase: string; name: string }>('state/done/journal/t1.jsonl');
     assert.equal(journal.filter((e) => e.kind === 'model' && e.phase === 'completed' && e.name === 'standin/gpt-test').length, 3, 'each call is a journaled step');
 
-    const handoff = await untilInFolder(home.path('outbox/limited'), () => home.readJson<{ reason: string; summary: string | null }>('outbox/limited/handoff.json').catch(() => null), (h) => h !== null, 'handoff', 30_000);
+    const handoff = await untilInFolder(home.path('outbox/limited'), () => home.readJson<{ reason: string; summary: string | null }>('outbox/limited/handoff.json').catch(() => null), (h) => h !== null, 'handoff', 90_000);
     assert.equal(handoff!.reason, 'max_steps');
     assert.match(handoff!.summary ?? '', /stopped after a refused call \(403\)/);
     assert.equal(standIn.requests.filter((r) => userText(r.body).startsWith('rounds:100')).length, 3, 'the fourth call was refused, never sent');
@@ -159,7 +159,7 @@ export function lastFirst(t: { after(fn: () => Promise<void>): void }): (step: (
 }
 
 /** Polls a condition of the test's own (a stand-in's request count); no fixed sleep. */
-export async function untilTrue(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+export async function untilTrue(check: () => boolean, what: string, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
