@@ -24,6 +24,8 @@ export interface ObservedDaemon {
   readonly startedAt: number;
   agents(): string[];
   circuits(): CircuitInfo[];
+  /** Tool circuits; CircuitInfo.model holds the circuit's key (tools/tool-circuits.ts). */
+  toolCircuits(): CircuitInfo[];
   watcher(): HealthFacts['watcher'];
   schedulerAccepting(): boolean;
 }
@@ -61,7 +63,7 @@ export class DaemonObservability {
   /** Serve /healthz and /metrics. Throws when the address cannot be bound. */
   async listen(address: HttpAddress): Promise<HttpAddress> {
     const { DaemonMetrics } = await import('../observe/metrics.js');
-    const metrics = new DaemonMetrics({ homeCounts: () => this.counts.get(), circuits: () => this.daemon.circuits(), liveRuns: () => this.live.list() });
+    const metrics = new DaemonMetrics({ homeCounts: () => this.counts.get(), circuits: () => this.daemon.circuits(), toolCircuits: () => this.daemon.toolCircuits(), liveRuns: () => this.live.list() });
     this.metrics = metrics;
     this.server = await startObserveServer(
       address,
@@ -139,6 +141,7 @@ export class DaemonObservability {
         };
       }),
       circuits: this.daemon.circuits().map((c) => ({ ...c, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
+      tool_circuits: this.daemon.toolCircuits().map((c) => ({ tool: c.model, state: c.state, failures: c.failures, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
       last_errors: Object.fromEntries(this.lastErrors),
       spend_today_usd: { total: Object.values(spend).reduce((a, b) => a + b, 0), agents: spend },
     };

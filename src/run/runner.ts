@@ -27,6 +27,8 @@ import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './r
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
+import { withAgentRetry } from './agent-models.js';
+import { RunDailyAlert } from './daily-alert.js';
 import type { RunEndpoint } from '../endpoint/server.js';
 import { addSpend, spendSoFar, toStored } from './spend-floor.js';
 import { gateModels, type ModelGate } from './outage.js';
@@ -244,6 +246,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const trace = openRunTrace({ paths, config: deps.config, clock, log: runLog, agent, taskId: task.id, runId, trigger, attempt: checkpoint.attempts + 1, definitionChanged, resolutions: outbox.undelivered });
 
   const startedAt = now();
+  const dailyAlert = new RunDailyAlert(deps, agent, dailyCostUsd);
   const report = await hostRun({
     agent,
     taskId: task.id,
@@ -270,7 +273,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     onSuspectedInjection: (found) => reportSuspectedInjection({ ...deps, log: runLog }, agent, task.id, runId, found),
     audit: deps.audit,
     agentdEnv: { ...agentdEnv, AGENTD_RUN_ID: runId },
-    models: deps.models,
+    models: withAgentRetry(deps.models, agent.retry),
+    onSpend: (spent) => dailyAlert.spent(spent.dailyCostUsd),
     tools: deps.tools,
     priceOf: deps.priceOf,
     clock,
@@ -303,6 +307,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   });
   const agentPid = checkpoint.active_run?.pid;
   if (agentPid) await unregisterGroup(paths, agent.name, agentPid); // the host killed the group when the run ended
+  await dailyAlert.settled();
   const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
     runLog.warn(ended, 'lease lost; the run is abandoned');
