@@ -389,7 +389,7 @@ class RunHost {
       else this.unavailable = { category: outcome.category, message: outcome.message, model };
     }
     // Refused for good (auth, bad request): an agent that then gives up failed for that reason, not a crash.
-    else if (outcome.kind === 'failed') this.unavailable = { category: outcome.category, message: outcome.message };
+    else if (outcome.kind === 'failed') this.unavailable = { category: outcome.category, message: outcome.message, model: null };
   }
 
   private newModelRun(): ModelCallRun {
@@ -413,7 +413,7 @@ class RunHost {
   }
 
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
-  private unavailable: { category: ErrorCategory; message: string; model?: string } | null = null;
+  private unavailable: { category: ErrorCategory; message: string; model: string | null } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });

@@ -310,9 +310,9 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
   });
-  await dailyAlert.settled();
   const agentPid = checkpoint.active_run?.pid;
   if (agentPid) await unregisterGroup(paths, agent.name, agentPid); // the host killed the group when the run ended
+  await dailyAlert.settled();
   const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
     runLog.warn(ended, 'lease lost; the run is abandoned');
