@@ -6,6 +6,7 @@ import { pickUp } from './p2-pick-up.js';
 import { throughput } from './p3-throughput.js';
 import { startAndMemory } from './p4-start-memory.js';
 import { restartAfterKill } from './p5-restart.js';
+import { endpointOverhead } from './p6-endpoint.js';
 import { deepInbox } from './p7-deep-inbox.js';
 import { daemonCommand, fmt, nowMs } from './support.js';
 import { compareTable, readSaved } from './compare.js';
@@ -24,7 +25,7 @@ const FIGURES: Record<string, { title: string; run: (sizes: Sizes) => Promise<Fi
   p3: { title: 'P3 throughput', run: throughput },
   p4: { title: 'P4 start time and memory', run: startAndMemory },
   p5: { title: 'P5 restart after kill -9', run: restartAfterKill },
-  // P6 (the run's OpenAI-compatible endpoint) is added with that endpoint.
+  p6: { title: 'P6 run endpoint overhead', run: endpointOverhead },
   p7: { title: 'P7 deep inbox', run: deepInbox },
 };
 

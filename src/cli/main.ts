@@ -13,6 +13,7 @@ import { registerStats } from './commands/stats.js';
 import { registerStatus } from './commands/status.js';
 import { registerSubmit } from './commands/submit.js';
 import { registerTools } from './commands/tools.js';
+import { registerTop } from './commands/top.js';
 import { registerTrace } from './commands/trace.js';
 import { registerValidate } from './commands/validate.js';
 import { EXIT } from './common.js';
@@ -23,7 +24,7 @@ const program = new Command('agentd')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerStart, registerRun, registerSubmit, registerStatus, registerOutbox, registerResolve, registerDlq, registerRuns, registerTrace, registerStats, registerTools, registerValidate, registerEval, registerInit, registerAudit]) {
+for (const register of [registerStart, registerRun, registerSubmit, registerStatus, registerTop, registerOutbox, registerResolve, registerDlq, registerRuns, registerTrace, registerStats, registerTools, registerValidate, registerEval, registerInit, registerAudit]) {
   register(program);
 }
 

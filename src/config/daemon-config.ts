@@ -7,6 +7,7 @@ import { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
 import { parseDocument } from './document.js';
 import { parseDuration } from './duration.js';
+import { mergeBudget, type RawBudget } from '../core/budget-merge.js';
 import type { AgentDefaults, BudgetLimits, DaemonConfig, FileModes, Freshness, ProviderConfig, RetryPolicy } from './types.js';
 import { resolveToolMap, type RawTool } from './tools.js';
 import { parseByteSize } from '../observe/log-file.js';
@@ -42,14 +43,6 @@ export const BUILTIN_LIMITS: BudgetLimits = {
 /** The `mock` provider is always there, so the examples run with no key. */
 const EMBEDDED_MOCK: ProviderConfig = { name: 'mock', kind: 'mock', baseUrl: null, apiKeyEnv: null, timeoutMs: 60_000, script: null };
 
-interface RawBudget {
-  max_steps?: number;
-  max_tool_calls?: number;
-  max_runtime?: string | number;
-  max_tokens?: number;
-  max_cost_usd?: number;
-  daily_cost_usd?: number;
-}
 interface RawFreshness {
   task_max_age?: string | number;
   context_max_age?: string | number;
@@ -87,17 +80,7 @@ export type { RawBudget, RawFreshness, RawRetry };
 const validateDaemonConfig = compile<RawDaemonConfig>(daemonConfigSchema);
 
 /** Overlay a raw budget onto `base`; each value is in the resolved units. */
-export function mergeBudget(base: BudgetLimits, raw: RawBudget | undefined): BudgetLimits {
-  if (!raw) return { ...base };
-  return {
-    steps: raw.max_steps ?? base.steps,
-    toolCalls: raw.max_tool_calls ?? base.toolCalls,
-    runtimeMs: raw.max_runtime !== undefined ? parseDuration(raw.max_runtime) : base.runtimeMs,
-    tokens: raw.max_tokens ?? base.tokens,
-    costUsd: raw.max_cost_usd ?? base.costUsd,
-    dailyCostUsd: raw.daily_cost_usd ?? base.dailyCostUsd,
-  };
-}
+export { mergeBudget };
 
 export function mergeFreshness(base: Freshness, raw: RawFreshness | undefined): Freshness {
   if (!raw) return { ...base };
@@ -201,7 +184,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems, { approvalTtlMs: defaults.approvalTtlMs, shared: true });
   const maxFileBytes = resolveMaxFileBytes(raw.max_file_bytes, problems);
   const fileMode = resolveFileModes(raw.file_mode, problems);
-  const notify = resolveNotifyHooks(raw.notify ?? {});
+  const notify = resolveNotifyHooks(raw.notify ?? {}, problems);
   if (problems.length > 0) throw new ConfigError(where, problems);
   return {
     file,

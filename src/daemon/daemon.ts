@@ -56,6 +56,8 @@ export class Daemon {
   private scheduler!: Scheduler;
   private schedules!: Schedules;
   private gateway!: ModelGateway;
+  /** Models whose half-open probe one of this daemon's claims holds (run/outage.ts). */
+  private readonly probes = new Set<string>();
   private tools!: ToolRunner;
   /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
   private endpoint: RunEndpoint | null = null;
@@ -89,6 +91,7 @@ export class Daemon {
         startedAt: this.startedAt,
         agents: () => this.registry?.names() ?? [],
         circuits: () => this.gateway?.circuits() ?? [],
+        toolCircuits: () => this.tools?.circuits.list() ?? [],
         watcher: () => (this.options.watch === false ? 'off' : this.watcher && !this.watcher.closed ? 'alive' : 'closed'),
         schedulerAccepting: () => this.scheduler?.isAccepting ?? false,
       },
@@ -121,6 +124,11 @@ export class Daemon {
       // Until chokidar's first scan is done, a new file raises no event: load only after it, so
       // anything written during start-up is seen either by the load or by an event, with one load.
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+    }
+    if (this.stopping) {
+      // A signal arrived during start-up and the stop is done: start nothing more, or the process never exits.
+      await this.watcher?.close();
+      return;
     }
     this.state = 'running';
     const loaded = await this.registry.loadAll();
@@ -189,7 +197,9 @@ export class Daemon {
     try {
       this.config = await loadDaemonConfig(this.paths);
       applySecuritySettings(this.config, this.log);
-      this.gateway = this.newGateway(this.config);
+      const gateway = this.newGateway(this.config);
+      gateway.adoptCircuits(this.gateway);
+      this.gateway = gateway;
       this.registry.setConfig(this.config);
       this.scheduler.setMaxParallel(this.config.maxParallelRuns);
       await this.notifier?.setHooks(this.config.notify);
@@ -236,7 +246,7 @@ export class Daemon {
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
     const inbox = this.watcher ? this.inboxIndex : undefined;
-    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox }, definition);
+    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, probes: this.probes }, definition);
   }
 
   private onEvent(event: HomeEvent): void {

@@ -158,14 +158,10 @@ const priceSchema = {
 
 const outboxKinds = ['uncertain', 'stale_task', 'stale_context', 'limit', 'approval', 'unsure_side_effect', 'provider_unavailable', 'config_error', 'budget_alert', 'suspected_injection'];
 
-/** One `notify:` hook: exactly one of `command` or `webhook` (README "Notifications"). */
+/** One `notify:` hook (README "Notifications"); exactly one of `command` and `webhook` is checked in config/notify-hooks.ts. */
 const notifyHookSchema = {
   type: 'object',
   additionalProperties: false,
-  oneOf: [
-    { required: ['command'], not: { required: ['webhook'] } },
-    { required: ['webhook'], not: { required: ['command'] } },
-  ],
   properties: {
     command,
     webhook: { type: 'string', pattern: '^https?://', description: 'must be an http:// or https:// URL' },

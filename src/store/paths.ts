@@ -121,6 +121,10 @@ export class HomePaths {
   stateDir(agent: string): string {
     return path.join(this.root, 'state', assertName(agent, 'agent name'));
   }
+  /** state/<agent>/pids/: the process groups of runs in progress (store/process-registry.ts). */
+  pidsDir(agent: string): string {
+    return path.join(this.stateDir(agent), 'pids');
+  }
   checkpoint(agent: string): string {
     return path.join(this.stateDir(agent), 'checkpoint.json');
   }
