@@ -47,9 +47,30 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const primary = options.pretty
     ? loadPretty()({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
     : ((options.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }));
+  survivesWriteErrors(primary);
   if (!options.file) return pino(base, primary);
   // Each stream takes every line the logger's level lets through; the file always gets JSON.
   return pino(base, pino.multistream([{ stream: primary, level: 'trace' }, { stream: new RotatingLogFile(options.file), level: 'trace' }]));
+}
+
+/**
+ * A log line that cannot be written (stdout is a file on a full disk, a
+ * closed pipe) is dropped: the stream's 'error' event would otherwise be
+ * unhandled and take the daemon down. Said once on stderr, best effort.
+ */
+function survivesWriteErrors(stream: unknown): void {
+  const emitter = stream as { on?: (event: string, listener: (err: Error) => void) => unknown };
+  if (typeof emitter.on !== 'function') return;
+  let reported = false;
+  emitter.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    try {
+      process.stderr.write(`agentd: log lines are being dropped: ${(err as NodeJS.ErrnoException).code ?? err.message}\n`);
+    } catch {
+      // stderr may be on the same full disk
+    }
+  });
 }
 
 /** pino-pretty is loaded only for --pretty: the daemon under systemd or pm2 never needs its memory. */
