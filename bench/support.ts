@@ -337,8 +337,9 @@ export class DaemonChild {
 
   /** Resolves once `n` lines (seen or to come) match; returns them. */
   async waitCount(match: (l: LogLine) => boolean, n: number, what: string, timeoutMs: number): Promise<LogLine[]> {
-    let count = this.logs.filter(match).length;
-    if (count < n) await this.waitFor((l) => match(l) && ++count >= n, `${n} × ${what}`, timeoutMs);
+    // waitFor looks at the lines already seen first, so the count starts from none, not from them.
+    let count = 0;
+    if (this.logs.filter(match).length < n) await this.waitFor((l) => match(l) && ++count >= n, `${n} × ${what}`, timeoutMs);
     return this.logs.filter(match);
   }
 
