@@ -3,13 +3,14 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import { NotRegularFileError } from '../errors.js';
 import path from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 import { secretCensor } from '../security/secrets.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
  * `writeJsonAtomic`; every append-only record goes through `appendLine`.
- * A replaced file is fsynced under a temp name, renamed, and its folder
- * fsynced too, so a power cut cannot forget the rename.
+ * write-file-atomic fsyncs the temp file and renames it, but it does not fsync
+ * the folder, so a power cut could forget the rename: we do that here.
  */
 
 /** File permissions for what the daemon writes (state and outbox). */
@@ -75,44 +76,17 @@ export async function ensureDir(dir: string, mode?: number): Promise<void> {
 }
 
 /**
- * Replace `file` with `data`: temp file beside it (`<file>.<number>`, as
- * write-file-atomic names them), write, fsync, rename, fsync of the folder.
- * Done here with file descriptors rather than through write-file-atomic, whose
- * realpath, stat, chown and chmod by name cost about ten file-name system
- * calls per write (README.md, Benchmark: P3). The folder is created only when
- * the temp file cannot be, so a write into a folder that exists costs no mkdir.
- * The owner is not carried over from the file replaced: the daemon's files are its own.
+ * Replace `file` with `data`: write-file-atomic's temp file, fsync and rename,
+ * then an fsync of the folder, which write-file-atomic does not do, so a power
+ * cut cannot forget the rename.
  */
 export async function writeFileDurable(file: string, data: string | Buffer, options: WriteOptions = {}): Promise<void> {
   const dir = path.dirname(file);
-  const mode = options.mode ?? defaultMode;
-  const tmp = `${file}.${process.pid}${(tmpCounter++).toString().padStart(6, '0')}`;
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(tmp, 'wx', mode);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await ensureDir(dir);
-    handle = await fs.open(tmp, 'wx', mode);
-  }
-  try {
-    try {
-      await handle.chmod(mode); // the mode as configured, not as the umask left it
-      // No secret value ever lands in a file the daemon writes (security/secrets.ts).
-      await handle.writeFile(secretCensor.maskData(data));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await ensureDir(dir);
+  // No secret value ever lands in a file the daemon writes (security/secrets.ts).
+  await writeFileAtomic(file, secretCensor.maskData(data), { fsync: true, mode: options.mode ?? defaultMode });
   await fsyncDir(dir);
 }
-
-let tmpCounter = 0;
 
 export async function writeJsonAtomic(file: string, value: unknown, options: WriteOptions = {}): Promise<void> {
   await writeFileDurable(file, JSON.stringify(value, null, 2) + '\n', options);
