@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { HistoryLine } from '../src/store/history.js';
 import { allFiles, FAST_CONFIG, inHome, isAlive, withDaemon } from './helpers/support.js';
-import { completion, startStandIn, type LogLine } from './helpers/home.js';
+import { completion, REPO_ROOT, startStandIn, type LogLine } from './helpers/home.js';
 
 /** The protocol as the daemon speaks it to a real agent process (DESIGN.md section 5). */
 
@@ -87,8 +88,10 @@ describe('the agent protocol', () => {
           assert.equal(env.AGENTD_TASK_ID, 'e1');
           assert.equal(env.AGENTD_RUN_ID, ended.run_id);
           assert.equal(env.AGENTD_HOME, home.root);
-          const extra = Object.keys(env).filter((k) => k !== 'LANG' && !k.startsWith('AGENTD_'));
-          assert.deepEqual(extra, [], `only LANG and AGENTD_* expected, got also ${extra.join(', ')}`);
+          // PYTHONPATH holds only agentd's own Python module (README "Install"), never a value of the daemon's.
+          assert.equal(env.PYTHONPATH, path.join(REPO_ROOT, 'python'));
+          const extra = Object.keys(env).filter((k) => k !== 'LANG' && k !== 'PYTHONPATH' && !k.startsWith('AGENTD_'));
+          assert.deepEqual(extra, [], `only LANG, PYTHONPATH and AGENTD_* expected, got also ${extra.join(', ')}`);
         },
         { SECRET_KEY: 'sk-very-secret', LANG: 'C.UTF-8' },
       );
