@@ -3,9 +3,11 @@ import os from 'node:os';
 import { FULL, QUICK, type FigureResult, type Row, type Sizes } from './figure.js';
 import { stepOverhead } from './p1-step-overhead.js';
 import { pickUp } from './p2-pick-up.js';
+import { warmPickUp } from './p2c-warm.js';
 import { throughput } from './p3-throughput.js';
 import { startAndMemory } from './p4-start-memory.js';
 import { restartAfterKill } from './p5-restart.js';
+import { endpointOverhead } from './p6-endpoint.js';
 import { deepInbox } from './p7-deep-inbox.js';
 import { daemonCommand, fmt, nowMs } from './support.js';
 import { compareTable, readSaved } from './compare.js';
@@ -21,10 +23,11 @@ import { compareTable, readSaved } from './compare.js';
 const FIGURES: Record<string, { title: string; run: (sizes: Sizes) => Promise<FigureResult> }> = {
   p1: { title: 'P1 step overhead', run: stepOverhead },
   p2: { title: 'P2 pick-up latency', run: pickUp },
+  p2c: { title: 'P2c pick-up with a warm agent', run: warmPickUp },
   p3: { title: 'P3 throughput', run: throughput },
   p4: { title: 'P4 start time and memory', run: startAndMemory },
   p5: { title: 'P5 restart after kill -9', run: restartAfterKill },
-  // P6 (the run's OpenAI-compatible endpoint) is added with that endpoint.
+  p6: { title: 'P6 run endpoint overhead', run: endpointOverhead },
   p7: { title: 'P7 deep inbox', run: deepInbox },
 };
 

@@ -104,7 +104,7 @@ describe('inbox index', () => {
         // Added while it runs: known to the index by the watcher's event only.
         await home.write(`agents/${agent}/inbox/.urgent.tmp`, quick(task('urgent', 9, 59)));
         await fs.rename(home.path(`agents/${agent}/inbox/.urgent.tmp`), home.path(`agents/${agent}/inbox/urgent.json`));
-        await daemon.waitForCount((l) => l.msg === 'run ended', 31, 'every task to run', 60_000);
+        await daemon.waitForCount((l) => l.msg === 'run ended', 31, 'every task to run', 180_000);
         const order = daemon.logs.filter((l) => l.msg === 'run ended').map((l) => l.task_id as string);
         assert.equal(new Set(order).size, 31, 'each task ran once');
         const urgentAt = order.indexOf('urgent');

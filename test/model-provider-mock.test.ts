@@ -130,3 +130,17 @@ test('a missing script file is reported, not retried', async (t) => {
   assert.equal(err.failure.retryable, false);
   assert.equal(err.message, `mock/m: mock script ${file}: cannot be read`);
 });
+
+test('the mock copes with what OpenAI-style clients send: extra fields are ignored and content parts are read as text', async () => {
+  const provider = new MockProvider(mockConfig(null));
+  const request: ModelRequest = {
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'hello ' }, { type: 'text', text: 'parts' }] as unknown as string }],
+    response_format: { type: 'json_schema', json_schema: { name: 'a', schema: { type: 'object' } } },
+    tool_choice: 'auto',
+    seed: 1,
+    top_p: 0.5,
+    max_completion_tokens: 10,
+  };
+  const reply = await provider.complete('any', request, live());
+  assert.deepEqual(reply.response, { content: 'mock reply: hello parts', tool_calls: [] });
+});

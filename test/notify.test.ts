@@ -193,10 +193,17 @@ notify:
     }
   });
 
-  it('a hook with both command and webhook is refused, naming agentd.yaml and the hook', () =>
-    inHome(`notify:\n  both: { command: ["true"], webhook: "http://127.0.0.1:1/" }\n`, async (home) => {
-      const result = await home.cli(['validate']);
-      assert.equal(result.code, 1);
-      assert.match(result.stderr + result.stdout, /agentd\.yaml.*notify\.both|notify\/both/s);
-    }));
+  it('a hook with both command and webhook, or an unknown kind, is refused, naming agentd.yaml and the field', async () => {
+    const problems = async (config: string) =>
+      inHome(config, async (home) => {
+        const result = await home.cli(['validate']);
+        assert.equal(result.code, 1);
+        problemText = result.stderr + result.stdout;
+      });
+    let problemText = '';
+    await problems('notify:\n  both: { command: ["true"], webhook: "http://127.0.0.1:1/" }\n');
+    assert.match(problemText, /agentd\.yaml: notify\.both has both command and webhook: a hook is one or the other/);
+    await problems('notify:\n  odd: { webhook: "http://127.0.0.1:1/", kinds: [nope] }\n');
+    assert.match(problemText, /agentd\.yaml: notify\.odd\.kinds\[0\] must be one of "uncertain"/);
+  });
 });

@@ -88,10 +88,12 @@ describe('the agent protocol', () => {
           assert.equal(env.AGENTD_TASK_ID, 'e1');
           assert.equal(env.AGENTD_RUN_ID, ended.run_id);
           assert.equal(env.AGENTD_HOME, home.root);
-          // PYTHONPATH holds only agentd's own Python module (README "Install"), never a value of the daemon's.
+          // Besides: `import agentd` on PYTHONPATH (only agentd's own module, README "Install"), and the run's endpoint (README "Bring your own agent").
           assert.equal(env.PYTHONPATH, path.join(REPO_ROOT, 'python'));
-          const extra = Object.keys(env).filter((k) => k !== 'LANG' && k !== 'PYTHONPATH' && !k.startsWith('AGENTD_'));
-          assert.deepEqual(extra, [], `only LANG, PYTHONPATH and AGENTD_* expected, got also ${extra.join(', ')}`);
+          const run = ['PYTHONPATH', 'OPENAI_BASE_URL', 'OPENAI_API_KEY'];
+          const extra = Object.keys(env).filter((k) => k !== 'LANG' && !k.startsWith('AGENTD_') && !run.includes(k));
+          assert.deepEqual(extra, [], `only LANG, AGENTD_* and the run's variables expected, got also ${extra.join(', ')}`);
+          assert.match(env.OPENAI_API_KEY ?? '', /^agentd-run-/, 'the key an agent sees is its run token');
         },
         { SECRET_KEY: 'sk-very-secret', LANG: 'C.UTF-8' },
       );

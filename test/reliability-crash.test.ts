@@ -60,3 +60,43 @@ describe('a claim that fails after the agent process started', () => {
       }
     }));
 });
+
+describe('kill -9 of the daemon during a tool call', () => {
+  const TOOL = [
+    "const fs=require('fs');fs.writeFileSync('tool.pid',String(process.pid));",
+    "const t=setInterval(()=>{if(fs.existsSync('go')){clearInterval(t);fs.appendFileSync('side-effects.txt','posted\\n');process.stdout.write('{}')}},10)",
+  ].join('');
+
+  it('the restart kills the tool process group before anything is settled: an answered --retry makes one side effect, not two', () =>
+    inHome(FAST_CONFIG, async (home) => {
+      await home.scriptedAgent('poster', { tools: { post: { command: ['node', '-e', TOOL], effect: 'write', approval: 'never' } } });
+      await home.inbox('poster', 'p1', { goal: 'post once', input: { script: [{ tool: 'post', args: {} }, { result: 'posted' }] } });
+      const first = home.startDaemon();
+      const pidFile = home.path('agents/poster/tool.pid');
+      try {
+        await until(async () => (await fs.readFile(pidFile, 'utf8').catch(() => '')) !== '', 'the tool to start');
+        first.child.kill('SIGKILL');
+        await first.exited;
+      } finally {
+        await first.stop();
+      }
+      const oldTool = Number(await fs.readFile(pidFile, 'utf8'));
+      assert.ok(isAlive(oldTool), 'the killed daemon left the tool running');
+      await fs.rm(pidFile);
+
+      const second = home.startDaemon();
+      try {
+        const asked = await second.waitForLog((l) => l.msg === 'escalated to the outbox' && l.kind === 'unsure_side_effect', 'the unsure_side_effect item');
+        await until(() => !isAlive(oldTool), 'the restart to kill the orphaned tool', 5_000);
+        const resolved = await home.cli(['resolve', String(asked.item_id), '--retry']);
+        assert.equal(resolved.code, 0, resolved.stderr);
+        await until(async () => (await fs.readFile(pidFile, 'utf8').catch(() => '')) !== '', 'the retried tool to start');
+        await home.write('agents/poster/go', 'go');
+        await second.runEnded('poster', 2);
+      } finally {
+        await second.stop();
+      }
+      assert.equal(await fs.readFile(home.path('agents/poster/side-effects.txt'), 'utf8'), 'posted\n', 'one side effect');
+      assert.deepEqual(await home.list('state/poster/pids'), [], 'nothing left recorded');
+    }));
+});

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appendJsonLine, readJsonLines } from '../src/store/durable.js';
 import { appendJournal, readJournal, requestHash, type CallRecord } from '../src/store/journal.js';
+import { closeHeld, isHeldOpen } from '../src/store/held-append.js';
 import { classifyPath, ignoredPath } from '../src/daemon/watcher.js';
 import { HomePaths, assertName } from '../src/store/paths.js';
 import { BadNameError } from '../src/errors.js';
@@ -34,6 +35,23 @@ describe('journal', () => {
     await fs.appendFile(file, '{"a": 2, "tor'); // a crash mid-append
     await appendJsonLine(file, { a: 3 });
     assert.deepEqual(await readJsonLines(file), [{ a: 1 }, { a: 3 }]);
+  });
+
+  it('a run holds its journal open: a torn tail left by a crash is closed off once, every record lands whole', async () => {
+    const file = path.join(dir, 'held.jsonl');
+    await fs.writeFile(file, JSON.stringify(call(1, 'started')) + '\n{"v":1,"seq":1,"tor'); // the last run crashed mid-append
+    await appendJournal(file, call(1, 'started', { run_id: 'r2' }), false);
+    assert.ok(isHeldOpen(file), 'held open after the first record');
+    await appendJournal(file, call(1, 'completed', { run_id: 'r2', result: 'ok' }));
+    await closeHeld(file);
+    assert.ok(!isHeldOpen(file));
+    const summary = await readJournal(file);
+    assert.equal(summary.records, 3);
+    assert.deepEqual(summary.effective.map((e) => [e.seq, e.phase, e.result]), [[1, 'completed', 'ok']]);
+    // Closed: the next run opens it again and appends after what is there.
+    await appendJournal(file, call(2, 'completed', { run_id: 'r3' }));
+    await closeHeld(file);
+    assert.equal((await readJournal(file)).records, 4);
   });
 
   it('folds spend across runs and never counts a replayed answer', async () => {

@@ -6,6 +6,10 @@
 //   steps             input.steps model calls through the daemon, each paired with
 //                     a direct HTTP call to the same provider (input.url); output
 //                     holds both series of durations (ms)
+//   endpoint          input.steps chat completions at the run's endpoint
+//                     ($OPENAI_BASE_URL), plain and streamed, each next to the
+//                     same request sent straight to input.url; output holds the
+//                     durations and the times to the first byte (ms)
 //   checkpoint_sleep  checkpoint, then sleep input.sleep_ms (capped at 10 min),
 //                     then answer; a stop message gets a handoff and an exit
 // Whatever the mode, the agent exits when its stdin closes (its daemon died or
@@ -61,6 +65,8 @@ async function main(start) {
     }
     case 'steps':
       return steps(input);
+    case 'endpoint':
+      return endpoint(input);
     case 'checkpoint_sleep': {
       send({ type: 'checkpoint', state: { phase: 'sleeping', resumed: start.resume.checkpoint !== null } });
       const sleepMs = Math.min(Number(input.sleep_ms ?? 1000), 600_000);
@@ -103,4 +109,42 @@ async function steps(input) {
     }
   }
   send({ type: 'result', output: { direct, via } });
+}
+
+/** One POST: [ms to the first body byte, ms to the end of the body]. */
+async function timedPost(url, headers, body) {
+  const t = now();
+  const res = await fetch(url, { method: 'POST', headers, body });
+  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+  const reader = res.body.getReader();
+  await reader.read();
+  const first = now() - t;
+  while (!(await reader.read()).done);
+  return [first, now() - t];
+}
+
+/** Chat completions at the run's endpoint (plain and streamed), each next to the same request sent straight to the provider. */
+async function endpoint(input) {
+  const messages = [{ role: 'user', content: 'ping' }];
+  const json = { 'content-type': 'application/json' };
+  const auth = { ...json, authorization: `Bearer ${process.env.OPENAI_API_KEY}` };
+  const body = (extra = {}) => JSON.stringify({ model: input.model_name, messages, max_tokens: 16, ...extra });
+  const out = { direct: [], directFirst: [], via: [], viaStreamFirst: [] };
+  const straight = async () => {
+    const [first, all] = await timedPost(`${input.url}/chat/completions`, json, body());
+    out.direct.push(all);
+    out.directFirst.push(first);
+  };
+  const via = async () => {
+    out.via.push((await timedPost(`${process.env.OPENAI_BASE_URL}/chat/completions`, auth, body()))[1]);
+  };
+  const viaStreamed = async () => {
+    out.viaStreamFirst.push((await timedPost(`${process.env.OPENAI_BASE_URL}/chat/completions`, auth, body({ stream: true, stream_options: { include_usage: true } })))[0]);
+  };
+  for (let i = 0; i < input.steps; i++) {
+    // Alternate the order so neither series always runs on a warmer path.
+    const order = i % 2 === 0 ? [straight, via, viaStreamed] : [viaStreamed, via, straight];
+    for (const step of order) await step();
+  }
+  send({ type: 'result', output: out });
 }

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { BadNameError, BadTaskError, ConfigError, NotFoundError, UsageError } from '../errors.js';
+import { BadNameError, BadTaskError, ConfigError, HomeNotWritableError, NotFoundError, UsageError } from '../errors.js';
 import { parseDuration } from '../config/duration.js';
 import { HomePaths } from '../store/paths.js';
 
@@ -37,7 +37,7 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
     process.exitCode = code ?? EXIT.ok;
   } catch (err) {
     const usage = err instanceof UsageError || err instanceof BadNameError;
-    const known = usage || err instanceof ConfigError || err instanceof NotFoundError || err instanceof BadTaskError;
+    const known = usage || err instanceof ConfigError || err instanceof NotFoundError || err instanceof BadTaskError || err instanceof HomeNotWritableError;
     process.stderr.write(`agentd: ${known ? (err as Error).message : (err as Error)?.stack ?? String(err)}\n`);
     process.exitCode = usage ? EXIT.usage : EXIT.checkFailed;
   }

@@ -1,20 +1,5 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { registerAudit } from './commands/audit.js';
-import { registerDlq } from './commands/dlq.js';
-import { registerEval } from './commands/eval.js';
-import { registerInit } from './commands/init.js';
-import { registerOutbox } from './commands/outbox.js';
-import { registerResolve } from './commands/resolve.js';
-import { registerRun } from './commands/run.js';
-import { registerRuns } from './commands/runs.js';
-import { registerStart } from './commands/start.js';
-import { registerStats } from './commands/stats.js';
-import { registerStatus } from './commands/status.js';
-import { registerSubmit } from './commands/submit.js';
-import { registerTools } from './commands/tools.js';
-import { registerTrace } from './commands/trace.js';
-import { registerValidate } from './commands/validate.js';
 import { EXIT } from './common.js';
 
 const program = new Command('agentd')
@@ -23,9 +8,31 @@ const program = new Command('agentd')
   .showHelpAfterError()
   .exitOverride();
 
-for (const register of [registerStart, registerRun, registerSubmit, registerStatus, registerOutbox, registerResolve, registerDlq, registerRuns, registerTrace, registerStats, registerTools, registerValidate, registerEval, registerInit, registerAudit]) {
-  register(program);
-}
+type Register = (program: Command) => void;
+
+/** Each command's module, loaded only when needed: `agentd start` loads no eval, trace or stats code (README.md, Benchmark: P4). */
+const COMMANDS: [string, () => Promise<Register>][] = [
+  ['start', async () => (await import('./commands/start.js')).registerStart],
+  ['run', async () => (await import('./commands/run.js')).registerRun],
+  ['submit', async () => (await import('./commands/submit.js')).registerSubmit],
+  ['status', async () => (await import('./commands/status.js')).registerStatus],
+  ['top', async () => (await import('./commands/top.js')).registerTop],
+  ['outbox', async () => (await import('./commands/outbox.js')).registerOutbox],
+  ['resolve', async () => (await import('./commands/resolve.js')).registerResolve],
+  ['dlq', async () => (await import('./commands/dlq.js')).registerDlq],
+  ['runs', async () => (await import('./commands/runs.js')).registerRuns],
+  ['trace', async () => (await import('./commands/trace.js')).registerTrace],
+  ['stats', async () => (await import('./commands/stats.js')).registerStats],
+  ['tools', async () => (await import('./commands/tools.js')).registerTools],
+  ['validate', async () => (await import('./commands/validate.js')).registerValidate],
+  ['eval', async () => (await import('./commands/eval.js')).registerEval],
+  ['init', async () => (await import('./commands/init.js')).registerInit],
+  ['audit', async () => (await import('./commands/audit.js')).registerAudit],
+];
+
+// A known command name first on the line registers that command alone; anything else (help, a typo) registers all.
+const named = COMMANDS.find(([name]) => name === process.argv[2]);
+for (const [, load] of named ? [named] : COMMANDS) (await load())(program);
 
 try {
   await program.parseAsync(process.argv);

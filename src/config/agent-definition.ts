@@ -1,3 +1,4 @@
+import { retryDelayProblems } from './delay-bounds.js';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -37,6 +38,7 @@ interface RawAgentDefinition {
   env?: string[];
   stop_grace?: string | number;
   heartbeat_timeout?: string | number;
+  warm?: number;
   sandbox?: boolean;
   run_as?: string;
 }
@@ -116,6 +118,7 @@ export async function resolveAgentDefinition(
   });
   const confinement = resolveConfinement(raw, config, problems);
   const outputSchema = await resolveOutputSchema(paths, dir, raw.output_schema, problems, hash, config.maxFileBytes);
+  problems.push(...retryDelayProblems('retry', raw.retry, mergeRetry(config.defaults.retry, raw.retry)));
 
   if (problems.length > 0) throw new ConfigError(file, problems);
   return {
@@ -141,6 +144,7 @@ export async function resolveAgentDefinition(
     env: raw.env ?? [],
     stopGraceMs: raw.stop_grace !== undefined ? parseDuration(raw.stop_grace) : config.defaults.stopGraceMs,
     heartbeatTimeoutMs: raw.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : config.defaults.heartbeatTimeoutMs,
+    warm: raw.warm ?? 0,
     confinement,
     hash: hash.digest('hex'),
   };

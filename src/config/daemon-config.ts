@@ -1,3 +1,5 @@
+import { retryDelayProblems } from './delay-bounds.js';
+import { DEFAULT_QUIET_PERIOD_MS } from '../store/quiet-period.js';
 import { ConfigError } from '../errors.js';
 import { compile } from '../schema/validate.js';
 import { daemonConfigSchema } from '../schema/schemas.js';
@@ -5,6 +7,7 @@ import { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
 import { parseDocument } from './document.js';
 import { parseDuration } from './duration.js';
+import { mergeBudget, type RawBudget } from '../core/budget-merge.js';
 import type { AgentDefaults, BudgetLimits, DaemonConfig, FileModes, Freshness, ProviderConfig, RetryPolicy } from './types.js';
 import { resolveToolMap, type RawTool } from './tools.js';
 import { parseByteSize } from '../observe/log-file.js';
@@ -40,14 +43,6 @@ export const BUILTIN_LIMITS: BudgetLimits = {
 /** The `mock` provider is always there, so the examples run with no key. */
 const EMBEDDED_MOCK: ProviderConfig = { name: 'mock', kind: 'mock', baseUrl: null, apiKeyEnv: null, timeoutMs: 60_000, script: null };
 
-interface RawBudget {
-  max_steps?: number;
-  max_tool_calls?: number;
-  max_runtime?: string | number;
-  max_tokens?: number;
-  max_cost_usd?: number;
-  daily_cost_usd?: number;
-}
 interface RawFreshness {
   task_max_age?: string | number;
   context_max_age?: string | number;
@@ -69,6 +64,8 @@ interface RawDaemonConfig {
   http_allow_remote?: boolean;
   trace?: { capture?: 'full' | 'redacted' | 'none' };
   lock_stale?: string | number;
+  sweep_interval?: string | number;
+  quiet_period?: string | number;
   model_timeout?: string | number;
   cache?: { enabled?: boolean; ttl?: string | number };
   circuit?: { failures?: number; window?: string | number; cooldown?: string | number };
@@ -83,17 +80,7 @@ export type { RawBudget, RawFreshness, RawRetry };
 const validateDaemonConfig = compile<RawDaemonConfig>(daemonConfigSchema);
 
 /** Overlay a raw budget onto `base`; each value is in the resolved units. */
-export function mergeBudget(base: BudgetLimits, raw: RawBudget | undefined): BudgetLimits {
-  if (!raw) return { ...base };
-  return {
-    steps: raw.max_steps ?? base.steps,
-    toolCalls: raw.max_tool_calls ?? base.toolCalls,
-    runtimeMs: raw.max_runtime !== undefined ? parseDuration(raw.max_runtime) : base.runtimeMs,
-    tokens: raw.max_tokens ?? base.tokens,
-    costUsd: raw.max_cost_usd ?? base.costUsd,
-    dailyCostUsd: raw.daily_cost_usd ?? base.dailyCostUsd,
-  };
-}
+export { mergeBudget };
 
 export function mergeFreshness(base: Freshness, raw: RawFreshness | undefined): Freshness {
   if (!raw) return { ...base };
@@ -162,6 +149,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     runAs: raw.defaults?.run_as ?? BUILTIN_DEFAULTS.runAs,
   };
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
+  problems.push(...retryDelayProblems('defaults.retry', raw.defaults?.retry, defaults.retry));
   const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
   const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
   for (const [name, p] of Object.entries(raw.providers ?? {})) {
@@ -189,10 +177,14 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   }
   const lockStaleMs = raw.lock_stale !== undefined ? parseDuration(raw.lock_stale) : 10_000;
   if (lockStaleMs < 2000) problems.push('lock_stale must be at least 2s (proper-lockfile refuses less)');
+  const sweepIntervalMs = raw.sweep_interval !== undefined ? parseDuration(raw.sweep_interval) : 60_000;
+  const quietPeriodMs = raw.quiet_period !== undefined ? parseDuration(raw.quiet_period) : DEFAULT_QUIET_PERIOD_MS;
+  if (quietPeriodMs > 60 * 60 * 1000) problems.push(`quiet_period ${JSON.stringify(raw.quiet_period)} must be at most 1h`);
+  if (sweepIntervalMs < 100 || sweepIntervalMs > 24 * 60 * 60 * 1000) problems.push(`sweep_interval ${JSON.stringify(raw.sweep_interval)} must be between 100ms and 24h`);
   const tools = resolveToolMap(raw.tools ?? {}, 'tools', problems, { approvalTtlMs: defaults.approvalTtlMs, shared: true });
   const maxFileBytes = resolveMaxFileBytes(raw.max_file_bytes, problems);
   const fileMode = resolveFileModes(raw.file_mode, problems);
-  const notify = resolveNotifyHooks(raw.notify ?? {});
+  const notify = resolveNotifyHooks(raw.notify ?? {}, problems);
   if (problems.length > 0) throw new ConfigError(where, problems);
   return {
     file,
@@ -211,6 +203,8 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     httpAllowRemote: raw.http_allow_remote ?? false,
     traceCapture: raw.trace?.capture ?? 'redacted',
     lockStaleMs,
+    sweepIntervalMs,
+    quietPeriodMs,
     modelTimeoutMs,
     cache: { enabled: raw.cache?.enabled ?? false, ttlMs: raw.cache?.ttl !== undefined ? parseDuration(raw.cache.ttl) : 3_600_000 },
     circuit: {

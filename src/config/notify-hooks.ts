@@ -14,9 +14,15 @@ export interface RawNotifyHook {
   retry?: { base_delay?: string | number; max_delay?: string | number };
 }
 
-/** Resolve `notify:` into hooks sorted by name, with every default filled. */
-export function resolveNotifyHooks(raw: Record<string, RawNotifyHook>): NotifyHook[] {
-  return Object.entries(raw)
+/** Resolve `notify:` into hooks sorted by name, with every default filled; a hook with neither or both targets is a problem. */
+export function resolveNotifyHooks(raw: Record<string, RawNotifyHook>, problems: string[] = []): NotifyHook[] {
+  const entries = Object.entries(raw).filter(([name, h]) => {
+    if (h.command && h.webhook) problems.push(`notify.${name} has both command and webhook: a hook is one or the other`);
+    else if (!h.command && !h.webhook) problems.push(`notify.${name} needs a command or a webhook`);
+    else return true;
+    return false;
+  });
+  return entries
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, h]) => ({
       name,

@@ -92,6 +92,8 @@ export interface AgentDefinition {
   stopGraceMs: number;
   /** Silence (no protocol message, no call waiting on the daemon) after which the run fails as `timeout`; 0 = never. */
   heartbeatTimeoutMs: number;
+  /** Agent processes kept started and waiting for `start` (run/warm-pool.ts); 0 = spawn per run. */
+  warm: number;
   /** `sandbox` and `run_as`, applied to the agent's process and its tools' (README "Security"). */
   confinement: Confinement;
   /** sha256 of the definition file and the files it references. */
@@ -157,6 +159,10 @@ export interface DaemonConfig {
   traceCapture: 'full' | 'redacted' | 'none';
   /** proper-lockfile stale time: how long a dead daemon's agents stay locked. */
   lockStaleMs: number;
+  /** How often every agent's folder is looked at without a change event (`sweep_interval`, default 60s): bounds the wait for a task written on another host of a shared home. */
+  sweepIntervalMs: number;
+  /** How long a task file or outbox.json that does not parse must be unchanged before it is refused (`quiet_period`, default 5s). */
+  quietPeriodMs: number;
   modelTimeoutMs: number;
   /** Exact-match cache of temperature-0 model calls under state/cache. */
   cache: { enabled: boolean; ttlMs: number };

@@ -8,6 +8,9 @@ import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths
 import { listDir } from '../store/durable.js';
 import { newItemId, readOutbox, updateOutbox } from '../store/outbox.js';
 
+
+/** Definitions read at once by loadAll. */
+const LOAD_CONCURRENCY = 16;
 /** How long after its last change a definition that fails to load is read again. */
 const DEFINITION_QUIET_MS = 1000;
 
@@ -66,7 +69,8 @@ export class AgentRegistry {
     for (const name of await listDir(this.paths.agentsDir())) {
       if (name.startsWith('.')) continue;
       if (!isValidName(name) || isReservedAgentName(name)) {
-        this.log.error({ folder: `agents/${name}` }, 'agent folder name is not allowed; skipped');
+        const problem = isValidName(name) ? 'is a name the daemon reserves in state/ (dead-letter, cache, *.json, *.jsonl, *.lock, *.owner, *.tmp)' : 'is not a valid agent name';
+        this.log.error({ folder: `agents/${name}`, category: 'config_error', problem }, 'agent folder name is not allowed; skipped');
         continue;
       }
       names.push(name);
@@ -74,11 +78,24 @@ export class AgentRegistry {
     return names.sort();
   }
 
-  /** Load every agent folder; returns the names loaded. */
+  /**
+   * Load every agent folder; returns the names loaded. LOAD_CONCURRENCY at a
+   * time: each load waits on a few file reads, and one at a time made start-up
+   * with thousands of agents a queue of disk round trips (README.md, Benchmark: P4).
+   */
   async loadAll(): Promise<string[]> {
-    const loaded: string[] = [];
     const present = new Set(await this.scanNames());
-    for (const name of present) if (await this.load(name)) loaded.push(name);
+    const names = [...present];
+    const ok = new Array<boolean>(names.length).fill(false);
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const i = next++;
+        ok[i] = await this.load(names[i]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, worker));
+    const loaded = names.filter((_, i) => ok[i]);
     for (const name of this.definitions.keys()) if (!present.has(name)) this.definitions.delete(name);
     return loaded;
   }
@@ -106,7 +123,7 @@ export class AgentRegistry {
       const message = errorMessage(err);
       const kept = this.definitions.has(agent);
       await this.rereadIfFresh(agent);
-      const category = err instanceof ConfigError ? err.category : null;
+      const category = err instanceof ConfigError && err.category === 'auth' ? 'auth' : null;
       this.log.error({ agent, problem: message, kept_previous: kept, ...(category ? { category } : {}) }, 'agent definition rejected');
       if (err instanceof ConfigError) await this.reportConfigError(agent, message, kept, category);
       return kept;

@@ -21,6 +21,7 @@ import { Notifier } from '../notify/notifier.js';
 import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
 import { watchHome, type HomeEvent } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
+import { WarmPool } from '../run/warm-pool.js';
 import { exists, listDir } from '../store/durable.js';
 
 export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
@@ -56,6 +57,8 @@ export class Daemon {
   private scheduler!: Scheduler;
   private schedules!: Schedules;
   private gateway!: ModelGateway;
+  /** Models whose half-open probe one of this daemon's claims holds (run/outage.ts). */
+  private readonly probes = new Set<string>();
   private tools!: ToolRunner;
   /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
   private endpoint: RunEndpoint | null = null;
@@ -64,6 +67,8 @@ export class Daemon {
   private notifier: Notifier | null = null;
   /** What the daemon knows of each inbox (store/inbox-index.ts); only trusted while the watcher runs. */
   private readonly inboxIndex = new InboxIndex();
+  /** Agent processes started ahead for definitions with `warm` (run/warm-pool.ts). */
+  private warmPool!: WarmPool;
   private sweepTimer: NodeJS.Timeout | null = null;
   /** state/daemon.json, /healthz, /metrics and the runs' live counters. */
   private readonly observe: DaemonObservability;
@@ -92,6 +97,7 @@ export class Daemon {
         toolCircuits: () => this.tools?.circuits.list() ?? [],
         watcher: () => (this.options.watch === false ? 'off' : this.watcher && !this.watcher.closed ? 'alive' : 'closed'),
         schedulerAccepting: () => this.scheduler?.isAccepting ?? false,
+        warm: () => this.warmPool?.status() ?? [],
       },
       this.clock,
       this.log,
@@ -112,6 +118,7 @@ export class Daemon {
     this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()), (agent) =>
       this.scheduler.poke(agent),
     );
+    this.warmPool = new WarmPool(this.paths.root, this.log.child({ component: 'warm' }), () => this.clock.now());
     this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, () => this.clock.now(), this.config.lockStaleMs / 2);
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
@@ -138,7 +145,7 @@ export class Daemon {
     await this.pokeAgentsWithWork();
     this.sweepTimer = setInterval(() => {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
-    }, this.options.sweepIntervalMs ?? 60_000);
+    }, this.options.sweepIntervalMs ?? this.config.sweepIntervalMs);
     this.sweepTimer.unref();
   }
 
@@ -167,6 +174,7 @@ export class Daemon {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.interrupt.abort('shutdown');
     const steps: [string, () => Promise<void>][] = [
+      ['warm agents', async () => this.warmPool.stop()],
       ['schedules', () => this.schedules.stop()],
       ['scheduler', () => this.scheduler.stop()],
       ['watcher', async () => {
@@ -244,7 +252,7 @@ export class Daemon {
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
     const inbox = this.watcher ? this.inboxIndex : undefined;
-    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox }, definition);
+    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, probes: this.probes, warm: this.warmPool }, definition);
   }
 
   private onEvent(event: HomeEvent): void {
@@ -268,9 +276,10 @@ export class Daemon {
     }
   }
 
-  /** Cron jobs follow the loaded definitions (daemon/schedules.ts); never throws. */
+  /** Cron jobs and warm agents follow the loaded definitions (daemon/schedules.ts, run/warm-pool.ts); never throws. */
   private async syncSchedules(): Promise<void> {
     const definitions = this.registry.names().flatMap((name) => this.registry.get(name) ?? []);
+    if (this.state === 'running') this.warmPool.sync(definitions);
     await this.schedules.sync(definitions).catch((err: unknown) => this.log.error({ err }, 'schedules sync failed'));
   }
 

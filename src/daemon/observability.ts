@@ -11,6 +11,7 @@ import { LiveRuns, type EndedRun } from '../run/live-runs.js';
 import { writeDaemonStatus, type DaemonLastError, type DaemonStatusFile } from '../store/daemon-status.js';
 import type { HomePaths } from '../store/paths.js';
 import { hostId } from '../store/host.js';
+import { announceConsole, startConsole } from './console-wiring.js';
 
 /**
  * What the person on call sees of a running daemon: state/daemon.json every
@@ -28,6 +29,8 @@ export interface ObservedDaemon {
   toolCircuits(): CircuitInfo[];
   watcher(): HealthFacts['watcher'];
   schedulerAccepting(): boolean;
+  /** Warm agent processes waiting for a task (run/warm-pool.ts). */
+  warm?(): NonNullable<DaemonStatusFile['warm']>;
 }
 
 /** How often state/daemon.json is rewritten, ms. */
@@ -44,6 +47,7 @@ export class DaemonObservability {
   private lastTickAt: number | null = null;
   private ticking = false;
   private server: ObserveServer | null = null;
+  private console: { close(): void } | null = null;
   private httpAddress: string | null = null;
 
   constructor(
@@ -60,22 +64,26 @@ export class DaemonObservability {
   /** The gateway's onCall: every provider attempt's latency. */
   readonly modelCall = (model: string, latencyMs: number, outcome: string): void => this.metrics?.modelCall(model, latencyMs, outcome);
 
-  /** Serve /healthz and /metrics. Throws when the address cannot be bound. */
+  /** Serve /healthz, /metrics and the console. Throws when the address cannot be bound. */
   async listen(address: HttpAddress): Promise<HttpAddress> {
     const { DaemonMetrics } = await import('../observe/metrics.js');
     const metrics = new DaemonMetrics({ homeCounts: () => this.counts.get(), circuits: () => this.daemon.circuits(), toolCircuits: () => this.daemon.toolCircuits(), liveRuns: () => this.live.list() });
     this.metrics = metrics;
+    const console = await startConsole(this.paths, { snapshot: () => this.snapshot(), toolCircuits: () => this.daemon.toolCircuits() }, this.clock, this.log.child({ component: 'console' }));
+    this.console = console;
     this.server = await startObserveServer(
       address,
       {
         health: () => this.health(),
         metrics: async () => ({ contentType: metrics.contentType, body: await metrics.render() }),
+        console: (req, res) => console.handle(req, res),
       },
       this.log.child({ component: 'http' }),
     );
     const bound = this.server.address;
     this.httpAddress = bound.host.includes(':') ? `[${bound.host}]:${bound.port}` : `${bound.host}:${bound.port}`;
     this.log.info({ address: this.httpAddress, host: bound.host, port: bound.port }, 'http listening');
+    announceConsole(`http://${this.httpAddress}/`, console.token, this.log);
     return bound;
   }
 
@@ -95,6 +103,7 @@ export class DaemonObservability {
     const started = this.lastTickAt !== null;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.console?.close();
     try {
       await this.server?.close();
     } catch (err) {
@@ -144,6 +153,7 @@ export class DaemonObservability {
       tool_circuits: this.daemon.toolCircuits().map((c) => ({ tool: c.model, state: c.state, failures: c.failures, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
       last_errors: Object.fromEntries(this.lastErrors),
       spend_today_usd: { total: Object.values(spend).reduce((a, b) => a + b, 0), agents: spend },
+      warm: this.daemon.warm?.() ?? [],
     };
   }
 

@@ -1,3 +1,4 @@
+import { timerDelay } from '../config/delay-bounds.js';
 import type { Logger } from 'pino';
 import type { ClaimResult } from '../run/runner.js';
 
@@ -113,10 +114,13 @@ export class Scheduler {
   private retryAt(agent: string, untilMs: number): void {
     const existing = this.retryTimers.get(agent);
     if (existing) clearTimeout(existing);
+    // Bounded: a wait past the longest timer is re-armed when the claim says "waiting" again.
+    const delayMs = timerDelay(untilMs - this.now());
+    this.log.debug({ agent, until: new Date(untilMs).toISOString(), delayMs }, 'claim waits');
     const timer = setTimeout(() => {
       this.retryTimers.delete(agent);
       this.poke(agent);
-    }, Math.max(0, untilMs - this.now()));
+    }, delayMs);
     this.retryTimers.set(agent, timer);
   }
 

@@ -1,3 +1,4 @@
+import { claimFire, pruneFireRecords } from '../store/fire-record.js';
 import { createTask, type Logger as CronLogger } from 'node-cron';
 import type { Logger } from 'pino';
 import type { AgentDefinition, ScheduleEntry } from '../config/types.js';
@@ -50,7 +51,8 @@ export function scheduledTask(entry: ScheduleEntry, index: number, due: Date): T
 }
 
 /** Where a task id is now. */
-export type TaskPlace = 'inbox' | 'current' | 'done' | 'dead-letter';
+/** `claimed`: another daemon claimed the fire (store/fire-record.ts) and writes it. */
+export type TaskPlace = 'inbox' | 'current' | 'done' | 'dead-letter' | 'claimed';
 
 export type FireDecision =
   | { kind: 'write'; taskId: string }
@@ -95,8 +97,8 @@ export interface ScheduleStore {
   locate(agent: string, id: string): Promise<TaskPlace | null>;
   /** Ids of the agent's unfinished tasks: inbox files, the current task, and tasks of open outbox items. */
   pendingIds(agent: string): Promise<string[]>;
-  /** Write `task` to the agent's inbox. */
-  write(agent: string, task: Task): Promise<void>;
+  /** Write `task` to the agent's inbox; false when another daemon claimed this fire first (nothing written). */
+  write(agent: string, task: Task): Promise<boolean | void>;
   readState(agent: string): Promise<ScheduleState | null>;
   writeState(agent: string, state: ScheduleState): Promise<void>;
 }
@@ -138,7 +140,11 @@ export function fileScheduleStore(paths: HomePaths): ScheduleStore {
       return ids;
     },
     async write(agent, task) {
+      const due = new Date(task.created_at);
+      if (!(await claimFire(paths, agent, task.id, due))) return false;
       await writeFileDurable(paths.inboxTask(agent, task.id), JSON.stringify(task, null, 2) + '\n');
+      await pruneFireRecords(paths, agent, due.getTime());
+      return true;
     },
     readState: (agent) => readScheduleState(paths, agent),
     writeState: (agent, state) => writeScheduleState(paths, agent, state),
@@ -233,7 +239,12 @@ export class Schedules {
       try {
         const decision = decideFire(index, due, await store.locate(agent, taskId), await store.pendingIds(agent));
         if (decision.kind === 'write') {
-          await store.write(agent, scheduledTask(entry, index, due));
+          if ((await store.write(agent, scheduledTask(entry, index, due))) === false) {
+            // Another daemon on this home claimed the due time first (store/fire-record.ts).
+            log.info({ ...fields, outcome: 'exists', where: 'claimed' }, 'schedule fired');
+            await this.recordFire(agent, index, entry.cron, due, taskId, 'exists');
+            return { kind: 'exists', taskId, where: 'claimed' } satisfies FireDecision;
+          }
           this.options.onWritten(agent);
           log.info({ ...fields, outcome: 'written' }, 'schedule fired');
         } else if (decision.kind === 'exists') {

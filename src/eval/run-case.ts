@@ -7,6 +7,7 @@ import { createGateway, createRunnerDeps } from '../run/deps.js';
 import type { Clock } from '../run/clock.js';
 import { systemClock } from '../run/clock.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
+import { RunEndpoint } from '../endpoint/server.js';
 import { readJsonLines, writeFileDurable } from '../store/durable.js';
 import type { CallRecord, JournalRecord } from '../store/journal.js';
 import { readOutbox } from '../store/outbox.js';
@@ -59,7 +60,10 @@ export async function runCase(options: CaseRunOptions): Promise<CaseRun> {
   const task = { ...options.evalCase.task, created_at: options.evalCase.task.created_at ?? new Date().toISOString() };
   let runs = 0;
   let observed: Observed;
+  // Agents on an ordinary model SDK, and plain agents, call the model at the run's endpoint.
+  const endpoint = new RunEndpoint(options.log.child({ component: 'endpoint' }));
   try {
+    await endpoint.listen();
     await writeFileDurable(home.currentTask(options.agent.name), JSON.stringify(task, null, 2) + '\n');
     const config = await loadDaemonConfig(home);
     const loaded = await loadAgentDefinition(home, config, options.agent.name);
@@ -76,6 +80,7 @@ export async function runCase(options: CaseRunOptions): Promise<CaseRun> {
         // Model retries wait in real time: a provider's Retry-After is honoured in evals too.
         gateway: createGateway(home, config, systemClock, Math.random, options.log),
         interrupt: options.interrupt,
+        endpoint,
       }),
       tools: options.liveTools ? liveTools : recorder,
     };
@@ -85,6 +90,8 @@ export async function runCase(options: CaseRunOptions): Promise<CaseRun> {
   } catch (err) {
     options.log.error({ err }, 'eval case could not be run');
     observed = { status: 'error', error: { category: 'eval', message: errorMessage(err) }, toolsCalled: [] };
+  } finally {
+    await endpoint.close();
   }
   return { observed, recorded: recorder.calls, runs, durationMs: Date.now() - started, home: home.root };
 }

@@ -57,6 +57,7 @@ export class ModelGateway {
   private readonly log: Logger | undefined;
   private readonly providers = new Map<string, ModelProvider>();
   private readonly circuitRegistry: CircuitRegistry;
+  private readonly cooldownMs: number;
   private readonly cache: ModelCache | null;
   /** Models we already warned have no price, so the warning is once per model, not per call. */
   private readonly unpricedWarned = new Set<string>();
@@ -71,6 +72,7 @@ export class ModelGateway {
     const circuit = { ...DEFAULT_CIRCUIT, ...options.circuit };
     circuit.failureThreshold = Math.max(1, circuit.failureThreshold);
     this.circuitRegistry = new CircuitRegistry(circuit, () => this.clock.now());
+    this.cooldownMs = circuit.cooldownMs;
     this.cache = options.cache ?? null;
     this.onCall = options.onCall;
   }
@@ -148,6 +150,12 @@ export class ModelGateway {
   /** One model's circuit state; a model never called has a closed circuit. */
   circuitState(model: string): string {
     return this.circuits().find((c) => c.model === model)?.state ?? 'closed';
+  }
+
+  /** When an open circuit lets its half-open probe through (epoch ms); null while calls go through (closed, half-open). */
+  circuitReadyAt(model: string): number | null {
+    const info = this.circuits().find((c) => c.model === model);
+    return info?.state === 'open' && info.opened_at !== null ? info.opened_at + this.cooldownMs : null;
   }
 
   /** Retry one model until it answers, fails for good, or may be replaced by a fallback. */

@@ -4,7 +4,7 @@ import type { NotifyHook } from '../config/types.js';
 import type { Clock } from '../run/clock.js';
 import { appendJsonLine, readJsonLines } from '../store/durable.js';
 import { onOutboxWritten, readAllOutboxes } from '../store/outbox.js';
-import { isValidName, type HomePaths } from '../store/paths.js';
+import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths.js';
 import { backoffMs, emptyLedger, isDue, owedDeliveries, record, type Delivery, type Ledger, type NotifyLogLine } from './plan.js';
 import { send } from './send.js';
 
@@ -170,7 +170,7 @@ export class Notifier {
     const agents = await fs.readdir(root).catch(() => [] as string[]);
     const parts: string[] = [];
     for (const agent of agents.sort()) {
-      if (agent.startsWith('.') || !isValidName(agent)) continue;
+      if (agent.startsWith('.') || !isValidName(agent) || isReservedAgentName(agent)) continue;
       const stat = await fs.stat(this.paths.outboxFile(agent)).catch(() => null);
       if (stat) parts.push(`${agent}:${stat.mtimeMs}:${stat.size}`);
     }

@@ -5,15 +5,17 @@ import type { HttpAddress } from '../config/http-address.js';
 import type { HealthVerdict } from './health.js';
 
 /**
- * GET /healthz and GET /metrics, nothing else. Loopback by default (the
- * daemon checks the address): there is no authentication and nothing here
- * changes state.
+ * GET /healthz and GET /metrics, without authentication and changing
+ * nothing; every other path goes to the console (README "Console"), which
+ * has its own token. Loopback by default (the daemon checks the address).
  */
 
 export interface ObserveHandlers {
   /** The verdict and whatever else is worth showing in the body. */
   health(): Promise<HealthVerdict & { details: Record<string, unknown> }>;
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** Every other path: the web console. */
+  console?(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
 }
 
 export interface ObserveServer {
@@ -55,6 +57,7 @@ export async function startObserveServer(address: HttpAddress, handlers: Observe
 
 async function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: ObserveHandlers): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
+  if (path !== '/healthz' && path !== '/metrics' && handlers.console) return handlers.console(req, res);
   if (path !== '/healthz' && path !== '/metrics') return send(res, 404, 'text/plain', 'not found: try /healthz or /metrics\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DaemonConfig, ToolEffect } from '../config/types.js';
 import { ModelCallError, type GatewayResult } from '../model/types.js';
 import type { ModelRequest, ModelResponse } from '../protocol/messages.js';
-import { appendLine } from '../store/durable.js';
+import { appendHeld, closeHeld } from '../store/held-append.js';
 import { redactValue } from './redact.js';
 
 /**
@@ -13,11 +13,12 @@ import { redactValue } from './redact.js';
  * (`gen_ai.*`), and `agentd.*` for what they do not cover.
  *
  * Writing a trace never slows or fails a run: lines are appended in order on a
- * queue of their own (one durable append per span), and a failed append is
+ * queue of their own (the file held open for the run; the last line, the run
+ * span, is fdatasynced with everything before it), and a failed append is
  * reported through `onError` and otherwise ignored.
  */
 
-export type SpanKind = 'run' | 'model' | 'tool' | 'checkpoint' | 'escalation' | 'approval_wait';
+export type SpanKind = 'run' | 'model' | 'tool' | 'checkpoint' | 'escalation' | 'approval_wait' | 'usage';
 export type SpanStatus = 'ok' | 'error';
 export type TraceCapture = DaemonConfig['traceCapture'];
 export type Attributes = Record<string, unknown>;
@@ -128,6 +129,7 @@ export class RunTrace {
       this.write(this.runSpanId, null, 'run', `run ${String(this.runAttributes['agentd.agent'] ?? '')}`.trim(), this.startMs, this.now(), status, { ...this.runAttributes, ...attributes });
     }
     await this.queue;
+    await closeHeld(this.file);
   }
 
   /** @internal Spans call this when they end. */
@@ -146,7 +148,9 @@ export class RunTrace {
       attributes: dropUndefined(attributes),
     };
     const text = JSON.stringify(line);
-    this.queue = this.queue.then(() => appendLine(this.file, text)).catch((err: unknown) => this.options.onError?.(err));
+    // Held open for the run; only the run span (last) is fdatasynced, and that flushes the lines before it.
+    const sync = this.finished;
+    this.queue = this.queue.then(() => appendHeld(this.file, text, sync)).catch((err: unknown) => this.options.onError?.(err));
   }
 
   private hex(bytes: number): string {

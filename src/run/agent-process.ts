@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
-import { confinedSpawn, type Confinement } from '../security/sandbox.js';
+import { confinedSpawn, type Confinement, type SandboxWhere } from '../security/sandbox.js';
 import { secretCensor } from '../security/secrets.js';
 import { PYTHON_MODULE_DIR } from '../config/installation.js';
 
@@ -95,8 +95,8 @@ export class AgentProcess {
 
   constructor(
     spec: SpawnSpec,
-    private readonly log: Logger,
-    onLine: (line: string) => void,
+    private log: Logger,
+    private onLine: (line: string) => void,
   ) {
     const [cmd, ...args] = spec.command;
     const run = confinedSpawn([resolveExecutable(cmd!, spec.cwd), ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
@@ -126,7 +126,7 @@ export class AgentProcess {
     });
     // A dead agent makes stdin writes fail with EPIPE; its exit is handled through `exited`.
     this.child.stdin!.on('error', () => undefined);
-    readLines(this.child.stdout!, onLine, () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
+    readLines(this.child.stdout!, (line) => this.onLine(line), () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
     let stderrLines = 0;
     readLines(
       this.child.stderr!,
@@ -150,6 +150,12 @@ export class AgentProcess {
 
   get pid(): number | null {
     return this.child.pid ?? null;
+  }
+
+  /** A warm process (run/warm-pool.ts) handed to a run: its lines and log lines are the run's from now on. */
+  adopt(log: Logger, onLine: (line: string) => void): void {
+    this.log = log;
+    this.onLine = onLine;
   }
 
   get alive(): boolean {
@@ -179,8 +185,10 @@ export class AgentProcess {
 }
 
 /** The sandbox's view for a process started in `cwd` (the agent folder) of the home AGENTD_HOME names. */
-export function confinedWhere(cwd: string, agentdEnv: Record<string, string>): { home: string; agentDir: string; cwd: string } {
-  return { home: agentdEnv.AGENTD_HOME ?? path.dirname(path.dirname(cwd)), agentDir: cwd, cwd };
+export function confinedWhere(cwd: string, agentdEnv: Record<string, string>): SandboxWhere {
+  // A plain agent's task and resume files live in a private temp folder the sandbox must still show.
+  const readable = [agentdEnv.AGENTD_TASK_FILE, agentdEnv.AGENTD_RESUME_FILE].filter((f): f is string => f !== undefined).map((f) => path.dirname(f));
+  return { home: agentdEnv.AGENTD_HOME ?? path.dirname(path.dirname(cwd)), agentDir: cwd, cwd, readable: [...new Set(readable)] };
 }
 
 export function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -1,3 +1,5 @@
+import { timerDelay } from '../config/delay-bounds.js';
+
 /** Time, injected: tests pass a manual clock, the daemon the real one. */
 export interface Clock {
   now(): number;
@@ -10,14 +12,23 @@ export const systemClock: Clock = {
   sleep: (ms, signal) =>
     new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
+      // Bounded (config/delay-bounds.ts): a longer sleep is one of several armed timers.
+      let timer: NodeJS.Timeout;
+      const deadline = Date.now() + ms;
+      const arm = () => {
+        const left = deadline - Date.now();
+        if (!(left > 0)) {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+          return;
+        }
+        timer = setTimeout(arm, timerDelay(left));
+      };
       const onAbort = () => {
         clearTimeout(timer);
         reject(signal!.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
+      timer = setTimeout(arm, timerDelay(ms));
     }),
 };

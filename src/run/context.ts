@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { HomePaths } from '../store/paths.js';
-import { readIfExists, writeJsonAtomic } from '../store/durable.js';
+import { writeJsonAtomic } from '../store/durable.js';
+import { DEFAULT_MAX_FILE_BYTES, readHomeFile, tooBigProblem } from '../store/home-file.js';
 import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from './agent-process.js';
 import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 
@@ -12,10 +12,14 @@ export type ContextSnapshot =
   | { kind: 'ok'; context: unknown; updatedAt: string }
   | { kind: 'broken'; problem: string };
 
-export async function readContext(paths: HomePaths, agent: string): Promise<ContextSnapshot> {
+export async function readContext(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<ContextSnapshot> {
   const file = paths.contextSnapshot(agent);
-  const bytes = await readIfExists(file);
-  if (bytes === null) return { kind: 'none' };
+  // Not through a link out of the home, not a FIFO, not unbounded (store/home-file.ts).
+  const read = await readHomeFile(paths, file, maxBytes);
+  if (read.kind === 'missing') return { kind: 'none' };
+  if (read.kind === 'refused') return { kind: 'broken', problem: `${paths.relative(file)} ${read.problem}` };
+  if (read.kind === 'too_big') return { kind: 'broken', problem: `${paths.relative(file)} ${tooBigProblem(read.size, maxBytes)}` };
+  const bytes = read.bytes;
   let context: unknown;
   try {
     context = JSON.parse(bytes.toString('utf8'));
@@ -25,8 +29,7 @@ export async function readContext(paths: HomePaths, agent: string): Promise<Cont
   const declared = (context as { updated_at?: unknown } | null)?.updated_at;
   if (typeof declared === 'string' && !Number.isNaN(Date.parse(declared))) return { kind: 'ok', context, updatedAt: declared };
   // Without updated_at the file's own mtime says when it was written.
-  const stat = await fs.stat(file);
-  return { kind: 'ok', context, updatedAt: stat.mtime.toISOString() };
+  return { kind: 'ok', context, updatedAt: read.mtime.toISOString() };
 }
 
 /** The agent's `checkpoint` context, stamped with updated_at, into context-snapshot.json. */

@@ -7,11 +7,13 @@ import type { BudgetUsed } from '../protocol/messages.js';
 import { addOutboxItem, markDelivered, newItemId, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { addDailySpend, readDailySpend } from '../store/spend.js';
 import { completeTask, deadLetterTask, type Task } from '../store/tasks.js';
-import { runRetryDelayMs } from './boot.js';
+import { decideRunRetry } from '../core/run-retry.js';
+import { failureOf, type Failure } from '../errors.js';
 import { limitsView, usedView } from './budget.js';
 import { alertDailySpend } from './daily-alert.js';
 import type { RunReport } from './run-host.js';
 import type { RunnerDeps } from './runner.js';
+import { outageRetryAt } from './outage.js';
 import { addSpend, fromStored, reconcileSpend, toStored } from './spend-floor.js';
 
 /**
@@ -47,7 +49,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   };
   const outcome = report.outcome;
   let status: RunStatus;
-  let error: { category: string; message: string; stderr_tail?: string[] } | null = null;
+  let error: (Failure & { stderr_tail?: string[] }) | null = null;
 
   switch (outcome.kind) {
     case 'done':
@@ -65,7 +67,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     case 'limit':
     case 'interrupted': {
       status = outcome.kind === 'limit' ? 'limit' : 'interrupted';
-      if (outcome.kind === 'limit') error = { category: 'budget', message: `budget reached: ${outcome.reason}` };
+      if (outcome.kind === 'limit') error = failureOf('budget', `budget reached: ${outcome.reason}`);
       if (outcome.handoff?.state !== undefined) checkpoint = { ...checkpoint, state: outcome.handoff.state, checkpoint_at: now.toISOString(), checkpoint_seq: report.seq };
       await writeCheckpoint(paths, agent.name, checkpoint);
       // Budgets are per task across its runs: the journal holds every run's real spend.
@@ -83,7 +85,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     }
     case 'provider_unavailable':
       status = 'escalated';
-      error = { category: 'provider_error', message: outcome.message };
+      error = failureOf('provider_error', outcome.message, 'provider_unavailable');
       await writeCheckpoint(paths, agent.name, checkpoint);
       await escalate(deps, run, 'provider_unavailable', `model ${outcome.model} unavailable and the task is critical: ${outcome.message}`, {
         question: 'Retry when the provider is back (retry), or cancel?',
@@ -113,10 +115,20 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       });
       break;
     case 'failed': {
-      error = { category: outcome.category, message: outcome.message, ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
-      const attempts = checkpoint.attempts + 1;
+      error = { ...failureOf(outcome.category, outcome.message), ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
+      if (report.outageModel) {
+        // Not the task's fault: no attempt counted, no dead letter; it waits for the model (run/outage.ts).
+        status = 'failed';
+        const retryAt = outageRetryAt(deps.models.circuitReadyAt?.(report.outageModel) ?? null, now.getTime(), agent.retry.baseDelayMs);
+        checkpoint = { ...checkpoint, last_error: error, next_attempt_at: new Date(retryAt).toISOString() };
+        await writeCheckpoint(paths, agent.name, checkpoint);
+        deps.log.warn({ task_id: task.id, run_id: run.runId, model: report.outageModel }, 'model unavailable; the task waits for it, no attempt counted');
+        break;
+      }
+      const decision = decideRunRetry(outcome.category, checkpoint.attempts, { maxAttempts: agent.maxAttempts, ...agent.retry }, deps.random);
+      const attempts = decision.attempts;
       checkpoint = { ...checkpoint, attempts, last_error: error };
-      if (attempts >= agent.maxAttempts) {
+      if (decision.kind === 'dead_letter') {
         status = 'dead_letter';
         await deadLetterTask(paths, agent.name, run.claimed, {
           v: 1,
@@ -130,8 +142,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
         });
       } else {
         status = 'failed';
-        const delay = runRetryDelayMs(attempts, agent.retry.baseDelayMs, agent.retry.maxDelayMs, deps.random);
-        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + delay).toISOString() };
+        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + decision.delayMs).toISOString() };
         await writeCheckpoint(paths, agent.name, checkpoint);
       }
       break;
@@ -140,6 +151,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   if (status === 'done' || status === 'dead_letter') {
     await deps.audit({ event: status, agent: agent.name, task_id: task.id, run_id: run.runId, details: error ? { error } : { runs: checkpoint.runs.length } });
   }
+  await deps.fence?.(); // each step below writes: none of them after the lease is lost
   const spentToday = await addDailySpend(paths, agent.name, now, report.spend.costUsd);
   await alertDailySpend(deps, agent, spentToday - report.spend.costUsd, spentToday, now);
   await appendHistory(paths, historyLine(run, status, error, now, report.spend));
@@ -199,6 +211,7 @@ async function escalate(
   reason: string,
   extra: { question?: string; blockers?: unknown[]; details?: unknown },
 ): Promise<OutboxItem> {
+  await deps.fence?.();
   const item = await addOutboxItem(deps.paths, {
     id: newItemId(run.agent.name),
     kind,
@@ -226,6 +239,7 @@ async function writeHandoff(
   journal: JournalSummary,
   shown: { used: BudgetUsed; limits: BudgetUsed },
 ): Promise<void> {
+  await deps.fence?.();
   await writeJsonAtomic(deps.paths.handoffFile(run.agent.name), {
     v: 1,
     agent: run.agent.name,

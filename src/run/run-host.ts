@@ -1,13 +1,16 @@
+import { LeaseLostError } from '../store/lease.js';
+import { checkUsage, type Usage } from './usage-check.js';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
-import { closeJournal } from '../store/journal-writer.js';
+import { closeHeld } from '../store/held-append.js';
 import { appendJournal, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import { compiledSchema } from '../schema/compiled.js';
+import type { ErrorCategory } from '../errors.js';
 import { formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { formatDuration } from '../config/duration.js';
 import { AgentProcess, stderrCause } from './agent-process.js';
-import { exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
+import { budgetWarning, exhaustedBudget, pastWarning, remaining, type Spent } from './budget.js';
 import { ReplayCursor } from './replay.js';
 import { handleToolCall, type ToolCallHost } from './tool-call.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
@@ -77,14 +80,23 @@ class RunHost {
     // Without a command, the built-in model agent runs over the same protocol.
     const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
+    // The goal and metadata reach the agent (and its model) as much as the input does.
+    await this.taint.inspect(input.start.task.goal, 'task goal');
+    if (input.start.task.metadata !== undefined) await this.taint.inspect(input.start.task.metadata, 'task metadata');
     const plain = input.agent.protocol === 'none';
     const grant = input.endpoint?.open(this.endpointSession());
     const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
-    this.process = new AgentProcess(
-      { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env, confinement: input.agent.confinement },
-      input.log,
-      (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
-    );
+    // A warm process (run/warm-pool.ts) is already started and waits for this start message. Not for
+    // plain agents (their task comes as files and stdin); it has no run's endpoint variables (README "Warm agents").
+    const warm = plain ? null : (input.takeWarm?.() ?? null);
+    warm?.adopt(input.log, (line: string) => this.onLine(line));
+    this.process =
+      warm ??
+      new AgentProcess(
+        { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env, confinement: input.agent.confinement },
+        input.log,
+        (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
+      );
     if (plain) this.process.input(JSON.stringify(input.start.task) + '\n');
     else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
@@ -130,7 +142,7 @@ class RunHost {
     // Children the agent left behind die with the run.
     this.process.kill('SIGKILL');
     await this.queue.catch(() => undefined);
-    await closeJournal(this.input.journalFile);
+    await closeHeld(this.input.journalFile);
 
     const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
     input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);
@@ -142,6 +154,7 @@ class RunHost {
       runtimeMs: input.clock.now() - this.startedAt,
       seq: this.replay.seq,
       modelLatencyMs: this.modelLatencyMs,
+      outageModel: outcome.kind === 'failed' && this.unavailable && !this.outcome ? this.unavailable.model : null,
     };
   }
 
@@ -152,7 +165,7 @@ class RunHost {
     }
     if (this.stopReason) return { kind: 'limit', reason: this.stopReason, handoff: this.handoff };
     // An agent that gave up after the model was unavailable failed for that reason.
-    if (this.unavailable) return { kind: 'failed', ...this.unavailable };
+    if (this.unavailable) return { kind: 'failed', category: this.unavailable.category, message: this.unavailable.message };
     const stderrTail = this.process.stderrTail();
     const tail = stderrTail.length > 0 ? { stderrTail } : {};
     if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result', ...tail };
@@ -193,11 +206,16 @@ class RunHost {
    */
   private enqueue<T>(call: boolean, task: () => Promise<T>): Promise<T> {
     if (call) this.awaitingDaemon++;
-    const done = this.queue.then(task);
+    // Every message may write (journal, checkpoint, result): none is acted on once the lease is lost.
+    const done = this.queue.then(async () => {
+      await this.input.fence?.();
+      return task();
+    });
     this.queue = done
       .then(
         () => undefined,
         (err: unknown) => {
+          if (err instanceof LeaseLostError) return; // the fence stopped the run (interrupt 'lock_lost'); nothing more is written
           this.input.log.error({ err }, 'handling an agent message failed');
           this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
         },
@@ -368,8 +386,10 @@ class RunHost {
     else if (outcome.kind === 'failed' && outcome.code === 'provider_unavailable') {
       const critical = this.input.agent.critical || this.input.start.task.critical === true;
       if (critical) this.finish({ kind: 'provider_unavailable', model, message: outcome.message });
-      else this.unavailable = { category: outcome.category, message: outcome.message };
+      else this.unavailable = { category: outcome.category, message: outcome.message, model };
     }
+    // Refused for good (auth, bad request): an agent that then gives up failed for that reason, not a crash.
+    else if (outcome.kind === 'failed') this.unavailable = { category: outcome.category, message: outcome.message };
   }
 
   private newModelRun(): ModelCallRun {
@@ -385,7 +405,7 @@ class RunHost {
       },
       charge: (result, latencyMs) => {
         if (latencyMs !== null) this.modelLatencyMs.push(latencyMs);
-        this.addUsage(result.usage);
+        this.addUsage(this.checkedUsage(result.usage, `model reply of ${result.model}`));
         this.models.add(result.model);
         if (result.degraded) this.degraded = true;
       },
@@ -393,7 +413,7 @@ class RunHost {
   }
 
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
-  private unavailable: { category: string; message: string } | null = null;
+  private unavailable: { category: ErrorCategory; message: string; model?: string } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
@@ -422,16 +442,26 @@ class RunHost {
       },
       afterSpend: () => this.afterSpend(),
       iso: () => this.iso(),
+      signal: this.callAbort.signal,
     };
   }
 
   private async onUsage(message: UsageMessage): Promise<void> {
-    const usage = { input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 };
+    const usage = this.checkedUsage({ input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 }, 'usage message');
     await appendJournal(this.input.journalFile, { v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
     this.addUsage(usage);
     this.afterSpend();
     const exhausted = exhaustedBudget(this.input.limits, this.spentNow());
     if (exhausted) this.beginStop(exhausted);
+  }
+
+  /** Non-finite or absurd figures count as the budget's maximum (run/usage-check.ts), logged and traced. */
+  private checkedUsage<U extends Usage>(usage: U, source: string): U {
+    const check = checkUsage(usage, this.input.limits);
+    if (check.ok) return usage;
+    this.input.log.warn({ source, problems: check.problems, reported: usage, counted: check.usage }, 'absurd usage counted as the budget maximum');
+    this.input.trace?.emit('usage', 'usage refused', { 'agentd.usage.source': source, 'agentd.usage.problems': check.problems }, { status: 'error' });
+    return { ...usage, ...check.usage };
   }
 
   private addUsage(usage: { input_tokens: number; output_tokens: number; cost_usd: number }): void {
@@ -450,7 +480,7 @@ class RunHost {
     const spent = this.spentNow();
     if (!pastWarning(this.input.limits, spent)) return;
     this.warned = true;
-    this.process.send({ type: 'budget_warning', used: usedView(spent), limits: limitsView(this.input.limits) });
+    this.process.send(budgetWarning(this.input.limits, spent));
   }
 
   private onResult(output: unknown): void {

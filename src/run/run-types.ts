@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { ErrorCategory } from '../errors.js';
+import type { AgentProcess } from './agent-process.js';
 import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import type { HandoffMessage, StartMessage, StopReason, UncertainMessage } from '../protocol/messages.js';
 import type { GatewayCall, GatewayResult } from '../model/types.js';
@@ -18,6 +20,8 @@ export interface ModelCaller {
   call(call: GatewayCall): Promise<GatewayResult>;
   /** The model's circuit right now (closed, open, half_open), for the trace. */
   circuitState?(model: string): string;
+  /** When an open circuit lets its half-open probe through (epoch ms); null while calls go through. */
+  circuitReadyAt?(model: string): number | null;
 }
 
 /** What the agent asked a tool to do, answered by the tools layer. */
@@ -26,9 +30,13 @@ export interface ToolCaller {
    * `onStart` is awaited once the call is admitted (allowed, valid arguments,
    * circuit closed) and just before the tool runs: only then is it journaled
    * and counted toward max_tool_calls. `ran: false` on a refusal that came first.
+   * `signal`: the run is stopping; a tool still running is killed (its group) and answered `stopped`.
    */
-  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; onStart?: () => Promise<void> }): Promise<
-    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string; ran?: boolean }
+  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; onStart?: () => Promise<void>; signal?: AbortSignal }): Promise<
+    | { ok: true; result: unknown }
+    | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied' | 'stopped'; message: string; ran?: boolean }
+    /** Refused without running because the tool's circuit is open; `retryAfterMs`: when it lets a call through again. */
+    | { ok: false; code: 'circuit_open'; message: string; retryAfterMs: number; ran: false }
   >;
 }
 
@@ -46,7 +54,7 @@ export type RunOutcome =
   /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
   | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
   /** `stderrTail`: the agent's last stderr lines, when it exited on its own without a result. */
-  | { kind: 'failed'; category: string; message: string; stderrTail?: string[] };
+  | { kind: 'failed'; category: ErrorCategory; message: string; stderrTail?: string[] };
 
 export interface RunReport {
   outcome: RunOutcome;
@@ -59,6 +67,8 @@ export interface RunReport {
   seq: number;
   /** Wall time of each model call the gateway answered in this run (not replays, not cache hits), ms. */
   modelLatencyMs: number[];
+  /** The model whose unavailability (no fallback left) ended a failed run: an outage, not the task's fault (run/outage.ts). */
+  outageModel?: string | null;
 }
 
 export interface RunHostInput {
@@ -72,6 +82,8 @@ export interface RunHostInput {
   /** The task's effective call history, answered from while it matches. */
   replay: EffectiveCall[];
   journalFile: string;
+  /** A warm process for this run (run/warm-pool.ts), or null: then one is spawned. */
+  takeWarm?: () => AgentProcess | null;
   /** A person's answers about calls whose outcome was unknown, by seq (`approve`: it happened; `retry`: run it again). */
   sideEffectDecisions: Map<number, { decision: 'approve' | 'retry'; answer?: string }>;
   /** A person's approvals of exact calls, keyed `<seq>:<call hash>`. */
@@ -91,6 +103,12 @@ export interface RunHostInput {
   /** Aborted on daemon shutdown (reason 'shutdown') or a lost lock (reason 'lock_lost'). */
   interrupt: AbortSignal;
   onSpawn(pid: number | null): Promise<void>;
+  /**
+   * Throws LeaseLostError (store/lease.ts) once this daemon no longer holds the
+   * agent's lock: checked before each agent message is acted on, since every
+   * one of them may write (journal, checkpoint, result).
+   */
+  fence?: () => Promise<void>;
   /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
   /** `runSpend`: what this run has spent so far, kept in checkpoint.json as the task's spend floor. */
   onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number, runSpend: JournalSpend): Promise<void>;

@@ -9,12 +9,16 @@ import { readIfExists } from '../store/durable.js';
 import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
 import { readJournal } from '../store/journal.js';
 import { tryLockAgent } from '../store/lock.js';
+import { LeaseLostError } from '../store/lease.js';
+import { killOrphanGroups, registerGroup, unregisterGroup } from '../store/process-registry.js';
 import { hostId } from '../store/host.js';
 import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
-import { PARTIAL_WRITE_QUIET_MS, promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
+import { quietPeriodMs } from '../store/quiet-period.js';
+import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
 import type { AuditEntry } from '../observe/audit.js';
 import type { InboxIndex } from '../store/inbox-index.js';
+import type { WarmPool } from './warm-pool.js';
 import { killGroup } from './agent-process.js';
 import { isStale, toDelivered, viewOutbox } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
@@ -29,6 +33,7 @@ import { withAgentRetry } from './agent-models.js';
 import { RunDailyAlert } from './daily-alert.js';
 import type { RunEndpoint } from '../endpoint/server.js';
 import { addSpend, spendSoFar, toStored } from './spend-floor.js';
+import { gateModels, type ModelGate } from './outage.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -56,10 +61,16 @@ export interface RunnerDeps {
   currentDefinition?: (agent: string) => AgentDefinition | undefined;
   /** The daemon's runs in progress, with live counters (status snapshot, /metrics). */
   live?: LiveRuns;
+  /** Models whose half-open probe a claim of this daemon holds (run/outage.ts); none when absent. */
+  probes?: Set<string>;
+  /** Set by claimAndRun: throws LeaseLostError once the agent's lock is no longer this daemon's. */
+  fence?: () => Promise<void>;
   /** The OpenAI-compatible endpoint every run's process is given (README "Bring your own agent"). */
   endpoint?: RunEndpoint;
   /** The daemon's inbox index (store/inbox-index.ts): promotion without reading every inbox file. */
   inbox?: InboxIndex;
+  /** The daemon's warm agent processes (run/warm-pool.ts). */
+  warm?: WarmPool;
 }
 
 export type ClaimResult =
@@ -88,14 +99,43 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
   if (deps.interrupt.aborted) onShutdown();
   deps.interrupt.addEventListener('abort', onShutdown, { once: true });
   lock.lost.addEventListener('abort', onLockLost, { once: true });
+  const fence = async () => {
+    if (await lock.held()) return;
+    interrupt.abort('lock_lost');
+    throw new LeaseLostError(agent.name);
+  };
+  let probe: string | null = null;
   try {
-    return await claimLocked({ ...deps, interrupt: interrupt.signal }, agent, requestedTrigger);
+    // Before anything is settled: what a daemon killed here left running must not act again.
+    await killOrphanGroups(deps.paths, agent.name, deps.log);
+    const gate = admitModels(deps, agent);
+    if (gate.kind === 'wait') return { kind: 'waiting', untilMs: gate.untilMs }; // a model outage: the work waits, nothing is spent
+    probe = gate.probe;
+    if (probe) deps.probes?.add(probe);
+    return await claimLocked({ ...deps, interrupt: interrupt.signal, fence }, agent, requestedTrigger);
+  } catch (err) {
+    if (!(err instanceof LeaseLostError)) throw err;
+    deps.log.warn({ run_id: err.runId }, 'lease lost; the run is abandoned');
+    return { kind: 'locked' }; // another daemon owns the agent now
   } finally {
+    if (probe) deps.probes?.delete(probe);
     deps.interrupt.removeEventListener('abort', onShutdown);
     lock.lost.removeEventListener('abort', onLockLost);
     await lock.release();
   }
 }
+
+/** Whether the agent's models can take a call now (run/outage.ts). */
+function admitModels(deps: RunnerDeps, agent: AgentDefinition): ModelGate {
+  const { models, probes } = deps;
+  if (!models.circuitReadyAt || !models.circuitState) return { kind: 'go', probe: null };
+  const chain = [agent.model, ...agent.fallbackModels].filter((m): m is string => typeof m === 'string');
+  const view = { state: (m: string) => models.circuitState!(m), readyAt: (m: string) => models.circuitReadyAt!(m), probing: (m: string) => probes?.has(m) ?? false };
+  return gateModels(chain, view, deps.clock.now(), OUTAGE_POLL_MS);
+}
+
+/** How often a claim looks again while another claim's half-open probe is out. */
+const OUTAGE_POLL_MS = 250;
 
 async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
   const { paths, clock } = deps;
@@ -149,7 +189,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     const reason = err instanceof ConfigError ? err.message : `outbox unreadable: ${(err as Error).message}`;
     // A person's editor may be half-way through writing it: look again once it has been still a moment.
     const mtimeMs = (await fs.stat(paths.outboxFile(agent.name)).catch(() => null))?.mtimeMs ?? 0;
-    if (clock.now() - mtimeMs < PARTIAL_WRITE_QUIET_MS) return { kind: 'waiting', untilMs: mtimeMs + PARTIAL_WRITE_QUIET_MS };
+    if (clock.now() - mtimeMs < quietPeriodMs()) return { kind: 'waiting', untilMs: mtimeMs + quietPeriodMs() };
     log.error({ problem: reason }, 'outbox.json is broken; the task waits until it is fixed');
     return { kind: 'blocked', itemId: null, reason };
   }
@@ -231,6 +271,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     },
     replay: journal.effective,
     journalFile,
+    takeWarm: deps.warm ? () => deps.warm!.take(agent) : undefined,
     sideEffectDecisions: outbox.sideEffectDecisions,
     approvals: outbox.approvals,
     tainted: outbox.suspectedInjection,
@@ -246,8 +287,11 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     trace,
     interrupt: deps.interrupt,
     live: deps.live,
+    fence: deps.fence,
     endpoint: deps.endpoint,
     onSpawn: async (pid) => {
+      await deps.fence?.();
+      if (pid) await registerGroup(paths, agent.name, pid, 'agent', runId);
       checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
       await writeCheckpoint(paths, agent.name, checkpoint);
       await markDelivered(paths, agent.name, outbox.undelivered.map((i) => i.id), now().toISOString());
@@ -260,18 +304,23 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     checkpointSeq: checkpoint.checkpoint_seq,
     resumedFromCheckpoint: checkpoint.state !== null,
     onCheckpoint: async (state, ctx, hasContext, seq, runSpend) => {
+      await deps.fence?.();
       checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq, spend: toStored(addSpend(spent, runSpend)) };
       await writeCheckpoint(paths, agent.name, checkpoint);
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
   });
   await dailyAlert.settled();
+  const agentPid = checkpoint.active_run?.pid;
+  if (agentPid) await unregisterGroup(paths, agent.name, agentPid); // the host killed the group when the run ended
   const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
-    await closeRunTrace(trace, report);
-    runLog.info(ended, 'run ended');
-    return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now
+    runLog.warn(ended, 'lease lost; the run is abandoned');
+    return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now: nothing more is written
   }
+  await deps.fence?.().catch((err: unknown) => {
+    throw err instanceof LeaseLostError ? err.during(runId) : err;
+  });
   await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged, spentBefore: spent });
   await closeRunTrace(trace, report);
   // Logged once the outcome is in the files, so whoever waits for this line can read them.

@@ -36,6 +36,8 @@ export interface ToolCallHost {
   countToolCall(): void;
   afterSpend(): void;
   iso(): string;
+  /** Aborted when the run stops: a tool still running is killed. */
+  readonly signal: AbortSignal;
 }
 
 type Span = ReturnType<NonNullable<RunHostInput['trace']>['tool']> | undefined;
@@ -137,13 +139,20 @@ async function runTool(host: ToolCallHost, message: ToolCallMessage, tool: ToolD
     started = true;
     host.countToolCall();
   };
-  const answer = await input.tools.call({ agent: input.agent, taskId: input.taskId, runId: input.runId, seq, name: message.name, args: message.args, onStart });
+  const answer = await input.tools.call({ agent: input.agent, taskId: input.taskId, runId: input.runId, seq, name: message.name, args: message.args, onStart, signal: host.signal });
   if (!answer.ok) {
     span?.failed(answer.code, answer.message);
+    if (answer.code === 'stopped') {
+      // Killed by the stop: the journal keeps only `started`, so a resume treats it as the call in flight.
+      host.send({ type: 'error', id: message.id, code: 'tool_failed', message: answer.message });
+      return;
+    }
     // Journaled even when it never ran (an open circuit): the call holds its seq, and replay reads the journal by seq.
     await host.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
     if (started && sideEffect) await auditCall('failed');
-    host.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });
+    // A failing tool's message carries its stderr, which the agent reads like a result.
+    await host.taint.inspect(answer.message, `tool error of ${message.name} (call ${seq})`);
+    host.send({ type: 'error', id: message.id, code: answer.code, message: answer.message, ...('retryAfterMs' in answer ? { retry_after_ms: answer.retryAfterMs } : {}) });
     return;
   }
   span?.completed(answer.result);

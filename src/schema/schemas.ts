@@ -125,6 +125,7 @@ export const agentDefinitionSchema = {
     env: { type: 'array', items: envName },
     stop_grace: duration,
     heartbeat_timeout: duration,
+    warm: { type: 'integer', minimum: 0, maximum: 64 },
     sandbox: { type: 'boolean' },
     run_as: runAs,
   },
@@ -158,14 +159,10 @@ const priceSchema = {
 
 const outboxKinds = ['uncertain', 'stale_task', 'stale_context', 'limit', 'approval', 'unsure_side_effect', 'provider_unavailable', 'config_error', 'budget_alert', 'suspected_injection'];
 
-/** One `notify:` hook: exactly one of `command` or `webhook` (README "Notifications"). */
+/** One `notify:` hook (README "Notifications"); exactly one of `command` and `webhook` is checked in config/notify-hooks.ts. */
 const notifyHookSchema = {
   type: 'object',
   additionalProperties: false,
-  oneOf: [
-    { required: ['command'], not: { required: ['webhook'] } },
-    { required: ['webhook'], not: { required: ['command'] } },
-  ],
   properties: {
     command,
     webhook: { type: 'string', pattern: '^https?://', description: 'must be an http:// or https:// URL' },
@@ -216,6 +213,8 @@ export const daemonConfigSchema = {
       properties: { capture: { enum: ['full', 'redacted', 'none'] } },
     },
     lock_stale: duration,
+    sweep_interval: duration,
+    quiet_period: duration,
     model_timeout: duration,
     cache: {
       type: 'object',

@@ -8,11 +8,16 @@ export const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: tr
 
 export type Validator<T> = ((value: unknown) => value is T) & { problems(value: unknown): string[] };
 
-/** Compile `schema` into a type guard whose `problems` name each field in a person's words. */
+/**
+ * Compile `schema` into a type guard whose `problems` name each field in a
+ * person's words. Compiled on first use, not when the module loads: start-up
+ * compiles only the schemas it uses (README.md, Benchmark: P4).
+ */
 export function compile<T>(schema: object): Validator<T> {
-  const fn: ValidateFunction = ajv.compile(schema);
-  const guard = ((value: unknown) => fn(value)) as Validator<T>;
-  guard.problems = (value: unknown) => (fn(value) ? [] : formatErrors(fn.errors ?? []));
+  let compiled: ValidateFunction | null = null;
+  const fn = (): ValidateFunction => (compiled ??= ajv.compile(schema));
+  const guard = ((value: unknown) => fn()(value)) as Validator<T>;
+  guard.problems = (value: unknown) => (fn()(value) ? [] : formatErrors(fn().errors ?? []));
   return guard;
 }
 

@@ -1,5 +1,5 @@
 import writeFileAtomic from 'write-file-atomic';
-import { readIfExists } from './durable.js';
+import { readIfExists, stateFileMode } from './durable.js';
 import type { HomePaths } from './paths.js';
 
 /**
@@ -70,6 +70,8 @@ export interface DaemonStatusFile {
   last_errors: Record<string, DaemonLastError>;
   /** Per agent and in total, the current UTC day. */
   spend_today_usd: { total: number; agents: Record<string, number> };
+  /** Warm agent processes waiting for a task (run/warm-pool.ts), with their memory; absent from older daemons. */
+  warm?: { agent: string; pid: number; started_at: string; rss_mb: number | null }[];
 }
 
 /**
@@ -77,7 +79,7 @@ export interface DaemonStatusFile {
  * seconds is worth no disk flush, and a crash only leaves an older one.
  */
 export async function writeDaemonStatus(paths: HomePaths, status: DaemonStatusFile): Promise<void> {
-  await writeFileAtomic(paths.daemonStatus(), JSON.stringify(status, null, 2) + '\n', { fsync: false });
+  await writeFileAtomic(paths.daemonStatus(), JSON.stringify(status, null, 2) + '\n', { fsync: false, mode: stateFileMode() });
 }
 
 /** The snapshot, or null when there is none or it is unreadable (it is rewritten within seconds). */

@@ -1,13 +1,15 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
+import { NotRegularFileError } from '../errors.js';
 import path from 'node:path';
-import writeFileAtomic from 'write-file-atomic';
 import { secretCensor } from '../security/secrets.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
  * `writeJsonAtomic`; every append-only record goes through `appendLine`.
- * write-file-atomic fsyncs the temp file and renames it, but it does not fsync
- * the folder, so a power cut could forget the rename: we do that here.
+ * A replaced file is fsynced under a temp name, renamed, and its folder
+ * fsynced too, so a power cut cannot forget the rename.
  */
 
 /** File permissions for what the daemon writes (state and outbox). */
@@ -57,18 +59,60 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Create `dir` (and its parents) if missing; a `mode` is set on `dir` when it was created (not subject to the umask). */
 export async function ensureDir(dir: string, mode?: number): Promise<void> {
-  const created = await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+  let created: string | undefined;
+  try {
+    created = await fs.mkdir(dir, { recursive: true, mode: 0o750 });
+  } catch (err) {
+    // A recursive mkdir on a read-only file system reports ENOENT; one level at a time says EROFS.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await ensureDir(path.dirname(dir));
+    await fs.mkdir(dir, { mode: 0o750 }).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again;
+    });
+    created = dir;
+  }
   if (created !== undefined && mode !== undefined) await fs.chmod(dir, mode);
 }
 
-/** Replace `file` with `data`: temp file, fsync, rename, fsync of the folder. */
+/**
+ * Replace `file` with `data`: temp file beside it (`<file>.<number>`, as
+ * write-file-atomic names them), write, fsync, rename, fsync of the folder.
+ * Done here with file descriptors rather than through write-file-atomic, whose
+ * realpath, stat, chown and chmod by name cost about ten file-name system
+ * calls per write (README.md, Benchmark: P3). The folder is created only when
+ * the temp file cannot be, so a write into a folder that exists costs no mkdir.
+ * The owner is not carried over from the file replaced: the daemon's files are its own.
+ */
 export async function writeFileDurable(file: string, data: string | Buffer, options: WriteOptions = {}): Promise<void> {
   const dir = path.dirname(file);
-  await ensureDir(dir);
-  // No secret value ever lands in a file the daemon writes (security/secrets.ts).
-  await writeFileAtomic(file, secretCensor.maskData(data), { fsync: true, mode: options.mode ?? defaultMode });
+  const mode = options.mode ?? defaultMode;
+  const tmp = `${file}.${process.pid}${(tmpCounter++).toString().padStart(6, '0')}`;
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(tmp, 'wx', mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await ensureDir(dir);
+    handle = await fs.open(tmp, 'wx', mode);
+  }
+  try {
+    try {
+      await handle.chmod(mode); // the mode as configured, not as the umask left it
+      // No secret value ever lands in a file the daemon writes (security/secrets.ts).
+      await handle.writeFile(secretCensor.maskData(data));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw err;
+  }
   await fsyncDir(dir);
 }
+
+let tmpCounter = 0;
 
 export async function writeJsonAtomic(file: string, value: unknown, options: WriteOptions = {}): Promise<void> {
   await writeFileDurable(file, JSON.stringify(value, null, 2) + '\n', options);
@@ -143,13 +187,57 @@ export async function linkDurable(from: string, to: string): Promise<boolean> {
   return true;
 }
 
-/** The file's bytes, or null when it does not exist. */
-export async function readIfExists(file: string): Promise<Buffer | null> {
+/**
+ * Create `file` with `data` only if no file of that name exists: the bytes go
+ * to a hidden temp file (fsynced) that is then hard-linked to the name, so
+ * the name appears whole or not at all, and of several concurrent creators
+ * exactly one wins. False when `file` already exists.
+ */
+export async function createFileExclusive(file: string, data: string | Buffer, options: WriteOptions = {}): Promise<boolean> {
+  const dir = path.dirname(file);
+  await ensureDir(dir);
+  // A dot name: inbox scans skip it, so a half-written temp file is never read as a task.
+  const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    return await fs.readFile(file);
+    const mode = options.mode ?? defaultMode;
+    const handle = await fs.open(temp, 'wx', mode);
+    try {
+      await handle.chmod(mode); // the mode as configured, not as the umask left it
+      await handle.writeFile(secretCensor.maskData(data));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return await linkDurable(temp, file);
+  } finally {
+    await fs.unlink(temp).catch(() => undefined);
+  }
+}
+
+/** The largest file `readIfExists` reads: far above any state file, far below what exhausts memory. */
+export const MAX_READ_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The file's bytes, or null when it does not exist. Opened without blocking
+ * (a FIFO put in place of a file would otherwise hold a thread and the daemon
+ * forever) and read only when it is a regular file of at most `maxBytes`:
+ * anything else is a NotRegularFileError naming the file.
+ */
+export async function readIfExists(file: string, maxBytes = MAX_READ_BYTES): Promise<Buffer | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new NotRegularFileError(file, 'is not a regular file (a FIFO, a device or a folder); refused, not read');
+    if (stat.size > maxBytes) throw new NotRegularFileError(file, `is ${stat.size} bytes, over the ${maxBytes} bytes the daemon reads; refused`);
+    return await handle.readFile();
+  } finally {
+    await handle.close();
   }
 }
 

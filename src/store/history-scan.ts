@@ -72,3 +72,17 @@ export async function agentsWithState(paths: HomePaths): Promise<string[]> {
   });
   return entries.filter((e) => e.isDirectory() && isValidName(e.name) && !isReservedAgentName(e.name)).map((e) => e.name).sort();
 }
+
+/** A run's trace file, in whichever agent's state it is, or null. */
+export async function findTraceFile(paths: HomePaths, runId: string): Promise<string | null> {
+  for (const agent of await agentsWithState(paths)) {
+    const file = paths.trace(agent, runId);
+    try {
+      await fs.promises.access(file);
+      return file;
+    } catch {
+      // not this agent's run
+    }
+  }
+  return null;
+}

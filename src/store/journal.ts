@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { appendOpenJournal } from './journal-writer.js';
+import { appendHeld } from './held-append.js';
 
 /**
  * The journal of one task: every model and tool call, in order, appended and
@@ -173,6 +173,6 @@ export async function readJournal(file: string): Promise<JournalSummary> {
  * again, which is what a started-but-not-completed model call means anyway.
  */
 export async function appendJournal(file: string, record: JournalRecord, sync = true): Promise<void> {
-  // Held open until the run ends (closeJournal in run/run-host.ts): one write (+ one fdatasync) per record.
-  await appendOpenJournal(file, JSON.stringify(record), sync);
+  // Held open until the run ends (closeHeld in run/run-host.ts): one write (+ one fdatasync) per record.
+  await appendHeld(file, JSON.stringify(record), sync);
 }

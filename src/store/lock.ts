@@ -1,20 +1,21 @@
 import fs from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from './paths.js';
-import { ensureDir } from './durable.js';
+import { ensureDir, stateFileMode } from './durable.js';
 import { hostId } from './host.js';
+import { leaseHeld, readLeaseFacts, readLeaseOwner, type LeaseOwner } from './lease.js';
 
 /** A held agent lock. `lost` aborts if the lease could not be refreshed (another daemon may take over). */
 export interface AgentLock {
+  /** Releases the lock, unless another holder has taken it over meanwhile (then its lock is left alone). */
   release(): Promise<void>;
   lost: AbortSignal;
+  /** True while this holder's lease still stands (store/lease.ts): checked before each durable write of a run. */
+  held(): Promise<boolean>;
 }
 
 /** Who holds an agent's lock: lets a daemon on the same host reclaim a dead holder's lock at once. */
-interface LockOwner {
-  host: string;
-  pid: number;
-}
+type LockOwner = LeaseOwner;
 
 function ownerFile(paths: HomePaths, agent: string): string {
   return `${paths.stateDir(agent)}.owner`;
@@ -57,24 +58,27 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
       throw again;
     }
   }
-  await fs.writeFile(ownerFile(paths, agent), JSON.stringify({ host: hostId(), pid: process.pid } satisfies LockOwner));
+  const previous = await readOwner(paths, agent);
+  const me: LockOwner = { host: hostId(), pid: process.pid, generation: (previous?.generation ?? 0) + 1 };
+  await fs.writeFile(ownerFile(paths, agent), JSON.stringify(me), { mode: stateFileMode() });
+  await fs.chmod(ownerFile(paths, agent), stateFileMode()); // writeFile's mode applies only to a new file
   let released = false;
+  const held = async () => leaseHeld(await readLeaseFacts(ownerFile(paths, agent), `${dir}.lock`, me, lost.signal.aborted, staleMs, Date.now));
   return {
     lost: lost.signal,
+    held,
     async release() {
       if (released) return;
       released = true;
+      const owner = await readOwner(paths, agent);
+      if (owner && (owner.host !== me.host || owner.pid !== me.pid || owner.generation !== me.generation)) return; // taken over: the lock folder is the new holder's
       await release().catch(() => undefined); // already compromised or removed: nothing left to release
     },
   };
 }
 
 async function readOwner(paths: HomePaths, agent: string): Promise<LockOwner | null> {
-  try {
-    return JSON.parse(await fs.readFile(ownerFile(paths, agent), 'utf8')) as LockOwner;
-  } catch {
-    return null;
-  }
+  return readLeaseOwner(ownerFile(paths, agent));
 }
 
 /** The recorded holder, when it is a dead process on this host; null otherwise (wait for the lease to go stale). */

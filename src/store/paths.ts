@@ -19,9 +19,15 @@ export function assertName(name: string, what: 'agent name' | 'task id'): string
   return name;
 }
 
-/** state/dead-letter, state/cache, state/daemon.json, the lock folders state/<agent>.lock and state/<agent>.owner live beside the agents' state. */
+/**
+ * Names the daemon uses in state/ beside the agents' folders: dead-letter/,
+ * cache/, daemon.json, audit.jsonl, audit.head.json, the lock folders
+ * <agent>.lock and owner files <agent>.owner, and any file it may add there
+ * (every name ending in .json or .jsonl), so an agent folder can never turn
+ * one of those files into a folder.
+ */
 export function isReservedAgentName(name: string): boolean {
-  return name === 'dead-letter' || name === 'cache' || name === 'daemon.json' || name.endsWith('.lock') || name.endsWith('.owner');
+  return name === 'dead-letter' || name === 'cache' || /\.(json|jsonl|lock|owner|tmp)$/.test(name);
 }
 
 /**
@@ -115,6 +121,10 @@ export class HomePaths {
   stateDir(agent: string): string {
     return path.join(this.root, 'state', assertName(agent, 'agent name'));
   }
+  /** state/<agent>/pids/: the process groups of runs in progress (store/process-registry.ts). */
+  pidsDir(agent: string): string {
+    return path.join(this.stateDir(agent), 'pids');
+  }
   checkpoint(agent: string): string {
     return path.join(this.stateDir(agent), 'checkpoint.json');
   }
@@ -145,6 +155,13 @@ export class HomePaths {
   }
   scheduleState(agent: string): string {
     return path.join(this.stateDir(agent), 'schedule.json');
+  }
+  /** One file per scheduled fire, created exclusively: of several daemons on one home only one writes a due time's task. */
+  fireRecord(agent: string, taskId: string): string {
+    return path.join(this.stateDir(agent), 'fires', `${assertName(taskId, 'task id')}.json`);
+  }
+  firesDir(agent: string): string {
+    return path.join(this.stateDir(agent), 'fires');
   }
   dailySpend(agent: string): string {
     return path.join(this.stateDir(agent), 'daily-spend.json');

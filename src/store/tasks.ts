@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { compareForPromotion, sameTask } from '../core/task-order.js';
 import { compile } from '../schema/validate.js';
 import { ConfigError } from '../errors.js';
 import { taskSchema } from '../schema/schemas.js';
@@ -7,6 +8,7 @@ import type { RawBudget } from '../config/daemon-config.js';
 import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
 import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
 import { removeCheckpoint } from './checkpoint.js';
+import { quietPeriodMs } from './quiet-period.js';
 import { compareKeys, nextByKey, type InboxIndex, type InboxKey } from './inbox-index.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
 import { crashPoint } from './crash-point.js';
@@ -89,14 +91,7 @@ export function parseTask(bytes: Buffer, fallbackId: () => string, mtime: Date):
   return { ok: true, task, filled };
 }
 
-/** Higher priority first, then older, then id: the order the inbox is promoted in. */
-export function compareForPromotion(a: Task, b: Task): number {
-  const byPriority = (b.priority ?? 0) - (a.priority ?? 0);
-  if (byPriority !== 0) return byPriority;
-  const byAge = Date.parse(a.created_at) - Date.parse(b.created_at);
-  if (byAge !== 0) return byAge;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
+export { compareForPromotion } from '../core/task-order.js';
 
 export function generateTaskId(now: Date): string {
   return `t-${now.toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
@@ -104,19 +99,6 @@ export function generateTaskId(now: Date): string {
 
 function taskJson(task: Task): string {
   return JSON.stringify(task, null, 2) + '\n';
-}
-
-/** Deep equality of two tasks as JSON, for telling a leftover copy from a new task. */
-function sameTask(a: unknown, b: unknown): boolean {
-  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, v]) => [k, sortKeys(v)]));
-  }
-  return value;
 }
 
 async function readJson(file: string): Promise<unknown | null> {
@@ -128,13 +110,6 @@ async function readJson(file: string): Promise<unknown | null> {
     return null;
   }
 }
-
-/**
- * A malformed task file younger than this may still be being written (an
- * editor, a copy in pieces): it is looked at again after this long before it
- * is dead-lettered, so a slow writer never loses a task.
- */
-export const PARTIAL_WRITE_QUIET_MS = 1000;
 
 export type CurrentTask =
   | { kind: 'none' }
@@ -165,7 +140,7 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
   const parsed = parseTask(bytes, () => generateTaskId(now), read.mtime);
   if (!parsed.ok) {
     const mtimeMs = read.mtime.getTime();
-    if (now.getTime() - mtimeMs < PARTIAL_WRITE_QUIET_MS) return { kind: 'settling', untilMs: mtimeMs + PARTIAL_WRITE_QUIET_MS };
+    if (now.getTime() - mtimeMs < quietPeriodMs()) return { kind: 'settling', untilMs: mtimeMs + quietPeriodMs() };
     const id = idFromBrokenTask(bytes) ?? generateTaskId(now);
     await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now);
     await removeDurable(file);
@@ -296,8 +271,8 @@ async function inspectInboxFile(paths: HomePaths, agent: string, dir: string, na
   const parsed = parseTask(bytes, () => (isValidName(stem) ? stem : generateTaskId(now)), read.mtime);
   if (!parsed.ok) {
     const mtimeMs = read.mtime.getTime();
-    if (now.getTime() - mtimeMs < PARTIAL_WRITE_QUIET_MS) {
-      seen.settleUntil = Math.max(seen.settleUntil, mtimeMs + PARTIAL_WRITE_QUIET_MS);
+    if (now.getTime() - mtimeMs < quietPeriodMs()) {
+      seen.settleUntil = Math.max(seen.settleUntil, mtimeMs + quietPeriodMs());
       seen.settling++;
       return null;
     }

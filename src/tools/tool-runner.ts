@@ -7,15 +7,28 @@ import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run
 import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
-import { circuitOpenMessage, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
+import { HomePaths } from '../store/paths.js';
+import { registerGroup, unregisterGroup } from '../store/process-registry.js';
+import { circuitOpenMessage, circuitRetryInMs, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
 
 /** Largest tool output accepted; more is a failure, not a memory problem. */
 const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
 
-export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string };
+/** `stopped`: killed because the run stopped, so it neither failed nor finished. */
+export type ToolRun = { ok: true; result: unknown } | { ok: false; message: string; stopped?: true };
 
 /** Run a tool command: args JSON on stdin, result JSON on stdout, a timeout, a scrubbed environment. */
-export async function runToolCommand(tool: ToolDefinition, cwd: string, args: unknown, env: Record<string, string>, confinement?: Confinement): Promise<ToolRun> {
+export async function runToolCommand(
+  tool: ToolDefinition,
+  cwd: string,
+  args: unknown,
+  env: Record<string, string>,
+  confinement?: Confinement,
+  /** Records the tool's process group durably while it lives (store/process-registry.ts). */
+  groups?: { add(pgid: number): Promise<void>; remove(pgid: number): Promise<void> },
+  /** The run is stopping: the tool's group is killed and the call answered `stopped`. */
+  signal?: AbortSignal,
+): Promise<ToolRun> {
   const [cmd, ...rest] = tool.command;
   const run = confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env));
   const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -30,18 +43,34 @@ export async function runToolCommand(tool: ToolDefinition, cwd: string, args: un
     if (stderr.length < 4000) stderr += chunk;
   });
   child.stdin.on('error', () => undefined);
+  // Recorded before it is handed its arguments: a daemon killed from here on leaves a record the restart acts on.
+  const recorded = child.pid !== undefined && groups ? await groups.add(child.pid).then(() => true, () => false) : false;
   child.stdin.end(JSON.stringify(args));
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     if (child.pid) killGroup(child.pid, 'SIGKILL');
   }, tool.timeoutMs);
+  // A stopping run (shutdown, budget) does not wait for its tool: the tool's group is killed at once.
+  let stopped = false;
+  const onStop = () => {
+    stopped = true;
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
+  };
+  if (signal?.aborted) onStop();
+  else signal?.addEventListener('abort', onStop, { once: true });
   const code = await new Promise<number | null>((resolve) => {
     child.once('error', () => resolve(127));
     child.once('close', (c) => resolve(c));
   });
   clearTimeout(timer);
+  signal?.removeEventListener('abort', onStop);
+  if (stopped) {
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
+    return { ok: false, message: `tool ${tool.name} was stopped: the run is stopping`, stopped: true };
+  }
   if (child.pid) killGroup(child.pid, 'SIGKILL'); // nothing it started outlives it
+  if (recorded) await groups!.remove(child.pid!).catch(() => undefined); // a leftover record of a dead group is forgotten on the next claim
   if (timedOut) return { ok: false, message: `tool ${tool.name} timed out after ${tool.timeoutMs}ms` };
   if (overflow) return { ok: false, message: `tool ${tool.name} printed more than ${MAX_TOOL_OUTPUT} bytes` };
   if (code !== 0) return { ok: false, message: `tool ${tool.name} exited with code ${code}${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}` };
@@ -70,10 +99,12 @@ export class ToolRunner implements ToolCaller {
     this.now = options.now ?? Date.now;
     this.runCommand = options.run ?? runToolCommand;
     this.circuits = new ToolCircuits(this.now);
+    this.paths = new HomePaths(home);
   }
 
   private readonly now: () => number;
   private readonly runCommand: typeof runToolCommand;
+  private readonly paths: HomePaths;
 
   async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
     const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
@@ -90,16 +121,25 @@ export class ToolRunner implements ToolCaller {
     const breaker = this.circuits.get(toolCircuitKey(request.agent.name, tool), tool.circuit);
     if (breaker.acquire() === 'rejected') {
       this.log.warn({ tool: tool.name }, 'tool circuit open, call refused');
-      return { ok: false, code: 'tool_failed', message: circuitOpenMessage(tool.name, breaker.info(), tool.circuit, this.now()), ran: false };
+      // Its own code, and when to try again: nothing ran, unlike a tool that failed.
+      const info = breaker.info();
+      return { ok: false, code: 'circuit_open', message: circuitOpenMessage(tool.name, info, tool.circuit, this.now()), retryAfterMs: circuitRetryInMs(info, tool.circuit, this.now()), ran: false };
     }
     let run: ToolRun;
     try {
       // From here the call runs: the caller journals it and counts it toward max_tool_calls.
       await request.onStart?.();
-      run = await this.runCommand(tool, request.agent.dir, request.args, env, request.agent.confinement);
+      run = await this.runCommand(tool, request.agent.dir, request.args, env, request.agent.confinement, {
+        add: (pgid) => registerGroup(this.paths, request.agent.name, pgid, 'tool', request.runId),
+        remove: (pgid) => unregisterGroup(this.paths, request.agent.name, pgid),
+      }, request.signal);
     } catch (err) {
       breaker.release();
       throw err;
+    }
+    if (!run.ok && run.stopped) {
+      breaker.release(); // not the tool's fault
+      return { ok: false, code: 'stopped', message: run.message };
     }
     if (!run.ok) {
       breaker.recordFailure();

@@ -67,7 +67,7 @@ export async function plainAgent(home: TestHome, name: string, script: string, e
 }
 
 export async function doneOutput(home: TestHome, agent: string, task: string): Promise<Record<string, unknown>> {
-  const done = await untilInFolder(home.path(`state/${agent}/done`), () => home.readJson<{ status: string; output: Record<string, unknown> }>(`state/${agent}/done/${task}.json`).catch(() => null), (d) => d !== null, `${agent} done`, 30_000);
+  const done = await untilInFolder(home.path(`state/${agent}/done`), () => home.readJson<{ status: string; output: Record<string, unknown> }>(`state/${agent}/done/${task}.json`).catch(() => null), (d) => d !== null, `${agent} done`, 90_000);
   assert.equal(done!.status, 'done');
   return done!.output;
 }
@@ -77,14 +77,18 @@ export async function doneOutput(home: TestHome, agent: string, task: string): P
  * when `streamed`), a stop by max_steps with the agent's handoff, and a
  * kill -9 of the daemon mid-task whose finished calls are replayed.
  */
-export function libraryScenarios(label: string, script: string, options: { streamed?: boolean } = {}): void {
+export function libraryScenarios(
+  label: string,
+  script: string,
+  /** `streamed`: one more agent streams its calls, and the crash scenario streams (its replay is streamed too). */
+  options: { streamed?: boolean; request?: (body: Record<string, unknown>) => void } = {},
+): void {
   test(`${label}: a task runs to done through the run's endpoint, and max_steps stops another with its handoff; no agent sees the provider key`, async (t) => {
+    const undo = lastFirst(t);
     const standIn = await startStandIn(toolLoopProvider());
+    undo(() => standIn.close());
     const home = await TestHome.create(byoConfig(standIn));
-    t.after(async () => {
-      await standIn.close();
-      await home.remove();
-    });
+    undo(() => home.remove());
     await plainAgent(home, 'done', script);
     await plainAgent(home, 'limited', script, { budget: { max_steps: 3 } });
     await home.inbox('done', 't1', { goal: 'rounds:2 what is it?' });
@@ -94,7 +98,7 @@ export function libraryScenarios(label: string, script: string, options: { strea
       await home.inbox('streamed', 't3', { goal: 'rounds:1 streamed please', input: { stream: true } });
     }
     const daemon = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
-    t.after(() => daemon.stop());
+    undo(() => daemon.stop());
 
     const output = await doneOutput(home, 'done', 't1');
     assert.deepEqual({ answer: output.answer, rounds: output.rounds, keyless: output.keyless, token: output.key_is_run_token }, { answer: '42', rounds: 2, keyless: true, token: true });
@@ -102,10 +106,11 @@ export function libraryScenarios(label: string, script: string, options: { strea
     assert.equal(doneCalls.length, 3, 'two tool turns and the answer: three calls');
     for (const r of standIn.requests) assert.equal(r.headers.authorization, `Bearer ${PROVIDER_KEY}`, 'the daemon calls the provider with its key');
     assert.equal(doneCalls[0]!.body.model, 'gpt-test', 'the provider gets its own model name');
+    options.request?.(doneCalls[0]!.body);
     const journal = await home.readLines<{ kind: string; phase: string; name: string }>('state/done/journal/t1.jsonl');
     assert.equal(journal.filter((e) => e.kind === 'model' && e.phase === 'completed' && e.name === 'standin/gpt-test').length, 3, 'each call is a journaled step');
 
-    const handoff = await untilInFolder(home.path('outbox/limited'), () => home.readJson<{ reason: string; summary: string | null }>('outbox/limited/handoff.json').catch(() => null), (h) => h !== null, 'handoff', 30_000);
+    const handoff = await untilInFolder(home.path('outbox/limited'), () => home.readJson<{ reason: string; summary: string | null }>('outbox/limited/handoff.json').catch(() => null), (h) => h !== null, 'handoff', 90_000);
     assert.equal(handoff!.reason, 'max_steps');
     assert.match(handoff!.summary ?? '', /stopped after a refused call \(403\)/);
     assert.equal(standIn.requests.filter((r) => userText(r.body).startsWith('rounds:100')).length, 3, 'the fourth call was refused, never sent');
@@ -119,24 +124,24 @@ export function libraryScenarios(label: string, script: string, options: { strea
   test(`${label}: after a kill -9 of the daemon mid-task, the restarted agent's finished calls are replayed and the provider sees none twice`, async (t) => {
     let holding = true;
     // The third call (two tool results in) hangs until the daemon is killed.
+    const undo = lastFirst(t);
     const standIn = await startStandIn(toolLoopProvider((body) => holding && turnOf(body) === 2));
+    undo(() => standIn.close());
     const home = await TestHome.create(byoConfig(standIn));
-    t.after(async () => {
-      await standIn.close();
-      await home.remove();
-    });
+    undo(() => home.remove());
     await plainAgent(home, 'crashy', script);
-    await home.inbox('crashy', 'c1', { goal: 'rounds:3 survive a crash' });
+    await home.inbox('crashy', 'c1', { goal: 'rounds:3 survive a crash', ...(options.streamed ? { input: { stream: true } } : {}) });
     const first = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
-    t.after(() => first.stop('SIGKILL'));
+    undo(() => first.stop('SIGKILL'));
     await untilTrue(() => standIn.requests.length >= 3, 'the third call to reach the provider');
     await first.stop('SIGKILL');
     holding = false;
 
     const second = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
-    t.after(() => second.stop());
+    undo(() => second.stop());
     const output = await doneOutput(home, 'crashy', 'c1');
     assert.equal(output.rounds, 3);
+    if (options.streamed) assert.deepEqual([output.streamed, output.usage_seen], [true, 4], 'replayed calls stream too, with their usage chunk');
     const byTurn = [0, 1, 2, 3].map((turn) => standIn.requests.filter((r) => turnOf(r.body) === turn).length);
     assert.deepEqual(byTurn, [1, 1, 2, 1], 'calls 1 and 2 were replayed from the journal; only the unanswered third went out again');
     const journal = await home.readLines<{ kind: string; phase: string }>('state/crashy/journal/c1.jsonl');
@@ -144,8 +149,17 @@ export function libraryScenarios(label: string, script: string, options: { strea
   });
 }
 
+/** Cleanups run last registered first (a daemon stops before its home is removed), each even if one before failed. */
+export function lastFirst(t: { after(fn: () => Promise<void>): void }): (step: () => Promise<unknown>) => void {
+  const steps: (() => Promise<unknown>)[] = [];
+  t.after(async () => {
+    for (const step of steps.reverse()) await step().catch(() => undefined);
+  });
+  return (step) => steps.push(step);
+}
+
 /** Polls a condition of the test's own (a stand-in's request count); no fixed sleep. */
-export async function untilTrue(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+export async function untilTrue(check: () => boolean, what: string, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

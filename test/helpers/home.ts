@@ -135,6 +135,11 @@ export class DaemonProcess {
     this.child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr += c));
   }
 
+  /** What the daemon wrote to stderr so far (Node's own warnings land there). */
+  get stderrText(): string {
+    return this.stderr;
+  }
+
   private onLog(line: LogLine): void {
     this.logs.push(line);
     for (const waiter of [...this.waiters]) {
@@ -200,12 +205,15 @@ export interface StandIn {
   url: string;
   requests: { body: Record<string, unknown>; headers: http.IncomingHttpHeaders }[];
   close(): Promise<void>;
+  /** Told when a request arrives ('start') and when its reply is sent ('end'): for counting requests in flight. */
+  onRequest?: (phase: 'start' | 'end') => void;
 }
 
 export type StandInHandler = (body: Record<string, unknown>, n: number) => { status?: number; body: unknown; delayMs?: number } | 'hang';
 
 export async function startStandIn(handler: StandInHandler): Promise<StandIn> {
   const requests: StandIn['requests'] = [];
+  let standIn: StandIn | null = null;
   const sockets = new Set<import('node:net').Socket>();
   const server = http.createServer((req, res) => {
     let raw = '';
@@ -213,9 +221,11 @@ export async function startStandIn(handler: StandInHandler): Promise<StandIn> {
     req.on('end', () => {
       const body = JSON.parse(raw || '{}') as Record<string, unknown>;
       requests.push({ body, headers: req.headers });
+      standIn?.onRequest?.('start');
       const reply = handler(body, requests.length);
       if (reply === 'hang') return;
       const send = () => {
+        standIn?.onRequest?.('end');
         res.writeHead(reply.status ?? 200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(reply.body));
       };
@@ -229,14 +239,14 @@ export async function startStandIn(handler: StandInHandler): Promise<StandIn> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  return (standIn = {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
-  };
+  });
 }
 
 /** An OpenAI chat completion body. */

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { errorMessage } from '../../errors.js';
 import { readAllOutboxes, readOutbox, type OutboxItem } from '../../store/outbox.js';
 import { assertName, type HomePaths } from '../../store/paths.js';
-import { EXIT, formatTable, homeOf, printJson, runCommand, withHome } from '../common.js';
+import { decisionsFor, describeResolution } from '../../store/resolution.js';
+import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
+import { terminalSafe } from '../terminal-text.js';
 
 interface OutboxOptions {
   home?: string;
@@ -29,10 +31,7 @@ async function listOutbox(options: OutboxOptions): Promise<number> {
 
   if (options.json) printJson(shown);
   else if (shown.length === 0) process.stdout.write(options.all ? 'the outbox is empty\n' : 'no open items\n');
-  else {
-    const rows = shown.map((i) => [i.id, i.agent, i.kind, i.task_id, i.status, i.created_at, truncate(i.reason, 70)]);
-    process.stdout.write(formatTable(['ID', 'AGENT', 'KIND', 'TASK', 'STATUS', 'CREATED', 'REASON'], rows));
-  }
+  else process.stdout.write(shown.map((i) => formatItem(i)).join('\n'));
   return problems.length > 0 ? EXIT.checkFailed : EXIT.ok;
 }
 
@@ -44,6 +43,26 @@ async function readItems(paths: HomePaths, agent: string | undefined): Promise<{
   } catch (err) {
     return { items: [], problems: [errorMessage(err)] };
   }
+}
+
+const FLAG: Record<string, string> = { answer: '--answer TEXT', continue: '--continue [--extend steps=20]' };
+
+/**
+ * One item as a person reads it: what happened, what they are asked, for an
+ * approval the exact call, and the `agentd resolve` choices its kind allows.
+ */
+export function formatItem(item: OutboxItem): string {
+  const safe = (text: string) => terminalSafe(text);
+  const lines = [`${item.id}  ${item.kind}  ${item.agent}  task ${item.task_id ?? '-'}  ${item.status}  ${item.created_at}`];
+  const field = (name: string, text: string) => lines.push(`  ${name.padEnd(9)} ${safe(text)}`);
+  field('reason', item.reason);
+  if (item.question) field('question', item.question);
+  const details = item.details as { tool?: unknown; args?: unknown } | undefined;
+  if (item.kind === 'approval' && typeof details?.tool === 'string') field('call', `${details.tool} ${JSON.stringify(details.args ?? {})}`);
+  if (Array.isArray(item.blockers)) for (const b of item.blockers) field('blocker', typeof b === 'string' ? b : JSON.stringify(b));
+  if (item.status === 'open') field('decide', `agentd resolve ${item.id} ${decisionsFor(item.kind).map((d) => FLAG[d] ?? `--${d}`).join(' | ')}`);
+  else if (item.resolution) field('resolved', `${describeResolution(item.resolution)} at ${item.resolution.at ?? '?'}`);
+  return lines.join('\n') + '\n';
 }
 
 /** Newest first, then by id. */

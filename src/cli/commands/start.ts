@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Daemon } from '../../daemon/daemon.js';
-import { ensureDir } from '../../store/durable.js';
+import { prepareHome } from '../../store/home-setup.js';
 import { createLogger } from '../../observe/logger.js';
 import { parseByteSize, parseFileCount } from '../../observe/log-file.js';
 import { EXIT, homeOf, runCommand, withHome } from '../common.js';
@@ -26,8 +26,7 @@ export function registerStart(program: Command): void {
         }
         const file = options.logFile === undefined ? undefined : { path: options.logFile, maxBytes: parseByteSize(options.logMaxSize), files: parseFileCount(options.logFiles) };
         const log = createLogger({ pretty: options.pretty ?? false, level: options.logLevel, file });
-        await ensureDir(paths.stateRoot());
-        await ensureDir(paths.outboxRoot());
+        await prepareHome(paths);
         const other = await otherRunningDaemon(paths);
         if (other) {
           // Allowed (daemons on several hosts share a home, README "Scale"), but on one host it is usually a mistake.

@@ -81,9 +81,9 @@ async function status(options: { home?: string; json?: boolean }): Promise<numbe
   const spendToday = agents.reduce((sum, a) => sum + a.spend_today_usd, 0);
 
   if (options.json) {
-    printJson({ home: paths.root, at: now.toISOString(), daemon, config_error: configError, agents, runs: live?.runs ?? [], open_items: openItems, dead_letters: deadLetters, circuits, tool_circuits: toolCircuits, spend_today_usd: spendToday, problems });
+    printJson({ home: paths.root, at: now.toISOString(), daemon, config_error: configError, agents, runs: live?.runs ?? [], warm: live?.warm ?? [], open_items: openItems, dead_letters: deadLetters, circuits, tool_circuits: toolCircuits, spend_today_usd: spendToday, problems });
   } else {
-    process.stdout.write(render(paths, daemon, configError, agents, openItems, deadLetters, { models: circuits, tools: toolCircuits }, spendToday, problems));
+    process.stdout.write(render(paths, daemon, configError, agents, openItems, deadLetters, { models: circuits, tools: toolCircuits }, spendToday, problems) + renderWarm(live));
   }
   return EXIT.ok;
 }
@@ -234,6 +234,15 @@ function render(
   out.push(`spent today (UTC, all agents): $${spendToday.toFixed(4)}`);
   for (const p of problems) out.push(...p.split('\n').map((line) => `problem: ${line}`));
   return out.join('\n') + '\n';
+}
+
+/** Warm agents (README.md, "Warm agents"): one line, after the rest, only while a daemon keeps some. */
+function renderWarm(live: DaemonStatusFile | null): string {
+  const warm = live?.warm ?? [];
+  if (warm.length === 0) return '';
+  const total = warm.reduce((sum, w) => sum + (w.rss_mb ?? 0), 0);
+  const each = warm.map((w) => `${w.agent} pid ${w.pid} ${w.rss_mb === null ? '? MB' : `${w.rss_mb.toFixed(1)} MB`}`);
+  return `warm agents (${warm.length}, ${total.toFixed(1)} MB): ${each.join(', ')}\n`;
 }
 
 function renderDaemon(daemon: DaemonView): string {

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import { findDefinitionFile } from '../../config/agent-definition.js';
 import { NotFoundError, UsageError } from '../../errors.js';
-import { exists, writeFileDurable } from '../../store/durable.js';
+import { createFileExclusive, peopleFileMode } from '../../store/durable.js';
 import { assertName } from '../../store/paths.js';
 import { generateTaskId, parseTask, type Task } from '../../store/tasks.js';
 import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
@@ -42,11 +42,11 @@ async function submit(agentName: string, options: SubmitOptions): Promise<number
   const parsed = parseTask(Buffer.from(JSON.stringify(candidate)), () => id, now);
   if (!parsed.ok) throw new UsageError(`the task is invalid: ${parsed.problems.join('; ')}`);
   const file = paths.inboxTask(agent, id);
-  if (await exists(file)) {
+  // An exclusive create, not a check then a write: of concurrent submits of one id exactly one wins.
+  if (!(await createFileExclusive(file, JSON.stringify(parsed.task, null, 2) + '\n', { mode: peopleFileMode() }))) {
     process.stderr.write(`agentd: ${paths.relative(file)} already exists: choose another --id\n`);
     return EXIT.checkFailed;
   }
-  await writeFileDurable(file, JSON.stringify(parsed.task, null, 2) + '\n');
 
   if (options.json) printJson({ agent, id, file: paths.relative(file) });
   else process.stdout.write(`${id}\n`);

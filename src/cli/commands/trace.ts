@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { NotFoundError } from '../../errors.js';
 import type { SpanLine } from '../../observe/trace.js';
 import { formatTraceTree } from '../../observe/trace-tree.js';
-import { exists, readJsonLines } from '../../store/durable.js';
-import { agentsWithState } from '../../store/history-scan.js';
-import { assertName, type HomePaths } from '../../store/paths.js';
+import { readJsonLines } from '../../store/durable.js';
+import { findTraceFile } from '../../store/history-scan.js';
+import { assertName } from '../../store/paths.js';
 import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
 
 interface TraceOptions {
@@ -22,19 +22,10 @@ export function registerTrace(program: Command): void {
 async function showTrace(runId: string, options: TraceOptions): Promise<number> {
   const paths = homeOf(options);
   assertName(runId, 'task id');
-  const file = await findTrace(paths, runId);
+  const file = await findTraceFile(paths, runId);
   if (!file) throw new NotFoundError(`no trace of run ${JSON.stringify(runId)} under state/*/traces/`);
   const spans = await readJsonLines<SpanLine>(file);
   if (options.json) printJson(spans);
   else process.stdout.write(formatTraceTree(spans));
   return EXIT.ok;
-}
-
-/** The run's trace file, in whichever agent's state it is. */
-async function findTrace(paths: HomePaths, runId: string): Promise<string | null> {
-  for (const agent of await agentsWithState(paths)) {
-    const file = paths.trace(agent, runId);
-    if (await exists(file)) return file;
-  }
-  return null;
 }

@@ -1,0 +1,74 @@
+import { verdict, type FigureResult, type Sizes } from './figure.js';
+import { BenchHome, DaemonChild, appendMedianMs, fmt, fmtSpread, median, percentile, spread, startStandIn } from './support.js';
+
+/**
+ * P6 — what a chat completion costs at the run's OpenAI-compatible endpoint
+ * beyond the provider's own time (README "Bring your own agent"). One agent
+ * sends `steps` chat completions to $OPENAI_BASE_URL, each next to the same
+ * request sent straight to the same stand-in provider (order alternating).
+ * Overhead at p50 and p99 = percentile(via endpoint) − percentile(direct), as a
+ * ratio to one fdatasync'd 1 KB append (goal ≤ 4×, as P1). Also the overhead on
+ * the time to the first streamed chunk: the endpoint journals the whole reply
+ * before it sends a byte, so a streamed call's first chunk comes when the
+ * provider's reply is complete; against the provider's own first byte.
+ */
+export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
+  const standIn = await startStandIn();
+  const home = await BenchHome.create({ providers: { stand: { kind: 'openai', base_url: standIn.url } }, max_parallel_runs: 1 });
+  let daemon: DaemonChild | null = null;
+  try {
+    const append = appendMedianMs(home.root, sizes.appendSamples);
+    await home.agent('caller', { model: 'stand/echo', budget: { max_steps: 10_000, max_tokens: 50_000_000, max_runtime: '1h' } });
+    daemon = new DaemonChild(home);
+    await daemon.started();
+    await daemon.settled(300, 10_000);
+    const warmup = Math.max(2, Math.floor(sizes.p1Steps / 20));
+    await home.writeTask('caller', { id: 'calls', input: { mode: 'endpoint', steps: sizes.p1Steps + warmup, url: standIn.url, model_name: 'echo' } });
+    const ended = await daemon.waitFor((l) => l.msg === 'run ended' && l.task_id === 'calls', 'the endpoint run to end', 60_000 + sizes.p1Steps * 400);
+    await daemon.stop();
+    if (ended.outcome !== 'done') throw new Error(`P6: the endpoint run ended ${String(ended.outcome)}`);
+    const done = await home.readJson<{ output: Record<'direct' | 'directFirst' | 'via' | 'viaStreamFirst', number[]> }>('state', 'caller', 'done', 'calls.json');
+    const [direct, directFirst, via, viaFirst] = (['direct', 'directFirst', 'via', 'viaStreamFirst'] as const).map((k) => done.output[k].slice(warmup)) as [number[], number[], number[], number[]];
+    const p50 = median(via) - median(direct);
+    const p99 = percentile(via, 99) - percentile(direct, 99);
+    const ttfc = median(viaFirst) - median(directFirst);
+    const limit = `${fmt(append.median, 3)} ms (1 KB append+fdatasync)`;
+    const row = (figure: string, ms: number) => ({
+      figure,
+      measured: `${fmt(ms, 3)} ms`,
+      limit,
+      ratio: `${fmt(ms / append.median)}×`,
+      goal: '≤ 4×',
+      verdict: verdict(ms / append.median <= 4),
+      values: { overhead_ms: ms, append_ms: append.median, ratio: ms / append.median },
+    });
+    return {
+      rows: [
+        row('P6 endpoint call overhead p50 (via endpoint − direct)', p50),
+        row('P6 endpoint call overhead p99 (via endpoint − direct)', p99),
+        {
+          figure: 'P6 streamed time to first chunk overhead (p50)',
+          measured: `${fmt(ttfc, 3)} ms`,
+          limit: `${fmt(median(directFirst), 3)} ms (provider's first byte)`,
+          ratio: `${fmt(ttfc / append.median)}× append`,
+          goal: 'reported',
+          verdict: 'INFO',
+          values: { ttfc_overhead_ms: ttfc, via_first_p50_ms: median(viaFirst), direct_first_p50_ms: median(directFirst) },
+        },
+      ],
+      details: [
+        `P6  ${sizes.p1Steps} chat completions at the run's endpoint (fetch to $OPENAI_BASE_URL; after ${warmup} warm-up rounds), each next to the same request sent directly to the stand-in, and a streamed one.`,
+        `    via endpoint:          ${fmtSpread(spread(via))}`,
+        `    direct:                ${fmtSpread(spread(direct))}`,
+        `    streamed, first chunk: ${fmtSpread(spread(viaFirst))}`,
+        `    direct, first byte:    ${fmtSpread(spread(directFirst))}`,
+        `    1 KB append + fdatasync: ${fmtSpread(append.spread)}`,
+        '    a streamed call is answered from the journaled reply: its first chunk waits for the whole provider reply (agentd calls the provider without streaming).',
+      ],
+    };
+  } finally {
+    await daemon?.stop();
+    await standIn.close();
+    await home.remove();
+  }
+}

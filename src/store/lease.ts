@@ -1,0 +1,71 @@
+import fs from 'node:fs/promises';
+/**
+ * The lease behind an agent lock (README.md, "Several daemons on one home").
+ * proper-lockfile tells a holder it lost its lock only when its refresh timer
+ * runs, which a frozen process (SIGSTOP, a stalled VM) does late: after it
+ * continues, its pending I/O may run first. So every durable write of a run
+ * first checks the lease: the owner file still names this holder and its
+ * generation (a takeover writes generation + 1), and the lock folder's mtime
+ * is younger than lock_stale (past that, another daemon may take it at any
+ * moment). A check and the write after it are two steps, so a takeover can
+ * still land between them, but only within milliseconds of a fresh lease,
+ * not after a freeze of any length.
+ */
+
+export interface LeaseOwner {
+  host: string;
+  pid: number;
+  /** Counts takeovers of this agent's lock; each new holder writes the one after the last. */
+  generation: number;
+}
+
+export interface LeaseFacts {
+  /** proper-lockfile reported the lock compromised. */
+  lost: boolean;
+  /** The owner file as it is now, null when missing or unreadable. */
+  owner: LeaseOwner | null;
+  me: LeaseOwner;
+  /** The lock folder's mtime, null when it is gone. */
+  lockMtimeMs: number | null;
+  nowMs: number;
+  staleMs: number;
+}
+
+/** Pure: may this holder still write? */
+export function leaseHeld(f: LeaseFacts): boolean {
+  if (f.lost || f.owner === null || f.lockMtimeMs === null) return false;
+  if (f.owner.host !== f.me.host || f.owner.pid !== f.me.pid || f.owner.generation !== f.me.generation) return false;
+  return f.nowMs - f.lockMtimeMs <= f.staleMs;
+}
+
+/** A durable write was refused because the lease is gone: the run is abandoned, not failed. */
+export class LeaseLostError extends Error {
+  override readonly name = 'LeaseLostError';
+  readonly code = 'lease_lost';
+  runId: string | null = null;
+  constructor(readonly agent: string) {
+    super(`the lock of agent ${agent} is no longer held by this daemon`);
+  }
+
+  /** The same error, naming the run it stopped. */
+  during(runId: string): this {
+    this.runId = runId;
+    return this;
+  }
+}
+
+/** The facts leaseHeld decides on, read from the owner file and the lock folder. */
+export async function readLeaseFacts(ownerFile: string, lockDir: string, me: LeaseOwner, lost: boolean, staleMs: number, nowMs: () => number): Promise<LeaseFacts> {
+  const [owner, lockStat] = await Promise.all([readLeaseOwner(ownerFile), fs.stat(lockDir).catch(() => null)]);
+  return { lost, owner, me, lockMtimeMs: lockStat ? lockStat.mtimeMs : null, nowMs: nowMs(), staleMs };
+}
+
+export async function readLeaseOwner(ownerFile: string): Promise<LeaseOwner | null> {
+  try {
+    const value = JSON.parse(await fs.readFile(ownerFile, 'utf8')) as Partial<LeaseOwner>;
+    if (typeof value.host !== 'string' || typeof value.pid !== 'number') return null;
+    return { host: value.host, pid: value.pid, generation: typeof value.generation === 'number' ? value.generation : 0 };
+  } catch {
+    return null;
+  }
+}
