@@ -309,7 +309,8 @@ describe('agentd init', () => {
         assert.ok(await home.exists(`new-home/${file}`), `${file} exists`);
       }
       const agentJs = await fs.readFile(path.join(target, 'agents/example/agent.js'), 'utf8');
-      assert.ok(agentJs.includes(new URL('dist/src/sdk/index.js', `file://${REPO_ROOT}`).href), 'the SDK is imported by its absolute file URL');
+      assert.match(agentJs, /^import \{ runAgent \} from 'agentd\/sdk';$/m, 'the SDK is imported by its package name');
+      assert.equal(await fs.realpath(path.join(target, 'node_modules', 'agentd')), await fs.realpath(REPO_ROOT), 'node_modules/agentd links this installation');
 
       const validate = await agentd(target, 'validate');
       assert.equal(validate.code, 0, validate.stdout + validate.stderr);

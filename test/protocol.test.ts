@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { HistoryLine } from '../src/store/history.js';
 import { allFiles, FAST_CONFIG, inHome, isAlive, withDaemon } from './helpers/support.js';
-import { completion, startStandIn, type LogLine } from './helpers/home.js';
+import { completion, REPO_ROOT, startStandIn, type LogLine } from './helpers/home.js';
 
 /** The protocol as the daemon speaks it to a real agent process (DESIGN.md section 5). */
 
@@ -87,7 +88,8 @@ describe('the agent protocol', () => {
           assert.equal(env.AGENTD_TASK_ID, 'e1');
           assert.equal(env.AGENTD_RUN_ID, ended.run_id);
           assert.equal(env.AGENTD_HOME, home.root);
-          // Besides: `import agentd` on PYTHONPATH, and the run's endpoint (README "Bring your own agent").
+          // Besides: `import agentd` on PYTHONPATH (only agentd's own module, README "Install"), and the run's endpoint (README "Bring your own agent").
+          assert.equal(env.PYTHONPATH, path.join(REPO_ROOT, 'python'));
           const run = ['PYTHONPATH', 'OPENAI_BASE_URL', 'OPENAI_API_KEY'];
           const extra = Object.keys(env).filter((k) => k !== 'LANG' && !k.startsWith('AGENTD_') && !run.includes(k));
           assert.deepEqual(extra, [], `only LANG, AGENTD_* and the run's variables expected, got also ${extra.join(', ')}`);
