@@ -86,9 +86,9 @@ describe('boot decisions', () => {
   });
 
   it('backs off exponentially with full jitter, capped', () => {
-    assert.equal(runRetryDelayMs(1, 1000, 30_000, () => 0.999999), 1000);
+    assert.equal(runRetryDelayMs(1, 1000, 30_000, () => 0.999999), 999, 'rounded down, like a model call\'s backoff');
     assert.equal(runRetryDelayMs(3, 1000, 30_000, () => 0.5), 2000);
-    assert.equal(runRetryDelayMs(10, 1000, 30_000, () => 1), 30_000);
+    assert.equal(runRetryDelayMs(10, 1000, 30_000, () => 1), 29_999);
     assert.equal(runRetryDelayMs(2, 1000, 30_000, () => 0), 0);
   });
 

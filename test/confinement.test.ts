@@ -4,14 +4,15 @@
  * name, never run with less isolation than asked for.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { REPO_ROOT, TestHome, completion, startStandIn, type StandIn } from './helpers/home.js';
+import { CLI, REPO_ROOT, TestHome, completion, startStandIn, type StandIn } from './helpers/home.js';
 import { FAST_CONFIG, allFiles, inHome, untilInFolder } from './helpers/support.js';
+import { PROVIDER_KEY, byoConfig, doneOutput, plainAgent, toolLoopProvider } from './helpers/byo.js';
 
 const FILE_KEY = 'sk-from-a-file-0123456789';
 const CRED_KEY = 'sk-from-a-credential-0123456789';
@@ -182,6 +183,71 @@ describe('run_as runs agents and tools under another account', { skip: isRoot ? 
     if (uid >= 0) execFileSync('userdel', [user]);
   });
 
+  it('a daemon that is not root but holds CAP_SETUID and CAP_SETGID (the unit\'s AmbientCapabilities) switches accounts, and no child keeps a capability', async () => {
+    if (uid < 0) {
+      execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', user]);
+      uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    }
+    const daemonUser = `agentd-d${process.pid}`;
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', daemonUser]);
+    try {
+      await inHome(`${FAST_CONFIG}`, async (home) => {
+        const agents = [
+          { name: 'switched', run_as: user, sandbox: false },
+          { name: 'boxed', run_as: user, sandbox: hasBwrap },
+          { name: 'plain', sandbox: false },
+        ];
+        for (const agent of agents) {
+          const dir = home.path('agents', agent.name);
+          await fs.mkdir(path.join(dir, 'inbox'), { recursive: true });
+          await fs.copyFile(PROBE, path.join(dir, 'probe.mjs'));
+          const { name, ...rest } = agent;
+          await home.write(`agents/${name}/agent.json`, { version: '1', command: ['node', 'probe.mjs', 'agent'], ...rest });
+          // Made now so that the chown below covers it (waiting on it would otherwise create it as root).
+          await fs.mkdir(home.path('state', name, 'done'), { recursive: true });
+          await home.inbox(name, 'caps', { goal: 'caps', input: { probe: { probe: 'caps' } } });
+          await home.inbox(name, 'write', { goal: 'write', input: { probe: { probe: 'write_file', file: 'written' } } });
+        }
+        execFileSync('chown', ['-R', `${daemonUser}:`, home.root]);
+        // The layout the README gives: the daemon owns the agent folder (it claims tasks there),
+        // the account's group may write it.
+        for (const agent of ['switched', 'boxed']) {
+          execFileSync('chgrp', [user, home.path('agents', agent)]);
+          await fs.chmod(home.path('agents', agent), 0o2770);
+        }
+        await fs.chmod(home.root, 0o711);
+        await fs.chmod(home.path('agents'), 0o711);
+        const caps = ['--inh-caps=+setuid,+setgid', '--ambient-caps=+setuid,+setgid'];
+        const daemon = spawn('setpriv', ['--reuid', daemonUser, '--regid', daemonUser, '--init-groups', ...caps, '--', process.execPath, CLI, 'start', '--home', home.root], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stderr = '';
+        daemon.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+        daemon.stdout.setEncoding('utf8').on('data', (c: string) => {
+          for (const line of c.split('\n')) if (/"level":[45]0/.test(line)) stderr += line + '\n';
+        });
+        try {
+          for (const agent of agents) {
+            const done = (id: string) => home.path('state', agent.name, 'done', `${id}.json`);
+            const read = (id: string) => async () => (JSON.parse(await fs.readFile(done(id), 'utf8')) as { output: { ran: boolean; escaped: boolean; detail: string } }).output;
+            const capsReport = await untilInFolder(path.dirname(done('caps')), read('caps'), () => true, `${agent.name} caps (daemon stderr: ${stderr})`, 30_000);
+            assert.equal(capsReport.ran, true);
+            assert.equal(capsReport.escaped, false, `${agent.name} kept a capability: ${capsReport.detail}`);
+            await untilInFolder(path.dirname(done('write')), read('write'), () => true, `${agent.name} write`, 30_000);
+            const owner = (await fs.stat(home.path('agents', agent.name, 'written'))).uid;
+            const daemonUid = Number(execFileSync('id', ['-u', daemonUser], { encoding: 'utf8' }).trim());
+            assert.equal(owner, agent.run_as ? uid : daemonUid, `${agent.name} ran as the wrong account`);
+          }
+        } finally {
+          daemon.kill('SIGTERM');
+          await new Promise((resolve) => daemon.once('close', resolve));
+        }
+      });
+    } finally {
+      execFileSync('userdel', [daemonUser]);
+    }
+  });
+
   for (const sandbox of [false, true]) {
     it(`agent and tool files are written as the account${sandbox ? ', inside the sandbox' : ''}`, { skip: sandbox && !hasBwrap ? 'bubblewrap is not installed' : false }, async () => {
       if (uid < 0) {
@@ -213,4 +279,47 @@ describe('run_as runs agents and tools under another account', { skip: isRoot ? 
       });
     });
   }
+});
+
+describe('a sandboxed agent still reaches the run\'s endpoint on 127.0.0.1', { skip: hasBwrap ? false : 'bubblewrap is not installed' }, () => {
+  it('the built-in model agent, sandboxed, resolves its definition against agentd.yaml and runs to done', async () => {
+    const standIn = await startStandIn(() => ({ body: completion('the answer is 42') }));
+    try {
+      await inHome(byoConfig(standIn), async (home) => {
+        await home.write('agents/builtin/agent.yaml', 'version: "1"\nmodel: standin/gpt-test\nsystem_prompt: Answer briefly.\nsandbox: true\n');
+        await home.inbox('builtin', 'b1', { goal: 'what is it?' });
+        const daemon = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
+        try {
+          const ended = await daemon.runEnded('builtin', 1, 30_000);
+          assert.equal(ended.outcome, 'done', JSON.stringify(daemon.logs.filter((l) => l.stream === 'stderr').map((l) => l.line)));
+        } finally {
+          await daemon.stop();
+        }
+        assert.equal(standIn.requests.length, 1);
+      });
+    } finally {
+      await standIn.close();
+    }
+  });
+
+  it('a plain agent on the official openai client, sandboxed, runs a tool loop through the run\'s endpoint to done', async () => {
+    const standIn = await startStandIn(toolLoopProvider());
+    try {
+      await inHome(byoConfig(standIn), async (home) => {
+        await plainAgent(home, 'boxed', 'openai-agent.mjs', { sandbox: true });
+        await home.inbox('boxed', 't1', { goal: 'rounds:2 what is it?' });
+        const daemon = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
+        try {
+          const output = await doneOutput(home, 'boxed', 't1').catch((err: Error) => {
+            throw new Error(`${err.message}\n${daemon.logs.filter((l) => l.level >= 40 || l.stream === 'stderr').map((l) => JSON.stringify(l)).join('\n')}`);
+          });
+          assert.deepEqual({ answer: output.answer, rounds: output.rounds, keyless: output.keyless }, { answer: '42', rounds: 2, keyless: true });
+        } finally {
+          await daemon.stop();
+        }
+      });
+    } finally {
+      await standIn.close();
+    }
+  });
 });

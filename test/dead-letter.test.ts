@@ -38,7 +38,7 @@ describe('dead letters', () => {
         assert.equal(record.task?.id, 'd1');
         assert.equal(record.task?.goal, 'survive a broken agent');
         // The cause travels with the record, not only in the log at --log-level info.
-        assert.deepEqual(record.error, { category: 'crash', message: 'agent exited with code 3; stderr: boom: cannot start', stderr_tail: ['boom: cannot start'] });
+        assert.deepEqual(record.error, { category: 'crash', code: 'crash', retryable: true, message: 'agent exited with code 3; stderr: boom: cannot start', stderr_tail: ['boom: cannot start'] });
         assert.equal(record.attempts, 3);
         assert.deepEqual(record.runs, history.map((h) => h.run_id));
         assert.equal(await home.exists('agents/flaky/current-task.json'), false);

@@ -104,6 +104,7 @@ describe('metrics', () => {
     const metrics = new DaemonMetrics({
       homeCounts: async () => ({ at: 0, agents: { a: { queue: 3, openItems: 1, deadLetters: 2, spendTodayUsd: 0.5 } } }),
       circuits: () => [{ model: 'p/m', state: 'open', failures: 5, opened_at: 0 }],
+      toolCircuits: () => [{ model: 'billing/refund', state: 'half_open', failures: 3, opened_at: 0 }],
       liveRuns: () => live,
     });
     metrics.modelCall('p/m', 1500, 'ok');
@@ -113,6 +114,7 @@ describe('metrics', () => {
     assert.equal(sample(text, 'agentd_outbox_open_items{agent="a"}'), 1);
     assert.equal(sample(text, 'agentd_dead_letters{agent="a"}'), 2);
     assert.equal(sample(text, 'agentd_circuit_state{model="p/m"}'), 2);
+    assert.equal(sample(text, 'agentd_tool_circuit_state{tool="billing/refund"}'), 1);
     assert.equal(sample(text, 'agentd_model_call_duration_seconds_bucket{le="2.5",model="p/m",outcome="ok"}'), 1);
     assert.equal(sample(text, 'agentd_model_call_duration_seconds_bucket{le="1",model="p/m",outcome="ok"}'), 0);
     liveSteps = 3;

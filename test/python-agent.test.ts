@@ -61,6 +61,8 @@ async function pythonAgent(home: TestHome, name: string, source: string, budget:
   await home.write(`agents/${name}/agent.json`, { version: '1', command: ['python3', 'agent.py'], model: 'mock/echo', env: ['PATH'], budget });
 }
 
+const hasBwrap = spawnSync('bwrap', ['--ro-bind', '/', '/', 'true']).status === 0;
+
 describe('Python agents', { skip: SKIP }, () => {
   it('the Python example answers budget_exhausted with a handoff that has a summary, and no traceback', () =>
     inHome(FAST_CONFIG, async (home) => {
@@ -117,6 +119,21 @@ describe('Python agents', { skip: SKIP }, () => {
         assert.equal(handoff.summary, 'stopped: max_tokens before the task was done');
         assert.deepEqual(handoff.checkpoint, { step: 'before the call' });
         assert.doesNotMatch(agentStderr(daemon, 'careless'), /Traceback|agent failed/);
+      });
+    }));
+
+  it('under sandbox: true, a Node agent still imports agentd/sdk and a Python agent still does import agentd', { skip: hasBwrap ? false : 'bubblewrap cannot run here' }, () =>
+    inHome(FAST_CONFIG, async (home) => {
+      await home.write('agents/boxed-py/agent.py', MODULE_AGENT);
+      await home.write('agents/boxed-py/agent.json', { version: '1', command: ['python3', 'agent.py'], model: 'mock/echo', env: ['PATH'], sandbox: true });
+      await home.write('agents/boxed-js/agent.mjs', `import { runAgent } from 'agentd/sdk';\nrunAgent(async (ctx) => ({ answer: (await ctx.model({ messages: [{ role: 'user', content: ctx.task.goal }] })).content }));\n`);
+      await home.write('agents/boxed-js/agent.json', { version: '1', command: ['node', 'agent.mjs'], model: 'mock/echo', sandbox: true });
+      await home.inbox('boxed-py', 'b1', { goal: 'Say hi', input: { once: true } });
+      await home.inbox('boxed-js', 'b2', { goal: 'Say hi' });
+      await withDaemon(home, async (daemon) => {
+        assert.equal((await daemon.runEnded('boxed-py')).outcome, 'done', agentStderr(daemon, 'boxed-py'));
+        assert.equal((await daemon.runEnded('boxed-js')).outcome, 'done', agentStderr(daemon, 'boxed-js'));
+        assert.deepEqual((await home.readJson<DoneRecord>('state/boxed-js/done/b2.json')).output, { answer: 'mock reply: Say hi' });
       });
     }));
 });

@@ -7,6 +7,7 @@ import readline from 'node:readline';
 import { afterEach, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeMessage, parseAgentLine, type AgentMessage, type DaemonMessage, type DeliveredResolution, type StartMessage } from '../src/protocol/messages.js';
+import { budgetWarning, remaining } from '../src/run/budget.js';
 
 /**
  * The SDK, the bundled example agents and the Python example, each run as a
@@ -228,6 +229,33 @@ runAgent(async (ctx) => {
 
   const { output } = await agent.expect('result');
   assert.deepEqual(output, { before: 10, after: { steps: 2, tool_calls: 5, tokens: 100, cost_usd: 0.75, runtime_ms: 59_000 } });
+});
+
+test('after a budget_warning the SDK cost left is capped by the daily cost left, as the daemon computes it', TIMEOUT, async () => {
+  const agent = await spawnInline(`
+runAgent(async (ctx) => {
+  await ctx.model({ messages: [{ role: 'user', content: 'go' }] });
+  return ctx.budget.remaining;
+});`);
+  agent.send(startMessage({ goal: 'go' }));
+  const call = await agent.expect('model');
+  const warning = {
+    type: 'budget_warning' as const,
+    used: { steps: 8, tool_calls: 0, tokens: 900, cost_usd: 0.25, runtime_ms: 1000 },
+    limits: { steps: 10, tool_calls: 5, tokens: 1000, cost_usd: 1, runtime_ms: 60_000 },
+    // The agent spent 4.9 of its 5 USD today: 0.1 is left, not the task's 0.75.
+    daily: { used_usd: 4.9, limit_usd: 5 },
+  };
+  agent.send(warning);
+  agent.send(modelResult(call.id, 'ok'));
+  const { output } = await agent.expect('result');
+  const daemonSays = remaining(
+    { steps: 10, toolCalls: 5, tokens: 1000, costUsd: 1, runtimeMs: 60_000, dailyCostUsd: 5 },
+    { steps: 8, toolCalls: 0, tokens: 900, costUsd: 0.25, runtimeMs: 1000, dailyCostUsd: 4.9 },
+  );
+  assert.deepEqual(output, daemonSays);
+  assert.ok(Math.abs((output as { cost_usd: number }).cost_usd - 0.1) < 1e-9);
+  assert.deepEqual(budgetWarning({ steps: 10, toolCalls: 5, tokens: 1000, costUsd: 1, runtimeMs: 60_000, dailyCostUsd: 5 }, { steps: 8, toolCalls: 0, tokens: 900, costUsd: 0.25, runtimeMs: 1000, dailyCostUsd: 4.9 }), warning, 'the daemon sends the daily cap in the warning');
 });
 
 test('a stop rejects the pending call with code stopping, aborts the signal, sends the handler\'s handoff and exits 0', TIMEOUT, async () => {

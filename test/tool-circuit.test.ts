@@ -39,7 +39,7 @@ const fail: ToolRun = { ok: false, message: 'tool send exited with code 1' };
 const succeed: ToolRun = { ok: true, result: { sent: true } };
 
 describe('the tool circuit breaker', () => {
-  it('opens after 5 failures within the window: the 6th call fails with tool_failed saying the circuit is open, and nothing runs', async () => {
+  it('opens after 5 failures within the window: the 6th call is refused with circuit_open, saying when to try again, and nothing runs', async () => {
     const clock = new ManualClock();
     const { runs, call } = runner(clock, () => fail);
     const a = agent('billing', [tool('send', true)]);
@@ -50,7 +50,8 @@ describe('the tool circuit breaker', () => {
     }
     assert.equal(runs.length, 5);
     const refused = await call(a, 'send');
-    assert.deepEqual(refused.ok ? null : refused.code, 'tool_failed');
+    assert.deepEqual(refused.ok ? null : refused.code, 'circuit_open');
+    assert.equal(refused.ok ? null : 'retryAfterMs' in refused && refused.retryAfterMs, 29_000, 'it says when the circuit lets a call through again');
     assert.match(refused.ok ? '' : refused.message, /^circuit open for tool send: it failed 5 times within 1m, so calls are refused for 30s \(about 29s from now\); it did not run$/);
     assert.equal(runs.length, 5, 'an open circuit runs nothing');
   });

@@ -5,6 +5,7 @@ import { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
 import { parseDocument } from './document.js';
 import { parseDuration } from './duration.js';
+import { mergeBudget, type RawBudget } from '../core/budget-merge.js';
 import type { AgentDefaults, BudgetLimits, DaemonConfig, FileModes, Freshness, ProviderConfig, RetryPolicy } from './types.js';
 import { resolveToolMap, type RawTool } from './tools.js';
 import { parseByteSize } from '../observe/log-file.js';
@@ -40,14 +41,6 @@ export const BUILTIN_LIMITS: BudgetLimits = {
 /** The `mock` provider is always there, so the examples run with no key. */
 const EMBEDDED_MOCK: ProviderConfig = { name: 'mock', kind: 'mock', baseUrl: null, apiKeyEnv: null, timeoutMs: 60_000, script: null };
 
-interface RawBudget {
-  max_steps?: number;
-  max_tool_calls?: number;
-  max_runtime?: string | number;
-  max_tokens?: number;
-  max_cost_usd?: number;
-  daily_cost_usd?: number;
-}
 interface RawFreshness {
   task_max_age?: string | number;
   context_max_age?: string | number;
@@ -83,17 +76,7 @@ export type { RawBudget, RawFreshness, RawRetry };
 const validateDaemonConfig = compile<RawDaemonConfig>(daemonConfigSchema);
 
 /** Overlay a raw budget onto `base`; each value is in the resolved units. */
-export function mergeBudget(base: BudgetLimits, raw: RawBudget | undefined): BudgetLimits {
-  if (!raw) return { ...base };
-  return {
-    steps: raw.max_steps ?? base.steps,
-    toolCalls: raw.max_tool_calls ?? base.toolCalls,
-    runtimeMs: raw.max_runtime !== undefined ? parseDuration(raw.max_runtime) : base.runtimeMs,
-    tokens: raw.max_tokens ?? base.tokens,
-    costUsd: raw.max_cost_usd ?? base.costUsd,
-    dailyCostUsd: raw.daily_cost_usd ?? base.dailyCostUsd,
-  };
-}
+export { mergeBudget };
 
 export function mergeFreshness(base: Freshness, raw: RawFreshness | undefined): Freshness {
   if (!raw) return { ...base };

@@ -1,3 +1,4 @@
+import { missingProviderKeys } from '../config/provider-auth.js';
 import type { Logger } from 'pino';
 import fs from 'node:fs/promises';
 import { findDefinitionFile, loadAgentDefinition } from '../config/agent-definition.js';
@@ -90,6 +91,8 @@ export class AgentRegistry {
         this.definitions.delete(agent);
         return false;
       }
+      const missingKeys = missingProviderKeys(this.config, definition);
+      if (missingKeys.length > 0) throw new ConfigError(definition.file, missingKeys, { category: 'auth' });
       const previous = this.definitions.get(agent);
       this.definitions.set(agent, definition);
       if (!previous || previous.hash !== definition.hash) {
@@ -103,8 +106,9 @@ export class AgentRegistry {
       const message = errorMessage(err);
       const kept = this.definitions.has(agent);
       await this.rereadIfFresh(agent);
-      this.log.error({ agent, problem: message, kept_previous: kept }, 'agent definition rejected');
-      if (err instanceof ConfigError) await this.reportConfigError(agent, message, kept);
+      const category = err instanceof ConfigError && err.category === 'auth' ? 'auth' : null;
+      this.log.error({ agent, problem: message, kept_previous: kept, ...(category ? { category } : {}) }, 'agent definition rejected');
+      if (err instanceof ConfigError) await this.reportConfigError(agent, message, kept, category);
       return kept;
     }
   }
@@ -130,7 +134,7 @@ export class AgentRegistry {
     this.rereads.set(agent, timer);
   }
 
-  private async reportConfigError(agent: string, message: string, kept: boolean): Promise<void> {
+  private async reportConfigError(agent: string, message: string, kept: boolean, category: 'auth' | null): Promise<void> {
     const reason = kept ? `${message}\n(the last good definition stays in use)` : message;
     try {
       await updateOutbox(this.paths, agent, (outbox) => {
@@ -149,7 +153,8 @@ export class AgentRegistry {
           run_id: null,
           created_at: this.now().toISOString(),
           reason,
-          question: 'Fix the definition; this item closes itself when it loads.',
+          question: category === 'auth' ? 'Set the key in the daemon\'s environment and restart it; this item closes itself when the agent loads.' : 'Fix the definition; this item closes itself when it loads.',
+          ...(category ? { details: { category } } : {}),
           status: 'open',
         });
       });

@@ -123,6 +123,11 @@ export class Daemon {
       // anything written during start-up is seen either by the load or by an event, with one load.
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     }
+    if (this.stopping) {
+      // A signal arrived during start-up and the stop is done: start nothing more, or the process never exits.
+      await this.watcher?.close();
+      return;
+    }
     this.state = 'running';
     const loaded = await this.registry.loadAll();
     await this.syncSchedules();
@@ -190,7 +195,9 @@ export class Daemon {
     try {
       this.config = await loadDaemonConfig(this.paths);
       applySecuritySettings(this.config, this.log);
-      this.gateway = this.newGateway(this.config);
+      const gateway = this.newGateway(this.config);
+      gateway.adoptCircuits(this.gateway);
+      this.gateway = gateway;
       this.registry.setConfig(this.config);
       this.scheduler.setMaxParallel(this.config.maxParallelRuns);
       await this.notifier?.setHooks(this.config.notify);

@@ -25,7 +25,7 @@ export interface ObservedDaemon {
   readonly startedAt: number;
   agents(): string[];
   circuits(): CircuitInfo[];
-  /** Tool circuits that have seen a call (the console shows them). */
+  /** Tool circuits; CircuitInfo.model holds the circuit's key (tools/tool-circuits.ts). */
   toolCircuits(): CircuitInfo[];
   watcher(): HealthFacts['watcher'];
   schedulerAccepting(): boolean;
@@ -65,7 +65,7 @@ export class DaemonObservability {
   /** Serve /healthz, /metrics and the console. Throws when the address cannot be bound. */
   async listen(address: HttpAddress): Promise<HttpAddress> {
     const { DaemonMetrics } = await import('../observe/metrics.js');
-    const metrics = new DaemonMetrics({ homeCounts: () => this.counts.get(), circuits: () => this.daemon.circuits(), liveRuns: () => this.live.list() });
+    const metrics = new DaemonMetrics({ homeCounts: () => this.counts.get(), circuits: () => this.daemon.circuits(), toolCircuits: () => this.daemon.toolCircuits(), liveRuns: () => this.live.list() });
     this.metrics = metrics;
     const console = await startConsole(this.paths, { snapshot: () => this.snapshot(), toolCircuits: () => this.daemon.toolCircuits() }, this.clock, this.log.child({ component: 'console' }));
     this.console = console;
@@ -148,7 +148,7 @@ export class DaemonObservability {
         };
       }),
       circuits: this.daemon.circuits().map((c) => ({ ...c, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
-      tool_circuits: this.daemon.toolCircuits().map((c) => ({ ...c, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
+      tool_circuits: this.daemon.toolCircuits().map((c) => ({ tool: c.model, state: c.state, failures: c.failures, opened_at: c.opened_at === null ? null : new Date(c.opened_at).toISOString() })),
       last_errors: Object.fromEntries(this.lastErrors),
       spend_today_usd: { total: Object.values(spend).reduce((a, b) => a + b, 0), agents: spend },
     };

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { AgentDefinition } from '../config/types.js';
-import { errorMessage } from '../errors.js';
+import { AgentdFailure, errorMessage } from '../errors.js';
 import { taskSchema } from '../schema/schemas.js';
 import { compiledSchema } from '../schema/compiled.js';
 import { compile } from '../schema/validate.js';
@@ -47,11 +47,12 @@ export interface EvalCase {
 }
 
 /** A golden set that cannot be run as written: the person who wrote it must fix it (exit 2). */
-export class EvalSetError extends Error {
+export class EvalSetError extends AgentdFailure {
   override readonly name = 'EvalSetError';
   readonly code = 'bad_eval_set';
+  readonly category = 'bad_input';
   constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
+    super(problems.join('\n'), { problems });
   }
 }
 

@@ -1,7 +1,6 @@
 import type { AgentDefinition, ToolDefinition } from '../config/types.js';
 import type { ToolCaller } from '../run/run-host.js';
-import { compiledSchema } from '../schema/compiled.js';
-import { formatErrors } from '../schema/validate.js';
+import { toolArgsProblem } from '../tools/tool-args.js';
 
 /**
  * Side-effecting tools under eval: a call of a `write` or `irreversible` tool
@@ -30,10 +29,9 @@ export class RecordingToolCaller implements ToolCaller {
   async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
     const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
     if (!tool || !hasSideEffect(tool)) return this.live.call(request);
-    const validate = compiledSchema(tool.inputSchema);
-    if (!validate(request.args)) {
-      return { ok: false, code: 'invalid_args', message: `arguments for ${tool.name}: ${formatErrors(validate.errors ?? []).join('; ')}` };
-    }
+    const problem = toolArgsProblem(tool, request.args);
+    if (problem) return { ok: false, code: 'invalid_args', message: problem, ran: false };
+    await request.onStart?.();
     this.calls.push({ name: request.name, args: request.args, seq: request.seq });
     return { ok: true, result: { ...RECORDED_RESULT } };
   }

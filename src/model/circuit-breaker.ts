@@ -118,6 +118,17 @@ export class CircuitRegistry {
     return breaker;
   }
 
+  /**
+   * Take over `other`'s circuits (a SIGHUP builds a new gateway): an open
+   * circuit stays open across a reload. Only when the tuning is the same;
+   * new tuning starts every circuit fresh.
+   */
+  adopt(other: CircuitRegistry): void {
+    const same = (Object.keys(this.options) as (keyof CircuitOptions)[]).every((k) => this.options[k] === other.options[k]);
+    if (!same) return;
+    for (const [model, breaker] of other.breakers) if (!this.breakers.has(model)) this.breakers.set(model, breaker);
+  }
+
   /** Sorted by model, for a stable `agentd status`. */
   list(): CircuitInfo[] {
     return [...this.breakers.values()].map((b) => b.info()).sort((a, b) => a.model.localeCompare(b.model));

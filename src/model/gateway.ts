@@ -135,6 +135,11 @@ export class ModelGateway {
     }
   }
 
+  /** Keep `previous`'s circuits (a reload): an outage does not end because a config file was saved. */
+  adoptCircuits(previous: ModelGateway): void {
+    this.circuitRegistry.adopt(previous.circuitRegistry);
+  }
+
   /** Every model's circuit, for `agentd status`. */
   circuits(): CircuitInfo[] {
     return this.circuitRegistry.list();

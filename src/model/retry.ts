@@ -1,5 +1,6 @@
 import type { RetryPolicy } from '../config/types.js';
 import type { FailureClass } from './types.js';
+import { fullJitterDelayMs } from '../core/backoff.js';
 
 /** DESIGN.md 2: `retry.attempts` is 1..10, whatever a caller passes. */
 export const MAX_ATTEMPTS = 10;
@@ -30,9 +31,7 @@ export function totalAttemptCap(policy: RetryPolicy, fallbacks: number): number 
 export function backoffDelayMs(policy: RetryPolicy, attempt: number, retryAfterMs: number | null, random: () => number): number {
   const p = normalisePolicy(policy);
   if (retryAfterMs !== null) return Math.min(Math.max(0, retryAfterMs), p.maxDelayMs);
-  // Past 2^30 the product is already far above any sane max_delay; the min keeps it finite.
-  const ceiling = Math.min(p.maxDelayMs, p.baseDelayMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
-  return Math.floor(Math.min(0.999999, Math.max(0, random())) * ceiling);
+  return fullJitterDelayMs(attempt, p.baseDelayMs, p.maxDelayMs, random);
 }
 
 /** What to do after a failed attempt. */

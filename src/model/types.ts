@@ -1,3 +1,4 @@
+import { AgentdFailure } from '../errors.js';
 import type { RetryPolicy } from '../config/types.js';
 import type { ModelRequest, ModelResponse } from '../protocol/messages.js';
 
@@ -55,9 +56,10 @@ export interface GatewayResult {
 }
 
 /** A model call that failed for good. */
-export class ModelCallError extends Error {
+export class ModelCallError extends AgentdFailure {
   override readonly name = 'ModelCallError';
   readonly code = 'model_call_failed';
+  readonly category: ModelErrorCategory;
   constructor(
     message: string,
     readonly failure: FailureClass,
@@ -65,6 +67,12 @@ export class ModelCallError extends Error {
     readonly status: number | null,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(message, { model, status }, options);
+    this.category = failure.category;
+  }
+
+  /** The classification knows more than the category: a 5xx is retried, a 4xx of the same category is not. */
+  override get retryable(): boolean {
+    return this.failure.retryable;
   }
 }

@@ -15,6 +15,8 @@ export interface MetricsSources {
   /** The home's per-agent counts, cached by the caller (reading the files is not free). */
   homeCounts(): Promise<HomeCounts>;
   circuits(): CircuitInfo[];
+  /** Tool circuits, keyed in CircuitInfo.model by the tool's circuit key. */
+  toolCircuits(): CircuitInfo[];
   liveRuns(): LiveRun[];
 }
 
@@ -77,6 +79,16 @@ export class DaemonMetrics {
       collect() {
         this.reset();
         for (const c of src.circuits()) this.set({ model: c.model }, CIRCUIT_STATE_VALUE[c.state]);
+      },
+    });
+    new Gauge({
+      name: 'agentd_tool_circuit_state',
+      help: 'Circuit breaker per tool (a shared tool by name, an agent\'s own as agent/tool): 0 closed, 1 half_open, 2 open.',
+      labelNames: ['tool'],
+      registers,
+      collect() {
+        this.reset();
+        for (const c of src.toolCircuits()) this.set({ tool: c.model }, CIRCUIT_STATE_VALUE[c.state]);
       },
     });
     new Gauge({

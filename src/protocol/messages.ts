@@ -87,6 +87,7 @@ export type ErrorCode =
   | 'provider_unavailable'
   | 'provider_error'
   | 'tool_failed'
+  | 'circuit_open'
   | 'denied'
   | 'bad_message'
   | 'stopping';
@@ -134,11 +135,15 @@ export interface ErrorMessage {
   id: string | null;
   code: ErrorCode;
   message: string;
+  /** With `circuit_open`: ms until the tool's circuit lets a call through again. */
+  retry_after_ms?: number;
 }
 export interface BudgetWarningMessage {
   type: 'budget_warning';
   used: BudgetUsed;
   limits: BudgetUsed;
+  /** The agent's spend today against daily_cost_usd, which also caps the cost left. */
+  daily?: { used_usd: number; limit_usd: number };
 }
 export interface StopMessage {
   type: 'stop';
@@ -286,6 +291,4 @@ export function parseAgentLine(line: string): ParsedLine {
   return { kind: 'invalid', reason: `${type} message: ${validate.problems(value).join('; ')}`, id: replyId };
 }
 
-export function encodeMessage(message: DaemonMessage | AgentMessage): string {
-  return JSON.stringify(message) + '\n';
-}
+export { encodeMessage } from './codec.js';

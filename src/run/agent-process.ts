@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
-import { confinedSpawn, type Confinement } from '../security/sandbox.js';
+import { confinedSpawn, type Confinement, type SandboxWhere } from '../security/sandbox.js';
 import { secretCensor } from '../security/secrets.js';
 import { PYTHON_MODULE_DIR } from '../config/installation.js';
 
@@ -179,8 +179,10 @@ export class AgentProcess {
 }
 
 /** The sandbox's view for a process started in `cwd` (the agent folder) of the home AGENTD_HOME names. */
-export function confinedWhere(cwd: string, agentdEnv: Record<string, string>): { home: string; agentDir: string; cwd: string } {
-  return { home: agentdEnv.AGENTD_HOME ?? path.dirname(path.dirname(cwd)), agentDir: cwd, cwd };
+export function confinedWhere(cwd: string, agentdEnv: Record<string, string>): SandboxWhere {
+  // A plain agent's task and resume files live in a private temp folder the sandbox must still show.
+  const readable = [agentdEnv.AGENTD_TASK_FILE, agentdEnv.AGENTD_RESUME_FILE].filter((f): f is string => f !== undefined).map((f) => path.dirname(f));
+  return { home: agentdEnv.AGENTD_HOME ?? path.dirname(path.dirname(cwd)), agentDir: cwd, cwd, readable: [...new Set(readable)] };
 }
 
 export function killGroup(pid: number, signal: NodeJS.Signals): void {

@@ -1,6 +1,7 @@
 import type { DeliveredResolution } from '../protocol/messages.js';
 import type { OutboxItem } from '../store/outbox.js';
-import { blocksTask } from '../store/outbox.js';
+import { blocksTask } from '../core/outbox-rules.js';
+import { fullJitterDelayMs } from '../core/backoff.js';
 import { laterDecision, type ApprovalRecord } from '../tools/approval.js';
 
 /**
@@ -102,6 +103,5 @@ export function isStale(createdAt: string, maxAgeMs: number, now: number): boole
 
 /** Exponential backoff with full jitter between failed runs of a task. */
 export function runRetryDelayMs(failedAttempts: number, baseMs: number, maxMs: number, random: () => number): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, failedAttempts - 1));
-  return Math.round(random() * ceiling);
+  return fullJitterDelayMs(failedAttempts, baseMs, maxMs, random);
 }

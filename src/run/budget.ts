@@ -1,7 +1,7 @@
 import type { BudgetLimits } from '../config/types.js';
-import type { BudgetRemaining, BudgetUsed, StopReason } from '../protocol/messages.js';
-import type { RawBudget } from '../config/daemon-config.js';
-import { mergeBudget } from '../config/daemon-config.js';
+import type { BudgetRemaining, BudgetUsed, BudgetWarningMessage, StopReason } from '../protocol/messages.js';
+import { mergeBudget, type RawBudget } from '../core/budget-merge.js';
+import { remainingBudget, type DailyCost } from '../protocol/codec.js';
 
 /**
  * Budget decisions, pure: given limits, what was spent and a clock reading,
@@ -65,14 +65,18 @@ export function taskLimits(agent: BudgetLimits, task: RawBudget | undefined, ext
   return limits;
 }
 
+/** The remaining budget, computed by the codec the SDK uses too, so both agree on the daily cap. */
 export function remaining(limits: BudgetLimits, spent: Spent): BudgetRemaining {
-  return {
-    steps: Math.max(0, limits.steps - spent.steps),
-    tool_calls: Math.max(0, limits.toolCalls - spent.toolCalls),
-    tokens: Math.max(0, limits.tokens - spent.tokens),
-    cost_usd: Math.max(0, Math.min(limits.costUsd - spent.costUsd, limits.dailyCostUsd - spent.dailyCostUsd)),
-    runtime_ms: Math.max(0, limits.runtimeMs - spent.runtimeMs),
-  };
+  return remainingBudget(limitsView(limits), usedView(spent), dailyView(limits, spent));
+}
+
+function dailyView(limits: BudgetLimits, spent: Spent): DailyCost {
+  return { used_usd: spent.dailyCostUsd, limit_usd: limits.dailyCostUsd };
+}
+
+/** The one budget_warning of a run: what was used, the limits, and the daily cap that also bounds the cost left. */
+export function budgetWarning(limits: BudgetLimits, spent: Spent): BudgetWarningMessage {
+  return { type: 'budget_warning', used: usedView(spent), limits: limitsView(limits), daily: dailyView(limits, spent) };
 }
 
 export function usedView(spent: Spent): BudgetUsed {

@@ -4,11 +4,13 @@ import { writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/
 import { appendHistory, type HistoryLine, type RunStatus } from '../store/history.js';
 import { emptySpend, readJournal, type JournalSpend, type JournalSummary } from '../store/journal.js';
 import type { BudgetUsed } from '../protocol/messages.js';
-import { addOutboxItem, markDelivered, newItemId, updateOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
-import { addDailySpend, utcDay } from '../store/spend.js';
+import { addOutboxItem, markDelivered, newItemId, type OutboxItem, type OutboxKind } from '../store/outbox.js';
+import { addDailySpend, readDailySpend } from '../store/spend.js';
 import { completeTask, deadLetterTask, type Task } from '../store/tasks.js';
-import { runRetryDelayMs } from './boot.js';
+import { decideRunRetry } from '../core/run-retry.js';
+import { failureOf, type Failure } from '../errors.js';
 import { limitsView, usedView } from './budget.js';
+import { alertDailySpend } from './daily-alert.js';
 import type { RunReport } from './run-host.js';
 import type { RunnerDeps } from './runner.js';
 import { addSpend, fromStored, reconcileSpend, toStored } from './spend-floor.js';
@@ -46,7 +48,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   };
   const outcome = report.outcome;
   let status: RunStatus;
-  let error: { category: string; message: string; stderr_tail?: string[] } | null = null;
+  let error: (Failure & { stderr_tail?: string[] }) | null = null;
 
   switch (outcome.kind) {
     case 'done':
@@ -64,24 +66,25 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
     case 'limit':
     case 'interrupted': {
       status = outcome.kind === 'limit' ? 'limit' : 'interrupted';
-      if (outcome.kind === 'limit') error = { category: 'budget', message: `budget reached: ${outcome.reason}` };
+      if (outcome.kind === 'limit') error = failureOf('budget', `budget reached: ${outcome.reason}`);
       if (outcome.handoff?.state !== undefined) checkpoint = { ...checkpoint, state: outcome.handoff.state, checkpoint_at: now.toISOString(), checkpoint_seq: report.seq };
       await writeCheckpoint(paths, agent.name, checkpoint);
       // Budgets are per task across its runs: the journal holds every run's real spend.
       const journal = await readJournal(paths.journal(agent.name, task.id));
       const used = usedView(taskSpent(reconcileSpend(journal.spend, fromStored(checkpoint.spend)).spend, checkpoint.runtime_ms));
-      await writeHandoff(deps, run, checkpoint, outcome.reason, outcome.handoff, journal, used);
+      const shown = await handoffFigures(deps, run, outcome.reason, used);
+      await writeHandoff(deps, run, checkpoint, outcome.reason, outcome.handoff, journal, shown);
       if (outcome.kind === 'limit') {
         await escalate(deps, run, 'limit', `budget reached: ${outcome.reason}`, {
-          question: 'Continue (optionally with --extend), or cancel?',
-          details: { used, limits: limitsView(run.limits) },
+          question: outcome.reason === 'daily_cost' ? `The agent's daily_cost_usd ($${run.limits.dailyCostUsd}) is spent: continue after the UTC day ends (or raise daily_cost_usd), or cancel?` : 'Continue (optionally with --extend), or cancel?',
+          details: shown,
         });
       }
       break;
     }
     case 'provider_unavailable':
       status = 'escalated';
-      error = { category: 'provider_error', message: outcome.message };
+      error = failureOf('provider_error', outcome.message, 'provider_unavailable');
       await writeCheckpoint(paths, agent.name, checkpoint);
       await escalate(deps, run, 'provider_unavailable', `model ${outcome.model} unavailable and the task is critical: ${outcome.message}`, {
         question: 'Retry when the provider is back (retry), or cancel?',
@@ -111,10 +114,11 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
       });
       break;
     case 'failed': {
-      error = { category: outcome.category, message: outcome.message, ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
-      const attempts = checkpoint.attempts + 1;
+      error = { ...failureOf(outcome.category, outcome.message), ...(outcome.stderrTail ? { stderr_tail: outcome.stderrTail } : {}) };
+      const decision = decideRunRetry(outcome.category, checkpoint.attempts, { maxAttempts: agent.maxAttempts, ...agent.retry }, deps.random);
+      const attempts = decision.attempts;
       checkpoint = { ...checkpoint, attempts, last_error: error };
-      if (attempts >= agent.maxAttempts) {
+      if (decision.kind === 'dead_letter') {
         status = 'dead_letter';
         await deadLetterTask(paths, agent.name, run.claimed, {
           v: 1,
@@ -128,8 +132,7 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
         });
       } else {
         status = 'failed';
-        const delay = runRetryDelayMs(attempts, agent.retry.baseDelayMs, agent.retry.maxDelayMs, deps.random);
-        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + delay).toISOString() };
+        checkpoint = { ...checkpoint, next_attempt_at: new Date(now.getTime() + decision.delayMs).toISOString() };
         await writeCheckpoint(paths, agent.name, checkpoint);
       }
       break;
@@ -222,7 +225,7 @@ async function writeHandoff(
   reason: string,
   handoff: { summary: string; next_steps?: unknown[] } | null,
   journal: JournalSummary,
-  used: BudgetUsed,
+  shown: { used: BudgetUsed; limits: BudgetUsed },
 ): Promise<void> {
   await writeJsonAtomic(deps.paths.handoffFile(run.agent.name), {
     v: 1,
@@ -231,8 +234,8 @@ async function writeHandoff(
     run_id: run.runId,
     reason,
     at: new Date(deps.clock.now()).toISOString(),
-    used,
-    limits: limitsView(run.limits),
+    used: shown.used,
+    limits: shown.limits,
     summary: handoff?.summary ?? null,
     next_steps: handoff?.next_steps ?? [],
     checkpoint: checkpoint.state,
@@ -240,35 +243,19 @@ async function writeHandoff(
   });
 }
 
-/** Share of daily_cost_usd at which a person is told, once per agent per UTC day. */
-export const DAILY_ALERT_SHARE = 0.8;
-
-/** Pure: did this run carry the agent's spend today across the alert line? */
-export function crossesDailyAlert(before: number, after: number, dailyCapUsd: number): boolean {
-  const line = dailyCapUsd * DAILY_ALERT_SHARE;
-  return dailyCapUsd > 0 && before < line && after >= line;
+/**
+ * Used against limits, as the handoff and the limit item show them. A stop by
+ * the daily cap shows that cap and today's spend (this run included), not the
+ * task's max_cost_usd, which was not what stopped it.
+ */
+async function handoffFigures(deps: RunnerDeps, run: FinishedRun, reason: string, used: BudgetUsed): Promise<{ used: BudgetUsed & { daily_cost_usd?: number }; limits: BudgetUsed & { daily_cost_usd?: number } }> {
+  const limits = limitsView(run.limits);
+  if (reason !== 'daily_cost') return { used, limits };
+  const today = (await readDailySpend(deps.paths, run.agent.name, new Date(deps.clock.now()))) + run.report.spend.costUsd;
+  return { used: { ...used, daily_cost_usd: today }, limits: { ...limits, daily_cost_usd: run.limits.dailyCostUsd } };
 }
 
-async function alertDailySpend(deps: RunnerDeps, agent: AgentDefinition, before: number, after: number, now: Date): Promise<void> {
-  if (!crossesDailyAlert(before, after, agent.budget.dailyCostUsd)) return;
-  const day = utcDay(now);
-  await updateOutbox(deps.paths, agent.name, (outbox) => {
-    if (outbox.items.some((i) => i.kind === 'budget_alert' && (i.details as { day?: string } | undefined)?.day === day)) return;
-    outbox.items.push({
-      id: newItemId(agent.name),
-      kind: 'budget_alert',
-      agent: agent.name,
-      task_id: null,
-      run_id: null,
-      created_at: now.toISOString(),
-      reason: `${agent.name} has spent $${after.toFixed(4)} today (UTC), past ${DAILY_ALERT_SHARE * 100}% of its daily_cost_usd $${agent.budget.dailyCostUsd}`,
-      question: 'Nothing is held back yet; at the cap, model calls are refused. Resolve to acknowledge.',
-      details: { day, spent_usd: after, daily_cost_usd: agent.budget.dailyCostUsd },
-      status: 'open',
-    });
-  });
-  deps.log.warn({ spent_usd: after, daily_cost_usd: agent.budget.dailyCostUsd }, 'agent passed 80% of its daily cost cap');
-}
+export { crossesDailyAlert, DAILY_ALERT_SHARE } from './daily-alert.js';
 
 /** A person said cancel: the task goes to done with status cancelled. */
 export async function cancelTask(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer, checkpoint: TaskCheckpoint, item: OutboxItem): Promise<void> {

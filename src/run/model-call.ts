@@ -1,5 +1,6 @@
 import type { ModelRequest, ModelResponse, StopReason, Usage } from '../protocol/messages.js';
 import { ModelCallError, type GatewayResult } from '../model/types.js';
+import type { ErrorCategory } from '../errors.js';
 import { appendJournal, requestHash } from '../store/journal.js';
 import { decideModelCall, estimatePromptTokens, type Spent } from './budget.js';
 import type { ReplayCursor } from './replay.js';
@@ -28,7 +29,7 @@ export type ModelCallOutcome =
   | { kind: 'refused'; reason: StopReason }
   | { kind: 'stopping' }
   /** `availability`: retries exhausted, circuit open, no fallback left. `status`: the provider's HTTP status. */
-  | { kind: 'failed'; code: 'provider_error' | 'provider_unavailable'; message: string; status: number | null; category: string };
+  | { kind: 'failed'; code: 'provider_error' | 'provider_unavailable'; message: string; status: number | null; category: ErrorCategory };
 
 /** The parts of the run host a model step reads and updates. */
 export interface ModelCallRun {

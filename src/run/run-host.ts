@@ -1,16 +1,16 @@
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
 import { closeJournal } from '../store/journal-writer.js';
-import { appendJournal, requestHash, type EffectiveCall, type JournalSpend } from '../store/journal.js';
+import { appendJournal, type EffectiveCall, type JournalSpend } from '../store/journal.js';
 import { compiledSchema } from '../schema/compiled.js';
+import type { ErrorCategory } from '../errors.js';
 import { formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
-import { idempotencyKey } from '../tools/idempotency.js';
 import { formatDuration } from '../config/duration.js';
-import { approvalCause, approvalStanding } from '../tools/approval.js';
 import { AgentProcess, stderrCause } from './agent-process.js';
-import { decideToolCall, exhaustedBudget, limitsView, pastWarning, remaining, usedView, type Spent } from './budget.js';
+import { budgetWarning, exhaustedBudget, pastWarning, remaining, type Spent } from './budget.js';
 import { ReplayCursor } from './replay.js';
+import { handleToolCall, type ToolCallHost } from './tool-call.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
 import { PlainOutput, writePlainFiles } from './plain-agent.js';
 import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
@@ -57,6 +57,7 @@ class RunHost {
   private readonly taint: RunTaint;
   /** Non-protocol stdout lines seen; only the first NOISE_LOG_LINES are logged, so a flood cannot flood the log. */
   private noiseLines = 0;
+  private readonly toolHost: ToolCallHost;
   /** The run as a model step sees it. */
   private readonly modelRun: ModelCallRun;
   /** A plain agent's stdout (protocol: none), which is its result. */
@@ -69,6 +70,7 @@ class RunHost {
     this.plainOutput = input.agent.protocol === 'none' ? new PlainOutput() : null;
     this.modelRun = this.newModelRun();
     this.taint = new RunTaint(input.tainted ?? false, (found) => input.onSuspectedInjection?.(found) ?? Promise.resolve(), input.log);
+    this.toolHost = this.toolCallHost();
   }
 
   async run(): Promise<RunReport> {
@@ -369,6 +371,8 @@ class RunHost {
       if (critical) this.finish({ kind: 'provider_unavailable', model, message: outcome.message });
       else this.unavailable = { category: outcome.category, message: outcome.message };
     }
+    // Refused for good (auth, bad request): an agent that then gives up failed for that reason, not a crash.
+    else if (outcome.kind === 'failed') this.unavailable = { category: outcome.category, message: outcome.message };
   }
 
   private newModelRun(): ModelCallRun {
@@ -392,93 +396,36 @@ class RunHost {
   }
 
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
-  private unavailable: { category: string; message: string } | null = null;
+  private unavailable: { category: ErrorCategory; message: string } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
     await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
   }
 
-  private async onTool(message: ToolCallMessage): Promise<void> {
-    if (this.stopReason || this.outcome) {
-      this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'the run is stopping' });
-      return;
-    }
-    if (!Object.hasOwn(this.input.agent.tools, message.name)) {
-      this.process.send({ type: 'error', id: message.id, code: 'not_allowed', message: `tool ${JSON.stringify(message.name)} is not in this agent's tools` });
-      return;
-    }
-    const hash = requestHash('tool', message.name, message.args);
-    const seq = this.replay.next('tool', hash);
-    const span = this.input.trace?.tool(seq, message.name, this.input.agent.tools[message.name]?.effect, message.args);
-    const unfinished = this.replay.unfinishedSideEffect(seq, hash, this.input.agent.tools[message.name], this.input.sideEffectDecisions.get(seq));
-    if (unfinished === 'ask') {
-      this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'a person must say whether this call already happened' });
-      const tool = this.input.agent.tools[message.name]!;
-      this.finish({ kind: 'unsure_side_effect', seq, tool: message.name, args: message.args, idempotencyKey: idempotencyKey(this.input.agent.name, this.input.taskId, seq, tool.name) });
-      return;
-    }
-    if (unfinished === 'assume_done') {
-      const decision = this.input.sideEffectDecisions.get(seq);
-      const result = { assumed_done: true, by_person: true, ...(decision?.answer !== undefined ? { answer: decision.answer } : {}) };
-      await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result, at: this.iso() });
-      this.replay.goLive();
-      span?.replayed(result);
-      this.process.send({ type: 'tool_result', id: message.id, ok: true, result, replayed: true });
-      return;
-    }
-    const recorded = unfinished === 'rerun' ? null : await this.replayed(seq, 'tool', hash);
-    if (unfinished === 'rerun') this.replay.goLive(); // the journal ends at this call: everything after it is live
-    if (recorded) {
-      span?.replayed(recorded.result);
-      await this.taint.inspect(recorded.result, `tool result of ${message.name} (call ${seq})`);
-      this.process.send({ type: 'tool_result', id: message.id, ok: true, result: recorded.result, replayed: true });
-      return;
-    }
-    const refusal = decideToolCall(this.input.limits, this.spentNow());
-    if (refusal) return this.refuse(message.id, refusal);
-    const tool = this.input.agent.tools[message.name]!;
-    const cause = approvalCause(tool, this.taint.tainted);
-    if (cause) {
-      // The approval is bound to this exact call: its place in the task and a hash of tool and arguments.
-      const standing = approvalStanding(this.input.approvals.get(`${seq}:${hash}`), tool.approvalTtlMs, this.input.clock.now());
-      if (standing.kind === 'none' || standing.kind === 'expired') {
-        const expired = standing.kind === 'expired' ? standing.record : null;
-        if (expired) this.input.log.info({ tool: message.name, seq, approved_at: new Date(expired.at).toISOString() }, 'approval older than approval_ttl; asking again');
-        this.input.trace?.approvalWait(seq, message.name, 'pending');
-        this.process.send({ type: 'error', id: message.id, code: 'stopping', message: 'this call waits for a person\'s approval' });
-        this.finish({ kind: 'approval', seq, tool: message.name, args: message.args, callHash: hash, cause, expired });
-        return;
-      }
-      if (standing.kind === 'denied') {
-        span?.failed('denied', 'a person denied this call');
-        await this.journalFailed(seq, 'tool', message.name, hash, { code: 'denied', message: 'a person denied this call' });
-        this.process.send({ type: 'error', id: message.id, code: 'denied', message: `a person denied this call of ${message.name}: do not retry it, handle the refusal` });
-        return;
-      }
-    }
-    const sideEffect = tool.effect !== 'read';
-    const auditCall = (phase: string, extra: object = {}) =>
-      this.input.audit({ event: 'tool_call', agent: this.input.agent.name, task_id: this.input.taskId, run_id: this.input.runId, details: { tool: message.name, seq, effect: tool.effect, phase, call_hash: hash, ...extra } });
-    // The audit line goes first and the journal's record of the outcome right after the call:
-    // nothing slower may stand between a side effect and the record that it happened.
-    if (sideEffect) await auditCall('started', { args: message.args });
-    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'started', at: this.iso() });
-    this.spent.toolCalls++;
-    this.runSpend.toolCalls++;
-    const answer = await this.input.tools.call({ agent: this.input.agent, taskId: this.input.taskId, runId: this.input.runId, seq, name: message.name, args: message.args });
-    if (!answer.ok) {
-      span?.failed(answer.code, answer.message);
-      await this.journalFailed(seq, 'tool', message.name, hash, { code: answer.code, message: answer.message });
-      if (sideEffect) await auditCall('failed');
-      this.process.send({ type: 'error', id: message.id, code: answer.code, message: answer.message });
-      return;
-    }
-    span?.completed(answer.result);
-    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result: answer.result, at: this.iso() });
-    if (sideEffect) await auditCall('completed');
-    await this.taint.inspect(answer.result, `tool result of ${message.name} (call ${seq})`);
-    this.process.send({ type: 'tool_result', id: message.id, ok: true, result: answer.result, replayed: false });
-    this.afterSpend();
+  private onTool(message: ToolCallMessage): Promise<void> {
+    return handleToolCall(this.toolHost, message);
+  }
+
+  /** The run as a tool call sees it (run/tool-call.ts). */
+  private toolCallHost(): ToolCallHost {
+    return {
+      input: this.input,
+      replay: this.replay,
+      taint: this.taint,
+      ending: () => Boolean(this.stopReason || this.outcome),
+      send: (message) => this.process.send(message),
+      finish: (outcome) => this.finish(outcome),
+      refuse: (id, reason) => this.refuse(id, reason),
+      replayed: (seq, kind, hash) => this.replayed(seq, kind, hash),
+      journalFailed: (seq, kind, name, hash, error) => this.journalFailed(seq, kind, name, hash, error),
+      spentNow: () => this.spentNow(),
+      countToolCall: () => {
+        this.spent.toolCalls++;
+        this.runSpend.toolCalls++;
+      },
+      afterSpend: () => this.afterSpend(),
+      iso: () => this.iso(),
+    };
   }
 
   private async onUsage(message: UsageMessage): Promise<void> {
@@ -501,11 +448,12 @@ class RunHost {
   }
 
   private afterSpend(): void {
+    this.input.onSpend?.(this.spentNow());
     if (this.warned) return;
     const spent = this.spentNow();
     if (!pastWarning(this.input.limits, spent)) return;
     this.warned = true;
-    this.process.send({ type: 'budget_warning', used: usedView(spent), limits: limitsView(this.input.limits) });
+    this.process.send(budgetWarning(this.input.limits, spent));
   }
 
   private onResult(output: unknown): void {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ErrorCategory } from '../errors.js';
 import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import type { HandoffMessage, StartMessage, StopReason, UncertainMessage } from '../protocol/messages.js';
 import type { GatewayCall, GatewayResult } from '../model/types.js';
@@ -22,8 +23,16 @@ export interface ModelCaller {
 
 /** What the agent asked a tool to do, answered by the tools layer. */
 export interface ToolCaller {
-  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown> }): Promise<
-    { ok: true; result: unknown } | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string }
+  /**
+   * `onStart` is awaited once the call is admitted (allowed, valid arguments,
+   * circuit closed) and just before the tool runs: only then is it journaled
+   * and counted toward max_tool_calls. `ran: false` on a refusal that came first.
+   */
+  call(request: { agent: AgentDefinition; taskId: string; runId: string; seq: number; name: string; args: Record<string, unknown>; onStart?: () => Promise<void> }): Promise<
+    | { ok: true; result: unknown }
+    | { ok: false; code: 'not_allowed' | 'invalid_args' | 'tool_failed' | 'denied'; message: string; ran?: boolean }
+    /** Refused without running because the tool's circuit is open; `retryAfterMs`: when it lets a call through again. */
+    | { ok: false; code: 'circuit_open'; message: string; retryAfterMs: number; ran: false }
   >;
 }
 
@@ -41,7 +50,7 @@ export type RunOutcome =
   /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
   | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
   /** `stderrTail`: the agent's last stderr lines, when it exited on its own without a result. */
-  | { kind: 'failed'; category: string; message: string; stderrTail?: string[] };
+  | { kind: 'failed'; category: ErrorCategory; message: string; stderrTail?: string[] };
 
 export interface RunReport {
   outcome: RunOutcome;
@@ -94,6 +103,8 @@ export interface RunHostInput {
   resumedFromCheckpoint: boolean;
   /** Milliseconds between SIGTERM and SIGKILL of the process group. */
   killGraceMs?: number;
+  /** Told after every call that spent something, with the task's spend so far (the daily cost alert). */
+  onSpend?(spent: Spent): void;
   /** Where the run shows its live counters while it runs (the daemon's status and /metrics). */
   live?: LiveRuns;
   /** The daemon's OpenAI-compatible endpoint; the run registers there and its process gets the variables. */

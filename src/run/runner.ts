@@ -25,6 +25,8 @@ import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './r
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
+import { withAgentRetry } from './agent-models.js';
+import { RunDailyAlert } from './daily-alert.js';
 import type { RunEndpoint } from '../endpoint/server.js';
 import { addSpend, spendSoFar, toStored } from './spend-floor.js';
 
@@ -208,6 +210,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const trace = openRunTrace({ paths, config: deps.config, clock, log: runLog, agent, taskId: task.id, runId, trigger, attempt: checkpoint.attempts + 1, definitionChanged, resolutions: outbox.undelivered });
 
   const startedAt = now();
+  const dailyAlert = new RunDailyAlert(deps, agent, dailyCostUsd);
   const report = await hostRun({
     agent,
     taskId: task.id,
@@ -234,7 +237,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     onSuspectedInjection: (found) => reportSuspectedInjection({ ...deps, log: runLog }, agent, task.id, runId, found),
     audit: deps.audit,
     agentdEnv: { ...agentdEnv, AGENTD_RUN_ID: runId },
-    models: deps.models,
+    models: withAgentRetry(deps.models, agent.retry),
+    onSpend: (spent) => dailyAlert.spent(spent.dailyCostUsd),
     tools: deps.tools,
     priceOf: deps.priceOf,
     clock,
@@ -261,6 +265,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
       if (hasContext) await writeContext(paths, agent.name, ctx, now());
     },
   });
+  await dailyAlert.settled();
   const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
   if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
     await closeRunTrace(trace, report);

@@ -1,4 +1,5 @@
 import readline from 'node:readline';
+import { encodeMessage, remainingAfterWarning } from '../protocol/codec.js';
 import type {
   AgentMessage,
   BudgetRemaining,
@@ -18,10 +19,12 @@ import type {
 
 /**
  * The agent SDK (`import { runAgent } from 'agentd/sdk'`): the protocol of
- * DESIGN.md section 5 wrapped so an agent is one async function.
+ * docs/protocol.md wrapped so an agent is one async function.
  *
- * Only type imports from the protocol module: an agent process must start
- * fast, and the protocol's validators would load ajv into every agent.
+ * At run time it imports only the protocol codec (src/protocol/codec.ts), the
+ * daemon's own encoder and budget arithmetic; from the message module it
+ * takes types only. An agent process must start fast, and the protocol's
+ * validators would load ajv into every agent (test/boundaries.test.ts).
  *
  * stdout belongs to the protocol. `runAgent` points `process.stdout.write`
  * (and so `console.log`, `console.info`, `console.debug`, `console.dir`, ...)
@@ -51,6 +54,8 @@ export class AgentdError extends Error {
     /** One of the protocol's error codes (`budget_exhausted`, `not_allowed`, `invalid_args`, `provider_unavailable`, `tool_failed`, `stopping`, ...). */
     readonly code: string,
     message: string,
+    /** With `circuit_open`: ms until the tool's circuit lets a call through again. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -192,7 +197,7 @@ class Session {
         });
       case 'error':
         if (message.id === null) void this.io.writeError(`agentd: ${message.code}: ${message.message}\n`);
-        else this.settle(message.id, (p) => p.reject(new AgentdError(message.code, message.message)));
+        else this.settle(message.id, (p) => p.reject(new AgentdError(message.code, message.message, message.retry_after_ms)));
         return;
       case 'budget_warning':
         return this.onBudgetWarning(message);
@@ -230,7 +235,8 @@ class Session {
     if (this.phase === 'escalated') return this.finish(0);
     if (this.phase !== 'running') return;
     // undefined would drop the field and make an invalid message: a function that returns nothing returns null.
-    this.send({ type: 'result', output: output === undefined ? null : output });
+    // finish() waits for this write (and tolerates its failure) before it exits.
+    void this.send({ type: 'result', output: output === undefined ? null : output });
     await this.finish(0);
   }
 
@@ -333,14 +339,7 @@ class Session {
   }
 
   private onBudgetWarning(warning: BudgetWarningMessage): void {
-    const { used, limits } = warning;
-    this.remaining = {
-      steps: Math.max(0, limits.steps - used.steps),
-      tool_calls: Math.max(0, limits.tool_calls - used.tool_calls),
-      tokens: Math.max(0, limits.tokens - used.tokens),
-      cost_usd: Math.max(0, limits.cost_usd - used.cost_usd),
-      runtime_ms: Math.max(0, limits.runtime_ms - used.runtime_ms),
-    };
+    this.remaining = remainingAfterWarning(warning);
   }
 
   private async onStop(stop: StopMessage): Promise<void> {
@@ -374,7 +373,7 @@ class Session {
   }
 
   private send(message: AgentMessage): Promise<void> {
-    const line = JSON.stringify(message) + '\n';
+    const line = encodeMessage(message);
     this.lastWrite = this.lastWrite.then(() => this.io.writeLine(line));
     return this.lastWrite;
   }

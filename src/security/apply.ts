@@ -3,6 +3,7 @@ import type { DaemonConfig } from '../config/types.js';
 import { setDefaultFileMode, setPeopleFileMode } from '../store/durable.js';
 import { ConfigError } from '../errors.js';
 import { fileKeyValues, keyPaths, providerKeyProblems } from './provider-keys.js';
+import { capabilitiesToDrop } from './run-as.js';
 import { findBwrap, setSandboxHost } from './sandbox.js';
 import { MIN_MASKED_LENGTH, secretCensor, secretNames } from './secrets.js';
 
@@ -18,7 +19,7 @@ export function applySecuritySettings(config: DaemonConfig, log: Logger, env: No
   if (keyProblems.length > 0) throw new ConfigError(config.file ?? 'agentd.yaml', keyProblems);
   const names = secretNames(config);
   secretCensor.set(names, env, fileKeyValues(config, env));
-  setSandboxHost({ bwrap: findBwrap(env), hidden: keyPaths(config, env) });
+  setSandboxHost({ bwrap: findBwrap(env), hidden: keyPaths(config, env), dropCaps: capabilitiesToDrop(env) });
   setDefaultFileMode(config.fileMode.state);
   setPeopleFileMode(config.fileMode.outbox);
   const short = names.filter((name) => env[name] !== undefined && env[name]!.length < MIN_MASKED_LENGTH);

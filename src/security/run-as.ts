@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { RunAs } from './sandbox.js';
+import { findOnPath, type RunAs } from './sandbox.js';
 
 /**
  * `run_as: user[:group]`: the account an agent's processes run under. Names
@@ -68,6 +68,27 @@ export function switchProblem(runAs: RunAs, field = 'run_as'): string | null {
   }
   if (hasSetIdCaps(status)) return null;
   return `${field} ${JSON.stringify(runAs.spec)}: the daemon (uid ${uid}) cannot switch users; run it as root or give it CAP_SETUID and CAP_SETGID (README "Security")`;
+}
+
+/** True when the CapEff or CapAmb line of status text is not all zero. */
+export function holdsCapabilities(status: string): boolean {
+  return /^Cap(Eff|Amb):\s*0*[1-9a-f]/m.test(status);
+}
+
+/**
+ * setpriv's path when this process is not root but holds capabilities, which its
+ * children would inherit (ambient ones survive exec); 'setpriv' when it is missing,
+ * so a spawn fails rather than leak them. Null when there is nothing to drop.
+ */
+export function capabilitiesToDrop(env: NodeJS.ProcessEnv = process.env): string | null {
+  if ((process.getuid?.() ?? 0) === 0) return null;
+  let status = '';
+  try {
+    status = fs.readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return null; // not Linux
+  }
+  return holdsCapabilities(status) ? (findOnPath('setpriv', env) ?? 'setpriv') : null;
 }
 
 /** The account files of this machine; empty text where one cannot be read. */

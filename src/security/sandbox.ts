@@ -1,5 +1,8 @@
 import fs from 'node:fs';
+import { PACKAGE_ROOT, PYTHON_MODULE_DIR } from '../config/installation.js';
 import path from 'node:path';
+import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
+import { HomePaths } from '../store/paths.js';
 
 /**
  * How an agent or tool process is confined (README "Security"): under
@@ -29,6 +32,21 @@ export interface SandboxHost {
   bwrap: string | null;
   /** Files and folders to hide: key files, $CREDENTIALS_DIRECTORY. */
   hidden: string[];
+  /**
+   * setpriv's path when the daemon is not root but holds capabilities (CAP_SETUID and
+   * CAP_SETGID given by the unit for run_as): every child goes through it, which switches
+   * the account and clears the inheritable and ambient sets, so no agent inherits them.
+   * null when the daemon has no capabilities to leak (or is root: setuid from root drops them).
+   */
+  dropCaps: string | null;
+}
+
+/** Where a process runs: the home to hide, its own folder (writable), its cwd, and folders it may read besides. */
+export interface SandboxWhere {
+  home: string;
+  agentDir: string;
+  cwd: string;
+  readable?: string[];
 }
 
 export interface ConfinedSpawn {
@@ -44,7 +62,15 @@ export const BWRAP_ENV = 'AGENTD_BWRAP';
 
 /** bwrap's path: $AGENTD_BWRAP when set (even if wrong: then null), else the first `bwrap` on PATH. */
 export function findBwrap(env: NodeJS.ProcessEnv = process.env): string | null {
-  const candidates = env[BWRAP_ENV] ? [env[BWRAP_ENV]] : (env.PATH ?? '/usr/bin:/bin').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'bwrap'));
+  return env[BWRAP_ENV] ? findExecutable([env[BWRAP_ENV]]) : findOnPath('bwrap', env);
+}
+
+/** The first executable `name` on PATH (or the usual folders), or null. */
+export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): string | null {
+  return findExecutable((env.PATH || '/usr/bin:/bin:/usr/sbin:/sbin').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, name)));
+}
+
+function findExecutable(candidates: string[]): string | null {
   for (const candidate of candidates) {
     try {
       fs.accessSync(candidate, fs.constants.X_OK);
@@ -63,17 +89,31 @@ export function findBwrap(env: NodeJS.ProcessEnv = process.env): string | null {
  * files and credential folders covered. The network namespace is shared on
  * purpose: the run's model endpoint listens on 127.0.0.1 (README "Security").
  */
-export function bwrapArgs(policy: { home: string; agentDir: string; cwd: string; hidden: string[] }, command: string[]): string[] {
+export function bwrapArgs(policy: SandboxWhere & { hidden: string[] }, command: string[]): string[] {
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/var/tmp'];
   // The home read-only and empty but for the agent's own folder: no state/, outbox/, other agents.
-  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir, '--remount-ro', policy.home);
+  args.push('--tmpfs', policy.home, '--bind', policy.agentDir, policy.agentDir);
+  // What agents import (README "Install"): the SDK at <home>/node_modules/agentd (self-contained:
+  // its package.json and dist/src, since the SDK imports the protocol codec), and the Python module
+  // where PYTHONPATH points. Read-only.
+  const sdk = path.join(policy.home, 'node_modules', 'agentd');
+  args.push('--ro-bind-try', path.join(PACKAGE_ROOT, 'package.json'), path.join(sdk, 'package.json'));
+  args.push('--ro-bind-try', path.join(PACKAGE_ROOT, 'dist', 'src'), path.join(sdk, 'dist', 'src'));
+  args.push('--ro-bind-try', PYTHON_MODULE_DIR, PYTHON_MODULE_DIR);
+  // Bound before the remount: a mount point inside the emptied home must be made while it is writable.
+  for (const readable of policy.readable ?? []) args.push('--ro-bind', readable, readable);
+  args.push('--remount-ro', policy.home);
   for (const hidden of policy.hidden) args.push(...hideArgs(hidden));
   // Its own PID namespace, and --die-with-parent: when bwrap goes, so does everything inside,
   // setsid or not. No --new-session: the daemon's children have no terminal to steal, and
   // staying in bwrap's process group lets the group kill reach the agent itself.
-  args.push('--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--die-with-parent');
+  args.push('--unshare-pid', '--unshare-ipc', '--die-with-parent');
   args.push('--chdir', policy.cwd, '--', ...command);
   return args;
+}
+
+function existing(files: string[]): string[] {
+  return files.filter((file) => fs.existsSync(file));
 }
 
 /** Cover a file with /dev/null and a folder with an empty tmpfs; what does not exist needs nothing. */
@@ -91,15 +131,22 @@ function hideArgs(target: string): string[] {
 export function confineSpawn(
   command: string[],
   confinement: Confinement,
-  where: { home: string; agentDir: string; cwd: string },
+  where: SandboxWhere,
   host: SandboxHost,
 ): ConfinedSpawn {
-  const ids = confinement.runAs ? { uid: confinement.runAs.uid, gid: confinement.runAs.gid } : {};
-  if (!confinement.sandbox) return { file: command[0]!, args: command.slice(1), ...ids };
+  // The built-in model agent reads agentd.yaml (providers, shared tools) to resolve its own
+  // definition; it holds key references, never keys, so that one file is shown read-only.
+  if (command[1] === BUILTIN_AGENT_SCRIPT) where = { ...where, readable: [...(where.readable ?? []), ...existing(new HomePaths(where.home).daemonConfigCandidates())] };
   // bwrap missing at spawn time (removed since the definition loaded): spawning the bare
   // name fails with ENOENT and the run fails; it never runs unsandboxed.
-  const file = host.bwrap ?? 'bwrap';
-  return { file, args: bwrapArgs({ ...where, hidden: host.hidden }, command), ...ids };
+  const inner = confinement.sandbox ? [host.bwrap ?? 'bwrap', ...bwrapArgs({ ...where, hidden: host.hidden }, command)] : command;
+  if (host.dropCaps !== null) {
+    const runAs = confinement.runAs;
+    const ids = runAs ? ['--reuid', String(runAs.uid), '--regid', String(runAs.gid), '--clear-groups'] : [];
+    return { file: host.dropCaps, args: [...ids, '--inh-caps=-all', '--ambient-caps=-all', '--', ...inner] };
+  }
+  const ids = confinement.runAs ? { uid: confinement.runAs.uid, gid: confinement.runAs.gid } : {};
+  return { file: inner[0]!, args: inner.slice(1), ...ids };
 }
 
 /** Null until agentd.yaml loads; a spawn before that looks bwrap up itself and hides nothing extra. */
@@ -107,15 +154,15 @@ let host: SandboxHost | null = null;
 
 /** Set by the daemon (and `agentd run`) when agentd.yaml loads. */
 export function setSandboxHost(next: SandboxHost): void {
-  host = { bwrap: next.bwrap, hidden: [...next.hidden] };
+  host = { bwrap: next.bwrap, hidden: [...next.hidden], dropCaps: next.dropCaps };
 }
 
 export function sandboxHost(): SandboxHost {
-  host ??= { bwrap: findBwrap(), hidden: [] };
+  host ??= { bwrap: findBwrap(), hidden: [], dropCaps: null };
   return host;
 }
 
 /** `confineSpawn` with this process's host settings: the one call the spawn sites make. */
-export function confinedSpawn(command: string[], confinement: Confinement | undefined, where: { home: string; agentDir: string; cwd: string }): ConfinedSpawn {
+export function confinedSpawn(command: string[], confinement: Confinement | undefined, where: SandboxWhere): ConfinedSpawn {
   return confineSpawn(command, confinement ?? { sandbox: false, runAs: null }, where, sandboxHost());
 }

@@ -34,6 +34,14 @@ export interface DaemonStatusCircuit {
   opened_at: string | null;
 }
 
+/** A tool's circuit: `tool` is the shared tool's name, or `<agent>/<tool>` for an agent's own. */
+export interface DaemonStatusToolCircuit {
+  tool: string;
+  state: 'closed' | 'open' | 'half_open';
+  failures: number;
+  opened_at: string | null;
+}
+
 export interface DaemonLastError {
   at: string;
   category: string;
@@ -56,8 +64,8 @@ export interface DaemonStatusFile {
   agents: string[];
   runs: DaemonStatusRun[];
   circuits: DaemonStatusCircuit[];
-  /** Tool circuits that have seen a call (`model` holds the tool's circuit key). Absent in older snapshots. */
-  tool_circuits?: DaemonStatusCircuit[];
+  /** Every tool circuit that has seen a call since the daemon started (absent in files of older daemons). */
+  tool_circuits?: DaemonStatusToolCircuit[];
   /** The last failed run (or failed claim) of each agent since the daemon started. */
   last_errors: Record<string, DaemonLastError>;
   /** Per agent and in total, the current UTC day. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
-import { ConfigError, NotFoundError } from '../errors.js';
+import { AlreadyResolvedError, ConfigError, NotFoundError } from '../errors.js';
 import { compile } from '../schema/validate.js';
 import { outboxFileSchema, outboxItemSchema } from '../schema/schemas.js';
 import type { HomePaths } from './paths.js';
@@ -60,16 +60,7 @@ export interface OutboxFile {
 const validateOutboxFile = compile<OutboxFile>(outboxFileSchema);
 const validateItem = compile<OutboxItem>(outboxItemSchema);
 
-/**
- * Kinds that are told to a person but do not hold a task back. A
- * suspected_injection item does not stop the run: it makes the run's write
- * and irreversible tools wait for approval instead.
- */
-const NON_BLOCKING: ReadonlySet<OutboxKind> = new Set(['config_error', 'budget_alert', 'suspected_injection']);
-
-export function blocksTask(item: OutboxItem, taskId: string): boolean {
-  return item.status === 'open' && item.task_id === taskId && !NON_BLOCKING.has(item.kind);
-}
+export { blocksTask } from '../core/outbox-rules.js';
 
 export function newItemId(agent: string): string {
   return `${agent}:${randomBytes(4).toString('hex')}`;
@@ -170,14 +161,14 @@ export async function addOutboxItem(paths: HomePaths, item: OutboxItem): Promise
   return item;
 }
 
-/** Resolve an open item by id. Throws NotFoundError, or Error when it is not open. */
+/** Resolve an open item by id. Throws NotFoundError, or AlreadyResolvedError when it is not open. */
 export async function resolveOutboxItem(paths: HomePaths, itemId: string, resolution: Resolution): Promise<OutboxItem> {
   const agent = agentOfItemId(itemId) ?? (await findItemAgent(paths, itemId));
   if (!agent) throw new NotFoundError(`no outbox item ${itemId}`);
   return updateOutbox(paths, agent, (outbox) => {
     const item = outbox.items.find((i) => i.id === itemId);
     if (!item) throw new NotFoundError(`no outbox item ${itemId} in ${paths.relative(paths.outboxFile(agent))}`);
-    if (item.status !== 'open') throw new Error(`outbox item ${itemId} is already resolved (${item.resolution?.decision ?? '?'})`);
+    if (item.status !== 'open') throw new AlreadyResolvedError(itemId, item.resolution?.decision);
     item.status = 'resolved';
     item.resolution = resolution;
     return item;

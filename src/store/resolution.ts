@@ -1,6 +1,6 @@
 import type { BudgetLimits } from '../config/types.js';
 import { parseDuration } from '../config/duration.js';
-import { BadNameError, ConfigError, NotFoundError, UsageError } from '../errors.js';
+import { AlreadyResolvedError, NotFoundError, UsageError } from '../errors.js';
 import { extendKey } from '../run/budget.js';
 import { agentOfItemId, readAllOutboxes, resolveOutboxItem, type Decision, type OutboxItem, type OutboxKind, type Resolution } from './outbox.js';
 import { assertName, type HomePaths } from './paths.js';
@@ -82,15 +82,16 @@ export async function resolveItem(paths: HomePaths, itemId: string, request: Res
   try {
     return { kind: 'resolved', item: await resolveOutboxItem(paths, itemId, resolution) };
   } catch (err) {
-    const resolved = await resolvedMeanwhile(paths, itemId, err);
+    // Someone resolved it between our read and our write: report who, from the file.
+    if (!(err instanceof AlreadyResolvedError)) throw err;
+    const resolved = await resolvedMeanwhile(paths, itemId);
     if (!resolved) throw err;
     return { kind: 'already_resolved', item: resolved };
   }
 }
 
-/** After a failed resolve: the item, if it failed because someone resolved it meanwhile. */
-async function resolvedMeanwhile(paths: HomePaths, itemId: string, err: unknown): Promise<OutboxItem | null> {
-  if (err instanceof NotFoundError || err instanceof ConfigError || err instanceof BadNameError) return null;
+/** The item someone resolved meanwhile, read again for who and when. */
+async function resolvedMeanwhile(paths: HomePaths, itemId: string): Promise<OutboxItem | null> {
   const { items } = await readAllOutboxes(paths);
   const item = items.find((i) => i.id === itemId);
   return item && item.status !== 'open' ? item : null;

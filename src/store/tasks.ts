@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { compareForPromotion, sameTask } from '../core/task-order.js';
 import { compile } from '../schema/validate.js';
 import { ConfigError } from '../errors.js';
 import { taskSchema } from '../schema/schemas.js';
@@ -89,14 +90,7 @@ export function parseTask(bytes: Buffer, fallbackId: () => string, mtime: Date):
   return { ok: true, task, filled };
 }
 
-/** Higher priority first, then older, then id: the order the inbox is promoted in. */
-export function compareForPromotion(a: Task, b: Task): number {
-  const byPriority = (b.priority ?? 0) - (a.priority ?? 0);
-  if (byPriority !== 0) return byPriority;
-  const byAge = Date.parse(a.created_at) - Date.parse(b.created_at);
-  if (byAge !== 0) return byAge;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
+export { compareForPromotion } from '../core/task-order.js';
 
 export function generateTaskId(now: Date): string {
   return `t-${now.toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
@@ -104,19 +98,6 @@ export function generateTaskId(now: Date): string {
 
 function taskJson(task: Task): string {
   return JSON.stringify(task, null, 2) + '\n';
-}
-
-/** Deep equality of two tasks as JSON, for telling a leftover copy from a new task. */
-function sameTask(a: unknown, b: unknown): boolean {
-  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : 1)).map(([k, v]) => [k, sortKeys(v)]));
-  }
-  return value;
 }
 
 async function readJson(file: string): Promise<unknown | null> {

@@ -38,8 +38,13 @@ function samePolicy(a: ToolCircuitPolicy, b: ToolCircuitPolicy): boolean {
 }
 
 /** What the agent is told when the circuit refuses its call. */
+/** How long until an open circuit lets a call through again, ms. */
+export function circuitRetryInMs(info: CircuitInfo, policy: ToolCircuitPolicy, now: number): number {
+  return info.opened_at === null ? policy.cooldownMs : Math.max(0, info.opened_at + policy.cooldownMs - now);
+}
+
 export function circuitOpenMessage(tool: string, info: CircuitInfo, policy: ToolCircuitPolicy, now: number): string {
-  const retryInMs = info.opened_at === null ? policy.cooldownMs : Math.max(0, info.opened_at + policy.cooldownMs - now);
+  const retryInMs = circuitRetryInMs(info, policy, now);
   return (
     `circuit open for tool ${tool}: it failed ${policy.failures} times within ${formatDuration(policy.windowMs)}, ` +
     `so calls are refused for ${formatDuration(policy.cooldownMs)} (about ${formatDuration(retryInMs)} from now); it did not run`

@@ -2,13 +2,12 @@ import { spawn } from 'node:child_process';
 import { idempotencyKey } from './idempotency.js';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../config/types.js';
-import { compiledSchema } from '../schema/compiled.js';
-import { formatErrors } from '../schema/validate.js';
+import { toolArgsProblem } from './tool-args.js';
 import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
 import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
-import { circuitOpenMessage, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
+import { circuitOpenMessage, circuitRetryInMs, toolCircuitKey, ToolCircuits } from './tool-circuits.js';
 
 /** Largest tool output accepted; more is a failure, not a memory problem. */
 const MAX_TOOL_OUTPUT = 4 * 1024 * 1024;
@@ -78,11 +77,9 @@ export class ToolRunner implements ToolCaller {
 
   async call(request: Parameters<ToolCaller['call']>[0]): ReturnType<ToolCaller['call']> {
     const tool = Object.hasOwn(request.agent.tools, request.name) ? request.agent.tools[request.name] : undefined;
-    if (!tool) return { ok: false, code: 'not_allowed', message: `tool ${JSON.stringify(request.name)} is not in this agent's tools` };
-    const validate = compiledSchema(tool.inputSchema);
-    if (!validate(request.args)) {
-      return { ok: false, code: 'invalid_args', message: `arguments for ${tool.name}: ${formatErrors(validate.errors ?? []).join('; ')}` };
-    }
+    if (!tool) return { ok: false, code: 'not_allowed', message: `tool ${JSON.stringify(request.name)} is not in this agent's tools`, ran: false };
+    const problem = toolArgsProblem(tool, request.args);
+    if (problem) return { ok: false, code: 'invalid_args', message: problem, ran: false };
     const env = {
       AGENTD_AGENT: request.agent.name,
       AGENTD_TASK_ID: request.taskId,
@@ -93,10 +90,14 @@ export class ToolRunner implements ToolCaller {
     const breaker = this.circuits.get(toolCircuitKey(request.agent.name, tool), tool.circuit);
     if (breaker.acquire() === 'rejected') {
       this.log.warn({ tool: tool.name }, 'tool circuit open, call refused');
-      return { ok: false, code: 'tool_failed', message: circuitOpenMessage(tool.name, breaker.info(), tool.circuit, this.now()) };
+      // Its own code, and when to try again: nothing ran, unlike a tool that failed.
+      const info = breaker.info();
+      return { ok: false, code: 'circuit_open', message: circuitOpenMessage(tool.name, info, tool.circuit, this.now()), retryAfterMs: circuitRetryInMs(info, tool.circuit, this.now()), ran: false };
     }
     let run: ToolRun;
     try {
+      // From here the call runs: the caller journals it and counts it toward max_tool_calls.
+      await request.onStart?.();
       run = await this.runCommand(tool, request.agent.dir, request.args, env, request.agent.confinement);
     } catch (err) {
       breaker.release();

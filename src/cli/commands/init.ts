@@ -12,13 +12,14 @@ const DAEMON_CONFIG = `# agentd daemon config. Every key is optional; the README
 # Models are named <provider>/<model>. The "mock" provider is embedded: mock/<anything>
 # answers with no key and no network, which is what the example agent uses.
 #
-# A real provider: uncomment, put the key in the daemon's environment (never in a file),
-# and name e.g. openai/gpt-4.1-mini as an agent's model.
+# A real provider: uncomment, put the key in a file only the daemon's user can read
+# (chmod 600; never in the home), and name e.g. openai/gpt-4.1-mini as an agent's model.
+# Under systemd, api_key_credential: openai reads LoadCredential=openai:... instead.
 # providers:
 #   openai:
 #     kind: openai
 #     base_url: https://api.openai.com/v1
-#     api_key_env: OPENAI_API_KEY
+#     api_key_file: /etc/agentd/keys/openai
 #     timeout: 60s
 #
 # Prices, for cost accounting and cost budgets (USD per million tokens):

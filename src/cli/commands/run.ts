@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import { loadAgentDefinition } from '../../config/agent-definition.js';
 import { loadDaemonConfig } from '../../config/daemon-config.js';
-import { NotFoundError, UsageError } from '../../errors.js';
+import { ConfigError, NotFoundError, UsageError } from '../../errors.js';
+import { missingProviderKeys } from '../../config/provider-auth.js';
 import { createLogger } from '../../observe/logger.js';
 import { applySecuritySettings } from '../../security/apply.js';
 import { systemClock } from '../../run/clock.js';
@@ -42,6 +43,8 @@ async function runForeground(agentName: string, options: RunOptions): Promise<nu
   applySecuritySettings(config, log);
   const definition = await loadAgentDefinition(paths, config, agent);
   if (!definition) throw new NotFoundError(`agents/${agent} has no agent.yaml or agent.json`);
+  const missingKeys = missingProviderKeys(config, definition);
+  if (missingKeys.length > 0) throw new ConfigError(definition.file, missingKeys, { category: 'auth' });
   const linked = await ensureHomeSdkLink(paths);
   if (linked.kind === 'failed') log.warn({ problem: linked.problem }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
   if (options.task) await placeTask(paths.currentTask(agent), options.task);

@@ -4,6 +4,7 @@ import { ensureDir } from '../../store/durable.js';
 import { createLogger } from '../../observe/logger.js';
 import { parseByteSize, parseFileCount } from '../../observe/log-file.js';
 import { EXIT, homeOf, runCommand, withHome } from '../common.js';
+import { otherRunningDaemon, startRefusal, stopOtherCommand } from '../home-checks.js';
 
 export function registerStart(program: Command): void {
   withHome(program.command('start'))
@@ -18,10 +19,20 @@ export function registerStart(program: Command): void {
     .action((options: { home?: string; pretty?: boolean; logLevel: string; logFile?: string; logMaxSize: string; logFiles: string; http?: string; httpAllowRemote?: boolean }) =>
       runCommand(async () => {
         const paths = homeOf(options);
+        const refusal = await startRefusal(paths);
+        if (refusal) {
+          process.stderr.write(`agentd: ${refusal}\n`);
+          return EXIT.checkFailed;
+        }
         const file = options.logFile === undefined ? undefined : { path: options.logFile, maxBytes: parseByteSize(options.logMaxSize), files: parseFileCount(options.logFiles) };
         const log = createLogger({ pretty: options.pretty ?? false, level: options.logLevel, file });
         await ensureDir(paths.stateRoot());
         await ensureDir(paths.outboxRoot());
+        const other = await otherRunningDaemon(paths);
+        if (other) {
+          // Allowed (daemons on several hosts share a home, README "Scale"), but on one host it is usually a mistake.
+          log.warn({ other_pid: other.pid, other_host: other.host, started_at: other.started_at, next: stopOtherCommand(other, paths) }, 'another daemon already runs on this home; both will share its work. If that is not meant, stop one (next)');
+        }
         const daemon = new Daemon({ home: paths.root, log, http: options.http, httpAllowRemote: options.httpAllowRemote });
         let signals = 0;
         const onStop = (signal: NodeJS.Signals) => {

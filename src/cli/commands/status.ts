@@ -7,7 +7,7 @@ import type { DaemonConfig } from '../../config/types.js';
 import { errorMessage } from '../../errors.js';
 import { readCheckpoint, type TaskCheckpoint } from '../../store/checkpoint.js';
 import { readIfExists } from '../../store/durable.js';
-import { daemonRunning, readDaemonStatus, type DaemonLastError, type DaemonStatusCircuit, type DaemonStatusFile, type DaemonStatusRun } from '../../store/daemon-status.js';
+import { daemonRunning, readDaemonStatus, type DaemonLastError, type DaemonStatusCircuit, type DaemonStatusToolCircuit, type DaemonStatusFile, type DaemonStatusRun } from '../../store/daemon-status.js';
 import { readLastHistoryLine } from '../../store/history.js';
 import { blocksTask, readAllOutboxes, type OutboxItem } from '../../store/outbox.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
@@ -77,12 +77,13 @@ async function status(options: { home?: string; json?: boolean }): Promise<numbe
     if (row) agents.push({ ...withDaemon(row, live), dead_letters: deadLetters[agent] ?? 0 });
   }
   const circuits = live?.circuits ?? [];
+  const toolCircuits = live?.tool_circuits ?? [];
   const spendToday = agents.reduce((sum, a) => sum + a.spend_today_usd, 0);
 
   if (options.json) {
-    printJson({ home: paths.root, at: now.toISOString(), daemon, config_error: configError, agents, runs: live?.runs ?? [], open_items: openItems, dead_letters: deadLetters, circuits, spend_today_usd: spendToday, problems });
+    printJson({ home: paths.root, at: now.toISOString(), daemon, config_error: configError, agents, runs: live?.runs ?? [], open_items: openItems, dead_letters: deadLetters, circuits, tool_circuits: toolCircuits, spend_today_usd: spendToday, problems });
   } else {
-    process.stdout.write(render(paths, daemon, configError, agents, openItems, deadLetters, circuits, spendToday, problems));
+    process.stdout.write(render(paths, daemon, configError, agents, openItems, deadLetters, { models: circuits, tools: toolCircuits }, spendToday, problems));
   }
   return EXIT.ok;
 }
@@ -189,7 +190,7 @@ function render(
   agents: AgentStatus[],
   openItems: OutboxItem[],
   deadLetters: Record<string, number>,
-  circuits: DaemonStatusCircuit[],
+  circuits: { models: DaemonStatusCircuit[]; tools: DaemonStatusToolCircuit[] },
   spendToday: number,
   problems: string[],
 ): string {
@@ -228,7 +229,8 @@ function render(
   }
   const dead = Object.entries(deadLetters);
   out.push(dead.length === 0 ? 'dead letters: none' : `dead letters: ${dead.map(([a, n]) => `${a} ${n}`).join(', ')} (agentd dlq)`);
-  out.push(renderCircuits(daemon, circuits));
+  out.push(renderCircuits(daemon, circuits.models));
+  out.push(renderToolCircuits(daemon, circuits.tools));
   out.push(`spent today (UTC, all agents): $${spendToday.toFixed(4)}`);
   for (const p of problems) out.push(...p.split('\n').map((line) => `problem: ${line}`));
   return out.join('\n') + '\n';
@@ -240,6 +242,13 @@ function renderDaemon(daemon: DaemonView): string {
   }
   const seen = daemon.last_seen ? ` (last seen ${daemon.last_seen.at}: pid ${daemon.last_seen.pid} on ${daemon.last_seen.host}, ${daemon.last_seen.state})` : '';
   return `daemon: not running${seen}; what the files say:`;
+}
+
+function renderToolCircuits(daemon: DaemonView, circuits: DaemonStatusToolCircuit[]): string {
+  if (!daemon.running) return 'tool circuits: unknown (kept by the running daemon)';
+  if (circuits.length === 0) return 'tool circuits: none yet (no tool called since the daemon started)';
+  const shown = circuits.map((c) => (c.state === 'closed' ? `${c.tool} closed` : `${c.tool} ${c.state.toUpperCase()} (${c.failures} failures${c.opened_at ? `, opened ${c.opened_at}` : ''})`));
+  return `tool circuits: ${shown.join(', ')}`;
 }
 
 function renderCircuits(daemon: DaemonView, circuits: DaemonStatusCircuit[]): string {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadAgentDefinition } from '../../config/agent-definition.js';
 import { loadDaemonConfig, resolveDaemonConfig } from '../../config/daemon-config.js';
+import { missingProviderKeys } from '../../config/provider-auth.js';
 import type { DaemonConfig } from '../../config/types.js';
 import { ConfigError, errorMessage } from '../../errors.js';
 import { listDir } from '../../store/durable.js';
@@ -11,11 +12,14 @@ import { readOutbox } from '../../store/outbox.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
 import { parseTask } from '../../store/tasks.js';
 import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
+import { notAHome } from '../home-checks.js';
 
 /** One problem: the file (relative to the home) and what is wrong, naming the field. */
 interface Problem {
   file: string;
   problem: string;
+  /** `auth`: a provider key the agent needs is missing. */
+  category?: 'auth';
 }
 
 export function registerValidate(program: Command): void {
@@ -27,6 +31,12 @@ export function registerValidate(program: Command): void {
 
 async function validate(options: { home?: string; json?: boolean }): Promise<number> {
   const paths = homeOf(options);
+  const notHome = await notAHome(paths);
+  if (notHome) {
+    if (options.json) printJson({ ok: false, agents: 0, tasks: 0, problems: [{ file: '.', problem: notHome }] });
+    else process.stdout.write(`${notHome}\n`);
+    return EXIT.checkFailed;
+  }
   const problems: Problem[] = [];
   let config: DaemonConfig;
   try {
@@ -58,7 +68,12 @@ async function validate(options: { home?: string; json?: boolean }): Promise<num
 /** True when the folder holds a definition that loads. */
 async function checkDefinition(paths: HomePaths, config: DaemonConfig, agent: string, problems: Problem[]): Promise<boolean> {
   try {
-    if (await loadAgentDefinition(paths, config, agent)) return true;
+    const definition = await loadAgentDefinition(paths, config, agent);
+    if (definition) {
+      const missing = missingProviderKeys(config, definition);
+      problems.push(...missing.map((problem) => ({ file: definition.file, problem: `config_error: ${problem}`, category: 'auth' as const })));
+      return missing.length === 0;
+    }
     problems.push({ file: `agents/${agent}`, problem: 'has no agent.yaml, agent.yml or agent.json' });
   } catch (err) {
     problems.push(...asProblems(err, `agents/${agent}`));
