@@ -138,5 +138,25 @@ describe('the console in a real browser', () => {
     assert.deepEqual([item?.resolution?.decision, item?.resolution?.by], ['approve', 'bob']);
     await page.close();
   });
-});
 
+  it('dead letters are listed with Retry, which puts the task back in the inbox; agents, circuits and spend are served', async () => {
+    await home.write('state/dead-letter/payer/refund-7.json', {
+      v: 1, agent: 'payer', task: { id: 'refund-7', created_at: new Date().toISOString(), goal: 'refund order 7', input: { script: [{ result: 'refunded' }] } },
+      error: { category: 'crash', message: 'exit 1' }, attempts: 3, runs: [], source: 'current', dead_lettered_at: new Date().toISOString(),
+    });
+    const page = await open('#dead-letters');
+    const row = page.locator('tr', { hasText: 'refund-7' });
+    await row.locator('button').click();
+    await row.waitFor({ state: 'detached' });
+    await daemon.waitForLog((l) => l.msg === 'run started' && l.task_id === 'refund-7', 'the requeued task to run');
+    assert.equal(await home.exists('state/dead-letter/payer/refund-7.json'), false);
+
+    await page.goto(`${base}/?token=${token}#agents`);
+    await page.locator('.card', { hasText: 'payer' }).waitFor();
+    await page.locator('h3', { hasText: 'Tool circuits' }).waitFor();
+    assert.match((await page.locator('main').textContent()) ?? '', /Model circuits.*Tool circuits/s);
+    await page.goto(`${base}/?token=${token}#spend`);
+    await page.locator('h2', { hasText: 'Spend per agent and day' }).waitFor();
+    await page.close();
+  });
+});

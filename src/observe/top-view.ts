@@ -54,8 +54,11 @@ export function renderTop(facts: TopFacts, width: number): string[] {
     lines.push(`  ${pad(r.agent, 16)} ${pad(r.task_id, 18)} ${rpad(elapsed, 7)}  steps ${bar(r.task_steps, r.max_steps, 12)} ${r.task_steps}/${r.max_steps}  tools ${r.tool_calls}  tokens ${r.input_tokens + r.output_tokens}  ${usd(r.task_cost_usd)}/${usd(r.max_cost_usd)}`);
   }
   lines.push('', 'CIRCUITS');
-  const circuits: [string, DaemonStatusCircuit][] = [...(d?.circuits ?? []).map((c) => ['model', c] as [string, DaemonStatusCircuit]), ...(d?.tool_circuits ?? []).map(({ tool, ...c }) => ['tool', { model: tool, ...c }] as [string, DaemonStatusCircuit])];
+  const circuits: [string, string, DaemonStatusCircuit['state'], number][] = [
+    ...(d?.circuits ?? []).map((c) => ['model', c.model, c.state, c.failures] as [string, string, DaemonStatusCircuit['state'], number]),
+    ...(d?.tool_circuits ?? []).map((c) => ['tool', c.tool, c.state, c.failures] as [string, string, DaemonStatusCircuit['state'], number]),
+  ];
   if (circuits.length === 0) lines.push('  (no model or tool called yet)');
-  for (const [what, c] of circuits) lines.push(`  ${pad(what, 6)} ${pad(c.model, 30)} ${pad(c.state, 10)} failures ${c.failures}`);
+  for (const [what, name, state, failures] of circuits) lines.push(`  ${pad(what, 6)} ${pad(name, 30)} ${pad(state, 10)} failures ${failures}`);
   return lines.map((l) => (l.length > width ? l.slice(0, Math.max(1, width - 1)) + '…' : l));
 }
