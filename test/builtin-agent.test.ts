@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import readline from 'node:readline';
 import { afterEach, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { BUILTIN_AGENT_SCRIPT } from '../src/builtin/location.js';
 import type { LoopState } from '../src/builtin/conversation.js';
@@ -26,6 +24,7 @@ import { compile } from '../src/schema/validate.js';
 import { HomePaths } from '../src/store/paths.js';
 import { ToolRunner } from '../src/tools/tool-runner.js';
 import { TestHome } from './helpers/home.js';
+import { copyTracked, trackedText } from './helpers/demo.js';
 import { completion, startFakeProvider } from './model-support.js';
 
 /**
@@ -34,7 +33,6 @@ import { completion, startFakeProvider } from './model-support.js';
  * `tool` request itself, and asserts what the agent sends.
  */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TIMEOUT = { timeout: 20_000 };
 
 type MessageOf<T extends AgentMessage['type']> = Extract<AgentMessage, { type: T }>;
@@ -373,7 +371,7 @@ test('a refused call is not fed to the model: the stop that follows gets a hando
 async function runInvoicesExample(config: string, model?: string): Promise<{ output: unknown; toolResults: unknown[]; outputSchema: object }> {
   const home = await TestHome.create(config);
   homes.push(home);
-  await fs.cp(path.join(ROOT, 'agents', 'invoices'), home.path('agents', 'invoices'), { recursive: true });
+  await copyTracked(home.root, 'agents/invoices');
   if (model) {
     const file = home.path('agents', 'invoices', 'agent.yaml');
     await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replace(/^model: .*$/m, `model: ${model}`));
@@ -425,7 +423,7 @@ test('the bundled invoices example runs offline: its mock script calls check_tot
 });
 
 test('the invoices example runs on an OpenAI-compatible endpoint by changing only the provider and the model line', TIMEOUT, async () => {
-  const script = parse(await fs.readFile(path.join(ROOT, 'agents', 'invoices', 'mock-script.yaml'), 'utf8')) as {
+  const script = parse(trackedText('agents/invoices/mock-script.yaml')) as {
     replies: { reply: { content?: string | null; tool_calls?: { name: string; arguments: unknown }[] } }[];
   };
   const [final, first] = script.replies;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, test } from 'node:test';
 import type { EvalReport } from '../src/eval/report.js';
 import { runCli, TestHome, REPO_ROOT } from './helpers/home.js';
+import { copyTracked } from './helpers/demo.js';
 
 /**
  * `agentd eval` end to end through the built CLI: golden sets in a temp home,
@@ -339,8 +340,7 @@ test('a malformed case line is an error naming file, line and field: exit 2', TI
 test('the bundled examples pass their golden sets', TIMEOUT, async () => {
   // A copy of the repository's demo home, so the repository's own state/ is not written.
   const dir = await tempDir();
-  await fs.cp(path.join(REPO_ROOT, 'agents'), path.join(dir, 'agents'), { recursive: true, filter: (src) => !src.endsWith('current-task.json') });
-  await fs.copyFile(path.join(REPO_ROOT, 'agentd.yaml'), path.join(dir, 'agentd.yaml'));
+  await copyTracked(dir, 'agents', 'agentd.yaml');
   // The examples import agentd/sdk, which resolves from the repository: link it as a dependency of the copy.
   await fs.mkdir(path.join(dir, 'node_modules'));
   await fs.symlink(REPO_ROOT, path.join(dir, 'node_modules', 'agentd'));

@@ -2,7 +2,7 @@ import type { ToolDefinition } from '../config/types.js';
 import type { ChatMessage, DeliveredResolution, ToolCall, ToolSpec } from '../protocol/messages.js';
 
 /**
- * The pure half of the built-in model agent (DESIGN.md 7b): what the model is
+ * The pure half of the built-in model agent (README "The built-in model agent"): what the model is
  * told, which tools it sees, and how a conversation is read back. No I/O here,
  * so every wording and decision is testable without a process.
  */

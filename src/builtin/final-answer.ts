@@ -1,7 +1,7 @@
 import type { Validator } from '../schema/validate.js';
 
 /**
- * Reading the model's final answer against output_schema (DESIGN.md 7b).
+ * Reading the model's final answer against output_schema (README "The built-in model agent").
  * Pure: the same text and schema always give the same verdict.
  */
 

@@ -7,7 +7,7 @@ import { HomePaths } from '../store/paths.js';
 import { runToolLoop } from './tool-loop.js';
 
 /**
- * The built-in model agent (DESIGN.md 7b): what the daemon runs, as
+ * The built-in model agent (README "The built-in model agent"): what the daemon runs, as
  * `node dist/src/builtin/model-agent.js` in the agent folder, for a definition
  * with `model` and no `command`. It is an ordinary process agent on the SDK,
  * so budgets, the journal and the gateway treat it like any other.

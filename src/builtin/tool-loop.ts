@@ -21,7 +21,7 @@ import {
 import { checkAnswer, repairPrompt } from './final-answer.js';
 
 /**
- * The built-in tool-calling loop (DESIGN.md 7b) over the SDK. The state is the
+ * The built-in tool-calling loop (README "The built-in model agent") over the SDK. The state is the
  * conversation itself: each step looks at its end and does the one thing that
  * comes next (run a pending tool call, judge a final answer, or ask the
  * model), then checkpoints. So a run resumed from any checkpoint continues

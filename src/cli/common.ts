@@ -5,7 +5,7 @@ import { BadNameError, BadTaskError, ConfigError, HomeNotWritableError, NotFound
 import { parseDuration } from '../config/duration.js';
 import { HomePaths } from '../store/paths.js';
 
-/** Exit codes of every command (DESIGN.md section 12). */
+/** Exit codes of every command (README "Command line"). */
 export const EXIT = { ok: 0, checkFailed: 1, usage: 2 } as const;
 
 /** The home: --home, else AGENTD_HOME, else the current directory. */

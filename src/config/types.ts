@@ -2,7 +2,7 @@ import type { Confinement } from '../security/sandbox.js';
 
 /** Resolved, fully defaulted configuration: nothing here is optional that a schema made required. */
 
-/** Per-task budget limits (DESIGN.md section 2). */
+/** Per-task budget limits (README "Budgets"). */
 export interface BudgetLimits {
   steps: number;
   toolCalls: number;

@@ -11,7 +11,7 @@ import type { Task } from '../store/tasks.js';
 import { fireTimes } from './cron-times.js';
 
 /**
- * An agent's `schedule` (DESIGN.md section 2): at each fire time of an
+ * An agent's `schedule` (README "Agent definitions"): at each fire time of an
  * entry's cron, its task is written to the agent's inbox under an id made of
  * the entry's index and the due time, so a restart, a second daemon on the
  * same home or a repeated fire never writes it twice. A fire is skipped while

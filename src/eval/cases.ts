@@ -10,7 +10,7 @@ import type { Task } from '../store/tasks.js';
 import { patternProblem } from './checks.js';
 
 /**
- * Golden sets: `agents/<agent>/evals/*.jsonl`, one case a line (DESIGN.md 13).
+ * Golden sets: `agents/<agent>/evals/*.jsonl`, one case a line (README "Evals").
  * Parsed at the boundary into fully resolved cases; a bad line is an
  * EvalSetError naming file:line and the field.
  */

@@ -6,7 +6,7 @@ import { writeJsonAtomic } from '../store/durable.js';
 import { canonicalJson } from '../store/journal.js';
 
 /**
- * The exact-match model cache (DESIGN.md 7): the same model asked the same
+ * The exact-match model cache (README "Models"): the same model asked the same
  * temperature-0 request gets the stored response, at no cost. One file per
  * entry, `<dir>/<sha256>.json`, replaced atomically, so daemons sharing a home
  * share the cache and a crash never leaves half an entry.

@@ -28,7 +28,7 @@ const AUTH = new Set([401, 403]);
 const RETRIED_4XX = new Set([408, 409, 425, 429]);
 
 /**
- * The one decision about a failed model call (CONVENTIONS.md rule 9): its
+ * The one decision about a failed model call (docs/architecture.md "Rules"): its
  * error category, whether retrying may help, how long the provider asked us to
  * wait, and whether it is an availability failure (the only kind that may
  * fall back to another model). `now` is epoch ms, for HTTP-date Retry-After.
@@ -54,7 +54,7 @@ function classifyStatus(status: number, retryAfterMs: number | null): FailureCla
   // 408 is the server telling us the request took too long: the same remedy as our own timeout.
   if (status === 408) return { category: 'timeout', retryable: true, retryAfterMs, availability: true };
   if (RETRIED_4XX.has(status) || status >= 500) return { category: 'provider_error', retryable: true, retryAfterMs, availability: true };
-  // Any other 4xx (402, 405, 413...) is about this request or account; DESIGN.md 7: never fall back on a 4xx.
+  // Any other 4xx (402, 405, 413...) is about this request or account; README "Models": never fall back on a 4xx.
   if (status >= 400) return { category: 'provider_error', retryable: false, retryAfterMs: null, availability: false };
   // 1xx/3xx reaching us means a misbehaving proxy; treat it like a garbled reply.
   return { category: 'provider_error', retryable: true, retryAfterMs, availability: true };

@@ -46,7 +46,7 @@ const UNAVAILABLE: FailureClass = { category: 'provider_error', retryable: false
 const CANCELLED: FailureClass = { category: 'cancelled', retryable: false, retryAfterMs: null, availability: false };
 
 /**
- * Every model call of every run goes through here (DESIGN.md 7): provider by
+ * Every model call of every run goes through here (README "Models"): provider by
  * `provider/` prefix, per-call timeout, retry with backoff, a circuit per model
  * shared by all agents, fallback on availability failures, pricing.
  */

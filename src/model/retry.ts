@@ -2,7 +2,7 @@ import type { RetryPolicy } from '../config/types.js';
 import type { FailureClass } from './types.js';
 import { fullJitterDelayMs } from '../core/backoff.js';
 
-/** DESIGN.md 2: `retry.attempts` is 1..10, whatever a caller passes. */
+/** README "Agent definitions": `retry.attempts` is 1..10, whatever a caller passes. */
 export const MAX_ATTEMPTS = 10;
 
 /** The policy with attempts clamped to 1..10 and delays made non-negative. */

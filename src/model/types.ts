@@ -2,7 +2,7 @@ import { AgentdFailure } from '../errors.js';
 import type { RetryPolicy } from '../config/types.js';
 import type { ModelRequest, ModelResponse } from '../protocol/messages.js';
 
-/** Error categories of DESIGN.md section 11 that a model call can end in. */
+/** Error categories (README "Models", src/errors.ts) that a model call can end in. */
 export type ModelErrorCategory = 'rate_limit' | 'timeout' | 'provider_error' | 'auth' | 'bad_request' | 'budget' | 'cancelled';
 
 /** The one decision about a failed call that retry, fallback and circuit code read. */

@@ -1,6 +1,6 @@
 /**
- * Masks personal data and secrets in text bound for a trace (DESIGN.md
- * section 10, `trace.capture: redacted`): email addresses, phone numbers,
+ * Masks personal data and secrets in text bound for a trace (README
+ * "Security", `trace.capture: redacted`): email addresses, phone numbers,
  * card numbers (only digit runs that pass the Luhn check) and key-shaped
  * strings (API keys, bearer tokens, JWTs, long hex or base64 secrets).
  *

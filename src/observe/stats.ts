@@ -2,7 +2,7 @@ import type { HistoryLine, RunStatus } from '../store/history.js';
 
 /**
  * `agentd stats`, pure: rates, percentiles, tokens and cost over history
- * lines (DESIGN.md section 11), per agent and in total. Lines are added one
+ * lines (README "Traces and stats"), per agent and in total. Lines are added one
  * at a time so a caller can stream a long history without holding it.
  *
  * Definitions (also in the README):

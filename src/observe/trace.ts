@@ -7,7 +7,7 @@ import { redactValue } from './redact.js';
 
 /**
  * The spans of one run, one JSON line each in
- * state/<agent>/traces/<run-id>.jsonl (DESIGN.md section 11). A span's line
+ * state/<agent>/traces/<run-id>.jsonl (README "Traces and stats"). A span's line
  * is appended when the span ends; the run span is written last, when the run
  * is over. Attribute names follow the OpenTelemetry GenAI conventions
  * (`gen_ai.*`), and `agentd.*` for what they do not cover.

@@ -2,7 +2,7 @@ import { compile } from '../schema/validate.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
- * The agent protocol (DESIGN.md section 5): newline-delimited JSON on the
+ * The agent protocol (docs/protocol.md): newline-delimited JSON on the
  * agent's stdin (daemon → agent) and stdout (agent → daemon). Shared by the
  * daemon and the SDK.
  */

@@ -5,7 +5,7 @@ import { fullJitterDelayMs } from '../core/backoff.js';
 import { laterDecision, type ApprovalRecord } from '../tools/approval.js';
 
 /**
- * The decisions of the boot sequence (DESIGN.md section 4), pure: from the
+ * The decisions of the boot sequence (docs/architecture.md "From file to done"), pure: from the
  * task, the outbox items and a clock reading, what may happen next.
  */
 

@@ -2,7 +2,7 @@ import type { ToolDefinition } from '../config/types.js';
 import type { EffectiveCall } from '../store/journal.js';
 
 /**
- * Where a restarted agent is in its task's journal (DESIGN.md section 6).
+ * Where a restarted agent is in its task's journal (README "The guarantee: resume without repeating").
  * Resume is replay: the agent's n-th call is answered from the n-th recorded
  * call while kind and request hash match; at the first difference the rest of
  * the journal is superseded and calls go live. Pure: the run host does the I/O.

@@ -37,8 +37,8 @@ import { gateModels, type ModelGate } from './outage.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
- * checks in DESIGN.md section 4's order, host the run, record the outcome,
- * unlock. The daemon and `agentd run` both call this.
+ * checks in the order docs/architecture.md ("From file to done") gives, host
+ * the run, record the outcome, unlock. The daemon and `agentd run` both call this.
  */
 
 export interface RunnerDeps {

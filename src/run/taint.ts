@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { scanForInjection, type InjectionRule } from '../security/injection.js';
 
 /**
- * Untrusted content entering a run (DESIGN.md section 10): the task input at
+ * Untrusted content entering a run (README "Security"): the task input at
  * start and every tool result. Content that looks like an injected
  * instruction taints the run: from then on its write and irreversible tools
  * need a person's approval (tools/approval.ts), and a person is shown what

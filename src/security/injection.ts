@@ -1,6 +1,6 @@
 /**
- * A detector of text that looks like an injected instruction (DESIGN.md
- * section 10): "ignore previous instructions", a fake system turn, chat
+ * A detector of text that looks like an injected instruction (README
+ * "Security"): "ignore previous instructions", a fake system turn, chat
  * template tokens, "you are now ...", and the same hidden in base64, behind
  * zero-width characters, in Unicode tag characters or in look-alike
  * (full-width) letters.

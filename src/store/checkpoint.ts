@@ -2,7 +2,7 @@ import type { HomePaths } from './paths.js';
 import type { StoredSpend } from '../run/spend-floor.js';
 import { readIfExists, removeDurable, writeJsonAtomic } from './durable.js';
 
-/** The run in progress of one agent (DESIGN.md section 1): what restart recovery reads. */
+/** The run in progress of one agent (README "The home folder"): what restart recovery reads. */
 export interface ActiveRun {
   run_id: string;
   trigger: RunTrigger;

@@ -5,7 +5,7 @@ import type { RunTrigger } from './checkpoint.js';
 
 export type RunStatus = 'done' | 'failed' | 'escalated' | 'limit' | 'interrupted' | 'cancelled' | 'dead_letter';
 
-/** One line of state/<agent>/history.jsonl per finished run (DESIGN.md section 11). */
+/** One line of state/<agent>/history.jsonl per finished run (README "Traces and stats"). */
 export interface HistoryLine {
   v: 1;
   run_id: string;

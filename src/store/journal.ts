@@ -5,7 +5,7 @@ import { appendHeld } from './held-append.js';
 
 /**
  * The journal of one task: every model and tool call, in order, appended and
- * fdatasynced before the reply reaches the agent (DESIGN.md section 6).
+ * fdatasynced before the reply reaches the agent (README "The guarantee: resume without repeating").
  * Resume is replay: a restarted agent's n-th call is answered from the n-th
  * effective entry while the request hashes match.
  */

@@ -10,7 +10,7 @@ import { dirModeFor, ensureDir, listDir, peopleFileMode, readIfExists, writeJson
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { escapesHome } from './home-file.js';
 
-/** DESIGN.md section 9. */
+/** README "The outbox". */
 export type OutboxKind =
   | 'uncertain'
   | 'stale_task'

@@ -31,7 +31,7 @@ export function isReservedAgentName(name: string): boolean {
 }
 
 /**
- * The one place that knows the layout of a home folder (DESIGN.md section 1).
+ * The one place that knows the layout of a home folder (README "The home folder").
  * Every method that takes a name validates it, so nothing outside the home can
  * be reached through an agent name or a task id.
  */

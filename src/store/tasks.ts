@@ -17,7 +17,7 @@ import { removeLeftoverPromotionLinks } from './promotion-links.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
- * Tasks and their lifecycle (DESIGN.md section 3). Every move is ordered so
+ * Tasks and their lifecycle (README "Tasks"). Every move is ordered so
  * that a crash between any two writes leaves the task in at least one place,
  * and `settleCurrentTask` / `promoteNext` finish a half-done move on the next
  * claim, so a task is never lost and never in two places.
