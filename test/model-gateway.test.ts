@@ -41,7 +41,9 @@ async function rejection(promise: Promise<unknown>): Promise<ModelCallError> {
 
 test('a successful call returns the response, usage priced from the table, and the model that answered', async (t) => {
   const { gateway, primary } = await setup(t, [ok('hello')]);
-  const result = await gateway.call(callOf());
+  const { raw, ...result } = await gateway.call(callOf());
+  // The provider's own body is kept for the run's OpenAI-compatible endpoint (README "Bring your own agent").
+  assert.equal((raw as { id?: string } | undefined)?.id, 'chatcmpl-1');
   // 1000·2/1e6 + 200·8/1e6
   assert.deepEqual(result, { response: { content: 'hello', tool_calls: [] }, usage: { input_tokens: 1000, output_tokens: 200, cost_usd: 0.0036 }, model: 'primary/m', degraded: false, attempts: 1, cached: false });
   assert.equal(primary.requests[0]!.body.model, 'm');

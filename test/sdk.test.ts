@@ -4,10 +4,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { afterEach, test } from 'node:test';
+import { after, afterEach, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeMessage, parseAgentLine, type AgentMessage, type DaemonMessage, type DeliveredResolution, type StartMessage } from '../src/protocol/messages.js';
 import { budgetWarning, remaining } from '../src/run/budget.js';
+import { linkSdk } from '../src/store/sdk-link.js';
+import { copyTracked } from './helpers/demo.js';
 
 /**
  * The SDK, the bundled example agents and the Python example, each run as a
@@ -18,6 +20,13 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const sdkUrl = new URL('dist/src/sdk/index.js', new URL('../../', import.meta.url)).href;
 const hasPython = spawnSync('python3', ['--version']).status === 0;
 const TIMEOUT = { timeout: 15_000 };
+
+// The bundled examples as git tracks them, in a home of their own whose
+// node_modules/agentd links to this build, as the daemon links every home's.
+const demo = await mkdtemp(path.join(os.tmpdir(), 'agentd-sdk-demo-'));
+await copyTracked(demo, 'agents/hello', 'agents/cautious');
+await linkSdk(path.join(demo, 'node_modules'));
+after(() => rm(demo, { recursive: true, force: true }));
 
 interface Exit {
   code: number | null;
@@ -155,8 +164,8 @@ async function spawnInline(body: string): Promise<FakeDaemon> {
 }
 
 test('the hello agent asks the model with the task goal, checkpoints, and returns the reply as its result', TIMEOUT, async () => {
-  const agent = FakeDaemon.node('agent.js', path.join(root, 'agents/hello'));
-  const welcome = JSON.parse(await readFile(path.join(root, 'agents/hello/inbox/welcome.json'), 'utf8')) as Record<string, unknown>;
+  const agent = FakeDaemon.node('agent.js', path.join(demo, 'agents/hello'));
+  const welcome = JSON.parse(await readFile(path.join(demo, 'agents/hello/inbox/welcome.json'), 'utf8')) as Record<string, unknown>;
   agent.send(startMessage(welcome));
 
   const call = await agent.expect('model');
@@ -375,8 +384,8 @@ test('an agent function that returns nothing sends a null output rather than an 
 });
 
 test('the cautious agent escalates a refund without an amount and sends no result', TIMEOUT, async () => {
-  const agent = FakeDaemon.node('agent.js', path.join(root, 'agents/cautious'));
-  const refund = JSON.parse(await readFile(path.join(root, 'agents/cautious/inbox/refund-1.json'), 'utf8')) as Record<string, unknown>;
+  const agent = FakeDaemon.node('agent.js', path.join(demo, 'agents/cautious'));
+  const refund = JSON.parse(await readFile(path.join(demo, 'agents/cautious/inbox/refund-1.json'), 'utf8')) as Record<string, unknown>;
   agent.send(startMessage(refund));
 
   const escalation = await agent.expect('uncertain');
@@ -390,8 +399,8 @@ test('the cautious agent escalates a refund without an amount and sends no resul
 });
 
 test('the cautious agent completes the refund with the amount a person answered', TIMEOUT, async () => {
-  const agent = FakeDaemon.node('agent.js', path.join(root, 'agents/cautious'));
-  const refund = JSON.parse(await readFile(path.join(root, 'agents/cautious/inbox/refund-1.json'), 'utf8')) as Record<string, unknown>;
+  const agent = FakeDaemon.node('agent.js', path.join(demo, 'agents/cautious'));
+  const refund = JSON.parse(await readFile(path.join(demo, 'agents/cautious/inbox/refund-1.json'), 'utf8')) as Record<string, unknown>;
   const answer: DeliveredResolution = {
     item_id: 'ob-1',
     kind: 'uncertain',

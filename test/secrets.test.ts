@@ -142,7 +142,10 @@ describe('secrets under the daemon', () => {
       assert.equal(standIn.requests[0]?.headers.authorization, `Bearer ${KEY}`, 'the daemon itself did use the key');
       assert.ok(await home.exists('state/dead-letter/crasher/c1.json'));
       const env = await home.readJson<Record<string, string>>('agents/worker/env.json');
-      assert.deepEqual(Object.keys(env).filter((k) => !k.startsWith('AGENTD_')), ['LANG']);
+      // Besides `env` and AGENTD_*: the run's endpoint (its token, never the key) and agentd's Python module.
+      const ours = new Set(['OPENAI_BASE_URL', 'OPENAI_API_KEY', 'PYTHONPATH']);
+      assert.deepEqual(Object.keys(env).filter((k) => !k.startsWith('AGENTD_') && !ours.has(k)), ['LANG']);
+      assert.notEqual(env.OPENAI_API_KEY, KEY, 'OPENAI_API_KEY is the run token, not the provider key');
       const { items } = await home.readJson<{ items: { kind: string; reason: string }[] }>('outbox/greedy/outbox.json');
       assert.match(items[0]?.reason ?? '', /env\[0\] "DB_PASSWORD" is a secret/);
 
