@@ -1,6 +1,6 @@
 import { daemonRunning, readDaemonStatus, type DaemonStatusFile } from '../store/daemon-status.js';
 import { exists } from '../store/durable.js';
-import { hostId } from '../store/host.js';
+import { hostId, pidAlive } from '../store/host.js';
 import type { HomePaths } from '../store/paths.js';
 
 /**
@@ -45,11 +45,3 @@ export function stopOtherCommand(other: DaemonStatusFile, paths: HomePaths): str
   return other.host === hostId() ? `kill -TERM ${other.pid}` : `agentd status --home ${shellPath(paths.root)}   # it runs on host ${other.host}`;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -8,3 +8,13 @@ import os from 'node:os';
 export function hostId(): string {
   return process.env.AGENTD_HOST_ID || os.hostname();
 }
+
+/** True while `pid` is a process of this host (EPERM: alive, someone else's). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { HomePaths } from './paths.js';
 import { listDir, readIfExists, removeDurable, writeJsonAtomic } from './durable.js';
-import { hostId } from './host.js';
+import { hostId, pidAlive } from './host.js';
 import { killGroup } from '../run/agent-process.js';
 
 /**
@@ -66,7 +66,7 @@ export async function killOrphanGroups(paths: HomePaths, agent: string, log: Log
       continue;
     }
     const ticks = await readStartTicks(record.pgid);
-    const action = orphanAction(record, { host: hostId(), myPid: process.pid, daemonAlive: isAlive, startTicks: () => ticks });
+    const action = orphanAction(record, { host: hostId(), myPid: process.pid, daemonAlive: pidAlive, startTicks: () => ticks });
     if (action === 'keep') continue;
     if (action === 'kill') {
       killGroup(record.pgid, 'SIGKILL');
@@ -86,14 +86,6 @@ function parseRecord(bytes: Buffer | null): GroupRecord | null {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Field 22 of /proc/<pid>/stat; undefined when the process is gone (or a zombie), null without /proc. */
 async function readStartTicks(pid: number): Promise<string | null | undefined> {
@@ -102,7 +94,7 @@ async function readStartTicks(pid: number): Promise<string | null | undefined> {
     stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (await fs.access('/proc/self').then(() => true, () => false))) return undefined;
-    return isAlive(pid) ? null : undefined;
+    return pidAlive(pid) ? null : undefined;
   }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   if (fields[0] === 'Z') return undefined;

@@ -15,7 +15,7 @@ import { readDailySpend } from '../../store/spend.js';
 import { countDeadLetters, inboxSize, parseTask } from '../../store/tasks.js';
 import { EXIT, formatTable, homeOf, printJson, runCommand, withHome } from '../common.js';
 import { newestFirst, truncate } from './outbox.js';
-import { hostId } from '../../store/host.js';
+import { hostId, pidAlive } from '../../store/host.js';
 
 type AgentState = 'config_error' | 'running' | 'waiting_for_person' | 'retry_wait' | 'pending' | 'queued' | 'idle';
 
@@ -147,15 +147,6 @@ function daemonView(snapshot: DaemonStatusFile | null, live: DaemonStatusFile | 
   };
 }
 
-/** True while `pid` is a process of this host (EPERM: alive, someone else's). */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function currentTask(paths: HomePaths, agent: string, now: Date): Promise<AgentStatus['current_task']> {
   const file = paths.currentTask(agent);

@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js';
 import { renderTop, type TopAgent, type TopFacts } from '../../observe/top-view.js';
 import { daemonRunning, readDaemonStatus } from '../../store/daemon-status.js';
 import { listDir } from '../../store/durable.js';
-import { hostId } from '../../store/host.js';
+import { hostId, pidAlive } from '../../store/host.js';
 import { readAllOutboxes } from '../../store/outbox.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
 import { countDeadLetters, inboxSize } from '../../store/tasks.js';
@@ -111,11 +111,3 @@ async function gather(paths: HomePaths): Promise<TopFacts> {
   return { home: paths.root, now, daemon: running, agents };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
