@@ -1,5 +1,5 @@
 /**
- * Checkpoints are coalesced (README.md, "Checkpoints"): the last one wins. At
+ * Checkpoints are coalesced (docs/protocol.md, `checkpoint`): the last one wins. At
  * most one durable write is in flight and one waits behind it; a later
  * checkpoint replaces the waiting one. So an agent that sends checkpoints
  * faster than the disk can fsync them never builds a queue that would hold

@@ -47,7 +47,7 @@ class RunHost {
   private handoff: HandoffMessage | null = null;
   private warned = false;
   private queue: Promise<void> = Promise.resolve();
-  /** Checkpoints coalesced: the last one wins, one write in flight (README.md, "Checkpoints"). */
+  /** Checkpoints coalesced: the last one wins, one write in flight (docs/protocol.md, `checkpoint`). */
   private readonly checkpoints = new CheckpointCoalescer<Parameters<RunHostInput['onCheckpoint']>>((args) => this.writeCheckpoint(args));
   private readonly callAbort = new AbortController();
   private process!: AgentProcess;
