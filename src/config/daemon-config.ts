@@ -64,6 +64,7 @@ interface RawDaemonConfig {
   http_allow_remote?: boolean;
   trace?: { capture?: 'full' | 'redacted' | 'none' };
   lock_stale?: string | number;
+  outage_alert?: string | number;
   sweep_interval?: string | number;
   quiet_period?: string | number;
   model_timeout?: string | number;
@@ -177,6 +178,8 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   }
   const lockStaleMs = raw.lock_stale !== undefined ? parseDuration(raw.lock_stale) : 10_000;
   if (lockStaleMs < 2000) problems.push('lock_stale must be at least 2s (proper-lockfile refuses less)');
+  const outageAlertMs = raw.outage_alert !== undefined ? parseDuration(raw.outage_alert) : 10 * 60_000;
+  if (outageAlertMs > 24 * 60 * 60 * 1000) problems.push(`outage_alert ${JSON.stringify(raw.outage_alert)} must be at most 24h`);
   const sweepIntervalMs = raw.sweep_interval !== undefined ? parseDuration(raw.sweep_interval) : 60_000;
   const quietPeriodMs = raw.quiet_period !== undefined ? parseDuration(raw.quiet_period) : DEFAULT_QUIET_PERIOD_MS;
   if (quietPeriodMs > 60 * 60 * 1000) problems.push(`quiet_period ${JSON.stringify(raw.quiet_period)} must be at most 1h`);
@@ -203,6 +206,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     httpAllowRemote: raw.http_allow_remote ?? false,
     traceCapture: raw.trace?.capture ?? 'redacted',
     lockStaleMs,
+    outageAlertMs,
     sweepIntervalMs,
     quietPeriodMs,
     modelTimeoutMs,

@@ -159,6 +159,8 @@ export interface DaemonConfig {
   traceCapture: 'full' | 'redacted' | 'none';
   /** proper-lockfile stale time: how long a dead daemon's agents stay locked. */
   lockStaleMs: number;
+  /** How long a model's circuit stays open before one `provider_unavailable` item tells a person (`outage_alert`, default 10m). */
+  outageAlertMs: number;
   /** How often every agent's folder is looked at without a change event (`sweep_interval`, default 60s): bounds the wait for a task written on another host of a shared home. */
   sweepIntervalMs: number;
   /** How long a task file or outbox.json that does not parse must be unchanged before it is refused (`quiet_period`, default 5s). */

@@ -5,6 +5,7 @@ import type { DaemonConfig } from '../config/types.js';
 import { errorMessage, UsageError } from '../errors.js';
 import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
+import { OutageAlerts } from '../run/outage-alert.js';
 import type { ModelProvider } from '../model/types.js';
 import { systemClock, type Clock } from '../run/clock.js';
 import { ensureHomeSdkLink } from '../store/sdk-link.js';
@@ -70,6 +71,8 @@ export class Daemon {
   /** Agent processes started ahead for definitions with `warm` (run/warm-pool.ts). */
   private warmPool!: WarmPool;
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** One provider_unavailable item per model down past outage_alert (run/outage-alert.ts). */
+  private outageAlerts: OutageAlerts | null = null;
   /** state/daemon.json, /healthz, /metrics and the runs' live counters. */
   private readonly observe: DaemonObservability;
   private readonly interrupt = new AbortController();
@@ -147,6 +150,15 @@ export class Daemon {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
     }, this.options.sweepIntervalMs ?? this.config.sweepIntervalMs);
     this.sweepTimer.unref();
+    this.outageAlerts = new OutageAlerts({
+      paths: this.paths,
+      log: this.log.child({ component: 'outage' }),
+      now: () => this.clock.now(),
+      alertMs: () => this.config.outageAlertMs,
+      circuits: () => this.gateway.circuits(),
+      agents: () => this.registry.names().flatMap((name) => this.registry.get(name) ?? []),
+    });
+    this.outageAlerts.start();
   }
 
   /** Node agents of this home import `agentd/sdk` through `<home>/node_modules/agentd` (store/sdk-link.ts). */
@@ -172,6 +184,7 @@ export class Daemon {
     this.state = 'stopping';
     this.log.info({ running: this.scheduler.runningCount }, 'daemon stopping');
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.outageAlerts?.stop();
     this.interrupt.abort('shutdown');
     const steps: [string, () => Promise<void>][] = [
       ['warm agents', async () => this.warmPool.stop()],

@@ -17,6 +17,7 @@ import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-cal
 import { PlainOutput, writePlainFiles } from './plain-agent.js';
 import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
 import { RunTaint } from './taint.js';
+import { CheckpointCoalescer } from './checkpoint-coalescer.js';
 
 /**
  * Hosts one agent process for one run: speaks the protocol, enforces the
@@ -46,6 +47,8 @@ class RunHost {
   private handoff: HandoffMessage | null = null;
   private warned = false;
   private queue: Promise<void> = Promise.resolve();
+  /** Checkpoints coalesced: the last one wins, one write in flight (docs/protocol.md, `checkpoint`). */
+  private readonly checkpoints = new CheckpointCoalescer<Parameters<RunHostInput['onCheckpoint']>>((args) => this.writeCheckpoint(args));
   private readonly callAbort = new AbortController();
   private process!: AgentProcess;
   private handoffArrived!: () => void;
@@ -142,6 +145,7 @@ class RunHost {
     // Children the agent left behind die with the run.
     this.process.kill('SIGKILL');
     await this.queue.catch(() => undefined);
+    await this.flushCheckpoints();
     await closeHeld(this.input.journalFile);
 
     const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
@@ -156,6 +160,24 @@ class RunHost {
       modelLatencyMs: this.modelLatencyMs,
       outageModel: outcome.kind === 'failed' && this.unavailable && !this.outcome ? this.unavailable.model : null,
     };
+  }
+
+  /** One coalesced checkpoint made durable; the runner fences it with the lease. */
+  private async writeCheckpoint(args: Parameters<RunHostInput['onCheckpoint']>): Promise<void> {
+    const span = this.input.trace?.checkpoint(args[3], args[2]);
+    await this.input.onCheckpoint(...args);
+    span?.end();
+  }
+
+  /** The run ended: the last checkpoint is written before its outcome is settled. */
+  private async flushCheckpoints(): Promise<void> {
+    try {
+      await this.checkpoints.flush();
+    } catch (err) {
+      if (err instanceof LeaseLostError) return; // the fence stopped the run; nothing more is written
+      this.input.log.error({ err }, 'writing a checkpoint failed');
+      if (!this.outcome && !this.stopReason) this.outcome = { kind: 'failed', category: 'crash', message: `daemon could not write a checkpoint: ${(err as Error).message}` };
+    }
   }
 
   private outcomeOfExit(code: number | null, signal: NodeJS.Signals | null): RunOutcome {
@@ -196,7 +218,10 @@ class RunHost {
       return;
     }
     const call = parsed.message.type === 'model' || parsed.message.type === 'tool';
-    void this.enqueue(call, () => this.handle(parsed.message));
+    const message = parsed.message;
+    // A checkpoint only replaces the pending one; it neither fences nor waits (its write does both).
+    if (message.type === 'checkpoint') void this.enqueue(false, () => this.handle(message), false);
+    else void this.enqueue(call, () => this.handle(message));
   }
 
   /**
@@ -204,10 +229,13 @@ class RunHost {
    * run's endpoint: the journal's seq is the order calls arrived in. A call is
    * answered by us: until the reply is sent, the agent waits and is not silent.
    */
-  private enqueue<T>(call: boolean, task: () => Promise<T>): Promise<T> {
+  private enqueue<T>(call: boolean, task: () => Promise<T>, ordered = true): Promise<T> {
     if (call) this.awaitingDaemon++;
     // Every message may write (journal, checkpoint, result): none is acted on once the lease is lost.
+    // What comes after a checkpoint is acted on once that checkpoint is durable (or superseded).
     const done = this.queue.then(async () => {
+      if (!ordered) return task();
+      await this.checkpoints.flush();
       await this.input.fence?.();
       return task();
     });
@@ -272,12 +300,9 @@ class RunHost {
         return this.onModel(message);
       case 'tool':
         return this.onTool(message);
-      case 'checkpoint': {
-        const span = this.input.trace?.checkpoint(this.replay.seq, Object.hasOwn(message, 'context'));
-        await this.input.onCheckpoint(message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq, { ...this.runSpend });
-        span?.end();
+      case 'checkpoint':
+        this.checkpoints.submit([message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq, { ...this.runSpend }]);
         return;
-      }
       case 'uncertain':
         this.finish({ kind: 'escalated', message });
         return;

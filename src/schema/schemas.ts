@@ -213,6 +213,7 @@ export const daemonConfigSchema = {
       properties: { capture: { enum: ['full', 'redacted', 'none'] } },
     },
     lock_stale: duration,
+    outage_alert: duration,
     sweep_interval: duration,
     quiet_period: duration,
     model_timeout: duration,
