@@ -1,3 +1,4 @@
+import { countParked } from '../store/waiting.js';
 import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { loadDaemonConfig } from '../config/daemon-config.js';
@@ -289,7 +290,8 @@ export class Daemon {
       if (this.state !== 'running') return;
       const inbox = (await listDir(this.paths.inboxDir(agent))).filter(isTaskFileName);
       this.inboxIndex.reconcile(agent, inbox); // catches an event the filesystem never sent
-      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0) this.scheduler.poke(agent);
+      const parked = await countParked(this.paths, agent); // one may have been answered while the daemon was down
+      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0 || parked > 0) this.scheduler.poke(agent);
     }
   }
 }
