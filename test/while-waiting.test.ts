@@ -66,8 +66,9 @@ describe('while_waiting', () => {
 
     const status = await home.cli(['status', '--json']);
     assert.equal(status.code, 0, status.stderr);
-    const row = (JSON.parse(status.stdout) as { agents: { agent: string; parked: number }[] }).agents.find((a) => a.agent === 'clerk');
+    const row = (JSON.parse(status.stdout) as { agents: { agent: string; parked: number; status: string }[] }).agents.find((a) => a.agent === 'clerk');
     assert.equal(row?.parked, 1, '`agentd status` counts the parked task');
+    assert.equal(row?.status, 'waiting_for_person', 'all that is left waits on a person');
     const table = await home.cli(['status']);
     assert.match(table.stdout, /PARKED/);
 
@@ -118,6 +119,23 @@ describe('while_waiting', () => {
     assert.equal((await home.cli(['resolve', item!.id, '--answer', 'use 120'])).code, 0);
     await daemon.runEnded('ledger', 4);
     assert.deepEqual(await runs(home, 'ledger'), [['a1', 'escalated'], ['a1', 'done'], ['a2', 'done'], ['a3', 'done']]);
+  });
+
+  it('`agentd run` stops at a task it parks and reports it waiting for a person; it does not go on with the inbox', async () => {
+    await home.scriptedAgent('fore', { freshness: { task_max_age: '1h' } });
+    await home.inbox('fore', 'later', { goal: 'not now', input: { script: [{ result: 'ran' }] } });
+    await home.write('old-task.json', { id: 'old', created_at: new Date(Date.now() - 2 * 86_400_000).toISOString(), goal: 'stale errand', input: { script: [{ result: 'ran anyway' }] } });
+    const ran = await home.cli(['run', 'fore', '--task', home.path('old-task.json'), '--json']);
+    assert.notEqual(ran.code, 0);
+    const summary = JSON.parse(ran.stdout) as { status: string; item_id: string | null };
+    assert.equal(summary.status, 'waiting_for_person');
+    assert.ok(await home.exists('state/fore/waiting/old.json'), 'the stale task is parked');
+    assert.deepEqual(await home.list('agents/fore/inbox'), ['later.json'], 'the inbox task was not taken');
+
+    assert.equal((await home.cli(['resolve', summary.item_id!, '--continue'])).code, 0);
+    const again = await home.cli(['run', 'fore', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout), { status: 'done', task_id: 'old', output: 'ran anyway' }, 'the answered task comes back before the inbox');
   });
 
   it('a definition with a bad while_waiting is rejected naming the field', async () => {

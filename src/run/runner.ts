@@ -77,7 +77,8 @@ export interface RunnerDeps {
 export type ClaimResult =
   | { kind: 'locked' }
   | { kind: 'idle' }
-  | { kind: 'blocked'; itemId: string | null; reason: string }
+  /** `parked`: the task left the queue to wait (store/waiting.ts), so the agent's next task can be claimed at once. */
+  | { kind: 'blocked'; itemId: string | null; reason: string; parked?: boolean }
   | { kind: 'waiting'; untilMs: number }
   | { kind: 'settled' }
   | { kind: 'ran'; taskId: string; runId: string; outcome: RunOutcome };
@@ -198,7 +199,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     return { kind: 'blocked', itemId: null, reason };
   }
   const outbox = viewOutbox(items, task.id);
-  if (!outbox.cancel && (await parkIfWaiting(deps, agent, task, claimed, outbox.blocking !== null))) return { kind: 'settled' };
+  if (!outbox.cancel && outbox.blocking && (await parkIfWaiting(deps, agent, task, claimed, true))) return { kind: 'blocked', itemId: outbox.blocking.id, reason: outbox.blocking.reason, parked: true };
   await dropParkedCopy(paths, agent.name, task, claimed);
   if (outbox.cancel) {
     await cancelTask(deps, agent, task, claimed, checkpoint, outbox.cancel);
@@ -348,8 +349,7 @@ async function escalateBoot(deps: RunnerDeps, agent: AgentDefinition, task: Task
   });
   await deps.audit({ event: 'escalation', agent: agent.name, task_id: task.id, details: { item_id: item.id, kind, reason } });
   deps.log.warn({ task_id: task.id, item_id: item.id, kind }, 'task escalated before it ran');
-  if (await parkIfWaiting(deps, agent, task, claimed, true)) return { kind: 'settled' };
-  return { kind: 'blocked', itemId: item.id, reason };
+  return { kind: 'blocked', itemId: item.id, reason, parked: await parkIfWaiting(deps, agent, task, claimed, true) };
 }
 
 /** `while_waiting: park`: a task waiting on a person leaves the queue, so the next one can run (README "Tasks"). */

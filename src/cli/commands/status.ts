@@ -104,6 +104,7 @@ async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string
   const last = await readLastHistoryLine(paths, agent);
   const mine = openItems.filter((i) => i.agent === agent);
   const queue = await inboxSize(paths, agent);
+  const parked = await countParked(paths, agent);
   const active = checkpoint?.active_run ?? null;
   const state: AgentState =
     configError ? 'config_error'
@@ -112,6 +113,7 @@ async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string
     : current && checkpoint?.next_attempt_at && Date.parse(checkpoint.next_attempt_at) > now.getTime() ? 'retry_wait'
     : current ? 'pending'
     : queue > 0 ? 'queued'
+    : parked > 0 ? 'waiting_for_person' // only parked tasks are left, each waiting on a person
     : 'idle';
   return {
     agent,
@@ -119,7 +121,7 @@ async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string
     config_error: configError,
     current_task: current,
     queue,
-    parked: await countParked(paths, agent),
+    parked,
     attempts: checkpoint?.attempts ?? 0,
     last_error: checkpoint?.last_error ?? null,
     active_run: active ? { run_id: active.run_id, trigger: active.trigger, started_at: active.started_at } : null,
