@@ -1,4 +1,3 @@
-import { countParked } from '../store/waiting.js';
 import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { loadDaemonConfig } from '../config/daemon-config.js';
@@ -24,6 +23,7 @@ import { watchHome, type HomeEvent } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
 import { WarmPool } from '../run/warm-pool.js';
 import { exists, listDir } from '../store/durable.js';
+import { countParked } from '../store/waiting.js';
 
 export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
 
