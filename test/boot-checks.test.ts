@@ -86,7 +86,9 @@ describe('boot checks: a stale task waits for a person', () => {
     assert.match(item?.reason ?? '', /older than task_max_age/);
     assert.equal(await home.exists('agents/stale/trace.jsonl'), false, 'the agent process never started');
     assert.deepEqual(await home.readLines('state/stale/history.jsonl'), [], 'no run is recorded');
-    assert.equal((await home.readJson<{ id: string }>('agents/stale/current-task.json')).id, 'old', 'the task waits as the current task');
+    // `while_waiting: park` (the default): the task waits in state/stale/waiting/, out of the queue.
+    await daemon.waitForLog((l) => l.msg === 'task parked while it waits on a person' && l.agent === 'stale', 'the task to be parked');
+    assert.equal((await home.readJson<{ id: string }>('state/stale/waiting/old.json')).id, 'old', 'the task waits parked');
 
     const resolved = await home.cli(['resolve', item!.id, '--continue']);
     const resolvedAt = Date.now();
@@ -226,8 +228,10 @@ describe('boot checks: the outbox and the checkpoint', () => {
       items: [{ id: 'held:0001', kind: 'uncertain', agent: 'held', task_id: 'h1', run_id: null, created_at: new Date().toISOString(), reason: 'a person must look first', status: 'open' }],
     });
     daemon = home.startDaemon();
-    const waiting = await daemon.waitForLog((l) => l.msg === 'task waits for an open outbox item' && l.agent === 'held', 'the task to be held back');
-    assert.equal(waiting.item_id, 'held:0001');
+    // `while_waiting: park` (the default): held back means parked in state/held/waiting/ until the answer.
+    const parked = await daemon.waitForLog((l) => l.msg === 'task parked while it waits on a person' && l.agent === 'held', 'the task to be held back');
+    assert.equal(parked.task_id, 'h1');
+    assert.ok(await home.exists('state/held/waiting/h1.json'));
     assert.equal(await home.exists('agents/held/trace.jsonl'), false, 'the agent did not start');
     assert.deepEqual(await home.readLines('state/held/history.jsonl'), []);
 

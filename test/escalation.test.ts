@@ -68,7 +68,9 @@ describe('escalation: an unsure agent asks a person', () => {
     assert.equal(history?.status, 'escalated');
     assert.equal(item?.run_id, history?.run_id);
     assert.equal(await home.exists('state/unsure/done/inv-1.json'), false, 'the agent did not go on and guess');
-    assert.equal(await home.exists('agents/unsure/current-task.json'), true, 'the task waits for the answer');
+    // `while_waiting: park` (the default): the task waits for the answer in state/unsure/waiting/.
+    await daemon.waitForLog((l) => l.msg === 'task parked while it waits on a person' && l.agent === 'unsure', 'the task to be parked');
+    assert.equal(await home.exists('state/unsure/waiting/inv-1.json'), true, 'the task waits for the answer');
 
     const listed = await home.cli(['outbox', '--json']);
     assert.equal(listed.code, 0, listed.stderr);

@@ -41,6 +41,7 @@ interface RawAgentDefinition {
   warm?: number;
   sandbox?: boolean;
   run_as?: string;
+  while_waiting?: 'park' | 'block';
 }
 
 const validateDefinition = compile<RawAgentDefinition>(agentDefinitionSchema);
@@ -139,6 +140,7 @@ export async function resolveAgentDefinition(
     freshness: mergeFreshness(config.defaults.freshness, raw.freshness),
     retry: mergeRetry(config.defaults.retry, raw.retry),
     maxAttempts: raw.max_attempts ?? config.defaults.maxAttempts,
+    whileWaiting: raw.while_waiting ?? config.defaults.whileWaiting,
     outputSchema,
     schedule: raw.schedule ?? [],
     env: raw.env ?? [],

@@ -25,6 +25,7 @@ export const BUILTIN_DEFAULTS: AgentDefaults = {
   approvalTtlMs: 24 * 3_600_000,
   sandbox: false,
   runAs: null,
+  whileWaiting: 'park',
 };
 
 /** state/ is the daemon's own; outbox/ is edited by people in the daemon's group. */
@@ -57,7 +58,7 @@ interface RawDaemonConfig {
   providers?: Record<string, { kind: 'openai' | 'mock'; base_url?: string; api_key_env?: string; api_key_file?: string; api_key_credential?: string; timeout?: string; script?: string }>;
   models?: Record<string, { input_usd_per_mtok?: number; output_usd_per_mtok?: number; context_window?: number }>;
   tools?: Record<string, RawTool>;
-  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string; heartbeat_timeout?: string | number; approval_ttl?: string | number; sandbox?: boolean; run_as?: string };
+  defaults?: { budget?: RawBudget; freshness?: RawFreshness; retry?: RawRetry; max_attempts?: number; stop_grace?: string; heartbeat_timeout?: string | number; approval_ttl?: string | number; sandbox?: boolean; run_as?: string; while_waiting?: 'park' | 'block' };
   limits?: { budget?: RawBudget };
   max_parallel_runs?: number;
   http?: string;
@@ -148,6 +149,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     approvalTtlMs: raw.defaults?.approval_ttl !== undefined ? parseDuration(raw.defaults.approval_ttl) : BUILTIN_DEFAULTS.approvalTtlMs,
     sandbox: raw.defaults?.sandbox ?? BUILTIN_DEFAULTS.sandbox,
     runAs: raw.defaults?.run_as ?? BUILTIN_DEFAULTS.runAs,
+    whileWaiting: raw.defaults?.while_waiting ?? BUILTIN_DEFAULTS.whileWaiting,
   };
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
   problems.push(...retryDelayProblems('defaults.retry', raw.defaults?.retry, defaults.retry));

@@ -94,6 +94,8 @@ export interface AgentDefinition {
   heartbeatTimeoutMs: number;
   /** Agent processes kept started and waiting for `start` (run/warm-pool.ts); 0 = spawn per run. */
   warm: number;
+  /** `while_waiting`: a task waiting on a person is parked (the queue goes on) or blocks the agent (README "Tasks"). */
+  whileWaiting: WhileWaiting;
   /** `sandbox` and `run_as`, applied to the agent's process and its tools' (README "Security"). */
   confinement: Confinement;
   /** sha256 of the definition file and the files it references. */
@@ -133,7 +135,11 @@ export interface AgentDefaults {
   sandbox: boolean;
   /** Default `run_as` of agents, as written; resolved per definition. */
   runAs: string | null;
+  /** Default `while_waiting` of agents. */
+  whileWaiting: WhileWaiting;
 }
+
+export type WhileWaiting = 'park' | 'block';
 
 /** Permissions of the files the daemon writes (`file_mode` in agentd.yaml). */
 export interface FileModes {

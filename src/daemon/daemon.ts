@@ -24,6 +24,7 @@ import { watchHome, type HomeEvent } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
 import { WarmPool } from '../run/warm-pool.js';
 import { exists, listDir } from '../store/durable.js';
+import { countParked } from '../store/waiting.js';
 
 export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -302,7 +303,8 @@ export class Daemon {
       if (this.state !== 'running') return;
       const inbox = (await listDir(this.paths.inboxDir(agent))).filter(isTaskFileName);
       this.inboxIndex.reconcile(agent, inbox); // catches an event the filesystem never sent
-      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0) this.scheduler.poke(agent);
+      const parked = await countParked(this.paths, agent); // one may have been answered while the daemon was down
+      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0 || parked > 0) this.scheduler.poke(agent);
     }
   }
 }

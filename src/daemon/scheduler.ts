@@ -105,9 +105,11 @@ export class Scheduler {
         this.lockedElsewhere.add(agent);
         this.ensureSweep();
         return;
-      case 'idle':
       case 'blocked':
+        if (result.parked) this.dirty.add(agent); // the task waits parked: the next one can run now
         return; // a file event or a resolution will poke it
+      case 'idle':
+        return;
     }
   }
 

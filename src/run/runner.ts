@@ -34,6 +34,7 @@ import { RunDailyAlert } from './daily-alert.js';
 import type { RunEndpoint } from '../endpoint/server.js';
 import { addSpend, spendSoFar, toStored } from './spend-floor.js';
 import { gateModels, type ModelGate } from './outage.js';
+import { dropParkedCopy, parkCurrent, settleParkedCopy, shouldPark, takeParked } from '../store/waiting.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -76,7 +77,8 @@ export interface RunnerDeps {
 export type ClaimResult =
   | { kind: 'locked' }
   | { kind: 'idle' }
-  | { kind: 'blocked'; itemId: string | null; reason: string }
+  /** `parked`: the task left the queue to wait (store/waiting.ts), so the agent's next task can be claimed at once. */
+  | { kind: 'blocked'; itemId: string | null; reason: string; parked?: boolean }
   | { kind: 'waiting'; untilMs: number }
   | { kind: 'settled' }
   | { kind: 'ran'; taskId: string; runId: string; outcome: RunOutcome };
@@ -149,6 +151,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     deps.log.warn({ task_id: current.id, problems: current.problems }, 'malformed current-task.json dead-lettered');
     return { kind: 'settled' };
   }
+  // A parked task whose person has answered comes back ahead of the inbox (store/waiting.ts).
+  if (current.kind === 'none') current = (await takeParked(paths, claimedAs.name)) ?? current;
   if (current.kind === 'none') {
     const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes, deps.inbox);
     if (promoted.kind === 'dead_lettered') {
@@ -168,6 +172,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const { task, bytes: claimed } = current;
   const agent = deps.currentDefinition?.(claimedAs.name) ?? claimedAs;
   const log = deps.log.child({ task_id: task.id });
+  await settleParkedCopy(paths, agent.name, task, claimed);
 
   let checkpoint = (await readCheckpoint(paths, agent.name, task.id)) ?? newCheckpoint(task.id);
   if (checkpoint.active_run) {
@@ -194,6 +199,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     return { kind: 'blocked', itemId: null, reason };
   }
   const outbox = viewOutbox(items, task.id);
+  if (!outbox.cancel && outbox.blocking && (await parkIfWaiting(deps, agent, task, claimed, true))) return { kind: 'blocked', itemId: outbox.blocking.id, reason: outbox.blocking.reason, parked: true };
+  await dropParkedCopy(paths, agent.name, task, claimed);
   if (outbox.cancel) {
     await cancelTask(deps, agent, task, claimed, checkpoint, outbox.cancel);
     return { kind: 'settled' };
@@ -205,7 +212,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
 
   // 2. Task age, before its first run only: a task a person just answered is not stale.
   if (checkpoint.runs.length === 0 && !outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
-    return escalateBoot(deps, agent, task, 'stale_task', `task created at ${task.created_at} is older than task_max_age (${formatDuration(agent.freshness.taskMaxAgeMs)})`, 'Run it anyway (continue) or drop it (cancel)?');
+    return escalateBoot(deps, agent, task, claimed, 'stale_task', `task created at ${task.created_at} is older than task_max_age (${formatDuration(agent.freshness.taskMaxAgeMs)})`, 'Run it anyway (continue) or drop it (cancel)?');
   }
 
   // 3. Context age, refreshed once when the definition says how.
@@ -220,7 +227,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
     }
     if (contextStale()) {
       const reason = context.kind === 'broken' ? context.problem : `context-snapshot.json updated at ${context.kind === 'ok' ? context.updatedAt : '?'} is older than context_max_age`;
-      return escalateBoot(deps, agent, task, 'stale_context', reason, 'Run with this context anyway (continue), refresh it and retry (retry), or drop the task (cancel)?');
+      return escalateBoot(deps, agent, task, claimed, 'stale_context', reason, 'Run with this context anyway (continue), refresh it and retry (retry), or drop the task (cancel)?');
     }
   }
 
@@ -328,7 +335,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome };
 }
 
-async function escalateBoot(deps: RunnerDeps, agent: AgentDefinition, task: Task, kind: OutboxKind, reason: string, question: string): Promise<ClaimResult> {
+async function escalateBoot(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer, kind: OutboxKind, reason: string, question: string): Promise<ClaimResult> {
   const item = await addOutboxItem(deps.paths, {
     id: newItemId(agent.name),
     kind,
@@ -342,7 +349,16 @@ async function escalateBoot(deps: RunnerDeps, agent: AgentDefinition, task: Task
   });
   await deps.audit({ event: 'escalation', agent: agent.name, task_id: task.id, details: { item_id: item.id, kind, reason } });
   deps.log.warn({ task_id: task.id, item_id: item.id, kind }, 'task escalated before it ran');
-  return { kind: 'blocked', itemId: item.id, reason };
+  return { kind: 'blocked', itemId: item.id, reason, parked: await parkIfWaiting(deps, agent, task, claimed, true) };
+}
+
+/** `while_waiting: park`: a task waiting on a person leaves the queue, so the next one can run (README "Tasks"). */
+async function parkIfWaiting(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer, waitsOnPerson: boolean): Promise<boolean> {
+  if (!shouldPark(agent.whileWaiting, waitsOnPerson)) return false;
+  const parked = await parkCurrent(deps.paths, agent.name, task, claimed);
+  if (parked) deps.log.info({ task_id: task.id }, 'task parked while it waits on a person');
+  else deps.log.warn({ task_id: task.id }, 'task not parked: another file holds its id in waiting/; it blocks');
+  return parked;
 }
 
 async function readHandoffFor(paths: HomePaths, agent: string, taskId: string): Promise<unknown> {

@@ -88,6 +88,8 @@ const toolMapSchema = {
 
 /** `user[:group]`, names or numbers (README "Security"). */
 const runAs = { type: 'string', pattern: '^[a-z_][a-z0-9_.-]*[$]?(:[a-z_][a-z0-9_.-]*[$]?|:[0-9]+)?$|^[0-9]+(:[0-9]+)?$', description: 'must be user or user:group' };
+/** `while_waiting`: what a task waiting on a person does to its agent's queue (README "Tasks"). */
+const whileWaiting = { type: 'string', enum: ['park', 'block'] };
 
 export const agentDefinitionSchema = {
   type: 'object',
@@ -128,6 +130,7 @@ export const agentDefinitionSchema = {
     warm: { type: 'integer', minimum: 0, maximum: 64 },
     sandbox: { type: 'boolean' },
     run_as: runAs,
+    while_waiting: whileWaiting,
   },
   anyOf: [{ required: ['command'] }, { required: ['model'] }],
 };
@@ -196,6 +199,7 @@ export const daemonConfigSchema = {
         approval_ttl: duration,
         sandbox: { type: 'boolean' },
         run_as: runAs,
+        while_waiting: whileWaiting,
       },
     },
     limits: {

@@ -5,7 +5,7 @@
  * outside signal could hit reliably. Unset (always, outside tests), it costs
  * one environment lookup.
  */
-export type CrashPoint = 'promote-linked';
+export type CrashPoint = 'promote-linked' | 'park-linked' | 'unpark-linked';
 
 export function crashPoint(point: CrashPoint): void {
   if (process.env.AGENTD_TEST_CRASH_AT === point) process.kill(process.pid, 'SIGKILL');

@@ -189,6 +189,7 @@ async function audit(
       await home.exists(`state/${t.agent}/done/${t.id}.json`),
       await home.exists(`state/dead-letter/${t.agent}/${t.id}.json`),
       await home.exists(`agents/${t.agent}/inbox/${t.id}.json`),
+      await home.exists(`state/${t.agent}/waiting/${t.id}.json`), // parked while it waits on a person (README "Tasks")
       (await home.exists(`agents/${t.agent}/current-task.json`)) && (await home.readJson<{ id: string }>(`agents/${t.agent}/current-task.json`)).id === t.id,
     ].filter(Boolean).length;
     if (places === 0) report.lost.push(t.id);

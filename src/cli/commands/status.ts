@@ -13,6 +13,7 @@ import { blocksTask, readAllOutboxes, type OutboxItem } from '../../store/outbox
 import { isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
 import { readDailySpend } from '../../store/spend.js';
 import { countDeadLetters, inboxSize, parseTask } from '../../store/tasks.js';
+import { countParked } from '../../store/waiting.js';
 import { EXIT, formatTable, homeOf, printJson, runCommand, withHome } from '../common.js';
 import { newestFirst, truncate } from './outbox.js';
 import { hostId, pidAlive } from '../../store/host.js';
@@ -26,6 +27,8 @@ interface AgentStatus {
   config_error: string | null;
   current_task: { id: string | null; created_at: string | null; age_ms: number | null; problem: string | null } | null;
   queue: number;
+  /** Tasks parked while they wait on a person (README "Tasks", `while_waiting`). */
+  parked: number;
   attempts: number;
   /** The current task's last error, else the daemon's last failed run of this agent. */
   last_error: ({ category: string; message: string } & Partial<DaemonLastError>) | null;
@@ -101,6 +104,7 @@ async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string
   const last = await readLastHistoryLine(paths, agent);
   const mine = openItems.filter((i) => i.agent === agent);
   const queue = await inboxSize(paths, agent);
+  const parked = await countParked(paths, agent);
   const active = checkpoint?.active_run ?? null;
   const state: AgentState =
     configError ? 'config_error'
@@ -109,6 +113,7 @@ async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string
     : current && checkpoint?.next_attempt_at && Date.parse(checkpoint.next_attempt_at) > now.getTime() ? 'retry_wait'
     : current ? 'pending'
     : queue > 0 ? 'queued'
+    : parked > 0 ? 'waiting_for_person' // only parked tasks are left, each waiting on a person
     : 'idle';
   return {
     agent,
@@ -116,6 +121,7 @@ async function agentStatus(paths: HomePaths, config: DaemonConfig, agent: string
     config_error: configError,
     current_task: current,
     queue,
+    parked,
     attempts: checkpoint?.attempts ?? 0,
     last_error: checkpoint?.last_error ?? null,
     active_run: active ? { run_id: active.run_id, trigger: active.trigger, started_at: active.started_at } : null,
@@ -195,6 +201,7 @@ function render(
       a.current_task ? (a.current_task.id ?? 'malformed') : null,
       a.current_task?.age_ms != null ? formatDuration(a.current_task.age_ms) : null,
       a.queue,
+      a.parked,
       a.attempts,
       a.active_run?.run_id,
       a.run ? `${a.run.task_steps}/${a.run.max_steps}` : null,
@@ -203,7 +210,7 @@ function render(
       `$${a.spend_today_usd.toFixed(4)}`,
       a.open_items,
     ]);
-    out.push(formatTable(['AGENT', 'STATUS', 'TASK', 'AGE', 'QUEUE', 'ATTEMPTS', 'RUN', 'STEPS', 'COST', 'LAST RUN', 'SPENT TODAY', 'OPEN ITEMS'], rows).trimEnd());
+    out.push(formatTable(['AGENT', 'STATUS', 'TASK', 'AGE', 'QUEUE', 'PARKED', 'ATTEMPTS', 'RUN', 'STEPS', 'COST', 'LAST RUN', 'SPENT TODAY', 'OPEN ITEMS'], rows).trimEnd());
     for (const a of agents) {
       if (a.config_error) out.push(`${a.agent}: config_error: ${a.config_error}`);
       if (a.current_task?.problem) out.push(`${a.agent}: current-task.json: ${a.current_task.problem}`);
