@@ -100,6 +100,9 @@ export function bwrapArgs(policy: SandboxWhere & { hidden: string[] }, command: 
   args.push('--ro-bind-try', path.join(PACKAGE_ROOT, 'package.json'), path.join(sdk, 'package.json'));
   args.push('--ro-bind-try', path.join(PACKAGE_ROOT, 'dist', 'src'), path.join(sdk, 'dist', 'src'));
   args.push('--ro-bind-try', PYTHON_MODULE_DIR, PYTHON_MODULE_DIR);
+  // agentd's own code at its own path, read-only: the built-in agent runs from it, and an
+  // installation under /tmp or inside the home (a clone used as its home) would be hidden otherwise.
+  for (const part of ['package.json', 'dist', 'node_modules']) args.push('--ro-bind-try', path.join(PACKAGE_ROOT, part), path.join(PACKAGE_ROOT, part));
   // Bound before the remount: a mount point inside the emptied home must be made while it is writable.
   for (const readable of policy.readable ?? []) args.push('--ro-bind', readable, readable);
   args.push('--remount-ro', policy.home);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'node:test';
 import { completion, REPO_ROOT, startStandIn, TestHome, type StandIn, type StandInHandler } from './home.js';
@@ -56,10 +57,20 @@ models:
 
 /** A plain agent running `script` from test/fixtures/byo, on the stand-in's model. */
 export async function plainAgent(home: TestHome, name: string, script: string, extra: Record<string, unknown> = {}): Promise<void> {
+  // A sandboxed agent sees only its own folder of the home and none of /tmp, where a clone may
+  // live: its scripts are copied in, and its node_modules links to the repository's, which the
+  // sandbox shows read-only as agentd's own (security/sandbox.ts).
+  let dir = BYO_FIXTURES;
+  if (extra.sandbox === true) {
+    dir = home.path(`agents/${name}`);
+    await fs.mkdir(dir, { recursive: true });
+    for (const file of await fs.readdir(BYO_FIXTURES)) await fs.copyFile(path.join(BYO_FIXTURES, file), path.join(dir, file));
+    await fs.symlink(path.join(REPO_ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  }
   await home.write(`agents/${name}/agent.json`, {
     version: '1',
     protocol: 'none',
-    command: ['node', path.join(BYO_FIXTURES, script)],
+    command: ['node', path.join(dir, script)],
     model: 'standin/gpt-test',
     output_schema: { type: 'object', required: ['answer', 'rounds'] },
     ...extra,
