@@ -17,6 +17,7 @@ import { REPO_ROOT, TestHome, type DaemonProcess } from './helpers/home.js';
 import { untilInFolder } from './helpers/support.js';
 
 const PROBE = path.join(REPO_ROOT, 'test', 'fixtures', 'isolation-probe.mjs');
+const PROBE_NAME = path.basename(PROBE);
 const ENV_KEY = 'sk-env-key-0123456789abcdef';
 const FILE_KEY = 'sk-file-key-0123456789abcdef';
 const CRED_KEY = 'sk-cred-key-0123456789abcdef';
@@ -45,7 +46,7 @@ function pidsWith(marker: string): number[] {
 
 /** The host pid of the node process running in `dir` (the victim agent), not the bwrap around it. */
 function agentPid(dir: string): number | null {
-  for (const pid of pidsWith(PROBE)) {
+  for (const pid of pidsWith(PROBE_NAME)) {
     try {
       const argv0 = fsSync.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!;
       if (!argv0.endsWith('bwrap') && fsSync.readlinkSync(`/proc/${pid}/cwd`) === dir) return pid;
@@ -83,8 +84,12 @@ defaults:
   stop_grace: 1s
   sandbox: ${this.sandbox}
 `);
-    const tool = { probe: { command: ['node', PROBE, 'tool'], effect: 'read', timeout: '30s' } };
-    for (const name of ['probe', 'victim']) await this.home.write(`agents/${name}/agent.json`, { version: '1', command: ['node', PROBE, 'agent'], tools: tool });
+    // The probe is copied into each agent's folder: a sandboxed process sees nothing of /tmp, where a clone may live.
+    const tool = { probe: { command: ['node', PROBE_NAME, 'tool'], effect: 'read', timeout: '30s' } };
+    for (const name of ['probe', 'victim']) {
+      await this.home.write(`agents/${name}/agent.json`, { version: '1', command: ['node', PROBE_NAME, 'agent'], tools: tool });
+      await fs.copyFile(PROBE, this.home.path(`agents/${name}/${PROBE_NAME}`));
+    }
     this.daemon = this.home.startDaemon({ PROBE_ENV_KEY: ENV_KEY, CREDENTIALS_DIRECTORY: path.join(this.keysDir, 'creds') });
     await this.daemon.started();
     // The victim's journal, for the attacker to try to read.
