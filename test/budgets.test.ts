@@ -90,7 +90,9 @@ async function assertStoppedBy(home: TestHome, agent: string, taskId: string, re
   assert.equal(history.at(-1)?.status, 'limit');
   assert.equal(history.at(-1)?.error_category, 'budget');
   assert.equal(item.run_id, history.at(-1)?.run_id);
-  assert.equal(await home.exists(`agents/${agent}/current-task.json`), true, 'the task stays, waiting for a person');
+  // Current until the agent's next claim parks it (while_waiting: park, the default): either way it waits for a person.
+  const waiting = (await home.exists(`agents/${agent}/current-task.json`)) || (await home.exists(`state/${agent}/waiting/${taskId}.json`));
+  assert.equal(waiting, true, 'the task stays, waiting for a person');
   return { handoff, item };
 }
 

@@ -131,7 +131,8 @@ describe('metrics', () => {
 
 describe('agentd start --http', () => {
   it('serves /healthz and /metrics on 127.0.0.1, counts runs, and closes the port on stop', async () => {
-    await inHome(FAST_CONFIG, async (home) => {
+    // The sweep as a net for a file event a loaded machine's watcher never delivered (README "Scale").
+    await inHome(`${FAST_CONFIG}sweep_interval: 2s\n`, async (home) => {
       await home.scriptedAgent('a1');
       const port = await freePort();
       const daemon: DaemonProcess = home.startDaemon({}, ['--http', `127.0.0.1:${port}`]);

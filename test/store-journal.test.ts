@@ -101,6 +101,7 @@ describe('watcher', () => {
   it('maps the files people edit to events and ignores the rest', () => {
     assert.deepEqual(classifyPath(paths, '/h/agents/a/agent.yaml'), { kind: 'definition', agent: 'a' });
     assert.deepEqual(classifyPath(paths, '/h/agents/a/inbox/t.json'), { kind: 'task', agent: 'a' });
+    assert.deepEqual(classifyPath(paths, '/h/agents/a/inbox'), { kind: 'task', agent: 'a' }, 'a new inbox folder is listed by a claim');
     assert.deepEqual(classifyPath(paths, '/h/agents/a/current-task.json'), { kind: 'task', agent: 'a' });
     assert.deepEqual(classifyPath(paths, '/h/outbox/a/outbox.json'), { kind: 'outbox', agent: 'a' });
     assert.deepEqual(classifyPath(paths, '/h/agentd.yaml'), { kind: 'daemon_config' });

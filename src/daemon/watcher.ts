@@ -27,6 +27,8 @@ export function classifyPath(paths: HomePaths, file: string): HomeEvent | null {
     if (rel.length === 3) {
       if (/^agent\.(ya?ml|json)$/.test(name)) return { kind: 'definition', agent };
       if (name === 'current-task.json' || name === 'context-snapshot.json') return { kind: 'task', agent };
+      // A new inbox folder may already hold files whose own events never come: the claim lists it.
+      if (name === 'inbox') return { kind: 'task', agent };
       return null;
     }
     if (rel.length === 4 && name === 'inbox' && rel[3]!.endsWith('.json')) return { kind: 'task', agent };
