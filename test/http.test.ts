@@ -1,28 +1,18 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { checkHttpAddress, isLoopbackHost } from '../src/config/http-address.js';
 import { decideHealth, probeWritable, type HealthFacts } from '../src/observe/health.js';
 import { startObserveServer } from '../src/observe/http-server.js';
 import { DaemonMetrics } from '../src/observe/metrics.js';
-import { FAST_CONFIG, inHome } from './helpers/support.js';
+import { FAST_CONFIG, freePort, inHome } from './helpers/support.js';
 import type { DaemonProcess } from './helpers/home.js';
 
 /**
  * /healthz and /metrics (DESIGN.md section 11): loopback only unless allowed,
  * served by the daemon while it runs, closed when it stops.
  */
-
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function get(port: number, path: string): Promise<{ status: number; body: string; contentType: string | null }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { DaemonStatusFile } from '../src/store/daemon-status.js';
-import { FAST_CONFIG, inHome, untilInFolder, withDaemon, readJsonOrNull } from './helpers/support.js';
+import { FAST_CONFIG, freePort, inHome, untilInFolder, withDaemon, readJsonOrNull } from './helpers/support.js';
 import type { TestHome } from './helpers/home.js';
 
 /** Tool circuits are visible (status, --json, state/daemon.json, /metrics) and survive a SIGHUP. */
@@ -16,17 +15,6 @@ const BROKEN_TOOL = {
     circuit: { failures: 2, window: '1h', cooldown: '1h' },
   },
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** state/daemon.json once its tool circuit for `key` is in `state`. */
 function untilToolCircuit(home: TestHome, key: string, state: string, what: string): Promise<DaemonStatusFile | null> {

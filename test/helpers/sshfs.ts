@@ -11,6 +11,7 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './support.js';
 
 /** Why sshfs cannot be used here, or null when it can. */
 export function sshfsUnavailable(): string | null {
@@ -20,17 +21,6 @@ export function sshfsUnavailable(): string | null {
     if (!fsSync.existsSync(bin)) return `${bin} is not installed (apt-get install -y openssh-server sshfs)`;
   }
   return null;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once something accepts connections on 127.0.0.1:port. */

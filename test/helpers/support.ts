@@ -5,6 +5,7 @@
  */
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { TestHome, type DaemonProcess } from './home.js';
 
@@ -105,4 +106,16 @@ export async function withDaemon(home: TestHome, body: (daemon: DaemonProcess) =
   } finally {
     await daemon.stop();
   }
+}
+
+/** A port on 127.0.0.1 that nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
