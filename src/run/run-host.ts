@@ -2,8 +2,7 @@ import { LeaseLostError } from '../store/lease.js';
 import { checkUsage, type Usage } from './usage-check.js';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
-import { closeHeld } from '../store/held-append.js';
-import { appendJournal, type EffectiveCall, type JournalSpend } from '../store/journal.js';
+import type { EffectiveCall, JournalSpend } from '../store/journal.js';
 import { compiledSchema } from '../schema/compiled.js';
 import type { ErrorCategory } from '../errors.js';
 import { formatErrors } from '../schema/validate.js';
@@ -15,7 +14,7 @@ import { ReplayCursor } from './replay.js';
 import { handleToolCall, type ToolCallHost } from './tool-call.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
 import { PlainOutput, writePlainFiles } from './plain-agent.js';
-import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
+import type { RunCheckpoint, RunHostInput, RunOutcome, RunReport } from './run-types.js';
 import { RunTaint } from './taint.js';
 import { CheckpointCoalescer } from './checkpoint-coalescer.js';
 
@@ -48,7 +47,7 @@ class RunHost {
   private warned = false;
   private queue: Promise<void> = Promise.resolve();
   /** Checkpoints coalesced: the last one wins, one write in flight (docs/protocol.md, `checkpoint`). */
-  private readonly checkpoints = new CheckpointCoalescer<Parameters<RunHostInput['onCheckpoint']>>((args) => this.writeCheckpoint(args));
+  private readonly checkpoints = new CheckpointCoalescer<RunCheckpoint>((checkpoint) => this.writeCheckpoint(checkpoint));
   private readonly callAbort = new AbortController();
   private process!: AgentProcess;
   private handoffArrived!: () => void;
@@ -104,7 +103,7 @@ class RunHost {
     else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
     try {
-      await input.onSpawn(this.process.pid);
+      await input.records.started(this.process.pid);
     } catch (err) {
       // The claim could not record this run: its process must not go on unrecorded (README.md, "The guarantee").
       this.process.kill('SIGKILL');
@@ -146,7 +145,7 @@ class RunHost {
     this.process.kill('SIGKILL');
     await this.queue.catch(() => undefined);
     await this.flushCheckpoints();
-    await closeHeld(this.input.journalFile);
+    await input.records.close();
 
     const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
     input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);
@@ -159,13 +158,14 @@ class RunHost {
       seq: this.replay.seq,
       modelLatencyMs: this.modelLatencyMs,
       outageModel: outcome.kind === 'failed' && this.unavailable && !this.outcome ? this.unavailable.model : null,
+      journal: input.records.totals(),
     };
   }
 
   /** One coalesced checkpoint made durable; the runner fences it with the lease. */
-  private async writeCheckpoint(args: Parameters<RunHostInput['onCheckpoint']>): Promise<void> {
-    const span = this.input.trace?.checkpoint(args[3], args[2]);
-    await this.input.onCheckpoint(...args);
+  private async writeCheckpoint(checkpoint: RunCheckpoint): Promise<void> {
+    const span = this.input.trace?.checkpoint(checkpoint.seq, checkpoint.hasContext);
+    await this.input.records.checkpoint(checkpoint);
     span?.end();
   }
 
@@ -301,7 +301,7 @@ class RunHost {
       case 'tool':
         return this.onTool(message);
       case 'checkpoint':
-        this.checkpoints.submit([message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq, { ...this.runSpend }]);
+        this.checkpoints.submit({ state: message.state, context: message.context, hasContext: Object.hasOwn(message, 'context'), seq: this.replay.seq, runSpend: { ...this.runSpend } });
         return;
       case 'uncertain':
         this.finish({ kind: 'escalated', message });
@@ -376,7 +376,7 @@ class RunHost {
     const found = this.replay.match(seq, kind, hash);
     if (found.kind === 'recorded') return found.call;
     if (found.kind === 'diverged') {
-      await appendJournal(this.input.journalFile, { v: 1, kind: 'supersede', run_id: this.input.runId, from_seq: seq, at: this.iso() });
+      await this.input.records.journal({ v: 1, kind: 'supersede', run_id: this.input.runId, from_seq: seq, at: this.iso() });
     }
     return null;
   }
@@ -441,7 +441,7 @@ class RunHost {
   private unavailable: { category: ErrorCategory; message: string; model: string | null } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
-    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
+    await this.input.records.journal({ v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
   }
 
   private onTool(message: ToolCallMessage): Promise<void> {
@@ -473,7 +473,7 @@ class RunHost {
 
   private async onUsage(message: UsageMessage): Promise<void> {
     const usage = this.checkedUsage({ input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 }, 'usage message');
-    await appendJournal(this.input.journalFile, { v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
+    await this.input.records.journal({ v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
     this.addUsage(usage);
     this.afterSpend();
     const exhausted = exhaustedBudget(this.input.limits, this.spentNow());
