@@ -79,27 +79,48 @@ class RunHost {
 
   async run(): Promise<RunReport> {
     const { input } = this;
-    // Without a command, the built-in model agent runs over the same protocol.
-    const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
     // The goal and metadata reach the agent (and its model) as much as the input does.
     await this.taint.inspect(input.start.task.goal, 'task goal');
     if (input.start.task.metadata !== undefined) await this.taint.inspect(input.start.task.metadata, 'task metadata');
-    const plain = input.agent.protocol === 'none';
     const grant = input.endpoint?.open(this.endpointSession());
-    const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
+    const files = this.plainOutput ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
+    await this.start(grant?.env, files?.env);
+    const onInterrupt = this.arm();
+    const exit = await this.process.exited;
+    grant?.close();
+    await files?.remove().catch((err: unknown) => input.log.warn({ err }, 'could not remove the plain agent\'s task folder'));
+    if (this.plainOutput && exit.code === 0 && !this.outcome && !this.stopReason) this.onPlainExit(this.plainOutput);
+    clearTimeout(this.runtimeTimer ?? undefined);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = null; // a reply still in the queue must not re-arm it
+    input.interrupt.removeEventListener('abort', onInterrupt);
+    this.callAbort.abort();
+    // Children the agent left behind die with the run.
+    this.process.kill('SIGKILL');
+    await this.queue.catch(() => undefined);
+    await this.flushCheckpoints();
+    await input.records.close();
+    return this.report(this.outcome ?? this.outcomeOfExit(exit.code, exit.signal));
+  }
+
+  /** The agent's process (a warm one, or spawned now) has its start message, and the run is recorded as its. */
+  private async start(runEnv: Record<string, string> | undefined, filesEnv: Record<string, string> | undefined): Promise<void> {
+    const { input } = this;
+    // Without a command, the built-in model agent runs over the same protocol.
+    const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     // A warm process (run/warm-pool.ts) is already started and waits for this start message. Not for
     // plain agents (their task comes as files and stdin); it has no run's endpoint variables (README "Warm agents").
-    const warm = plain ? null : (input.takeWarm?.() ?? null);
+    const warm = this.plainOutput ? null : (input.takeWarm?.() ?? null);
     warm?.adopt(input.log, (line: string) => this.onLine(line));
     this.process =
       warm ??
       new AgentProcess(
-        { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env, confinement: input.agent.confinement },
+        { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...filesEnv }, runEnv, confinement: input.agent.confinement },
         input.log,
         (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
       );
-    if (plain) this.process.input(JSON.stringify(input.start.task) + '\n');
+    if (this.plainOutput) this.process.input(JSON.stringify(input.start.task) + '\n');
     else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
     try {
@@ -110,44 +131,31 @@ class RunHost {
       await this.process.exited;
       throw err;
     }
+  }
 
+  /** The runtime limit, the heartbeat, the live counters and the interrupt; returns the interrupt's listener. */
+  private arm(): () => void {
+    const { input } = this;
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
     this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
     // A plain agent sends no messages between its calls: silence says nothing about it.
-    if (input.agent.heartbeatTimeoutMs > 0 && !plain) this.heartbeatTimer = setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
+    if (input.agent.heartbeatTimeoutMs > 0 && !this.plainOutput) this.heartbeatTimer = setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
     input.live?.add({
       agent: input.agent.name,
       taskId: input.taskId,
       runId: input.runId,
       startedAt: this.startedAt,
-      progress: () => ({
-        run: { ...this.runSpend },
-        taskSteps: this.spent.steps,
-        taskCostUsd: this.spent.costUsd,
-        maxSteps: input.limits.steps,
-        maxCostUsd: input.limits.costUsd,
-      }),
+      progress: () => ({ run: { ...this.runSpend }, taskSteps: this.spent.steps, taskCostUsd: this.spent.costUsd, maxSteps: input.limits.steps, maxCostUsd: input.limits.costUsd }),
     });
     const onInterrupt = () => this.onInterrupt();
     if (input.interrupt.aborted) onInterrupt();
     else input.interrupt.addEventListener('abort', onInterrupt, { once: true });
+    return onInterrupt;
+  }
 
-    const exit = await this.process.exited;
-    grant?.close();
-    await files?.remove().catch((err: unknown) => input.log.warn({ err }, 'could not remove the plain agent\'s task folder'));
-    if (this.plainOutput && exit.code === 0 && !this.outcome && !this.stopReason) this.onPlainExit(this.plainOutput);
-    clearTimeout(this.runtimeTimer);
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = null; // a reply still in the queue must not re-arm it
-    input.interrupt.removeEventListener('abort', onInterrupt);
-    this.callAbort.abort();
-    // Children the agent left behind die with the run.
-    this.process.kill('SIGKILL');
-    await this.queue.catch(() => undefined);
-    await this.flushCheckpoints();
-    await input.records.close();
-
-    const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
+  /** What happened, as data, with the task's journal totals so finishing need not read the journal. */
+  private report(outcome: RunOutcome): RunReport {
+    const { input } = this;
     input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);
     return {
       outcome,
