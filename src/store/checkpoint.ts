@@ -70,7 +70,7 @@ export async function readCheckpoint(paths: HomePaths, agent: string, taskId: st
   }
 }
 
-export async function writeCheckpoint(paths: HomePaths, agent: string, checkpoint: TaskCheckpoint): Promise<void> {
+async function writeCheckpoint(paths: HomePaths, agent: string, checkpoint: TaskCheckpoint): Promise<void> {
   await writeJsonAtomic(paths.checkpoint(agent), checkpoint);
 }
 
