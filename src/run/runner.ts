@@ -14,7 +14,7 @@ import { hostId } from '../store/host.js';
 import { readOutbox, type OutboxItem } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
 import { quietPeriodMs } from '../store/quiet-period.js';
-import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
+import type { Task } from '../store/tasks.js';
 import { applyEffects, raiseOutboxItem, type EffectPorts } from '../store/effects.js';
 import type { AuditEntry } from '../observe/audit.js';
 import type { InboxIndex } from '../store/inbox-index.js';
@@ -36,7 +36,8 @@ import { RunDailyAlert } from './daily-alert.js';
 import type { RunEndpoint } from '../endpoint/server.js';
 import { spendSoFar } from './spend-floor.js';
 import { gateModels, type ModelGate } from './outage.js';
-import { dropParkedCopy, parkCurrent, settleParkedCopy, shouldPark, takeParked } from '../store/waiting.js';
+import { dropParkedCopy, parkCurrent, settleParkedCopy, shouldPark } from '../store/waiting.js';
+import { pickTask } from './pick-task.js';
 import { runRecords } from './run-records.js';
 
 /**
@@ -154,44 +155,6 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   const booted = await bootTask(claim);
   if (booted.kind !== 'go') return booted.result;
   return runTask(claim, trigger, booted);
-}
-
-type Picked = { kind: 'picked'; task: Task; bytes: Buffer; trigger: RunTrigger } | { kind: 'none'; result: ClaimResult };
-
-/** Step 1: the task: current-task.json, else a parked task a person has answered, else the next one from the inbox. */
-async function pickTask(deps: RunnerDeps, agent: string, requestedTrigger?: RunTrigger): Promise<Picked> {
-  const { paths, log } = deps;
-  const now = new Date(deps.clock.now());
-  const current = await settleCurrentTask(paths, agent, now, deps.config.maxFileBytes);
-  if (current.kind === 'settling') return none({ kind: 'waiting', untilMs: current.untilMs });
-  if (current.kind === 'dead_lettered') {
-    log.warn({ task_id: current.id, problems: current.problems }, 'malformed current-task.json dead-lettered');
-    return none({ kind: 'settled' });
-  }
-  if (current.kind === 'task') return { kind: 'picked', task: current.task, bytes: current.bytes, trigger: requestedTrigger ?? 'file' };
-  // A parked task whose person has answered comes back ahead of the inbox (store/waiting.ts).
-  const parked = await takeParked(paths, agent);
-  if (parked) return { kind: 'picked', task: parked.task, bytes: parked.bytes, trigger: requestedTrigger ?? 'file' };
-  const promoted = await promoteNext(paths, agent, now, deps.config.maxFileBytes, deps.inbox);
-  switch (promoted.kind) {
-    case 'dead_lettered':
-      log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
-      return none({ kind: 'settled' });
-    case 'settling':
-      return none({ kind: 'waiting', untilMs: promoted.untilMs });
-    case 'refused':
-      log.error({ problem: promoted.problem }, 'inbox refused');
-      return none({ kind: 'blocked', itemId: null, reason: promoted.problem });
-    case 'empty':
-      return none({ kind: 'idle' });
-  }
-  if (promoted.deadLettered.length > 0) log.warn({ task_ids: promoted.deadLettered }, 'malformed inbox tasks dead-lettered');
-  const trigger = requestedTrigger ?? (promoted.task.metadata?.trigger === 'cron' ? 'cron' : 'inbox'); // a schedule's task (daemon/schedules.ts)
-  return { kind: 'picked', task: promoted.task, bytes: promoted.bytes, trigger };
-}
-
-function none(result: ClaimResult): Picked {
-  return { kind: 'none', result };
 }
 
 /** One claimed task and what the claim holds of it. */
