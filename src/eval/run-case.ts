@@ -110,6 +110,8 @@ function skippingClock(): SkippingClock {
   return {
     now: () => Date.now() + offset,
     sleep: systemClock.sleep,
+    setTimeout: systemClock.setTimeout,
+    setInterval: systemClock.setInterval,
     skipTo(ms) {
       offset += Math.max(0, ms - (Date.now() + offset));
     },
