@@ -18,6 +18,7 @@ import { PlainOutput, writePlainFiles } from './plain-agent.js';
 import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
 import { RunTaint } from './taint.js';
 import { CheckpointCoalescer } from './checkpoint-coalescer.js';
+import type { Timer } from './clock.js';
 
 /**
  * Hosts one agent process for one run: speaks the protocol, enforces the
@@ -53,9 +54,9 @@ class RunHost {
   private process!: AgentProcess;
   private handoffArrived!: () => void;
   private readonly handoffPromise = new Promise<void>((resolve) => (this.handoffArrived = resolve));
-  private runtimeTimer: NodeJS.Timeout | null = null;
+  private runtimeTimer: Timer | null = null;
   /** One timer per run, refreshed by every message: fires after heartbeat_timeout of silence. */
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: Timer | null = null;
   /** Calls received and not yet answered: the agent is waiting on us, not silent. */
   private awaitingDaemon = 0;
   /** Untrusted content checked for injected instructions; once flagged, side effects need approval. */
@@ -113,9 +114,9 @@ class RunHost {
     }
 
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
-    this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
+    this.runtimeTimer = input.clock.setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
     // A plain agent sends no messages between its calls: silence says nothing about it.
-    if (input.agent.heartbeatTimeoutMs > 0 && !plain) this.heartbeatTimer = setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
+    if (input.agent.heartbeatTimeoutMs > 0 && !plain) this.heartbeatTimer = input.clock.setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
     input.live?.add({
       agent: input.agent.name,
       taskId: input.taskId,
@@ -137,8 +138,8 @@ class RunHost {
     grant?.close();
     await files?.remove().catch((err: unknown) => input.log.warn({ err }, 'could not remove the plain agent\'s task folder'));
     if (this.plainOutput && exit.code === 0 && !this.outcome && !this.stopReason) this.onPlainExit(this.plainOutput);
-    clearTimeout(this.runtimeTimer);
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.runtimeTimer?.cancel();
+    this.heartbeatTimer?.cancel();
     this.heartbeatTimer = null; // a reply still in the queue must not re-arm it
     input.interrupt.removeEventListener('abort', onInterrupt);
     this.callAbort.abort();
