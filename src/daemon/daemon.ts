@@ -7,7 +7,7 @@ import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
 import { OutageAlerts } from '../run/outage-alert.js';
 import type { ModelProvider } from '../model/types.js';
-import { systemClock, type Clock } from '../run/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { ensureHomeSdkLink } from '../store/sdk-link.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
