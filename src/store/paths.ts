@@ -52,6 +52,11 @@ export class HomePaths {
     return path.join(this.root, 'node_modules', 'agentd');
   }
 
+  /** `<home>/package.json`: an eval case home declares its module type here (eval/sandbox.ts). */
+  packageManifest(): string {
+    return path.join(this.root, 'package.json');
+  }
+
   daemonConfigCandidates(): string[] {
     return [path.join(this.root, 'agentd.yaml'), path.join(this.root, 'agentd.yml'), path.join(this.root, 'agentd.json')];
   }
@@ -95,6 +100,11 @@ export class HomePaths {
   }
   inboxTask(agent: string, taskId: string): string {
     return path.join(this.inboxDir(agent), `${assertName(taskId, 'task id')}.json`);
+  }
+  /** An entry of the inbox by its file name as listed (which a person chose, so not necessarily a task id). */
+  inboxEntry(agent: string, fileName: string): string {
+    if (fileName !== path.basename(fileName) || fileName === '..' || fileName === '.') throw new BadNameError('path', fileName, 'must be a file name in the inbox');
+    return path.join(this.inboxDir(agent), fileName);
   }
   evalsDir(agent: string): string {
     return path.join(this.agentDir(agent), 'evals');
@@ -177,6 +187,14 @@ export class HomePaths {
   }
   cacheDir(): string {
     return path.join(this.root, 'state', 'cache');
+  }
+  /** One cached model response, by its key (model/cache.ts). */
+  cacheEntry(key: string): string {
+    return path.join(this.cacheDir(), `${assertName(key, 'task id')}.json`);
+  }
+  /** The last audit line's seq and hash, which the next line chains on (observe/audit.ts). */
+  auditHead(): string {
+    return path.join(this.root, 'state', 'audit.head.json');
   }
   audit(): string {
     return path.join(this.root, 'state', 'audit.jsonl');

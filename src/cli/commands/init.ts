@@ -99,9 +99,9 @@ async function init(dir: string): Promise<number> {
   if (!(await exists(path.join(PACKAGE_ROOT, 'dist', 'src', 'sdk', 'index.js')))) process.stderr.write(`agentd: warning: the SDK is not built in ${PACKAGE_ROOT}; build agentd first (npm run build)\n`);
 
   const agentDir = paths.agentDir('example');
-  await writeFileDurable(path.join(paths.root, 'agentd.yaml'), DAEMON_CONFIG);
-  await writeFileDurable(path.join(agentDir, 'agent.yaml'), AGENT_DEFINITION);
-  await writeFileDurable(path.join(agentDir, 'agent.js'), AGENT_SOURCE);
+  await writeFileDurable(paths.daemonConfigCandidates()[0]!, DAEMON_CONFIG);
+  await writeFileDurable(paths.definitionCandidates('example')[0]!, AGENT_DEFINITION);
+  await writeFileDurable(paths.inside(agentDir, 'agent.js'), AGENT_SOURCE);
   await writeInboxTask(paths, 'example', HELLO_TASK.id, HELLO_TASK);
   await ensureDir(paths.stateRoot());
   await ensureDir(paths.outboxRoot());
