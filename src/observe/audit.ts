@@ -45,7 +45,7 @@ export interface Head {
 }
 
 function headFile(paths: HomePaths): string {
-  return path.join(paths.stateRoot(), 'audit.head.json');
+  return paths.auditHead();
 }
 
 /**

@@ -17,6 +17,7 @@ import { PlainOutput, writePlainFiles } from './plain-agent.js';
 import type { RunCheckpoint, RunHostInput, RunOutcome, RunReport } from './run-types.js';
 import { RunTaint } from './taint.js';
 import { CheckpointCoalescer } from './checkpoint-coalescer.js';
+import type { Timer } from './clock.js';
 
 /**
  * Hosts one agent process for one run: speaks the protocol, enforces the
@@ -52,9 +53,9 @@ class RunHost {
   private process!: AgentProcess;
   private handoffArrived!: () => void;
   private readonly handoffPromise = new Promise<void>((resolve) => (this.handoffArrived = resolve));
-  private runtimeTimer: NodeJS.Timeout | null = null;
+  private runtimeTimer: Timer | null = null;
   /** One timer per run, refreshed by every message: fires after heartbeat_timeout of silence. */
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: Timer | null = null;
   /** Calls received and not yet answered: the agent is waiting on us, not silent. */
   private awaitingDaemon = 0;
   /** Untrusted content checked for injected instructions; once flagged, side effects need approval. */
@@ -91,8 +92,8 @@ class RunHost {
     grant?.close();
     await files?.remove().catch((err: unknown) => input.log.warn({ err }, 'could not remove the plain agent\'s task folder'));
     if (this.plainOutput && exit.code === 0 && !this.outcome && !this.stopReason) this.onPlainExit(this.plainOutput);
-    clearTimeout(this.runtimeTimer ?? undefined);
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.runtimeTimer?.cancel();
+    this.heartbeatTimer?.cancel();
     this.heartbeatTimer = null; // a reply still in the queue must not re-arm it
     input.interrupt.removeEventListener('abort', onInterrupt);
     this.callAbort.abort();
@@ -137,9 +138,9 @@ class RunHost {
   private arm(): () => void {
     const { input } = this;
     const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
-    this.runtimeTimer = setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
+    this.runtimeTimer = input.clock.setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
     // A plain agent sends no messages between its calls: silence says nothing about it.
-    if (input.agent.heartbeatTimeoutMs > 0 && !this.plainOutput) this.heartbeatTimer = setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
+    if (input.agent.heartbeatTimeoutMs > 0 && !this.plainOutput) this.heartbeatTimer = input.clock.setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
     input.live?.add({
       agent: input.agent.name,
       taskId: input.taskId,
