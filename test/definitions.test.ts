@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadAgentDefinition } from '../src/config/agent-definition.js';
 import { BUILTIN_DEFAULTS, BUILTIN_LIMITS, resolveDaemonConfig } from '../src/config/daemon-config.js';
 import { parseDuration } from '../src/config/duration.js';
@@ -10,6 +10,7 @@ import type { OutboxFile } from '../src/store/outbox.js';
 import { HomePaths } from '../src/store/paths.js';
 import { FAST_CONFIG, inHome, readJsonOrNull, untilInFolder, withDaemon } from './helpers/support.js';
 import { SCRIPTED_AGENT, TestHome } from './helpers/home.js';
+import { perTest, useHome } from './helpers/hooks.js';
 
 /** A definition with three mistakes a person makes, and neither command nor model. */
 const BAD_DEFINITION = `version: "1"
@@ -127,13 +128,8 @@ describe('agent definitions in a running daemon', () => {
 
 describe('loading and resolving definitions', () => {
   // Each test gets its own home.
-  let home: TestHome;
-  let paths: HomePaths;
-  beforeEach(async () => {
-    home = await TestHome.create();
-    paths = new HomePaths(home.root);
-  });
-  afterEach(async () => home.remove());
+  const home = useHome();
+  const paths = perTest(() => new HomePaths(home.root));
 
   const config = (raw: Record<string, unknown> = {}): DaemonConfig => resolveDaemonConfig(paths, 'agentd.yaml', raw);
 

@@ -3,7 +3,9 @@ import { pino } from 'pino';
 import { test, type TestContext } from 'node:test';
 import { ModelGateway, type GatewayClock } from '../src/model/gateway.js';
 import { ModelCallError, type GatewayCall } from '../src/model/types.js';
-import { activeTimers, completion, daemonConfig, ManualClock, openaiProvider, startFakeProvider, type FakeReply } from './model-support.js';
+import { activeTimers, ManualClock } from './helpers/clock.js';
+import { daemonConfig, openaiProvider } from './helpers/model-config.js';
+import { chatCompletion as completion, startFakeProvider, type FakeReply } from './helpers/provider.js';
 
 const request = { messages: [{ role: 'user' as const, content: 'Invoice 42 from ACME' }] };
 const ok = (content = 'done'): FakeReply => ({ body: completion({ content, usage: { prompt_tokens: 1000, completion_tokens: 200 } }) });

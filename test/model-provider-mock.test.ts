@@ -8,7 +8,8 @@ import { ModelGateway } from '../src/model/gateway.js';
 import { MockProvider } from '../src/model/provider-mock.js';
 import { ModelCallError } from '../src/model/types.js';
 import type { ChatMessage, ModelRequest } from '../src/protocol/messages.js';
-import { daemonConfig, ManualClock } from './model-support.js';
+import { ManualClock } from './helpers/clock.js';
+import { daemonConfig } from './helpers/model-config.js';
 
 const live = () => ({ signal: new AbortController().signal, timeoutMs: 1000 });
 const ask = (content: string, earlier: ChatMessage[] = []): ModelRequest => ({ messages: [{ role: 'system', content: 'sys' }, ...earlier, { role: 'user', content }] });
