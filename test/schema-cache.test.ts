@@ -5,9 +5,8 @@ import { resolveDaemonConfig } from '../src/config/daemon-config.js';
 import type { AgentDefinition } from '../src/config/types.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { compiledSchema } from '../src/schema/compiled.js';
-import { HomePaths } from '../src/store/paths.js';
 import { ToolRunner } from '../src/tools/tool-runner.js';
-import { perTest, useHome } from './helpers/hooks.js';
+import { useHome } from './helpers/hooks.js';
 
 /** A definition whose tool input_schema and output_schema both carry an `$id`, as a shared schema file would. */
 const DEFINITION = {
@@ -24,10 +23,9 @@ const DEFINITION = {
 
 describe('the compiled-schema cache', () => {
   const home = useHome();
-  const paths = perTest(() => new HomePaths(home.root));
 
   async function load(): Promise<AgentDefinition> {
-    const def = await loadAgentDefinition(paths, resolveDaemonConfig(paths, 'agentd.yaml', {}), 'ids');
+    const def = await loadAgentDefinition(home.paths, resolveDaemonConfig(home.paths, 'agentd.yaml', {}), 'ids');
     assert.ok(def, 'the definition loads');
     return def;
   }

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { HomePaths } from '../../src/store/paths.js';
 import { runCli, type CliResult } from './cli.js';
 import { DaemonProcess } from './process.js';
 import { SCRIPTED_AGENT } from './paths.js';
@@ -21,7 +22,14 @@ export class TestHome {
   /** Every daemon started on this home, so that `close` can stop the ones a test left running. */
   private readonly daemons: DaemonProcess[] = [];
 
+  private layout: HomePaths | null = null;
+
   constructor(readonly root: string) {}
+
+  /** The store's view of this home's layout: one per home, since the store caches by it (realRoot). */
+  get paths(): HomePaths {
+    return (this.layout ??= new HomePaths(this.root));
+  }
 
   static async create(config?: string): Promise<TestHome> {
     const root = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-test-'));

@@ -40,6 +40,9 @@ function registerDrain(): void {
 /**
  * Stands for whatever `get` returns during the current test: property reads
  * and method calls go to it. Outside a test there is nothing to stand for.
+ * The stand-in is one object for all tests, so it must never be a key of a
+ * cache (a WeakMap): hand on what it returns instead (`home.paths`, not a
+ * proxied HomePaths).
  */
 function current<T extends object>(get: () => T | null, what: string): T {
   return new Proxy({} as T, {
@@ -114,16 +117,3 @@ export function useCleanup(): Cleanup {
   return cleanup;
 }
 
-/**
- * A value made anew before each test (after the hooks registered before this
- * call, so `make` may use their values); the returned value is that test's.
- */
-export function perTest<T extends object>(make: () => T | Promise<T>): T {
-  let value: T | null = null;
-  beforeEach(async () => {
-    value = await make();
-    teardowns.push(() => (value = null));
-  });
-  registerDrain();
-  return current(() => value, 'a perTest value');
-}
