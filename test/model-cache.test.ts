@@ -59,7 +59,7 @@ test('an entry in the version-1 format on disk is read; a corrupt one is a miss'
   const dir = await cacheDir();
   await fs.mkdir(dir, { recursive: true });
   const request = ask('What is 2+2?');
-  await fs.copyFile(path.join(FIXTURES, 'model-cache-entry.json'), path.join(dir, `${cacheKey('mock/fixture', request)}.json`));
+  await fs.copyFile(path.join(FIXTURES, 'v1', 'model-cache-entry.json'), path.join(dir, `${cacheKey('mock/fixture', request)}.json`));
   const cache = new ModelCache(dir, HOUR, new ManualClock(Date.parse('2026-01-01T00:30:00Z')));
   assert.deepEqual(await cache.get('mock/fixture', request), { content: '4', tool_calls: [] });
 
