@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-/** One reply: `body` a string is sent as is, anything else as JSON; `delayMs` holds it back. */
+/** One reply: `body` a string is sent as is, anything else as JSON, none as an empty body; `delayMs` holds it back. */
 export interface ProviderReply {
   status?: number;
   headers?: Record<string, string>;
@@ -72,7 +72,7 @@ export async function startProvider(handler: ProviderHandler, options: StandInOp
       if (reply === 'hang') return;
       const send = () => {
         standIn?.onRequest?.('end');
-        const text = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? completion('ok'));
+        const text = reply.body === undefined ? '' : typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body);
         res.writeHead(reply.status ?? 200, { 'content-type': 'application/json', ...reply.headers });
         res.end(text);
       };
