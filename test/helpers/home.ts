@@ -95,10 +95,26 @@ export class TestHome {
     await fs.rm(this.root, { recursive: true, force: true });
   }
 
-  /** Stops every daemon started on this home that still runs (SIGTERM, awaited), then removes the home. */
+  /**
+   * Stops every daemon started on this home that still runs, then removes the
+   * home. A daemon that has not exited 60 s after SIGTERM is killed, and close
+   * fails saying so: a teardown must end, and a daemon that ignores SIGTERM is
+   * a bug to see, not a suite that hangs.
+   */
   async close(): Promise<void> {
-    await Promise.all(this.daemons.splice(0).map((d) => d.stop()));
+    const stuck: number[] = [];
+    await Promise.all(
+      this.daemons.splice(0).map(async (daemon) => {
+        const killer = setTimeout(() => {
+          stuck.push(daemon.child.pid ?? -1);
+          daemon.child.kill('SIGKILL');
+        }, 60_000);
+        await daemon.stop();
+        clearTimeout(killer);
+      }),
+    );
     await this.remove();
+    if (stuck.length > 0) throw new Error(`daemon ${stuck.join(', ')} did not exit within 60 s of SIGTERM; killed (home ${this.root})`);
   }
 }
 
