@@ -1,27 +1,22 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
 import { HomePaths } from '../src/store/paths.js';
 import { ModelCache, cacheKey } from '../src/model/cache.js';
 import { ModelGateway } from '../src/model/gateway.js';
 import type { ModelProvider, ProviderReply } from '../src/model/types.js';
 import type { ModelRequest } from '../src/protocol/messages.js';
-import { ManualClock, daemonConfig } from './model-support.js';
+import { ManualClock } from './helpers/clock.js';
+import { useCleanup } from './helpers/hooks.js';
+import { daemonConfig } from './helpers/model-config.js';
+import { FIXTURES } from './helpers/paths.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HOUR = 3_600_000;
-const dirs: string[] = [];
-
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((dir) => fs.rm(dir, { recursive: true, force: true })));
-});
+const cleanup = useCleanup();
 
 async function cacheDir(): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-cache-'));
-  dirs.push(dir);
+  const dir = await cleanup.tempDir('agentd-cache-');
   return path.join(dir, 'state', 'cache');
 }
 
@@ -70,7 +65,7 @@ test('an entry in the version-1 format on disk is read; a corrupt one is a miss'
   const dir = await cacheDir();
   await fs.mkdir(dir, { recursive: true });
   const request = ask('What is 2+2?');
-  await fs.copyFile(path.join(ROOT, 'test', 'fixtures', 'model-cache-entry.json'), path.join(dir, `${cacheKey('mock/fixture', request)}.json`));
+  await fs.copyFile(path.join(FIXTURES, 'v1', 'model-cache-entry.json'), path.join(dir, `${cacheKey('mock/fixture', request)}.json`));
   const cache = new ModelCache(entriesIn(dir), HOUR, new ManualClock(Date.parse('2026-01-01T00:30:00Z')));
   assert.deepEqual(await cache.get('mock/fixture', request), { content: '4', tool_calls: [] });
 

@@ -278,7 +278,7 @@ describe('trace.capture', () => {
 
 describe('the trace tree', () => {
   it('renders the fixture trace (format v1) with children under their parent, in start order', async () => {
-    const text = await fs.readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'trace-v1.jsonl'), 'utf8');
+    const text = await fs.readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'v1', 'trace.jsonl'), 'utf8');
     const spans = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as SpanLine);
     assert.equal(
       formatTraceTree(spans),

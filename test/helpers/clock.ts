@@ -16,12 +16,13 @@ interface Pending {
  */
 export class ManualClock implements Clock {
   private readonly timers: Pending[] = [];
+  /** Every sleep asked for, in order. */
+  readonly sleeps: number[] = [];
 
   constructor(public t = Date.UTC(2026, 0, 1)) {}
 
-  now(): number {
-    return this.t;
-  }
+  /** Bound, so that it can be handed on alone (`{ now: clock.now }`). */
+  readonly now = (): number => this.t;
 
   /** Timers armed and not yet fired or cancelled. */
   get pending(): number {
@@ -55,6 +56,7 @@ export class ManualClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    this.sleeps.push(ms);
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const timer = this.setTimeout(resolve, ms);
@@ -90,4 +92,22 @@ export class ManualClock implements Clock {
     const i = this.timers.indexOf(pending);
     if (i >= 0) this.timers.splice(i, 1);
   }
+}
+
+/**
+ * A manual clock whose `sleep` returns at once, moving time by the wait: for
+ * code under test that only sleeps (the model gateway's backoff), where the
+ * test checks the waits asked for rather than driving them.
+ */
+export class InstantClock extends ManualClock {
+  override async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw signal.reason;
+    this.sleeps.push(ms);
+    this.advance(ms);
+  }
+}
+
+/** How many timers the process holds: a call must leave this where it found it. */
+export function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 }
