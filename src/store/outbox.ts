@@ -9,6 +9,7 @@ import type { HomePaths } from './paths.js';
 import { dirModeFor, ensureDir, listDir, peopleFileMode, readIfExists, writeJsonAtomic } from './durable.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { escapesHome } from './home-file.js';
+import { pausePoint } from './test-pause.js';
 
 /** README "The outbox". */
 export type OutboxKind =
@@ -138,7 +139,9 @@ export async function updateOutbox<T>(paths: HomePaths, agent: string, change: (
       const outbox = await readOutbox(paths, agent);
       const result = change(outbox);
       if ((await statMtime(file)) !== before && attempt < 5) continue;
+      await pausePoint('outbox-before-rename');
       await writeJsonAtomic(file, { v: 1, items: outbox.items }, { mode: peopleFileMode() });
+      await pausePoint('outbox-after-rename');
       for (const listener of listeners) listener(agent);
       return result;
     }
