@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type PinoPretty from 'pino-pretty';
 import { RotatingLogFile, type LogFileOptions } from './log-file.js';
 import { secretCensor } from '../security/secrets.js';
+import { boundExitFlush } from './log-exit-flush.js';
 
 export type { Logger };
 
@@ -48,6 +49,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     ? loadPretty()({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
     : ((options.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }));
   survivesWriteErrors(primary);
+  boundExitFlush(primary);
   if (!options.file) return pino(base, primary);
   // Each stream takes every line the logger's level lets through; the file always gets JSON.
   return pino(base, pino.multistream([{ stream: primary, level: 'trace' }, { stream: new RotatingLogFile(options.file), level: 'trace' }]));

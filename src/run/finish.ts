@@ -1,7 +1,10 @@
 import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import { writeJsonAtomic } from '../store/durable.js';
 import { writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
-import { appendHistory, type HistoryLine, type RunStatus } from '../store/history.js';
+import { appendHistory, readLastHistoryLine, type HistoryLine, type RunStatus } from '../store/history.js';
+import { hostId } from '../store/host.js';
+import { interruptedReason } from '../core/claim-failure.js';
+import { lastClaimError } from './claim-errors.js';
 import { emptySpend, readJournal, type JournalSpend, type JournalSummary } from '../store/journal.js';
 import type { BudgetUsed } from '../protocol/messages.js';
 import { addOutboxItem, markDelivered, newItemId, type OutboxItem, type OutboxKind } from '../store/outbox.js';
@@ -298,8 +301,11 @@ export async function recordInterruptedRun(paths: RunnerDeps['paths'], agent: Ag
   const lastAt = [...journal.tail].reverse().find((r) => r.run_id === active.run_id)?.at;
   const runtimeMs = lastAt ? Math.max(0, Date.parse(lastAt) - Date.parse(active.started_at)) : 0;
   const closed: TaskCheckpoint = { ...checkpoint, active_run: null, runtime_ms: checkpoint.runtime_ms + runtimeMs };
-  await addDailySpend(paths, agent.name, now, spend.costUsd);
-  await appendHistory(paths, {
+  const reason = interruptedReason(active, { host: hostId(), pid: process.pid }, lastClaimError(agent.name));
+  // Once: a claim that failed after the line was appended (a full disk) comes back here with the run still open.
+  const written = (await readLastHistoryLine(paths, agent.name))?.run_id === active.run_id;
+  if (!written) await addDailySpend(paths, agent.name, now, spend.costUsd);
+  if (!written) await appendHistory(paths, {
     v: 1,
     run_id: active.run_id,
     task_id: task.id,
@@ -313,8 +319,8 @@ export async function recordInterruptedRun(paths: RunnerDeps['paths'], agent: Ag
     tool_calls: spend.toolCalls,
     tokens: { input: spend.inputTokens, output: spend.outputTokens },
     cost_usd: spend.costUsd,
-    error_category: 'crash',
-    error: 'the daemon stopped during the run',
+    error_category: reason.category,
+    error: reason.message,
     models: [],
     agent_version: checkpoint.agent_version ?? agent.version,
     definition_hash: checkpoint.definition_hash ?? agent.hash,
