@@ -96,4 +96,28 @@ describe("a person's in-place save of outbox.json during agentd resolve", () => 
       assert.equal(await fs.readFile(home.path('outbox/a/outbox.json'), 'utf8'), half, "the person's bytes are the file, as they left them");
     });
   });
+
+  it('a save that lands while the daemon adds an item (an agent unsure of its task) is kept beside the new item', async () => {
+    await inHome(undefined, async (home) => {
+      await home.scriptedAgent('a');
+      await home.write('outbox/a/outbox.json', original);
+      await home.inbox('a', 't1', { goal: 'x', input: { script: [{ uncertain: { reason: 'two amounts', question: 'which one?' } }] } });
+      const pause = home.path('pause');
+      const daemon = home.startDaemon({ AGENTD_TEST_PAUSE_AT: 'outbox-before-rename', AGENTD_TEST_PAUSE_FILE: pause });
+      try {
+        await until(() => existsSync(pause), 'the daemon to reach its rename of outbox.json');
+        await fs.writeFile(home.path('outbox/a/outbox.json'), personsVersion(original as OutboxFile));
+        await fs.rm(pause);
+        await daemon.waitForLog((l) => l.msg === 'run ended' && l.task_id === 't1', 'the escalated run to end');
+      } finally {
+        await daemon.stop();
+      }
+      const outbox = await home.readJson<OutboxFile>('outbox/a/outbox.json');
+      assert.equal(outbox.items.find((i) => i.id === 'a:0002')?.resolution?.answer, 'use 42 EUR', "the person's edit is kept");
+      const added = outbox.items.filter((i) => i.task_id === 't1');
+      assert.equal(added.length, 1, JSON.stringify(outbox.items));
+      assert.equal(added[0]!.kind, 'uncertain');
+      assert.equal(added[0]!.question, 'which one?');
+    });
+  });
 });
