@@ -94,4 +94,33 @@ describe('a full disk under the log', () => {
       await fsys.unmount();
     }
   });
+
+  it('with stderr on the full disk too (start >log 2>&1), the daemon neither crashes nor hangs: it finishes its task and SIGTERM ends it', { skip: isRoot ? false : NOT_ROOT }, async () => {
+    const fsys = await mountTmpfs(64);
+    try {
+      await fillUp(fsys.dir);
+      await inHome(FAST_CONFIG, async (home) => {
+        await home.scriptedAgent('a');
+        await home.inbox('a', 't1', { goal: 'x', input: { script: [{ result: 'ok' }] } });
+        const out = await fs.open(path.join(fsys.dir, 'daemon.log'), 'a');
+        const child = spawn(process.execPath, [CLI, 'start', '--home', home.root, '--log-level', 'debug'], { stdio: ['ignore', out.fd, out.fd] });
+        await out.close();
+        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+        try {
+          const finished = untilInFolder(home.path('state/a'), () => home.readJson<{ status: string }>('state/a/done/t1.json'), () => true, 'the task to finish', 60_000);
+          const crashed = exited.then((code) => `the daemon exited (${code}) before its task finished`);
+          const first = await Promise.race([finished, crashed]);
+          assert.equal(typeof first === 'string' ? first : first.status, 'done');
+          assert.equal(child.exitCode, null, 'the daemon is still running');
+          child.kill('SIGTERM');
+          const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 60_000).unref());
+          assert.equal(await Promise.race([exited, hung]), 0, 'the daemon exits 0 on SIGTERM');
+        } finally {
+          child.kill('SIGKILL');
+        }
+      });
+    } finally {
+      await fsys.unmount();
+    }
+  });
 });
