@@ -81,7 +81,30 @@ describe("a person's in-place save of outbox.json during agentd resolve", () => 
     });
   });
 
-  it('a save caught half-written is put back as the file, and resolve says the file is broken instead of overwriting it', async () => {
+  it('a save caught half-written, which its editor then finishes through the same handle, is waited for and kept', async () => {
+    await inHome(undefined, async (home) => {
+      await home.write('outbox/a/outbox.json', original);
+      const whole = personsVersion(original as OutboxFile);
+      const editor = await fs.open(home.path('outbox/a/outbox.json'), 'r+');
+      try {
+        const pause = home.path('pause');
+        const resolving = home.cli(['resolve', 'a:0001', '--continue'], { AGENTD_TEST_PAUSE_AT: 'outbox-before-rename', AGENTD_TEST_PAUSE_FILE: pause });
+        await until(() => existsSync(pause), 'agentd resolve to reach its rename');
+        await editor.truncate(0);
+        await editor.write(whole.slice(0, 100), 0);
+        await fs.rm(pause);
+        // Whenever resolve reads it (half or whole), the rest comes: it waits for a save that parses.
+        await editor.write(whole.slice(100), 100);
+        const r = await resolving;
+        assert.equal(r.code, 0, r.stderr);
+      } finally {
+        await editor.close();
+      }
+      await assertBothKept(home);
+    });
+  });
+
+  it('a save caught half-written that stays so for the quiet period is put back as the file, and resolve says the file is broken instead of overwriting it', async () => {
     await inHome(undefined, async (home) => {
       await home.write('outbox/a/outbox.json', original);
       const half = personsVersion(original as OutboxFile).slice(0, 100);

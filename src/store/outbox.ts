@@ -9,6 +9,7 @@ import { dirModeFor, ensureDir, listDir, peopleFileMode, readIfExists } from './
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { escapesHome } from './home-file.js';
 import { replaceGuarded } from './guarded-replace.js';
+import { quietPeriodMs } from './quiet-period.js';
 
 /** README "The outbox". */
 export type OutboxKind =
@@ -133,7 +134,8 @@ export function onOutboxWritten(listener: OutboxListener): () => void {
  * Read, change and write outbox.json under the outbox lock. A person's save
  * that lands while we write (store/guarded-replace.ts) is caught, and the
  * change is applied again on top of it, so neither is lost. A save caught
- * half-written is put back, and the broken file is reported as on a read.
+ * half-written is waited for (the quiet period); one that stays broken is
+ * put back, and the broken file is reported as on a read.
  */
 export async function updateOutbox<T>(paths: HomePaths, agent: string, change: (outbox: OutboxFile) => T): Promise<T> {
   const file = paths.outboxFile(agent);
@@ -144,7 +146,7 @@ export async function updateOutbox<T>(paths: HomePaths, agent: string, change: (
       const outbox = parseOutbox(paths, agent, base);
       const result = change(outbox);
       const text = JSON.stringify({ v: 1, items: outbox.items }, null, 2) + '\n';
-      const replaced = await replaceGuarded(file, onDisk, text, peopleFileMode(), (theirs) => parsesAsOutbox(paths, agent, theirs));
+      const replaced = await replaceGuarded(file, onDisk, text, peopleFileMode(), (theirs) => parsesAsOutbox(paths, agent, theirs), quietPeriodMs());
       if (replaced.kind === 'restored') {
         parseOutbox(paths, agent, replaced.theirs); // throws the ConfigError that names the fault
         throw new ConfigError(paths.relative(file), ['changed while it was being written; try again']);
