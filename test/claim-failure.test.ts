@@ -7,7 +7,7 @@ import type { AgentDefinition } from '../src/config/types.js';
 import { claimRetryDelayMs, CLAIM_RETRY_MAX_MS, interruptedReason, resourceErrorCode } from '../src/core/claim-failure.js';
 import { recordInterruptedRun } from '../src/run/finish.js';
 import { noteClaimError } from '../src/run/claim-errors.js';
-import { newCheckpoint, type TaskCheckpoint } from '../src/store/checkpoint.js';
+import { CheckpointOwner, newCheckpoint, type TaskCheckpoint } from '../src/store/checkpoint.js';
 import { readHistory } from '../src/store/history.js';
 import { hostId } from '../src/store/host.js';
 import { HomePaths } from '../src/store/paths.js';
@@ -56,8 +56,8 @@ describe('a claim that failed on the file system', () => {
       };
       noteClaimError('a', errno('ENOSPC', 'ENOSPC: no space left on device, write'));
       // The next claim records the run; a full disk then fails the claim after it, so the one after that sees the run open again.
-      await recordInterruptedRun(paths, agent, task, checkpoint, new Date('2026-01-01T00:01:00Z'));
-      await recordInterruptedRun(paths, agent, task, checkpoint, new Date('2026-01-01T00:02:00Z'));
+      await recordInterruptedRun(paths, agent, task, new CheckpointOwner(paths, 'a', checkpoint), new Date('2026-01-01T00:01:00Z'));
+      await recordInterruptedRun(paths, agent, task, new CheckpointOwner(paths, 'a', checkpoint), new Date('2026-01-01T00:02:00Z'));
       const history = await readHistory(paths, 'a');
       assert.equal(history.length, 1, JSON.stringify(history));
       assert.equal(history[0]!.error_category, 'disk_full');
