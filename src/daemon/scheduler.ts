@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { timerDelay } from '../config/delay-bounds.js';
 import type { Clock, Timer } from '../core/clock.js';
 import type { ClaimResult } from '../run/runner.js';
+import { claimRetryDelayMs, resourceErrorCode } from '../core/claim-failure.js';
+import { noteClaimError } from '../run/claim-errors.js';
 
 /**
  * Which agent runs next. Agents with something to do wait in one FIFO queue;
@@ -17,6 +19,8 @@ export class Scheduler {
   /** Poked while running: look again when the claim ends. */
   private readonly dirty = new Set<string>();
   private readonly retryTimers = new Map<string, Timer>();
+  /** Claims in a row that failed, per agent: the backoff of the next look after a full disk. */
+  private readonly claimFailures = new Map<string, number>();
   /** Held by another daemon: retried together by one sweep timer. */
   private readonly lockedElsewhere = new Set<string>();
   private sweepTimer: Timer | null = null;
@@ -77,10 +81,19 @@ export class Scheduler {
     this.retryTimers.delete(agent);
     this.lockedElsewhere.delete(agent);
     const done = this.claim(agent)
-      .then((result) => this.after(agent, result))
+      .then((result) => {
+        this.claimFailures.delete(agent);
+        this.after(agent, result);
+      })
       .catch((err: unknown) => {
-        // A claim must never take the daemon down; the agent is looked at again on its next event.
-        this.log.error({ agent, err }, 'claim failed');
+        // A claim must never take the daemon down; the agent is looked at again on its next event,
+        // or soon by itself when the home ran out of room (core/claim-failure.ts).
+        noteClaimError(agent, err);
+        const failures = (this.claimFailures.get(agent) ?? 0) + 1;
+        const retryInMs = resourceErrorCode(err) ? claimRetryDelayMs(failures) : null;
+        this.log.error({ agent, err, ...(retryInMs !== null ? { retry_in_ms: retryInMs } : {}) }, 'claim failed');
+        this.claimFailures.set(agent, failures);
+        if (retryInMs !== null && this.accepting) this.retryAt(agent, this.clock.now() + retryInMs);
       })
       .finally(() => {
         this.running.delete(agent);

@@ -1,6 +1,9 @@
 import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import type { CheckpointOwner, RunTrigger } from '../store/checkpoint.js';
-import { appendHistory } from '../store/history.js';
+import { appendHistory, readLastHistoryLine } from '../store/history.js';
+import { hostId } from '../store/host.js';
+import { interruptedReason } from '../core/claim-failure.js';
+import { lastClaimError } from './claim-errors.js';
 import { readJournal, type JournalSpend } from '../store/journal.js';
 import { addDailySpend, readDailySpend } from '../store/spend.js';
 import type { Task } from '../store/tasks.js';
@@ -65,7 +68,12 @@ export { crossesDailyAlert, DAILY_ALERT_SHARE } from './daily-alert.js';
 export async function recordInterruptedRun(paths: RunnerDeps['paths'], agent: AgentDefinition, task: Task, checkpoint: CheckpointOwner, now: Date): Promise<void> {
   const journal = await readJournal(paths.journal(agent.name, task.id));
   const plan = planInterruptedRun(checkpoint.current, journal, agent, task, now.getTime());
-  await addDailySpend(paths, agent.name, now, plan.costUsd);
-  await appendHistory(paths, plan.history);
+  const active = checkpoint.current.active_run!;
+  // Only a run of another daemon process ended because a daemon stopped; this one's claim failed (core/claim-failure.ts).
+  const reason = interruptedReason(active, { host: hostId(), pid: process.pid }, lastClaimError(agent.name));
+  // Once: a claim that failed after the line was appended (a full disk) comes back here with the run still open.
+  const written = (await readLastHistoryLine(paths, agent.name))?.run_id === active.run_id;
+  if (!written) await addDailySpend(paths, agent.name, now, plan.costUsd);
+  if (!written) await appendHistory(paths, { ...plan.history, error_category: reason.category, error: reason.message });
   await checkpoint.write(plan.checkpoint);
 }

@@ -185,6 +185,10 @@ export class HomePaths {
   deadLetter(agent: string, taskId: string): string {
     return path.join(this.deadLetterDir(agent), `${assertName(taskId, 'task id')}.json`);
   }
+  /** The malformed task file itself, kept beside its dead-letter record (store/dead-letter-raw.ts). */
+  deadLetterRaw(agent: string, taskId: string): string {
+    return path.join(this.deadLetterDir(agent), `${assertName(taskId, 'task id')}.raw`);
+  }
   cacheDir(): string {
     return path.join(this.root, 'state', 'cache');
   }

@@ -15,6 +15,7 @@ import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type 
 import { crashPoint } from './crash-point.js';
 import { sharedInboxProblem } from './shared-folders.js';
 import { removeLeftoverPromotionLinks } from './promotion-links.js';
+import { keepRawFile, readRawFile, removeRawFile } from './dead-letter-raw.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
@@ -143,7 +144,7 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
     const mtimeMs = read.mtime.getTime();
     if (now.getTime() - mtimeMs < quietPeriodMs()) return { kind: 'settling', untilMs: mtimeMs + quietPeriodMs() };
     const id = idFromBrokenTask(bytes) ?? generateTaskId(now);
-    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now);
+    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now, file);
     await removeDurable(file);
     return { kind: 'dead_lettered', id, problems: parsed.problems };
   }
@@ -278,7 +279,7 @@ async function inspectInboxFile(paths: HomePaths, agent: string, dir: string, na
       return null;
     }
     const id = isValidName(stem) ? stem : generateTaskId(now);
-    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `inbox/${name}: ${p}`).join('; '), 'inbox', now);
+    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `inbox/${name}: ${p}`).join('; '), 'inbox', now, file);
     await removeDurable(file);
     seen.deadLettered.push(id);
     return null;
@@ -372,7 +373,10 @@ async function deadLetterRaw(
   message: string,
   source: 'inbox' | 'current',
   now: Date,
+  /** The malformed file, kept whole by a hard link (store/dead-letter-raw.ts). */
+  file?: string,
 ): Promise<void> {
+  if (file !== undefined) await keepRawFile(paths, agent, id, file);
   const record: DeadLetterRecord = {
     v: 1,
     agent,
@@ -419,17 +423,22 @@ async function releaseCurrent(paths: HomePaths, agent: string, claimed: Buffer, 
 
 /** `agentd dlq retry`: the task goes back to the inbox first, then its record is removed. */
 export async function retryDeadLetter(paths: HomePaths, agent: string, id: string): Promise<Task | null> {
-  const record = (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
+  const record = await readDeadLetter(paths, agent, id);
   if (!record) return null;
   const escape = await escapesHome(paths, paths.inboxDir(agent));
   if (escape) throw new ConfigError(paths.relative(paths.inboxDir(agent)), [escape]);
   await writeInboxTask(paths, agent, id, record.task ?? record.raw ?? '');
   await removeDurable(paths.deadLetter(agent, id));
+  await removeRawFile(paths, agent, id);
   return record.task;
 }
 
+/** A dead letter; a malformed file's `raw` is the kept file as it is now, with what its writer added later. */
 export async function readDeadLetter(paths: HomePaths, agent: string, id: string): Promise<DeadLetterRecord | null> {
-  return (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
+  const record = (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
+  if (!record || record.task) return record;
+  const raw = await readRawFile(paths, agent, id).catch(() => null); // too big or gone: the snapshot stands
+  return raw === null ? record : { ...record, raw: raw.toString('utf8') };
 }
 
 export async function readDone(paths: HomePaths, agent: string, id: string): Promise<DoneRecord | null> {
