@@ -88,7 +88,8 @@ class RunHost {
     if (input.start.task.metadata !== undefined) await this.taint.inspect(input.start.task.metadata, 'task metadata');
     const plain = input.agent.protocol === 'none';
     const grant = input.endpoint?.open(this.endpointSession());
-    const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
+    const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context, input.agent.confinement.runAs) : null;
+    if (files?.problem) input.log.warn({ problem: files.problem }, 'run_as account cannot read the task file; it has the task on stdin');
     // A warm process (run/warm-pool.ts) is already started and waits for this start message. Not for
     // plain agents (their task comes as files and stdin); it has no run's endpoint variables (README "Warm agents").
     const warm = plain ? null : (input.takeWarm?.() ?? null);
