@@ -429,6 +429,9 @@ test('the invoices example runs on an OpenAI-compatible endpoint by changing onl
     assertInvoice2041(run);
     const [firstBody, secondBody] = endpoint.requests.map((r) => r.body);
     assert.equal(firstBody?.model, 'llama3.1:8b');
+    for (const body of [firstBody, secondBody]) {
+      assert.deepEqual(body?.response_format, { type: 'json_schema', json_schema: { name: 'output', schema: run.outputSchema, strict: false } }, 'output_schema asks an OpenAI-compatible provider for structured output');
+    }
     assert.deepEqual((firstBody?.tools as { function: { name: string } }[]).map((t) => t.function.name), ['check_totals', 'escalate']);
     assert.deepEqual((secondBody?.messages as ChatMessage[]).at(-1), {
       role: 'tool',

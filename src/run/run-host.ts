@@ -85,7 +85,8 @@ class RunHost {
     await this.taint.inspect(input.start.task.goal, 'task goal');
     if (input.start.task.metadata !== undefined) await this.taint.inspect(input.start.task.metadata, 'task metadata');
     const grant = input.endpoint?.open(this.endpointSession());
-    const files = this.plainOutput ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
+    const files = this.plainOutput ? await writePlainFiles(input.start.task, input.start.resume, input.start.context, input.agent.confinement.runAs) : null;
+    if (files?.problem) input.log.warn({ problem: files.problem }, 'run_as account cannot read the task file; it has the task on stdin');
     await this.start(grant?.env, files?.env);
     const onInterrupt = this.arm();
     const exit = await this.process.exited;
