@@ -82,8 +82,9 @@ export class TestHome {
     return runCli([...args, '--home', this.root], env);
   }
 
-  startDaemon(env: NodeJS.ProcessEnv = {}, args: string[] = []): DaemonProcess {
-    return new DaemonProcess(this.root, env, args);
+  /** `wrap`: a command the daemon is started through (it must exec the rest, e.g. `unshare --mount -- sh -c ...`). */
+  startDaemon(env: NodeJS.ProcessEnv = {}, args: string[] = [], wrap: string[] = []): DaemonProcess {
+    return new DaemonProcess(this.root, env, args, wrap);
   }
 
   async remove(): Promise<void> {
@@ -112,8 +113,9 @@ export class DaemonProcess {
   private readonly waiters: LogWaiter[] = [];
   private stderr = '';
 
-  constructor(home: string, env: NodeJS.ProcessEnv, args: string[]) {
-    this.child = spawn(process.execPath, [CLI, 'start', '--home', home, '--log-level', 'debug', ...args], {
+  constructor(home: string, env: NodeJS.ProcessEnv, args: string[], wrap: string[] = []) {
+    const command = [...wrap, process.execPath, CLI, 'start', '--home', home, '--log-level', 'debug', ...args];
+    this.child = spawn(command[0]!, command.slice(1), {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
