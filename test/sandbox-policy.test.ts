@@ -7,7 +7,7 @@ import { bwrapArgs, confineSpawn } from '../src/security/sandbox.js';
 const PASSWD = 'root:x:0:0:root:/root:/bin/bash\nworker:x:1500:1600::/home/worker:/bin/sh\n';
 const GROUP = 'root:x:0:\nworkers:x:1600:\nreviewers:x:1700:\n';
 const where = { home: '/srv/agentd', agentDir: '/srv/agentd/agents/a', cwd: '/srv/agentd/agents/a' };
-const host = { bwrap: '/usr/bin/bwrap', hidden: [], dropCaps: null };
+const host = { bwrap: '/usr/bin/bwrap', hidden: [], dropCaps: null, procWrapper: [] as string[] };
 
 describe('sandbox policy', () => {
   it('bwrap gets a read-only root, the home emptied and read-only but for the agent folder, its own PID namespace, and the network', () => {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { encodeMessage, type DaemonMessage } from '../protocol/messages.js';
 import { confinedSpawn, type Confinement, type SandboxWhere } from '../security/sandbox.js';
+import { inRunCgroup } from '../security/run-cgroup.js';
 import { secretCensor } from '../security/secrets.js';
 import { PYTHON_MODULE_DIR } from '../config/installation.js';
 
@@ -99,7 +100,9 @@ export class AgentProcess {
     private onLine: (line: string) => void,
   ) {
     const [cmd, ...args] = spec.command;
-    const run = confinedSpawn([resolveExecutable(cmd!, spec.cwd), ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
+    const confined = confinedSpawn([resolveExecutable(cmd!, spec.cwd), ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
+    // Unsandboxed, it runs in a cgroup of its own where the daemon has one: killed whole at exit, setsid or not.
+    const { run, cgroup } = inRunCgroup(confined, spec.confinement?.sandbox ?? false);
     this.child = spawn(run.file, run.args, {
       cwd: spec.cwd,
       uid: run.uid,
@@ -111,18 +114,23 @@ export class AgentProcess {
     this.exited = new Promise((resolve) => {
       this.child.once('error', (err) => {
         this.log.error({ err }, 'agent process could not start');
+        cgroup?.removeEmpty();
         this.exitInfo ??= { code: 127, signal: null };
         resolve(this.exitInfo);
       });
       this.child.once('close', (code, signal) => {
         this.exitInfo ??= { code, signal };
-        resolve(this.exitInfo);
+        // The run ends once its cgroup is empty and gone, so nothing it started is seen after it.
+        const info = this.exitInfo;
+        if (cgroup) void cgroup.end().then((removed) => removed || this.log.warn({ cgroup: cgroup.dir }, 'run cgroup not removed'), () => undefined).then(() => resolve(info));
+        else resolve(info);
       });
     });
     // When the agent exits, whatever it started dies with it: a child that kept its
     // stdout open would otherwise hold the run open ('close' waits for every pipe end).
     this.child.once('exit', () => {
       if (this.child.pid !== undefined) killGroup(this.child.pid, 'SIGKILL');
+      cgroup?.kill();
     });
     // A dead agent makes stdin writes fail with EPIPE; its exit is handled through `exited`.
     this.child.stdin!.on('error', () => undefined);

@@ -5,6 +5,8 @@ import { ConfigError } from '../errors.js';
 import { setQuietPeriod } from '../store/quiet-period.js';
 import { fileKeyValues, keyPaths, providerKeyProblems } from './provider-keys.js';
 import { capabilitiesToDrop } from './run-as.js';
+import { hostProcWrapper } from './proc-view.js';
+import { setUpRunCgroups } from './run-cgroup.js';
 import { findBwrap, setSandboxHost } from './sandbox.js';
 import { MIN_MASKED_LENGTH, secretCensor, secretNames } from './secrets.js';
 
@@ -20,7 +22,8 @@ export function applySecuritySettings(config: DaemonConfig, log: Logger, env: No
   if (keyProblems.length > 0) throw new ConfigError(config.file ?? 'agentd.yaml', keyProblems);
   const names = secretNames(config);
   secretCensor.set(names, env, fileKeyValues(config, env));
-  setSandboxHost({ bwrap: findBwrap(env), hidden: keyPaths(config, env), dropCaps: capabilitiesToDrop(env) });
+  setSandboxHost({ bwrap: findBwrap(env), hidden: keyPaths(config, env), dropCaps: capabilitiesToDrop(env), procWrapper: hostProcWrapper(env) });
+  setUpRunCgroups(log);
   setDefaultFileMode(config.fileMode.state);
   setPeopleFileMode(config.fileMode.outbox);
   setQuietPeriod(config.quietPeriodMs);

@@ -39,6 +39,11 @@ export interface SandboxHost {
    * null when the daemon has no capabilities to leak (or is root: setuid from root drops them).
    */
   dropCaps: string | null;
+  /**
+   * What goes before bwrap when this process's /proc holds process folders only
+   * (the unit's ProcSubset=pid): see proc-view.ts. Empty otherwise.
+   */
+  procWrapper: string[];
 }
 
 /** Where a process runs: the home to hide, its own folder (writable), its cwd, and folders it may read besides. */
@@ -142,7 +147,7 @@ export function confineSpawn(
   if (command[1] === BUILTIN_AGENT_SCRIPT) where = { ...where, readable: [...(where.readable ?? []), ...existing(new HomePaths(where.home).daemonConfigCandidates())] };
   // bwrap missing at spawn time (removed since the definition loaded): spawning the bare
   // name fails with ENOENT and the run fails; it never runs unsandboxed.
-  const inner = confinement.sandbox ? [host.bwrap ?? 'bwrap', ...bwrapArgs({ ...where, hidden: host.hidden }, command)] : command;
+  const inner = confinement.sandbox ? [...host.procWrapper, host.bwrap ?? 'bwrap', ...bwrapArgs({ ...where, hidden: host.hidden }, command)] : command;
   if (host.dropCaps !== null) {
     const runAs = confinement.runAs;
     const ids = runAs ? ['--reuid', String(runAs.uid), '--regid', String(runAs.gid), '--clear-groups'] : [];
@@ -157,11 +162,11 @@ let host: SandboxHost | null = null;
 
 /** Set by the daemon (and `agentd run`) when agentd.yaml loads. */
 export function setSandboxHost(next: SandboxHost): void {
-  host = { bwrap: next.bwrap, hidden: [...next.hidden], dropCaps: next.dropCaps };
+  host = { bwrap: next.bwrap, hidden: [...next.hidden], dropCaps: next.dropCaps, procWrapper: [...next.procWrapper] };
 }
 
 export function sandboxHost(): SandboxHost {
-  host ??= { bwrap: findBwrap(), hidden: [], dropCaps: null };
+  host ??= { bwrap: findBwrap(), hidden: [], dropCaps: null, procWrapper: [] };
   return host;
 }
 

@@ -5,6 +5,7 @@ import type { ToolDefinition } from '../config/types.js';
 import { toolArgsProblem } from './tool-args.js';
 import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
 import { confinedSpawn, type Confinement } from '../security/sandbox.js';
+import { inRunCgroup } from '../security/run-cgroup.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
 import { HomePaths } from '../store/paths.js';
@@ -30,7 +31,12 @@ export async function runToolCommand(
   signal?: AbortSignal,
 ): Promise<ToolRun> {
   const [cmd, ...rest] = tool.command;
-  const run = confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env));
+  // Unsandboxed, the tool runs in a cgroup of its own where the daemon has one (security/run-cgroup.ts).
+  const { run, cgroup } = inRunCgroup(confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env)), confinement?.sandbox ?? false);
+  const killAll = (): void => {
+    if (child.pid) killGroup(child.pid, 'SIGKILL');
+    cgroup?.kill();
+  };
   const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -43,19 +49,21 @@ export async function runToolCommand(
     if (stderr.length < 4000) stderr += chunk;
   });
   child.stdin.on('error', () => undefined);
+  // At its exit, whatever it started goes too: a setsid child holding stdout would keep 'close' away.
+  child.once('exit', () => cgroup?.kill());
   // Recorded before it is handed its arguments: a daemon killed from here on leaves a record the restart acts on.
   const recorded = child.pid !== undefined && groups ? await groups.add(child.pid).then(() => true, () => false) : false;
   child.stdin.end(JSON.stringify(args));
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    if (child.pid) killGroup(child.pid, 'SIGKILL');
+    killAll();
   }, tool.timeoutMs);
   // A stopping run (shutdown, budget) does not wait for its tool: the tool's group is killed at once.
   let stopped = false;
   const onStop = () => {
     stopped = true;
-    if (child.pid) killGroup(child.pid, 'SIGKILL');
+    killAll();
   };
   if (signal?.aborted) onStop();
   else signal?.addEventListener('abort', onStop, { once: true });
@@ -65,11 +73,11 @@ export async function runToolCommand(
   });
   clearTimeout(timer);
   signal?.removeEventListener('abort', onStop);
+  killAll(); // nothing it started outlives it
+  await cgroup?.end();
   if (stopped) {
-    if (child.pid) killGroup(child.pid, 'SIGKILL');
     return { ok: false, message: `tool ${tool.name} was stopped: the run is stopping`, stopped: true };
   }
-  if (child.pid) killGroup(child.pid, 'SIGKILL'); // nothing it started outlives it
   if (recorded) await groups!.remove(child.pid!).catch(() => undefined); // a leftover record of a dead group is forgotten on the next claim
   if (timedOut) return { ok: false, message: `tool ${tool.name} timed out after ${tool.timeoutMs}ms` };
   if (overflow) return { ok: false, message: `tool ${tool.name} printed more than ${MAX_TOOL_OUTPUT} bytes` };

@@ -85,8 +85,9 @@ export class TestHome {
     return runCli([...args, '--home', this.root], env);
   }
 
-  startDaemon(env: NodeJS.ProcessEnv = {}, args: string[] = []): DaemonProcess {
-    const daemon = new DaemonProcess(this.root, env, args);
+  /** `wrap`: a command the daemon is started through (it must exec the rest, e.g. `unshare --mount -- sh -c ...`). */
+  startDaemon(env: NodeJS.ProcessEnv = {}, args: string[] = [], wrap: string[] = []): DaemonProcess {
+    const daemon = new DaemonProcess(this.root, env, args, wrap);
     this.daemons.push(daemon);
     return daemon;
   }

@@ -18,8 +18,10 @@ export class DaemonProcess {
   private readonly waiters: LogWaiter[] = [];
   private stderr = '';
 
-  constructor(home: string, env: NodeJS.ProcessEnv, args: string[]) {
-    this.child = spawn(process.execPath, [CLI, 'start', '--home', home, '--log-level', 'debug', ...args], {
+  /** `wrap`: a command the daemon is started through, which execs the rest. */
+  constructor(home: string, env: NodeJS.ProcessEnv, args: string[], wrap: string[] = []) {
+    const command = [...wrap, process.execPath, CLI, 'start', '--home', home, '--log-level', 'debug', ...args];
+    this.child = spawn(command[0]!, command.slice(1), {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,0 +1,223 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pidAlive } from '../store/host.js';
+import type { ConfinedSpawn } from './sandbox.js';
+import { findOnPath } from './sandbox.js';
+import type { Logger } from 'pino';
+
+/**
+ * One cgroup per unsandboxed agent process and tool call, where the daemon has a
+ * cgroup of its own it may write (cgroup v2; systemd's Delegate=yes; README
+ * "Security", "Nothing outlives its run"). The process joins it before its
+ * command starts (a shell writes its own pid to cgroup.procs, then execs), so
+ * everything it starts is in it, `setsid` or not; when the process ends the
+ * cgroup is killed whole and removed. Without such a cgroup, spawns are as
+ * before and the daemon says so once at start.
+ */
+
+/** Where per-run cgroups go, or why there are none. */
+export interface CgroupBase {
+  dir: string | null;
+  reason: string;
+}
+
+/** The process-wide setting: found once, when agentd.yaml first loads (setUpRunCgroups). */
+let runBase: CgroupBase | null = null;
+
+/** The cgroup v2 path of this process: the `0::` line of /proc/self/cgroup. */
+export function unifiedPath(procSelfCgroup: string): string | null {
+  const line = procSelfCgroup.split('\n').find((l) => l.startsWith('0::'));
+  return line ? line.slice(3).trim() || '/' : null;
+}
+
+/** Each cgroup2 mount: where it is and which cgroup is its root (/proc/self/mountinfo). */
+export function cgroup2Mounts(mountinfo: string): { mountPoint: string; root: string }[] {
+  const found: { mountPoint: string; root: string }[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!right?.startsWith('cgroup2 ')) continue;
+    const fields = left!.split(' ');
+    found.push({ root: unescapeMount(fields[3]!), mountPoint: unescapeMount(fields[4]!) });
+  }
+  return found;
+}
+
+/** The folders that show `cgroupPath`, one per cgroup2 mount whose root contains it. */
+export function cgroupDirs(cgroupPath: string, mounts: { mountPoint: string; root: string }[]): string[] {
+  return mounts.filter((m) => m.root === '/' || cgroupPath === m.root || cgroupPath.startsWith(`${m.root}/`)).map((m) => path.join(m.mountPoint, path.relative(m.root, cgroupPath)));
+}
+
+function unescapeMount(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** This daemon's own cgroup, if it can make children in it (a probe child is made and removed). */
+export function findCgroupBase(procDir = '/proc/self'): CgroupBase {
+  let own: string | null;
+  let dirs: string[];
+  try {
+    own = unifiedPath(fs.readFileSync(path.join(procDir, 'cgroup'), 'utf8'));
+    dirs = own === null ? [] : cgroupDirs(own, cgroup2Mounts(fs.readFileSync(path.join(procDir, 'mountinfo'), 'utf8')));
+  } catch (err) {
+    return { dir: null, reason: `cannot read ${procDir}/cgroup or mountinfo (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
+  }
+  if (own === null) return { dir: null, reason: 'this process is in no cgroup v2 hierarchy' };
+  if (dirs.length === 0) return { dir: null, reason: `cgroup2 is not mounted where this process can see its cgroup ${own}` };
+  const failures: string[] = [];
+  for (const dir of dirs) {
+    const probe = path.join(dir, `agentd-probe-${process.pid}`);
+    try {
+      fs.mkdirSync(probe);
+      fs.rmdirSync(probe);
+      return { dir, reason: 'the daemon may create cgroups in its own' };
+    } catch (err) {
+      failures.push(`${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  return { dir: null, reason: `the daemon's cgroup is not writable (${failures.join('; ')}); under systemd set Delegate=yes and ProtectControlGroups=no` };
+}
+
+/** A cgroup of one process's lifetime. */
+export class RunCgroup {
+  private constructor(readonly dir: string) {}
+
+  private static seq = 0;
+
+  /** A new empty cgroup under `base`, named after this daemon so a later start can tell stale ones. */
+  static create(base: string): RunCgroup {
+    const dir = path.join(base, `agentd-${process.pid}-${++RunCgroup.seq}`);
+    fs.mkdirSync(dir);
+    return new RunCgroup(dir);
+  }
+
+  /** An existing cgroup folder (a stale one left by a dead daemon). */
+  static adopt(dir: string): RunCgroup {
+    return new RunCgroup(dir);
+  }
+
+  /**
+   * The same spawn, joining this cgroup first. A switch of account moves after the join
+   * (setpriv), so such a process cannot leave: another account may not write the
+   * daemon's cgroup files. null: the account switch needs setpriv, which is missing.
+   */
+  wrap(run: ConfinedSpawn, setpriv: string | null): ConfinedSpawn | null {
+    let command = [run.file, ...run.args];
+    if (run.uid !== undefined) {
+      if (setpriv === null) return null;
+      command = [setpriv, '--reuid', String(run.uid), '--regid', String(run.gid), '--clear-groups', '--', ...command];
+    }
+    return { file: '/bin/sh', args: ['-c', 'echo $$ > "$0" && exec "$@"', path.join(this.dir, 'cgroup.procs'), ...command] };
+  }
+
+  /** SIGKILL everything in it now: cgroup.kill (Linux 5.14+), else each pid it lists. */
+  kill(): void {
+    try {
+      fs.writeFileSync(path.join(this.dir, 'cgroup.kill'), '1');
+      return;
+    } catch {
+      // no cgroup.kill: signal each process, a few passes for ones forked meanwhile
+    }
+    for (let pass = 0; pass < 10; pass++) {
+      const pids = this.pids();
+      if (pids.length === 0) return;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+  }
+
+  /** Kill what is left, wait until the cgroup is empty, remove it. False when it could not be removed. */
+  async end(): Promise<boolean> {
+    this.kill();
+    for (let waited = 0; waited < 5000 && this.populated(); waited += 10) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      if (waited % 500 === 0) this.kill();
+    }
+    try {
+      fs.rmdirSync(this.dir);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  }
+
+  /** Remove it while nothing ever joined it. */
+  removeEmpty(): void {
+    try {
+      fs.rmdirSync(this.dir);
+    } catch {
+      // already gone
+    }
+  }
+
+  private pids(): number[] {
+    try {
+      return fs.readFileSync(path.join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  private populated(): boolean {
+    try {
+      return /^populated 1$/m.test(fs.readFileSync(path.join(this.dir, 'cgroup.events'), 'utf8'));
+    } catch {
+      return false;
+    }
+  }
+}
+
+/** Remove the run cgroups a dead daemon left under `base` (killing what is still in them). */
+export async function removeStaleCgroups(base: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(base);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const owner = /^agentd-(\d+)-\d+$/.exec(entry);
+    if (!owner || pidAlive(Number(owner[1]))) continue;
+    await RunCgroup.adopt(path.join(base, entry)).end();
+  }
+}
+
+/** Find the base once per process, say once what it means, and clear what a dead daemon left. */
+export function setUpRunCgroups(log: Logger): void {
+  if (runBase !== null) return;
+  const found = findCgroupBase();
+  runBase = found;
+  if (found.dir === null) {
+    log.info({ reason: found.reason }, 'no cgroup for runs: a process an unsandboxed agent or tool starts with setsid can outlive its run');
+    return;
+  }
+  log.info({ cgroup: found.dir }, 'unsandboxed agents and tools each run in a cgroup of their own, killed whole when they end');
+  const dir = found.dir;
+  void removeStaleCgroups(dir).catch((err: unknown) => log.warn({ err, cgroup: dir }, 'stale run cgroups not removed'));
+}
+
+
+/**
+ * `run` in a fresh cgroup when the daemon has a writable one and the process is not
+ * sandboxed (a sandbox's PID namespace already dies with it). The cgroup is null when
+ * there is none; the spawn is then `run` unchanged.
+ */
+export function inRunCgroup(run: ConfinedSpawn, sandboxed: boolean): { run: ConfinedSpawn; cgroup: RunCgroup | null } {
+  if (sandboxed || !runBase?.dir) return { run, cgroup: null };
+  let cgroup: RunCgroup;
+  try {
+    cgroup = RunCgroup.create(runBase.dir);
+  } catch {
+    return { run, cgroup: null }; // the base went away or filled up (cgroup.max.descendants): as without one
+  }
+  const wrapped = cgroup.wrap(run, findOnPath('setpriv'));
+  if (wrapped === null) {
+    cgroup.removeEmpty();
+    return { run, cgroup: null };
+  }
+  return { run: wrapped, cgroup };
+}
