@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { HomePaths } from './paths.js';
+import { plainBelowHome } from './plain-path.js';
 
 /**
  * Reading a file people control without letting it reach outside the home or
@@ -46,6 +47,7 @@ export async function isInsideHome(paths: HomePaths, real: string): Promise<bool
  * does not exist; otherwise a sentence saying where it leads.
  */
 export async function escapesHome(paths: HomePaths, p: string): Promise<string | null> {
+  if (await plainBelowHome(paths, p)) return null; // no link below the home: nothing to resolve
   // A path that does not exist yet escapes when the deepest part that does exist leads outside.
   let probe = path.resolve(p);
   let rest = '';
