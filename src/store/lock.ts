@@ -14,6 +14,9 @@ export interface AgentLock {
   held(): Promise<boolean>;
 }
 
+/** How long after taking a lock every check of its lease reads the owner file, whatever the last one found. */
+const LEASE_SETTLE_MS = 1000;
+
 /** Who holds an agent's lock: lets a daemon on the same host reclaim a dead holder's lock at once. */
 type LockOwner = LeaseOwner;
 
@@ -41,6 +44,7 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
     onCompromised: (err: Error) => lost.abort(err),
   };
   let release: () => Promise<void>;
+  let lockedAt = performance.now();
   try {
     release = await lockfile.lock(dir, options);
   } catch (err) {
@@ -52,6 +56,7 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
     if (!(await sameOwner(paths, agent, deadOwner))) return null;
     await fs.rmdir(`${dir}.lock`).catch(() => undefined);
     try {
+      lockedAt = performance.now();
       release = await lockfile.lock(dir, options);
     } catch (again) {
       if ((again as NodeJS.ErrnoException).code === 'ELOCKED') return null; // another process was quicker
@@ -66,13 +71,16 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
   // Each durable write of a run checks the lease (README.md, "Several daemons on one home"). A check
   // that found it held vouches for it until leaseTrustMs later, so the steps of a run in between
   // cost no file reads (README.md, Benchmark: P1); a lock reported lost is seen at once.
+  // Not in the lease's first second, though: two daemons that both found the last holder dead can
+  // both take the lock within milliseconds, and the loser learns it from the owner file.
+  const settledAt = lockedAt + Math.min(LEASE_SETTLE_MS, staleMs / 4);
   let trustedUntil = 0;
   const held = async () => {
     if (lost.signal.aborted) return false;
     if (performance.now() < trustedUntil) return true;
     const checkedAt = performance.now();
     const facts = await readLeaseFacts(ownerFile(paths, agent), `${dir}.lock`, me, lost.signal.aborted, staleMs, Date.now);
-    trustedUntil = checkedAt + leaseTrustMs(facts);
+    if (checkedAt >= settledAt) trustedUntil = checkedAt + leaseTrustMs(facts);
     return leaseHeld(facts);
   };
   return {
