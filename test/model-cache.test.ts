@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { HomePaths } from '../src/store/paths.js';
 import { ModelCache, cacheKey } from '../src/model/cache.js';
 import { ModelGateway } from '../src/model/gateway.js';
 import type { ModelProvider, ProviderReply } from '../src/model/types.js';
@@ -24,6 +25,11 @@ async function cacheDir(): Promise<string> {
   return path.join(dir, 'state', 'cache');
 }
 
+/** The cache folder `dir` (…/state/cache) as the home lays it out. */
+function entriesIn(dir: string): HomePaths {
+  return new HomePaths(path.resolve(dir, '..', '..'));
+}
+
 /** `temperature: null` leaves it out, as an agent that sets none does. */
 function ask(content: string, temperature: number | null = 0): ModelRequest {
   return { messages: [{ role: 'user', content }], ...(temperature === null ? {} : { temperature }) };
@@ -32,7 +38,7 @@ function ask(content: string, temperature: number | null = 0): ModelRequest {
 const ANSWER = { content: '4', tool_calls: [] };
 
 test('a stored temperature-0 response is a hit for the same model and request, whatever the key order', async () => {
-  const cache = new ModelCache(await cacheDir(), HOUR, new ManualClock());
+  const cache = new ModelCache(entriesIn(await cacheDir()), HOUR, new ManualClock());
   assert.equal(await cache.get('mock/m', ask('2+2?')), null);
   await cache.set('mock/m', ask('2+2?'), ANSWER);
   assert.deepEqual(await cache.get('mock/m', { temperature: 0, messages: [{ content: '2+2?', role: 'user' }] }), ANSWER);
@@ -42,7 +48,7 @@ test('a stored temperature-0 response is a hit for the same model and request, w
 
 test('an entry answers until its ttl has passed, then misses', async () => {
   const clock = new ManualClock();
-  const cache = new ModelCache(await cacheDir(), HOUR, clock);
+  const cache = new ModelCache(entriesIn(await cacheDir()), HOUR, clock);
   await cache.set('mock/m', ask('2+2?'), ANSWER);
   clock.advance(HOUR - 1);
   assert.deepEqual(await cache.get('mock/m', ask('2+2?')), ANSWER);
@@ -52,7 +58,7 @@ test('an entry answers until its ttl has passed, then misses', async () => {
 
 test('only temperature-0 requests are stored or answered', async () => {
   const dir = await cacheDir();
-  const cache = new ModelCache(dir, HOUR, new ManualClock());
+  const cache = new ModelCache(entriesIn(dir), HOUR, new ManualClock());
   for (const temperature of [0.7, null]) {
     await cache.set('mock/m', ask('2+2?', temperature), ANSWER);
     assert.equal(await cache.get('mock/m', ask('2+2?', temperature)), null);
@@ -65,7 +71,7 @@ test('an entry in the version-1 format on disk is read; a corrupt one is a miss'
   await fs.mkdir(dir, { recursive: true });
   const request = ask('What is 2+2?');
   await fs.copyFile(path.join(ROOT, 'test', 'fixtures', 'model-cache-entry.json'), path.join(dir, `${cacheKey('mock/fixture', request)}.json`));
-  const cache = new ModelCache(dir, HOUR, new ManualClock(Date.parse('2026-01-01T00:30:00Z')));
+  const cache = new ModelCache(entriesIn(dir), HOUR, new ManualClock(Date.parse('2026-01-01T00:30:00Z')));
   assert.deepEqual(await cache.get('mock/fixture', request), { content: '4', tool_calls: [] });
 
   await fs.writeFile(path.join(dir, `${cacheKey('mock/fixture', request)}.json`), '{"v":1,"model":');
@@ -88,7 +94,7 @@ test('through the gateway a hit is marked cached, costs nothing and does not cal
   const clock = new ManualClock();
   const provider = countingProvider();
   const config = daemonConfig([], { 'fake/m': { inputUsdPerMtok: 1, outputUsdPerMtok: 2, contextWindow: null } });
-  const gateway = new ModelGateway({ config, providers: { fake: provider }, clock, random: () => 0.5, cache: new ModelCache(await cacheDir(), HOUR, clock) });
+  const gateway = new ModelGateway({ config, providers: { fake: provider }, clock, random: () => 0.5, cache: new ModelCache(entriesIn(await cacheDir()), HOUR, clock) });
   const call = (request: ModelRequest) => gateway.call({ agent: 'a', model: 'fake/m', fallbackModels: [], critical: false, request, signal: new AbortController().signal });
 
   const first = await call(ask('2+2?'));

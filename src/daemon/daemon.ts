@@ -8,7 +8,7 @@ import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
 import { OutageAlerts } from '../run/outage-alert.js';
 import type { ModelProvider } from '../model/types.js';
-import { systemClock, type Clock } from '../run/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { ensureHomeSdkLink } from '../store/sdk-link.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
@@ -125,7 +125,7 @@ export class Daemon {
       this.scheduler.poke(agent),
     );
     this.warmPool = new WarmPool(this.paths.root, this.log.child({ component: 'warm' }), () => this.clock.now());
-    this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, () => this.clock.now(), this.config.lockStaleMs / 2);
+    this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, this.clock, this.config.lockStaleMs / 2);
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
     if (this.options.watch !== false) {

@@ -1,5 +1,6 @@
-import { timerDelay } from '../config/delay-bounds.js';
 import type { Logger } from 'pino';
+import { timerDelay } from '../config/delay-bounds.js';
+import type { Clock, Timer } from '../core/clock.js';
 import type { ClaimResult } from '../run/runner.js';
 
 /**
@@ -15,10 +16,10 @@ export class Scheduler {
   private readonly running = new Map<string, Promise<void>>();
   /** Poked while running: look again when the claim ends. */
   private readonly dirty = new Set<string>();
-  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly retryTimers = new Map<string, Timer>();
   /** Held by another daemon: retried together by one sweep timer. */
   private readonly lockedElsewhere = new Set<string>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: Timer | null = null;
   private accepting = true;
   private idleWaiters: (() => void)[] = [];
 
@@ -26,7 +27,8 @@ export class Scheduler {
     private maxParallel: number,
     private readonly claim: (agent: string) => Promise<ClaimResult>,
     private readonly log: Logger,
-    private readonly now: () => number,
+    /** Its timers: a claim's retry time and the lock-retry sweep. */
+    private readonly clock: Clock,
     /** How often agents locked by another daemon are tried again. */
     private readonly lockRetryMs: number,
   ) {}
@@ -71,11 +73,8 @@ export class Scheduler {
   }
 
   private start(agent: string): void {
-    const clearRetry = this.retryTimers.get(agent);
-    if (clearRetry) {
-      clearTimeout(clearRetry);
-      this.retryTimers.delete(agent);
-    }
+    this.retryTimers.get(agent)?.cancel();
+    this.retryTimers.delete(agent);
     this.lockedElsewhere.delete(agent);
     const done = this.claim(agent)
       .then((result) => this.after(agent, result))
@@ -114,27 +113,26 @@ export class Scheduler {
   }
 
   private retryAt(agent: string, untilMs: number): void {
-    const existing = this.retryTimers.get(agent);
-    if (existing) clearTimeout(existing);
-    // Bounded: a wait past the longest timer is re-armed when the claim says "waiting" again.
-    const delayMs = timerDelay(untilMs - this.now());
-    this.log.debug({ agent, until: new Date(untilMs).toISOString(), delayMs }, 'claim waits');
-    const timer = setTimeout(() => {
+    this.retryTimers.get(agent)?.cancel();
+    // Any wait is safe: the clock arms a long one in bounded steps (core/clock.ts); delayMs is the first step.
+    const waitMs = untilMs - this.clock.now();
+    this.log.debug({ agent, until: new Date(untilMs).toISOString(), delayMs: timerDelay(waitMs) }, 'claim waits');
+    const timer = this.clock.setTimeout(() => {
       this.retryTimers.delete(agent);
       this.poke(agent);
-    }, delayMs);
+    }, waitMs);
     this.retryTimers.set(agent, timer);
   }
 
   private ensureSweep(): void {
     if (this.sweepTimer) return;
-    this.sweepTimer = setInterval(() => {
+    this.sweepTimer = this.clock.setInterval(() => {
       for (const agent of [...this.lockedElsewhere]) {
         this.lockedElsewhere.delete(agent);
         this.poke(agent);
       }
       if (this.lockedElsewhere.size === 0 && this.sweepTimer) {
-        clearInterval(this.sweepTimer);
+        this.sweepTimer.cancel();
         this.sweepTimer = null;
       }
     }, this.lockRetryMs);
@@ -145,9 +143,9 @@ export class Scheduler {
     this.accepting = false;
     this.queue.length = 0;
     this.queued.clear();
-    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    for (const timer of this.retryTimers.values()) timer.cancel();
     this.retryTimers.clear();
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer?.cancel();
     this.sweepTimer = null;
     await this.whenIdle();
   }

@@ -7,6 +7,7 @@ import { taskSchema } from '../schema/schemas.js';
 import type { RawBudget } from '../config/daemon-config.js';
 import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
 import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
+import { writeInboxTask } from './inbox-writer.js';
 import { removeCheckpoint } from './checkpoint.js';
 import { quietPeriodMs } from './quiet-period.js';
 import { compareKeys, nextByKey, type InboxIndex, type InboxKey } from './inbox-index.js';
@@ -185,7 +186,7 @@ function idFromBrokenTask(bytes: Buffer): string | null {
 async function requeueUnderFreshId(paths: HomePaths, agent: string, task: Task, bytes: Buffer): Promise<string> {
   const suffix = createHash('sha256').update(bytes).digest('hex').slice(0, 8);
   const id = `${task.id.slice(0, 100)}-r${suffix}`;
-  await writeFileDurable(paths.inboxTask(agent, id), taskJson({ ...task, id }), { mode: peopleFileMode() });
+  await writeInboxTask(paths, agent, id, { ...task, id });
   return id;
 }
 
@@ -413,7 +414,7 @@ async function releaseCurrent(paths: HomePaths, agent: string, claimed: Buffer, 
   if (nowBytes !== null && !nowBytes.equals(claimed)) {
     const parsed = parseTask(nowBytes, () => task.id, new Date());
     if (parsed.ok && !sameTask(parsed.task, task)) await requeueUnderFreshId(paths, agent, parsed.task, nowBytes);
-    else if (!parsed.ok) await writeFileDurable(paths.inboxTask(agent, `${task.id.slice(0, 100)}-edited`), nowBytes, { mode: peopleFileMode() });
+    else if (!parsed.ok) await writeInboxTask(paths, agent, `${task.id.slice(0, 100)}-edited`, nowBytes);
   }
   await removeDurable(file);
   await removeCheckpoint(paths, agent);
@@ -425,8 +426,7 @@ export async function retryDeadLetter(paths: HomePaths, agent: string, id: strin
   if (!record) return null;
   const escape = await escapesHome(paths, paths.inboxDir(agent));
   if (escape) throw new ConfigError(paths.relative(paths.inboxDir(agent)), [escape]);
-  if (record.task) await writeFileDurable(paths.inboxTask(agent, id), taskJson(record.task), { mode: peopleFileMode() });
-  else await writeFileDurable(paths.inboxTask(agent, id), record.raw ?? '', { mode: peopleFileMode() });
+  await writeInboxTask(paths, agent, id, record.task ?? record.raw ?? '');
   await removeDurable(paths.deadLetter(agent, id));
   return record.task;
 }
