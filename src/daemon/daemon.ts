@@ -1,3 +1,4 @@
+import { youngGenerationSmallWhileStarting } from './memory.js';
 import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { loadDaemonConfig } from '../config/daemon-config.js';
@@ -110,6 +111,7 @@ export class Daemon {
 
   /** Load everything and begin claiming. Throws ConfigError when agentd.yaml itself is bad. */
   async start(): Promise<void> {
+    const startingDone = youngGenerationSmallWhileStarting();
     this.config = await loadDaemonConfig(this.paths);
     applySecuritySettings(this.config, this.log);
     await this.linkSdk();
@@ -136,6 +138,7 @@ export class Daemon {
     }
     if (this.stopping) {
       // A signal arrived during start-up and the stop is done: start nothing more, or the process never exits.
+      startingDone();
       await this.watcher?.close();
       return;
     }
@@ -145,6 +148,7 @@ export class Daemon {
     this.notifier = new Notifier(this.paths, this.config.notify, this.clock, this.log.child({ component: 'notify' }));
     await this.notifier.start();
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
+    startingDone();
     this.observe.start();
     await this.pokeAgentsWithWork();
     this.sweepTimer = setInterval(() => {

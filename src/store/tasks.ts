@@ -11,6 +11,7 @@ import { writeInboxTask } from './inbox-writer.js';
 import { removeCheckpoint } from './checkpoint.js';
 import { quietPeriodMs } from './quiet-period.js';
 import { compareKeys, nextByKey, type InboxIndex, type InboxKey } from './inbox-index.js';
+import { plainBelowHome } from './plain-path.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
 import { crashPoint } from './crash-point.js';
 import { sharedInboxProblem } from './shared-folders.js';
@@ -213,9 +214,11 @@ export type Promotion =
  */
 export async function promoteNext(paths: HomePaths, agent: string, now: Date, maxBytes = DEFAULT_MAX_FILE_BYTES, index?: InboxIndex): Promise<Promotion> {
   const dir = paths.inboxDir(agent);
-  const escape = await escapesHome(paths, dir);
+  // No link on the way (one lstat per part, store/plain-path.ts): neither check below can find anything.
+  const plain = await plainBelowHome(paths, dir);
+  const escape = plain ? null : await escapesHome(paths, dir);
   if (escape) return { kind: 'refused', problem: `${paths.relative(dir)} ${escape}` };
-  const shared = await sharedInboxProblem(paths, agent); // a link made after the definition was loaded
+  const shared = plain ? null : await sharedInboxProblem(paths, agent); // a link made after the definition was loaded
   if (shared) return { kind: 'refused', problem: `agents/${agent} ${shared}` };
   // The daemon keeps an index (store/inbox-index.ts): the cost no longer grows with the inbox's depth.
   if (index) return promoteIndexed(paths, agent, dir, now, maxBytes, index);
