@@ -1,15 +1,11 @@
 import { LeaseLostError } from '../store/lease.js';
-import { checkUsage, type Usage } from './usage-check.js';
-import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
+import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
-import type { EffectiveCall, JournalSpend } from '../store/journal.js';
-import { compiledSchema } from '../schema/compiled.js';
+import type { EffectiveCall } from '../store/journal.js';
 import type { ErrorCategory } from '../errors.js';
-import { formatErrors } from '../schema/validate.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { formatDuration } from '../config/duration.js';
 import { AgentProcess, stderrCause } from './agent-process.js';
-import { budgetWarning, exhaustedBudget, pastWarning, remaining, type Spent } from './budget.js';
 import { ReplayCursor } from './replay.js';
 import { handleToolCall, type ToolCallHost } from './tool-call.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
@@ -18,17 +14,19 @@ import type { RunCheckpoint, RunHostInput, RunOutcome, RunReport } from './run-t
 import { RunTaint } from './taint.js';
 import { CheckpointCoalescer } from './checkpoint-coalescer.js';
 import type { Timer } from './clock.js';
+import { RunSpend } from './run-spend.js';
+import { dispatchMessage, modelReply, NoiseLog, resultOutcome, type DispatchHost } from './message-dispatch.js';
+import { DEFAULT_KILL_GRACE_MS, killAfter, stopAfterHandoff } from './agent-stop.js';
 
 /**
- * Hosts one agent process for one run: speaks the protocol, enforces the
- * budgets, journals every call, and returns what happened as data.
+ * Hosts one agent process for one run: its lifecycle (start, runtime limit,
+ * heartbeat, interrupt, stop, exit) and the wiring of its parts: spend and
+ * budget gate (run/run-spend.ts), message dispatch (run/message-dispatch.ts),
+ * model and tool calls (run/model-call.ts, run/tool-call.ts), the stop
+ * sequence (run/agent-stop.ts). Returns what happened as data.
  */
 
 export type { ModelCaller, RunHostInput, RunOutcome, RunReport, ToolCaller } from './run-types.js';
-
-const DEFAULT_KILL_GRACE_MS = 2000;
-/** Non-protocol stdout lines of one run that are logged; the rest are counted only. */
-const NOISE_LOG_LINES = 100;
 
 export async function hostRun(input: RunHostInput): Promise<RunReport> {
   return new RunHost(input).run();
@@ -36,16 +34,12 @@ export async function hostRun(input: RunHostInput): Promise<RunReport> {
 
 class RunHost {
   private readonly startedAt: number;
-  private readonly spent: Spent;
-  private readonly runSpend: JournalSpend = { steps: 0, toolCalls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 };
-  private readonly models = new Set<string>();
-  private readonly modelLatencyMs: number[] = [];
-  private degraded = false;
+  /** The spend tally and the budget gate. */
+  private readonly spend: RunSpend;
   private readonly replay: ReplayCursor;
   private outcome: RunOutcome | null = null;
   private stopReason: StopReason | null = null;
   private handoff: HandoffMessage | null = null;
-  private warned = false;
   private queue: Promise<void> = Promise.resolve();
   /** Checkpoints coalesced: the last one wins, one write in flight (docs/protocol.md, `checkpoint`). */
   private readonly checkpoints = new CheckpointCoalescer<RunCheckpoint>((checkpoint) => this.writeCheckpoint(checkpoint));
@@ -60,8 +54,9 @@ class RunHost {
   private awaitingDaemon = 0;
   /** Untrusted content checked for injected instructions; once flagged, side effects need approval. */
   private readonly taint: RunTaint;
-  /** Non-protocol stdout lines seen; only the first NOISE_LOG_LINES are logged, so a flood cannot flood the log. */
-  private noiseLines = 0;
+  /** Non-protocol stdout lines, logged up to a cap. */
+  private readonly noise: NoiseLog;
+  private readonly dispatchHost: DispatchHost;
   private readonly toolHost: ToolCallHost;
   /** The run as a model step sees it. */
   private readonly modelRun: ModelCallRun;
@@ -70,12 +65,14 @@ class RunHost {
 
   constructor(private readonly input: RunHostInput) {
     this.startedAt = input.clock.now();
-    this.spent = { ...input.spentBefore };
+    this.spend = new RunSpend(input, this.startedAt);
+    this.noise = new NoiseLog(input.log);
     this.replay = new ReplayCursor(input.replay, input.checkpointSeq, input.resumedFromCheckpoint);
     this.plainOutput = input.agent.protocol === 'none' ? new PlainOutput() : null;
     this.modelRun = this.newModelRun();
     this.taint = new RunTaint(input.tainted ?? false, (found) => input.onSuspectedInjection?.(found) ?? Promise.resolve(), input.log);
     this.toolHost = this.toolCallHost();
+    this.dispatchHost = this.newDispatchHost();
   }
 
   async run(): Promise<RunReport> {
@@ -123,7 +120,7 @@ class RunHost {
         (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
       );
     if (this.plainOutput) this.process.input(JSON.stringify(input.start.task) + '\n');
-    else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
+    else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.spend.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
     try {
       await input.records.started(this.process.pid);
@@ -147,7 +144,7 @@ class RunHost {
       taskId: input.taskId,
       runId: input.runId,
       startedAt: this.startedAt,
-      progress: () => ({ run: { ...this.runSpend }, taskSteps: this.spent.steps, taskCostUsd: this.spent.costUsd, maxSteps: input.limits.steps, maxCostUsd: input.limits.costUsd }),
+      progress: () => ({ run: { ...this.spend.run }, taskSteps: this.spend.task.steps, taskCostUsd: this.spend.task.costUsd, maxSteps: input.limits.steps, maxCostUsd: input.limits.costUsd }),
     });
     const onInterrupt = () => this.onInterrupt();
     if (input.interrupt.aborted) onInterrupt();
@@ -158,15 +155,15 @@ class RunHost {
   /** What happened, as data, with the task's journal totals so finishing need not read the journal. */
   private report(outcome: RunOutcome): RunReport {
     const { input } = this;
-    input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);
+    input.live?.end(input.runId, outcome.kind, this.spend.run, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);
     return {
       outcome,
-      spend: this.runSpend,
-      models: [...this.models],
-      degraded: this.degraded,
+      spend: this.spend.run,
+      models: [...this.spend.models],
+      degraded: this.spend.degraded,
       runtimeMs: input.clock.now() - this.startedAt,
       seq: this.replay.seq,
-      modelLatencyMs: this.modelLatencyMs,
+      modelLatencyMs: this.spend.modelLatencyMs,
       outageModel: outcome.kind === 'failed' && this.unavailable && !this.outcome ? this.unavailable.model : null,
       journal: input.records.totals(),
     };
@@ -205,20 +202,10 @@ class RunHost {
     return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}${cause ? `; stderr: ${cause.trim()}` : ''}`, ...tail };
   }
 
-  private remainingNow() {
-    return remaining(this.input.limits, this.spentNow());
-  }
-
-  private spentNow(): Spent {
-    return { ...this.spent, runtimeMs: this.input.spentBefore.runtimeMs + (this.input.clock.now() - this.startedAt) };
-  }
-
   private onLine(line: string): void {
     const parsed = parseAgentLine(line);
     if (parsed.kind === 'noise') {
-      this.noiseLines++;
-      if (this.noiseLines <= NOISE_LOG_LINES) this.input.log.info({ stream: 'stdout', line: line.slice(0, 2000) }, 'agent printed a non-protocol line');
-      else if (this.noiseLines === NOISE_LOG_LINES + 1) this.input.log.warn({ logged: NOISE_LOG_LINES }, 'agent prints many non-protocol lines; further ones are dropped without logging');
+      this.noise.note(line);
       return;
     }
     this.heartbeatTimer?.refresh(); // any protocol message, even a malformed one, shows the agent is alive
@@ -304,30 +291,26 @@ class RunHost {
     void this.killAfter(0);
   }
 
-  private async handle(message: AgentMessage): Promise<void> {
-    switch (message.type) {
-      case 'model':
-        return this.onModel(message);
-      case 'tool':
-        return this.onTool(message);
-      case 'checkpoint':
-        this.checkpoints.submit({ state: message.state, context: message.context, hasContext: Object.hasOwn(message, 'context'), seq: this.replay.seq, runSpend: { ...this.runSpend } });
-        return;
-      case 'uncertain':
-        this.finish({ kind: 'escalated', message });
-        return;
-      case 'handoff':
+  private handle(message: AgentMessage): Promise<void> {
+    return dispatchMessage(this.dispatchHost, message);
+  }
+
+  /** The run's side of message dispatch (run/message-dispatch.ts). */
+  private newDispatchHost(): DispatchHost {
+    return {
+      model: (message) => this.onModel(message),
+      tool: (message) => handleToolCall(this.toolHost, message),
+      usage: (message) => this.onUsage(message),
+      checkpoint: (message) =>
+        this.checkpoints.submit({ state: message.state, context: message.context, hasContext: Object.hasOwn(message, 'context'), seq: this.replay.seq, runSpend: { ...this.spend.run } }),
+      handoff: (message) => {
         this.handoff = message;
         this.handoffArrived();
-        return;
-      case 'usage':
-        return this.onUsage(message);
-      case 'log':
-        this.input.log[message.level ?? 'info']({ agent_msg: message.msg }, 'agent log');
-        return;
-      case 'result':
-        return this.onResult(message.output);
-    }
+      },
+      finish: (outcome) => this.finish(outcome),
+      result: (output) => this.onResult(output),
+      log: this.input.log,
+    };
   }
 
   /** The run's outcome is known: let the process exit on its own, then make sure it does. */
@@ -338,12 +321,8 @@ class RunHost {
     void this.killAfter(this.input.agent.stopGraceMs);
   }
 
-  private async killAfter(graceMs: number): Promise<void> {
-    const exited = await raceTimeout(this.process.exited, graceMs);
-    if (exited) return;
-    this.process.kill('SIGTERM');
-    if (await raceTimeout(this.process.exited, this.input.killGraceMs ?? DEFAULT_KILL_GRACE_MS)) return;
-    this.process.kill('SIGKILL');
+  private killAfter(graceMs: number): Promise<void> {
+    return killAfter(this.process, graceMs, this.input.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
   }
 
   /** Refuse further calls, send stop, wait the grace for a handoff, then SIGTERM, then SIGKILL. */
@@ -355,14 +334,7 @@ class RunHost {
     const graceMs = this.input.agent.stopGraceMs;
     // A plain agent learns of the stop from its refused model call (budget_exhausted).
     if (!this.plainOutput) this.process.send({ type: 'stop', reason, grace_ms: graceMs });
-    void (async () => {
-      const gotHandoff = await raceTimeout(Promise.race([this.handoffPromise, this.process.exited]), graceMs);
-      if (gotHandoff && this.handoff) await raceTimeout(this.process.exited, Math.min(graceMs, 1000));
-      if (!this.process.alive) return;
-      this.process.kill('SIGTERM');
-      if (await raceTimeout(this.process.exited, this.input.killGraceMs ?? DEFAULT_KILL_GRACE_MS)) return;
-      this.process.kill('SIGKILL');
-    })();
+    void stopAfterHandoff(this.process, this.handoffPromise, () => this.handoff !== null, graceMs, this.input.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
   }
 
   private onInterrupt(): void {
@@ -397,19 +369,7 @@ class RunHost {
 
   private async onModel(message: ModelCallMessage): Promise<void> {
     const { agent } = this.input;
-    await this.modelStep(message.request, agent.model ?? '', agent.fallbackModels, (outcome) => {
-      const id = message.id;
-      switch (outcome.kind) {
-        case 'answered':
-          return this.process.send({ type: 'model_result', id, ok: true, response: outcome.reply.response, usage: outcome.usage, model: outcome.reply.model, replayed: outcome.replayed });
-        case 'refused':
-          return this.process.send({ type: 'error', id, code: 'budget_exhausted', message: `budget exhausted: ${outcome.reason}` });
-        case 'stopping':
-          return this.process.send({ type: 'error', id, code: 'stopping', message: 'the run is stopping' });
-        case 'failed':
-          return this.process.send({ type: 'error', id, code: outcome.code, message: outcome.message });
-      }
-    });
+    await this.modelStep(message.request, agent.model ?? '', agent.fallbackModels, (outcome) => this.process.send(modelReply(message.id, outcome)));
   }
 
   /** One model step (run/model-call.ts): `deliver` answers the agent, then the run reacts to the outcome. */
@@ -433,17 +393,9 @@ class RunHost {
       replay: this.replay,
       signal: this.callAbort.signal,
       stopping: () => this.stopReason !== null || this.outcome !== null,
-      spentNow: () => this.spentNow(),
-      countStep: () => {
-        this.spent.steps++;
-        this.runSpend.steps++;
-      },
-      charge: (result, latencyMs) => {
-        if (latencyMs !== null) this.modelLatencyMs.push(latencyMs);
-        this.addUsage(this.checkedUsage(result.usage, `model reply of ${result.model}`));
-        this.models.add(result.model);
-        if (result.degraded) this.degraded = true;
-      },
+      spentNow: () => this.spend.spentNow(),
+      countStep: () => this.spend.countStep(),
+      charge: (result, latencyMs) => this.spend.charge(result, latencyMs),
     };
   }
 
@@ -452,10 +404,6 @@ class RunHost {
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
     await this.input.records.journal({ v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
-  }
-
-  private onTool(message: ToolCallMessage): Promise<void> {
-    return handleToolCall(this.toolHost, message);
   }
 
   /** The run as a tool call sees it (run/tool-call.ts). */
@@ -470,11 +418,8 @@ class RunHost {
       refuse: (id, reason) => this.refuse(id, reason),
       replayed: (seq, kind, hash) => this.replayed(seq, kind, hash),
       journalFailed: (seq, kind, name, hash, error) => this.journalFailed(seq, kind, name, hash, error),
-      spentNow: () => this.spentNow(),
-      countToolCall: () => {
-        this.spent.toolCalls++;
-        this.runSpend.toolCalls++;
-      },
+      spentNow: () => this.spend.spentNow(),
+      countToolCall: () => this.spend.countToolCall(),
       afterSpend: () => this.afterSpend(),
       iso: () => this.iso(),
       signal: this.callAbort.signal,
@@ -482,63 +427,21 @@ class RunHost {
   }
 
   private async onUsage(message: UsageMessage): Promise<void> {
-    const usage = this.checkedUsage({ input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 }, 'usage message');
+    const usage = this.spend.checkedUsage({ input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 }, 'usage message');
     await this.input.records.journal({ v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
-    this.addUsage(usage);
+    this.spend.addUsage(usage);
     this.afterSpend();
-    const exhausted = exhaustedBudget(this.input.limits, this.spentNow());
+    const exhausted = this.spend.exhausted();
     if (exhausted) this.beginStop(exhausted);
   }
 
-  /** Non-finite or absurd figures count as the budget's maximum (run/usage-check.ts), logged and traced. */
-  private checkedUsage<U extends Usage>(usage: U, source: string): U {
-    const check = checkUsage(usage, this.input.limits);
-    if (check.ok) return usage;
-    this.input.log.warn({ source, problems: check.problems, reported: usage, counted: check.usage }, 'absurd usage counted as the budget maximum');
-    this.input.trace?.emit('usage', 'usage refused', { 'agentd.usage.source': source, 'agentd.usage.problems': check.problems }, { status: 'error' });
-    return { ...usage, ...check.usage };
-  }
-
-  private addUsage(usage: { input_tokens: number; output_tokens: number; cost_usd: number }): void {
-    const tokens = usage.input_tokens + usage.output_tokens;
-    this.spent.tokens += tokens;
-    this.spent.costUsd += usage.cost_usd;
-    this.spent.dailyCostUsd += usage.cost_usd;
-    this.runSpend.inputTokens += usage.input_tokens;
-    this.runSpend.outputTokens += usage.output_tokens;
-    this.runSpend.costUsd += usage.cost_usd;
-  }
-
+  /** Reports the spend, and sends the budget warning once a budget is past its warning share. */
   private afterSpend(): void {
-    this.input.onSpend?.(this.spentNow());
-    if (this.warned) return;
-    const spent = this.spentNow();
-    if (!pastWarning(this.input.limits, spent)) return;
-    this.warned = true;
-    this.process.send(budgetWarning(this.input.limits, spent));
+    const warning = this.spend.afterSpend();
+    if (warning) this.process.send(warning);
   }
 
   private onResult(output: unknown): void {
-    const schema = this.input.agent.outputSchema;
-    if (schema) {
-      const validate = compiledSchema(schema);
-      if (!validate(output)) {
-        const problems = formatErrors(validate.errors ?? []).join('; ');
-        this.finish({ kind: 'failed', category: 'invalid_output', message: `output does not match output_schema: ${problems}` });
-        return;
-      }
-    }
-    this.finish({ kind: 'done', output });
-  }
-}
-
-/** True when `promise` settled within `ms`. */
-async function raceTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
+    this.finish(resultOutcome(this.input.agent.outputSchema, output));
   }
 }
