@@ -14,6 +14,7 @@ import type { RunCheckpoint, RunHostInput, RunOutcome, RunReport } from './run-t
 import { RunTaint } from './taint.js';
 import { CheckpointCoalescer } from './checkpoint-coalescer.js';
 import type { Timer } from './clock.js';
+import { MessageQueue } from './message-queue.js';
 import { RunSpend } from './run-spend.js';
 import { dispatchMessage, modelReply, NoiseLog, resultOutcome, type DispatchHost } from './message-dispatch.js';
 import { DEFAULT_KILL_GRACE_MS, killAfter, stopAfterHandoff } from './agent-stop.js';
@@ -40,7 +41,8 @@ class RunHost {
   private outcome: RunOutcome | null = null;
   private stopReason: StopReason | null = null;
   private handoff: HandoffMessage | null = null;
-  private queue: Promise<void> = Promise.resolve();
+  /** The agent's messages, handled one at a time in order. */
+  private readonly queue = this.newMessageQueue();
   /** Checkpoints coalesced: the last one wins, one write in flight (docs/protocol.md, `checkpoint`). */
   private readonly checkpoints = new CheckpointCoalescer<RunCheckpoint>((checkpoint) => this.writeCheckpoint(checkpoint));
   private readonly callAbort = new AbortController();
@@ -50,8 +52,6 @@ class RunHost {
   private runtimeTimer: Timer | null = null;
   /** One timer per run, refreshed by every message: fires after heartbeat_timeout of silence. */
   private heartbeatTimer: Timer | null = null;
-  /** Calls received and not yet answered: the agent is waiting on us, not silent. */
-  private awaitingDaemon = 0;
   /** Untrusted content checked for injected instructions; once flagged, side effects need approval. */
   private readonly taint: RunTaint;
   /** Non-protocol stdout lines, logged up to a cap. */
@@ -97,7 +97,7 @@ class RunHost {
     this.callAbort.abort();
     // Children the agent left behind die with the run.
     this.process.kill('SIGKILL');
-    await this.queue.catch(() => undefined);
+    await this.queue.settled();
     await this.flushCheckpoints();
     await input.records.close();
     return this.report(this.outcome ?? this.outcomeOfExit(exit.code, exit.signal));
@@ -217,40 +217,26 @@ class RunHost {
     const call = parsed.message.type === 'model' || parsed.message.type === 'tool';
     const message = parsed.message;
     // A checkpoint only replaces the pending one; it neither fences nor waits (its write does both).
-    if (message.type === 'checkpoint') void this.enqueue(false, () => this.handle(message), false);
-    else void this.enqueue(call, () => this.handle(message));
+    if (message.type === 'checkpoint') void this.queue.enqueue(false, () => this.handle(message), false);
+    else void this.queue.enqueue(call, () => this.handle(message));
   }
 
-  /**
-   * One message at a time, in order, whether it came on stdout or over the
-   * run's endpoint: the journal's seq is the order calls arrived in. A call is
-   * answered by us: until the reply is sent, the agent waits and is not silent.
-   */
-  private enqueue<T>(call: boolean, task: () => Promise<T>, ordered = true): Promise<T> {
-    if (call) this.awaitingDaemon++;
-    // Every message may write (journal, checkpoint, result): none is acted on once the lease is lost.
-    // What comes after a checkpoint is acted on once that checkpoint is durable (or superseded).
-    const done = this.queue.then(async () => {
-      if (!ordered) return task();
-      await this.checkpoints.flush();
-      await this.input.fence?.();
-      return task();
+  /** The message queue's side of the run (run/message-queue.ts). */
+  private newMessageQueue(): MessageQueue {
+    return new MessageQueue({
+      // Every message may write (journal, checkpoint, result): none is acted on once the lease is lost.
+      // What comes after a checkpoint is acted on once that checkpoint is durable (or superseded).
+      beforeOrdered: async () => {
+        await this.checkpoints.flush();
+        await this.input.fence?.();
+      },
+      failed: (err) => {
+        if (err instanceof LeaseLostError) return; // the fence stopped the run (interrupt 'lock_lost'); nothing more is written
+        this.input.log.error({ err }, 'handling an agent message failed');
+        this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
+      },
+      answered: () => this.heartbeatTimer?.refresh(), // the silence starts when the reply was sent
     });
-    this.queue = done
-      .then(
-        () => undefined,
-        (err: unknown) => {
-          if (err instanceof LeaseLostError) return; // the fence stopped the run (interrupt 'lock_lost'); nothing more is written
-          this.input.log.error({ err }, 'handling an agent message failed');
-          this.finish({ kind: 'failed', category: 'crash', message: `daemon could not handle a message: ${(err as Error).message}` });
-        },
-      )
-      .finally(() => {
-        if (!call) return;
-        this.awaitingDaemon--;
-        this.heartbeatTimer?.refresh(); // the silence starts when the reply was sent
-      });
-    return done;
   }
 
   /** What the run's endpoint may do for this run (README "Bring your own agent"). */
@@ -259,11 +245,11 @@ class RunHost {
       agent: this.input.agent,
       chat: (request, model, fallbackModels) => {
         this.heartbeatTimer?.refresh();
-        return this.enqueue(true, () => new Promise<ModelCallOutcome>((resolve, reject) => this.modelStep(request, model, fallbackModels, resolve).catch(reject)));
+        return this.queue.enqueue(true, () => new Promise<ModelCallOutcome>((resolve, reject) => this.modelStep(request, model, fallbackModels, resolve).catch(reject)));
       },
       post: (message) => {
         this.heartbeatTimer?.refresh();
-        return this.enqueue(false, () => this.handle(message));
+        return this.queue.enqueue(false, () => this.handle(message));
       },
     };
   }
@@ -283,7 +269,7 @@ class RunHost {
    * process group. (A refresh after the timer fired re-arms the same timer.)
    */
   private onSilence(): void {
-    if (this.awaitingDaemon > 0 || this.stopReason || this.outcome || !this.process.alive) return;
+    if (this.queue.awaitingDaemon > 0 || this.stopReason || this.outcome || !this.process.alive) return;
     const silenceMs = this.input.agent.heartbeatTimeoutMs;
     this.input.log.warn({ heartbeat_timeout_ms: silenceMs }, 'agent silent past heartbeat_timeout, killing it');
     this.outcome = { kind: 'failed', category: 'timeout', message: `agent sent no protocol message for ${formatDuration(silenceMs)} (heartbeat_timeout)` };
