@@ -5,7 +5,8 @@ import type { EffectiveCall } from '../store/journal.js';
 import type { ErrorCategory } from '../errors.js';
 import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { formatDuration } from '../config/duration.js';
-import { AgentProcess, stderrCause } from './agent-process.js';
+import { AgentProcess } from './agent-process.js';
+import { exitOutcome } from './exit-outcome.js';
 import { ReplayCursor } from './replay.js';
 import { handleToolCall, type ToolCallHost } from './tool-call.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
@@ -188,18 +189,8 @@ class RunHost {
   }
 
   private outcomeOfExit(code: number | null, signal: NodeJS.Signals | null): RunOutcome {
-    if (this.stopReason === 'shutdown') {
-      const reason = this.input.interrupt.reason === 'lock_lost' ? 'lock_lost' : 'shutdown';
-      return { kind: 'interrupted', reason, handoff: this.handoff };
-    }
-    if (this.stopReason) return { kind: 'limit', reason: this.stopReason, handoff: this.handoff };
-    // An agent that gave up after the model was unavailable failed for that reason.
-    if (this.unavailable) return { kind: 'failed', category: this.unavailable.category, message: this.unavailable.message };
-    const stderrTail = this.process.stderrTail();
-    const tail = stderrTail.length > 0 ? { stderrTail } : {};
-    if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result', ...tail };
-    const cause = stderrCause(stderrTail);
-    return { kind: 'failed', category: 'crash', message: `agent exited with ${signal ? `signal ${signal}` : `code ${code}`}${cause ? `; stderr: ${cause.trim()}` : ''}`, ...tail };
+    const { stopReason, handoff, unavailable } = this;
+    return exitOutcome({ code, signal, stopReason, interruptReason: this.input.interrupt.reason, handoff, unavailable, stderrTail: this.process.stderrTail() });
   }
 
   private onLine(line: string): void {
