@@ -1,11 +1,10 @@
 import { LeaseLostError } from '../store/lease.js';
-import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type UsageMessage } from '../protocol/messages.js';
+import { parseAgentLine, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
-import type { EffectiveCall } from '../store/journal.js';
 import type { ErrorCategory } from '../errors.js';
-import { BUILTIN_AGENT_SCRIPT } from '../builtin/location.js';
 import { formatDuration } from '../config/duration.js';
-import { AgentProcess } from './agent-process.js';
+import type { AgentProcess } from './agent-process.js';
+import { launchAgent } from './agent-launch.js';
 import { exitOutcome } from './exit-outcome.js';
 import { ReplayCursor } from './replay.js';
 import { handleToolCall, type ToolCallHost } from './tool-call.js';
@@ -16,6 +15,7 @@ import { RunTaint } from './taint.js';
 import { CheckpointCoalescer } from './checkpoint-coalescer.js';
 import type { Timer } from './clock.js';
 import { MessageQueue } from './message-queue.js';
+import { CallJournal } from './call-journal.js';
 import { RunSpend } from './run-spend.js';
 import { dispatchMessage, modelReply, NoiseLog, resultOutcome, type DispatchHost } from './message-dispatch.js';
 import { DEFAULT_KILL_GRACE_MS, killAfter, stopAfterHandoff } from './agent-stop.js';
@@ -39,6 +39,8 @@ class RunHost {
   /** The spend tally and the budget gate. */
   private readonly spend: RunSpend;
   private readonly replay: ReplayCursor;
+  /** The journal records the host writes itself. */
+  private readonly journal: CallJournal;
   private outcome: RunOutcome | null = null;
   private stopReason: StopReason | null = null;
   private handoff: HandoffMessage | null = null;
@@ -69,6 +71,7 @@ class RunHost {
     this.spend = new RunSpend(input, this.startedAt);
     this.noise = new NoiseLog(input.log);
     this.replay = new ReplayCursor(input.replay, input.checkpointSeq, input.resumedFromCheckpoint);
+    this.journal = new CallJournal(input, this.replay);
     this.plainOutput = input.agent.protocol === 'none' ? new PlainOutput() : null;
     this.modelRun = this.newModelRun();
     this.taint = new RunTaint(input.tainted ?? false, (found) => input.onSuspectedInjection?.(found) ?? Promise.resolve(), input.log);
@@ -107,19 +110,7 @@ class RunHost {
   /** The agent's process (a warm one, or spawned now) has its start message, and the run is recorded as its. */
   private async start(runEnv: Record<string, string> | undefined, filesEnv: Record<string, string> | undefined): Promise<void> {
     const { input } = this;
-    // Without a command, the built-in model agent runs over the same protocol.
-    const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
-    // A warm process (run/warm-pool.ts) is already started and waits for this start message. Not for
-    // plain agents (their task comes as files and stdin); it has no run's endpoint variables (README "Warm agents").
-    const warm = this.plainOutput ? null : (input.takeWarm?.() ?? null);
-    warm?.adopt(input.log, (line: string) => this.onLine(line));
-    this.process =
-      warm ??
-      new AgentProcess(
-        { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...filesEnv }, runEnv, confinement: input.agent.confinement },
-        input.log,
-        (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
-      );
+    this.process = launchAgent(input, this.plainOutput, (line) => this.onLine(line), runEnv, filesEnv);
     if (this.plainOutput) this.process.input(JSON.stringify(input.start.task) + '\n');
     else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.spend.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
@@ -208,8 +199,8 @@ class RunHost {
     const call = parsed.message.type === 'model' || parsed.message.type === 'tool';
     const message = parsed.message;
     // A checkpoint only replaces the pending one; it neither fences nor waits (its write does both).
-    if (message.type === 'checkpoint') void this.queue.enqueue(false, () => this.handle(message), false);
-    else void this.queue.enqueue(call, () => this.handle(message));
+    if (message.type === 'checkpoint') void this.queue.enqueue(false, () => dispatchMessage(this.dispatchHost, message), false);
+    else void this.queue.enqueue(call, () => dispatchMessage(this.dispatchHost, message));
   }
 
   /** The message queue's side of the run (run/message-queue.ts). */
@@ -240,7 +231,7 @@ class RunHost {
       },
       post: (message) => {
         this.heartbeatTimer?.refresh();
-        return this.queue.enqueue(false, () => this.handle(message));
+        return this.queue.enqueue(false, () => dispatchMessage(this.dispatchHost, message));
       },
     };
   }
@@ -266,10 +257,6 @@ class RunHost {
     this.outcome = { kind: 'failed', category: 'timeout', message: `agent sent no protocol message for ${formatDuration(silenceMs)} (heartbeat_timeout)` };
     this.callAbort.abort();
     void this.killAfter(0);
-  }
-
-  private handle(message: AgentMessage): Promise<void> {
-    return dispatchMessage(this.dispatchHost, message);
   }
 
   /** The run's side of message dispatch (run/message-dispatch.ts). */
@@ -330,20 +317,6 @@ class RunHost {
     this.beginStop(reason);
   }
 
-  /** Answer from the journal when the n-th call matches what was recorded; otherwise supersede the rest. */
-  private async replayed(seq: number, kind: 'model' | 'tool', hash: string): Promise<EffectiveCall | null> {
-    const found = this.replay.match(seq, kind, hash);
-    if (found.kind === 'recorded') return found.call;
-    if (found.kind === 'diverged') {
-      await this.input.records.journal({ v: 1, kind: 'supersede', run_id: this.input.runId, from_seq: seq, at: this.iso() });
-    }
-    return null;
-  }
-
-  private iso(): string {
-    return new Date(this.input.clock.now()).toISOString();
-  }
-
   private async onModel(message: ModelCallMessage): Promise<void> {
     const { agent } = this.input;
     await this.modelStep(message.request, agent.model ?? '', agent.fallbackModels, (outcome) => this.process.send(modelReply(message.id, outcome)));
@@ -379,10 +352,6 @@ class RunHost {
   /** Set when the model was unavailable: a failed run is then that, not a crash. */
   private unavailable: { category: ErrorCategory; message: string; model: string | null } | null = null;
 
-  private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
-    await this.input.records.journal({ v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
-  }
-
   /** The run as a tool call sees it (run/tool-call.ts). */
   private toolCallHost(): ToolCallHost {
     return {
@@ -393,19 +362,19 @@ class RunHost {
       send: (message) => this.process.send(message),
       finish: (outcome) => this.finish(outcome),
       refuse: (id, reason) => this.refuse(id, reason),
-      replayed: (seq, kind, hash) => this.replayed(seq, kind, hash),
-      journalFailed: (seq, kind, name, hash, error) => this.journalFailed(seq, kind, name, hash, error),
+      replayed: (seq, kind, hash) => this.journal.replayed(seq, kind, hash),
+      journalFailed: (seq, kind, name, hash, error) => this.journal.failed(seq, kind, name, hash, error),
       spentNow: () => this.spend.spentNow(),
       countToolCall: () => this.spend.countToolCall(),
       afterSpend: () => this.afterSpend(),
-      iso: () => this.iso(),
+      iso: () => this.journal.iso(),
       signal: this.callAbort.signal,
     };
   }
 
   private async onUsage(message: UsageMessage): Promise<void> {
     const usage = this.spend.checkedUsage({ input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 }, 'usage message');
-    await this.input.records.journal({ v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
+    await this.journal.usage(usage);
     this.spend.addUsage(usage);
     this.afterSpend();
     const exhausted = this.spend.exhausted();
