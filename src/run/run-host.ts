@@ -22,10 +22,13 @@ import { DEFAULT_KILL_GRACE_MS, killAfter, stopAfterHandoff } from './agent-stop
 
 /**
  * Hosts one agent process for one run: its lifecycle (start, runtime limit,
- * heartbeat, interrupt, stop, exit) and the wiring of its parts: spend and
- * budget gate (run/run-spend.ts), message dispatch (run/message-dispatch.ts),
- * model and tool calls (run/model-call.ts, run/tool-call.ts), the stop
- * sequence (run/agent-stop.ts). Returns what happened as data.
+ * heartbeat, interrupt, stop, exit) and the wiring of its parts, each in a
+ * module of its own (docs/architecture.md, "One run"): the process
+ * (agent-launch.ts), the message queue and dispatch (message-queue.ts,
+ * message-dispatch.ts), model and tool calls (model-call.ts, tool-call.ts),
+ * spend and budget gate (run-spend.ts), the host's journal records
+ * (call-journal.ts), the stop sequence (agent-stop.ts) and the outcome of an
+ * exit (exit-outcome.ts). Returns what happened as data.
  */
 
 export type { ModelCaller, RunHostInput, RunOutcome, RunReport, ToolCaller } from './run-types.js';
