@@ -106,7 +106,8 @@ export class RunCgroup {
       if (setpriv === null) return null;
       command = [setpriv, '--reuid', String(run.uid), '--regid', String(run.gid), '--clear-groups', '--', ...command];
     }
-    return { file: '/bin/sh', args: ['-c', 'echo $$ > "$0" && exec "$@"', path.join(this.dir, 'cgroup.procs'), ...command] };
+    // The shell exports PWD (and may OLDPWD) of its own: the command gets only the environment it was given.
+    return { file: '/bin/sh', args: ['-c', 'echo $$ > "$0" && unset PWD OLDPWD && exec "$@"', path.join(this.dir, 'cgroup.procs'), ...command] };
   }
 
   /** SIGKILL everything in it now: cgroup.kill (Linux 5.14+), else each pid it lists. */
