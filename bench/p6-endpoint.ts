@@ -19,7 +19,11 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
   try {
     const append = appendMedianMs(home.root, sizes.appendSamples);
     await home.agent('caller', { model: 'stand/echo', budget: { max_steps: 10_000, max_tokens: 50_000_000, max_runtime: '1h' } });
-    daemon = new DaemonChild(home);
+    // P6_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR": profile the daemon of this figure alone.
+    const nodeArgs = process.env.P6_DAEMON_NODE_ARGS?.split(' ').filter(Boolean);
+    // P6_STRACE=FILE: the daemon under strace (fsync, fdatasync, connect), to count syncs and provider connections per call.
+    const straceTo = process.env.P6_STRACE;
+    daemon = new DaemonChild(home, { ...(nodeArgs ? { nodeArgs } : {}), ...(straceTo ? { straceTo, straceCalls: ['fsync', 'fdatasync', 'connect'] } : {}) });
     await daemon.started();
     await daemon.settled(300, 10_000);
     const warmup = Math.max(2, Math.floor(sizes.p1Steps / 20));

@@ -1,12 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
+import { CLI, REPO_ROOT } from '../test/helpers/paths.js';
+import { startProvider, type StandIn } from '../test/helpers/provider.js';
 
 /**
  * What every figure shares: throw-away homes, `agentd start` as a child whose
@@ -16,9 +16,7 @@ import YAML from 'yaml';
  * processes on this machine; the daemon's own log `time` is whole milliseconds.
  */
 
-/** The repository root, from dist/bench/. */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+export { CLI, REPO_ROOT } from '../test/helpers/paths.js';
 /** Stand-in for `agentd start` while the CLI cannot load (see daemonCommand). */
 export const DAEMON_ENTRY = fileURLToPath(new URL('./daemon-entry.js', import.meta.url));
 export const BENCH_AGENT = path.join(REPO_ROOT, 'bench', 'agents', 'bench-agent.mjs');
@@ -422,46 +420,20 @@ async function waitForQuiet(pid: number, quietMs: number, timeoutMs: number): Pr
 
 // ---------------------------------------------------------------- the stand-in provider
 
-export interface StandIn {
-  url: string;
-  requests: number;
-  close(): Promise<void>;
-}
+/** The bench's provider answer: one short completion, at once. */
+const PONG = JSON.stringify({
+  id: 'cmpl-bench',
+  object: 'chat.completion',
+  choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'pong' } }],
+  usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+});
 
-/** An OpenAI-compatible provider on 127.0.0.1 that answers every chat completion at once. */
-export async function startStandIn(): Promise<StandIn> {
-  const body = JSON.stringify({
-    id: 'cmpl-bench',
-    object: 'chat.completion',
-    choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'pong' } }],
-    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
-  });
-  const sockets = new Set<Socket>();
-  const state = { requests: 0 };
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      state.requests++;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/v1`,
-    get requests() {
-      return state.requests;
-    },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+/**
+ * The tests' stand-in provider (test/helpers/provider.ts) answering every chat
+ * completion at once, keeping no requests (long runs send many).
+ */
+export function startStandIn(): Promise<StandIn> {
+  return startProvider(() => ({ body: PONG }), { record: false });
 }
 
 // ---------------------------------------------------------------- machine limits

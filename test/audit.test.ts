@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appendAudit, verifyAudit, verifyChain } from '../src/observe/audit.js';
 import { HomePaths } from '../src/store/paths.js';
@@ -89,6 +91,36 @@ describe('the audit trail', () => {
     assert.equal(head.seq, 5);
     await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
     assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 6 });
+  });
+
+  it('a writer stalled for seconds inside the lock is waited for, not taken over: the chain does not fork', async () => {
+    await fill();
+    // A second process takes the lock, reads the head, and then stalls 3 s with its event
+    // loop blocked (no lock refresh), as a holder on a loaded machine can during an fsync.
+    const holder = path.join(home.root, 'stalled-holder.mjs');
+    const audit = new URL('../src/observe/audit.js', import.meta.url).href;
+    const store = new URL('../src/store/paths.js', import.meta.url).href;
+    await fs.writeFile(
+      holder,
+      `import { withAuditLock, readHead, appendAfter } from ${JSON.stringify(audit)};
+import { HomePaths } from ${JSON.stringify(store)};
+const paths = new HomePaths(${JSON.stringify(home.root)});
+await withAuditLock(paths, async () => {
+  const head = await readHead(paths);
+  process.stdout.write('locked\\n');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+  await appendAfter(paths, head, { event: 'tool_call', agent: 'stalled' }, new Date());
+});
+`,
+    );
+    const child = spawn(process.execPath, [holder], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve()));
+    await appendAudit(paths, { event: 'claim', agent: 'eager', task_id: 't6' }, new Date());
+    assert.equal(await exited, 0);
+    const lines = (await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { agent: string });
+    assert.deepEqual(lines.slice(5).map((l) => l.agent), ['stalled', 'eager'], 'the waiting writer appends after the stalled one');
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 7 });
   });
 
   it('verifyChain accepts an empty trail', () => {

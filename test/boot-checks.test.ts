@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TestHome, type DaemonProcess } from './helpers/home.js';
+import { useHome } from './helpers/hooks.js';
 import { FAST_CONFIG } from './helpers/support.js';
 
 /**
@@ -48,16 +49,8 @@ const escalatedBeforeRun = (agent: string, kind: string) => (l: { msg: string; a
   l.msg === 'task escalated before it ran' && l.agent === agent && l.kind === kind;
 
 describe('boot checks: a stale task waits for a person', () => {
-  let home: TestHome;
+  const home = useHome(FAST_CONFIG);
   let daemon: DaemonProcess | null = null;
-  beforeEach(async () => {
-    home = await TestHome.create(FAST_CONFIG);
-  });
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
-    await home.remove();
-  });
 
   it('by default a task older than 4 hours is stale and waits for a person; one younger than that runs', async () => {
     await home.scriptedAgent('fresh');
@@ -133,16 +126,8 @@ describe('boot checks: a stale task waits for a person', () => {
 });
 
 describe('boot checks: a stale context snapshot', () => {
-  let home: TestHome;
+  const home = useHome(FAST_CONFIG);
   let daemon: DaemonProcess | null = null;
-  beforeEach(async () => {
-    home = await TestHome.create(FAST_CONFIG);
-  });
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
-    await home.remove();
-  });
 
   const task = { goal: 'use the context', input: { trace_file: 'trace.jsonl', script: [{ result: 'ok' }] } };
 
@@ -204,16 +189,8 @@ describe('boot checks: a stale context snapshot', () => {
 });
 
 describe('boot checks: the outbox and the checkpoint', () => {
-  let home: TestHome;
+  const home = useHome(FAST_CONFIG);
   let daemon: DaemonProcess | null = null;
-  beforeEach(async () => {
-    home = await TestHome.create(FAST_CONFIG);
-  });
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
-    await home.remove();
-  });
 
   it('an open outbox item for the task holds it back until a person resolves it', async () => {
     await home.scriptedAgent('held');

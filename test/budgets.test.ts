@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { afterEach, beforeEach, describe, it } from 'node:test';
-import { completion, startStandIn, TestHome, type DaemonProcess, type StandIn } from './helpers/home.js';
+import { describe, it } from 'node:test';
+import { completion, TestHome, type DaemonProcess } from './helpers/home.js';
+import { useHome, useStandIn } from './helpers/hooks.js';
 import { FAST_CONFIG } from './helpers/support.js';
 
 /**
@@ -115,16 +116,8 @@ function isAlive(pid: number): boolean {
 const modelCall = (content: string, maxTokens?: number) => ({ model: { messages: [{ role: 'user', content }], ...(maxTokens ? { max_tokens: maxTokens } : {}) } });
 
 describe('budgets of a process agent', () => {
-  let home: TestHome;
+  const home = useHome(FAST_CONFIG);
   let daemon: DaemonProcess | null = null;
-  beforeEach(async () => {
-    home = await TestHome.create(FAST_CONFIG);
-  });
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
-    await home.remove();
-  });
 
   it('max_steps: the model call past the limit is refused with budget_exhausted, then the run stops with a handoff and a limit item', async () => {
     await home.scriptedAgent('steps', { budget: { max_steps: 3 } });
@@ -317,22 +310,12 @@ describe('budgets of a process agent', () => {
 });
 
 describe('budgets of priced models (a stand-in provider on 127.0.0.1)', () => {
-  let home: TestHome;
-  let standIn: StandIn;
+  const standIn = useStandIn((body) => {
+    const maxTokens = typeof body.max_tokens === 'number' ? body.max_tokens : OUTPUT_TOKENS;
+    return { body: completion('priced reply', { prompt_tokens: PROMPT_TOKENS, completion_tokens: Math.min(OUTPUT_TOKENS, maxTokens) }) };
+  });
+  const home = useHome(() => PRICED_CONFIG(standIn.url));
   let daemon: DaemonProcess | null = null;
-  beforeEach(async () => {
-    standIn = await startStandIn((body) => {
-      const maxTokens = typeof body.max_tokens === 'number' ? body.max_tokens : OUTPUT_TOKENS;
-      return { body: completion('priced reply', { prompt_tokens: PROMPT_TOKENS, completion_tokens: Math.min(OUTPUT_TOKENS, maxTokens) }) };
-    });
-    home = await TestHome.create(PRICED_CONFIG(standIn.url));
-  });
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
-    await standIn.close();
-    await home.remove();
-  });
 
   it("max_tokens: each request's max_tokens is clamped to what is left, and the run stops once tokens run out", async () => {
     await home.scriptedAgent('tokens', { model: 'stand/m1', budget: { max_tokens: 100 } });

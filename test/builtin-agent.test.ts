@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs/promises';
 import readline from 'node:readline';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { parse } from 'yaml';
 import { BUILTIN_AGENT_SCRIPT } from '../src/builtin/location.js';
 import type { LoopState } from '../src/builtin/conversation.js';
@@ -24,8 +24,9 @@ import { compile } from '../src/schema/validate.js';
 import { HomePaths } from '../src/store/paths.js';
 import { ToolRunner } from '../src/tools/tool-runner.js';
 import { TestHome } from './helpers/home.js';
+import { useCleanup } from './helpers/hooks.js';
 import { copyTracked, trackedText } from './helpers/demo.js';
-import { completion, startFakeProvider } from './model-support.js';
+import { chatCompletion as completion, startFakeProvider } from './helpers/provider.js';
 
 /**
  * The built-in model agent as a real child process, with the test playing the
@@ -37,13 +38,7 @@ const TIMEOUT = { timeout: 20_000 };
 
 type MessageOf<T extends AgentMessage['type']> = Extract<AgentMessage, { type: T }>;
 
-const homes: TestHome[] = [];
-const agents: BuiltinAgent[] = [];
-
-afterEach(async () => {
-  for (const agent of agents.splice(0)) agent.kill();
-  await Promise.all(homes.splice(0).map((home) => home.remove()));
-});
+const cleanup = useCleanup();
 
 /** The daemon's side of one built-in agent process. */
 class BuiltinAgent {
@@ -60,7 +55,7 @@ class BuiltinAgent {
       env: { PATH: process.env.PATH ?? '', AGENTD_HOME: home.root, AGENTD_AGENT: agent, AGENTD_TASK_ID: 'task-1', AGENTD_RUN_ID: 'run-1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    agents.push(this);
+    cleanup.defer(() => this.kill());
     this.child.stdin.on('error', () => undefined);
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) => this.child.once('close', (code) => resolve(code)));
@@ -142,8 +137,7 @@ tools:
 `;
 
 async function homeWith(definition: string): Promise<TestHome> {
-  const home = await TestHome.create();
-  homes.push(home);
+  const home = await cleanup.home();
   await home.write('agents/extractor/agent.yaml', `version: "1"\nmodel: mock/extractor\nsystem_prompt: You extract totals.\n${definition}`);
   return home;
 }
@@ -369,8 +363,7 @@ test('a refused call is not fed to the model: the stop that follows gets a hando
  * and tool runner answering, as the daemon would.
  */
 async function runInvoicesExample(config: string, model?: string): Promise<{ output: unknown; toolResults: unknown[]; outputSchema: object }> {
-  const home = await TestHome.create(config);
-  homes.push(home);
+  const home = await cleanup.home(config);
   await copyTracked(home.root, 'agents/invoices');
   if (model) {
     const file = home.path('agents', 'invoices', 'agent.yaml');
@@ -436,6 +429,9 @@ test('the invoices example runs on an OpenAI-compatible endpoint by changing onl
     assertInvoice2041(run);
     const [firstBody, secondBody] = endpoint.requests.map((r) => r.body);
     assert.equal(firstBody?.model, 'llama3.1:8b');
+    for (const body of [firstBody, secondBody]) {
+      assert.deepEqual(body?.response_format, { type: 'json_schema', json_schema: { name: 'output', schema: run.outputSchema, strict: false } }, 'output_schema asks an OpenAI-compatible provider for structured output');
+    }
     assert.deepEqual((firstBody?.tools as { function: { name: string } }[]).map((t) => t.function.name), ['check_totals', 'escalate']);
     assert.deepEqual((secondBody?.messages as ChatMessage[]).at(-1), {
       role: 'tool',

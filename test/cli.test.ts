@@ -3,12 +3,8 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-
-/** Compiled tests live in dist/test/, so the repository root is two folders up. */
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
+import { CLI, REPO_ROOT } from './helpers/paths.js';
 
 const AGENT_YAML = 'version: "1"\ncommand: ["node", "agent.js"]\nmodel: mock/echo\n';
 

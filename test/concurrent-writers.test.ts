@@ -94,4 +94,33 @@ describe('a slow writer of a task file', () => {
       assert.deepEqual(await home.list('state/dead-letter/a'), []);
     });
   });
+
+  it('a writer that pauses past the quiet period and then writes on: the dead letter keeps every byte, and dlq retry runs the whole task', async () => {
+    await inHome('quiet_period: 300ms\n', async (home) => {
+      await home.scriptedAgent('a');
+      const daemon = home.startDaemon();
+      const text = JSON.stringify({ id: 'late', goal: 'x', input: { script: [{ result: 'every byte' }] } });
+      const file = home.path('agents/a/inbox/late.json');
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      const handle = await fs.open(file, 'w');
+      try {
+        await daemon.started();
+        await handle.write(text.slice(0, 20));
+        await daemon.waitForLog((l) => l.msg === 'malformed inbox tasks dead-lettered' && l.agent === 'a', 'the half-written file to be dead-lettered');
+        // The writer goes on through the file it still holds open.
+        await handle.write(text.slice(20));
+        await handle.close();
+        const shown = JSON.parse((await home.cli(['dlq', 'show', 'late'])).stdout) as { raw: string };
+        assert.equal(shown.raw, text, 'the dead letter has the bytes written after it');
+        const retried = await home.cli(['dlq', 'retry', 'late']);
+        assert.equal(retried.code, 0, retried.stderr);
+        await daemon.waitForLog((l) => l.msg === 'run ended' && l.task_id === 'late', 'the retried task to run', 30_000);
+      } finally {
+        await handle.close().catch(() => undefined);
+        await daemon.stop();
+      }
+      assert.equal((await home.readJson<{ output: unknown }>('state/a/done/late.json')).output, 'every byte');
+      assert.deepEqual(await home.list('state/dead-letter/a'), [], 'the record and the kept file are both gone after the retry');
+    });
+  });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import type { HistoryLine } from '../src/store/history.js';
 import type { DeadLetterRecord, DoneRecord } from '../src/store/tasks.js';
@@ -135,7 +136,7 @@ describe('dead letters', () => {
         assert.equal(ended.task_id, 'fine', 'only the good task runs');
         assert.equal(ended.outcome, 'done');
         // A malformed file is given a second to finish being written (PARTIAL_WRITE_QUIET_MS), then dead-lettered without a run.
-        await untilInFolder(home.path('state/dead-letter/strict'), () => home.list('state/dead-letter/strict'), (names) => names.length === 5, 'five dead letters');
+        await untilInFolder(home.path('state/dead-letter/strict'), () => home.list('state/dead-letter/strict'), (names) => names.filter((n) => n.endsWith('.json')).length === 5, 'five dead letters');
         assert.deepEqual(await home.list('agents/strict/inbox'), []);
         assert.equal(await home.exists('agents/strict/current-task.json'), false);
         const history = await home.readLines<HistoryLine>('state/strict/history.jsonl');
@@ -157,6 +158,8 @@ describe('dead letters', () => {
           assert.equal(record.attempts, 0);
           assert.deepEqual(record.runs, []);
         }
+        // Each malformed file is kept too, beside its record: a writer still holding it open writes into the dead letter.
+        assert.equal(await fs.readFile(home.path('state/dead-letter/strict/not-json.raw'), 'utf8'), files['not-json']);
         const current = await deadLetter(home, 'strict', 'cur-1');
         assert.equal(current.raw, JSON.stringify({ id: 'cur-1', goal: 42 }));
         assert.equal(current.error.message, 'current-task.json: goal must be string');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadAgentDefinition } from '../src/config/agent-definition.js';
 import { BUILTIN_DEFAULTS, BUILTIN_LIMITS, resolveDaemonConfig } from '../src/config/daemon-config.js';
 import { parseDuration } from '../src/config/duration.js';
@@ -7,9 +7,9 @@ import type { DaemonConfig } from '../src/config/types.js';
 import { ConfigError } from '../src/errors.js';
 import type { HistoryLine } from '../src/store/history.js';
 import type { OutboxFile } from '../src/store/outbox.js';
-import { HomePaths } from '../src/store/paths.js';
 import { FAST_CONFIG, inHome, readJsonOrNull, untilInFolder, withDaemon } from './helpers/support.js';
 import { SCRIPTED_AGENT, TestHome } from './helpers/home.js';
+import { useHome } from './helpers/hooks.js';
 
 /** A definition with three mistakes a person makes, and neither command nor model. */
 const BAD_DEFINITION = `version: "1"
@@ -127,20 +127,14 @@ describe('agent definitions in a running daemon', () => {
 
 describe('loading and resolving definitions', () => {
   // Each test gets its own home.
-  let home: TestHome;
-  let paths: HomePaths;
-  beforeEach(async () => {
-    home = await TestHome.create();
-    paths = new HomePaths(home.root);
-  });
-  afterEach(async () => home.remove());
+  const home = useHome();
 
-  const config = (raw: Record<string, unknown> = {}): DaemonConfig => resolveDaemonConfig(paths, 'agentd.yaml', raw);
+  const config = (raw: Record<string, unknown> = {}): DaemonConfig => resolveDaemonConfig(home.paths, 'agentd.yaml', raw);
 
   async function loadError(agent: string, yaml: string, cfg = config()): Promise<ConfigError> {
     await home.write(`agents/${agent}/agent.yaml`, yaml);
     try {
-      await loadAgentDefinition(paths, cfg, agent);
+      await loadAgentDefinition(home.paths, cfg, agent);
     } catch (err) {
       assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
       return err;
@@ -183,7 +177,7 @@ retry: { attempts: 4, base_delay: 500ms, max_delay: 30s }
 stop_grace: 1.5s
 `,
     );
-    const def = await loadAgentDefinition(paths, config(), 'timed');
+    const def = await loadAgentDefinition(home.paths, config(), 'timed');
     assert.ok(def);
     assert.equal(def.budget.runtimeMs, 15 * 60_000);
     assert.equal(def.freshness.taskMaxAgeMs, 4 * 3_600_000);
@@ -199,8 +193,8 @@ stop_grace: 1.5s
     const cfg = config({ defaults: { budget: { max_steps: 7, max_cost_usd: 0.5 }, retry: { base_delay: '2s' }, max_attempts: 5, stop_grace: '3s' } });
     await home.write('agents/plain/agent.yaml', 'model: mock/echo\n');
     await home.write('agents/tuned/agent.yaml', 'model: mock/echo\nbudget: { max_cost_usd: 0.25 }\nmax_attempts: 2\n');
-    const plain = await loadAgentDefinition(paths, cfg, 'plain');
-    const tuned = await loadAgentDefinition(paths, cfg, 'tuned');
+    const plain = await loadAgentDefinition(home.paths, cfg, 'plain');
+    const tuned = await loadAgentDefinition(home.paths, cfg, 'tuned');
     assert.ok(plain && tuned);
     assert.deepEqual(plain.budget, { ...BUILTIN_DEFAULTS.budget, steps: 7, costUsd: 0.5 });
     assert.deepEqual(tuned.budget, { ...BUILTIN_DEFAULTS.budget, steps: 7, costUsd: 0.25 });
@@ -220,7 +214,7 @@ stop_grace: 1.5s
     const err = await loadError('greedy', 'model: mock/echo\nbudget: { max_steps: 500, max_cost_usd: 5 }\n', cfg);
     assert.deepEqual(err.problems, ['budget.max_steps is 500, above the hard limit 100 (agentd.yaml limits.budget)']);
     await home.write('agents/modest/agent.yaml', 'model: mock/echo\nbudget: { max_steps: 100 }\n');
-    assert.equal((await loadAgentDefinition(paths, cfg, 'modest'))?.budget.steps, 100, 'a budget at the limit is fine');
+    assert.equal((await loadAgentDefinition(home.paths, cfg, 'modest'))?.budget.steps, 100, 'a budget at the limit is fine');
     const builtIn = await loadError('huge', 'model: mock/echo\nbudget: { max_steps: 10001 }\n');
     assert.deepEqual(builtIn.problems, ['budget.max_steps is 10001, above the hard limit 10000 (agentd.yaml limits.budget)']);
   });
@@ -236,7 +230,7 @@ stop_grace: 1.5s
     ];
     for (const [raw, message] of cases) {
       assert.throws(
-        () => resolveDaemonConfig(paths, 'agentd.yaml', raw),
+        () => resolveDaemonConfig(home.paths, 'agentd.yaml', raw),
         (err: unknown) => err instanceof ConfigError && err.file === 'agentd.yaml' && err.message.split('\n').includes(message),
         `${JSON.stringify(raw)} should fail with ${message}`,
       );

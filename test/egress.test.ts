@@ -22,7 +22,7 @@ import { after, before, describe, it } from 'node:test';
 import { TestHome, type DaemonProcess } from './helpers/home.js';
 import { copyTracked } from './helpers/demo.js';
 import { untilInFolder } from './helpers/support.js';
-import { completion, startFakeProvider, type FakeProvider } from './model-support.js';
+import { chatCompletion, startFakeProvider, type StandIn } from './helpers/provider.js';
 import { findOnPath } from '../src/security/sandbox.js';
 
 const PROXYD = ['/lib/systemd/systemd-socket-proxyd', '/usr/lib/systemd/systemd-socket-proxyd'].find((f) => fsSync.existsSync(f));
@@ -33,7 +33,7 @@ const skip = process.getuid?.() !== 0
 const HOST = 'provider.agentd.test';
 
 describe('no network but the egress socket (deploy/agentd-sandbox.conf)', { skip }, () => {
-  let provider: FakeProvider;
+  let provider: StandIn;
   let bridge: net.Server;
   let dir: string;
   let home: TestHome;
@@ -41,7 +41,7 @@ describe('no network but the egress socket (deploy/agentd-sandbox.conf)', { skip
   let bridged = 0;
 
   before(async () => {
-    provider = await startFakeProvider([{ body: completion({ content: 'hello through the proxy' }) }], { repeatLast: true });
+    provider = await startFakeProvider([{ body: chatCompletion({ content: 'hello through the proxy' }) }], { repeatLast: true });
     const port = new URL(provider.baseUrl).port;
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-egress-'));
     // Outside the namespace: what the real proxy's connection to the provider stands for.

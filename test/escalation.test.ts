@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TestHome, type DaemonProcess } from './helpers/home.js';
+import { useHome } from './helpers/hooks.js';
 import { FAST_CONFIG } from './helpers/support.js';
 import type { StartMessage } from '../src/protocol/messages.js';
 import type { HistoryLine } from '../src/store/history.js';
@@ -35,16 +36,8 @@ async function outboxItems(home: TestHome, agent: string): Promise<OutboxItem[]>
 }
 
 describe('escalation: an unsure agent asks a person', () => {
-  let home: TestHome;
+  const home = useHome(FAST_CONFIG);
   let daemon: DaemonProcess | null = null;
-  beforeEach(async () => {
-    home = await TestHome.create(FAST_CONFIG);
-  });
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
-    await home.remove();
-  });
 
   it('uncertain writes an outbox item with reason, question, blockers and state, and ends the run as escalated', async () => {
     await home.scriptedAgent('unsure');
@@ -136,16 +129,8 @@ describe('escalation: an unsure agent asks a person', () => {
 });
 
 describe('escalation: a broken outbox.json', () => {
-  let home: TestHome;
+  const home = useHome(FAST_CONFIG);
   let daemon: DaemonProcess | null = null;
-  beforeEach(async () => {
-    home = await TestHome.create(FAST_CONFIG);
-  });
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
-    await home.remove();
-  });
 
   const BROKEN = '{"items": [ {"id": "oops", \n';
 

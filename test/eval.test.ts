@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import type { EvalReport } from '../src/eval/report.js';
 import { runCli, TestHome, REPO_ROOT } from './helpers/home.js';
+import { useCleanup } from './helpers/hooks.js';
 import { copyTracked } from './helpers/demo.js';
 
 /**
@@ -15,13 +15,7 @@ import { copyTracked } from './helpers/demo.js';
  */
 
 const TIMEOUT = { timeout: 60_000 };
-const homes: TestHome[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  await Promise.all(homes.splice(0).map((h) => h.remove()));
-  await Promise.all(dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
-});
+const cleanup = useCleanup();
 
 const CONFIG = `
 providers:
@@ -56,8 +50,7 @@ process.stdout.write(JSON.stringify({ n }));
 const pathArgs = { type: 'object', required: ['path'], properties: { path: { type: 'string' } } };
 
 async function home(): Promise<TestHome> {
-  const h = await TestHome.create(CONFIG);
-  homes.push(h);
+  const h = await cleanup.home(CONFIG);
   await h.write('judge-script.yaml', JUDGE_SCRIPT);
   await h.scriptedAgent('bot', {
     tools: {
@@ -73,10 +66,8 @@ async function home(): Promise<TestHome> {
   return h;
 }
 
-async function tempDir(): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-eval-test-'));
-  dirs.push(dir);
-  return dir;
+function tempDir(): Promise<string> {
+  return cleanup.tempDir('agentd-eval-test-');
 }
 
 type Step = Record<string, unknown>;

@@ -14,6 +14,7 @@ import { jsonTextTooDeep, MAX_JSON_DEPTH, valueTooDeep } from '../src/security/j
 import { dirModeFor, peopleFileMode, setDefaultFileMode, setPeopleFileMode, writeJsonAtomic } from '../src/store/durable.js';
 import { escapesHome, readHomeFile, RAW_HEAD_BYTES } from '../src/store/home-file.js';
 import { addOutboxItem } from '../src/store/outbox.js';
+import { plainBelowHome } from '../src/store/plain-path.js';
 import { HomePaths } from '../src/store/paths.js';
 import { parseTask, promoteNext, settleCurrentTask, type DeadLetterRecord } from '../src/store/tasks.js';
 import { SCRIPTED_AGENT, TestHome } from './helpers/home.js';
@@ -104,6 +105,27 @@ describe('files that lead out of the home, are too big or are not files', () => 
     assert.equal(big.kind === 'too_big' && big.head.length, RAW_HEAD_BYTES);
     assert.equal(big.kind === 'too_big' && big.size, 100_000);
     assert.equal((await readHomeFile(paths, home.path('data/none.json'), 10)).kind, 'missing');
+  });
+
+  it('readHomeFile reads a small file whole, and a file at the cap exactly, with buffers sized from its stat', async () => {
+    await home.write('data/small.json', '{"b":2}');
+    const small = await readHomeFile(paths, home.path('data/small.json'), 1024);
+    assert.equal(small.kind === 'ok' && small.bytes.toString('utf8'), '{"b":2}');
+    await home.write('data/at-cap.json', 'y'.repeat(70_000));
+    const atCap = await readHomeFile(paths, home.path('data/at-cap.json'), 70_000);
+    assert.equal(atCap.kind === 'ok' && atCap.bytes.length, 70_000);
+    assert.equal((await readHomeFile(paths, home.path('data/at-cap.json'), 69_999)).kind, 'too_big');
+  });
+
+  it('plainBelowHome: true only when no part below the home is a link (a missing part ends the walk)', async () => {
+    await fs.mkdir(home.path('agents/plain/inbox'), { recursive: true });
+    await fs.symlink(home.path('agents/plain'), home.path('agents/alias'));
+    assert.equal(await plainBelowHome(paths, home.path('agents/plain/inbox')), true);
+    assert.equal(await plainBelowHome(paths, home.path('agents/plain/inbox/not-yet/deeper')), true);
+    assert.equal(await plainBelowHome(paths, home.path('agents/alias/inbox')), false); // a link inside the home: look closer
+    assert.equal(await plainBelowHome(paths, path.join(outside, 'x')), false); // not under the home by name
+    assert.equal(await plainBelowHome(paths, home.path('agents/plain/../../..')), false);
+    assert.equal(await plainBelowHome(paths, home.root), true);
   });
 
   it('a FIFO is refused without blocking on it', async () => {

@@ -1,30 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, runCli } from './helpers/home.js';
 import { FAST_CONFIG, inHome, untilInFolder, withDaemon } from './helpers/support.js';
+import { isRoot, mountTmpfs, NOT_ROOT } from './helpers/tmpfs.js';
 
 /** The home's file system failing or refusing: read-only, full, modes. */
-
-const isRoot = process.getuid?.() === 0;
-const NOT_ROOT = 'mounting a tmpfs needs root; run the suite as root (CI does) to cover this';
-
-/** A small tmpfs at a fresh folder, unmounted and removed by the returned function. */
-export async function mountTmpfs(sizeKb: number): Promise<{ dir: string; remount(options: string): void; unmount(): Promise<void> }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-tmpfs-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k`, 'tmpfs', dir]);
-  return {
-    dir,
-    remount: (options) => execFileSync('mount', ['-o', `remount,${options}`, dir]),
-    async unmount() {
-      execFileSync('umount', ['-l', dir]);
-      await fs.rm(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 describe('a read-only home', () => {
   it('start on a read-only home without state/ says EROFS and the folder, without a stack trace', { skip: isRoot ? false : NOT_ROOT }, async () => {
@@ -78,7 +61,7 @@ describe('a full disk under the log', () => {
           assert.equal(child.exitCode, null, `the daemon is still running; stderr: ${stderr}`);
           assert.match(stderr, /agentd: log lines are being dropped: ENOSPC/);
         } finally {
-          // Not SIGTERM: pino's flush at exit retries the full disk forever (a known gap, README "Shutdown and crashes").
+          // This test is about not crashing; full-disk.test.ts stops such a daemon with SIGTERM.
           child.kill('SIGKILL');
         }
         await exited;

@@ -3,7 +3,9 @@ import { pino } from 'pino';
 import { test, type TestContext } from 'node:test';
 import { ModelGateway, type GatewayClock } from '../src/model/gateway.js';
 import { ModelCallError, type GatewayCall } from '../src/model/types.js';
-import { activeTimers, completion, daemonConfig, ManualClock, openaiProvider, startFakeProvider, type FakeReply } from './model-support.js';
+import { activeTimers, InstantClock } from './helpers/clock.js';
+import { daemonConfig, openaiProvider } from './helpers/model-config.js';
+import { chatCompletion as completion, startFakeProvider, type FakeReply } from './helpers/provider.js';
 
 const request = { messages: [{ role: 'user' as const, content: 'Invoice 42 from ACME' }] };
 const ok = (content = 'done'): FakeReply => ({ body: completion({ content, usage: { prompt_tokens: 1000, completion_tokens: 200 } }) });
@@ -21,7 +23,7 @@ async function setup(t: TestContext, primary: FakeReply[], fallback: FakeReply[]
     await a.close();
     await b.close();
   });
-  const clock = new ManualClock();
+  const clock = new InstantClock();
   const config = daemonConfig([openaiProvider('primary', a.baseUrl, { timeoutMs: options.timeoutMs ?? 5000 }), openaiProvider('backup', b.baseUrl)], {
     'primary/m': { inputUsdPerMtok: 2, outputUsdPerMtok: 8, contextWindow: null },
   });
@@ -213,7 +215,7 @@ test('retries are logged with constant messages and an unpriced model is warned 
   const server = await startFakeProvider([status(503), ok(), ok()]);
   t.after(() => server.close());
   const config = daemonConfig([openaiProvider('local', server.baseUrl)]);
-  const gateway = new ModelGateway({ config, clock: new ManualClock(), random: () => 0.5, logger });
+  const gateway = new ModelGateway({ config, clock: new InstantClock(), random: () => 0.5, logger });
   await gateway.call(callOf({ model: 'local/free' }));
   await gateway.call(callOf({ model: 'local/free' }));
   assert.deepEqual(

@@ -8,7 +8,8 @@ import { ModelGateway } from '../src/model/gateway.js';
 import { MockProvider } from '../src/model/provider-mock.js';
 import { ModelCallError } from '../src/model/types.js';
 import type { ChatMessage, ModelRequest } from '../src/protocol/messages.js';
-import { daemonConfig, ManualClock } from './model-support.js';
+import { InstantClock } from './helpers/clock.js';
+import { daemonConfig } from './helpers/model-config.js';
 
 const live = () => ({ signal: new AbortController().signal, timeoutMs: 1000 });
 const ask = (content: string, earlier: ChatMessage[] = []): ModelRequest => ({ messages: [{ role: 'system', content: 'sys' }, ...earlier, { role: 'user', content }] });
@@ -88,7 +89,7 @@ test('an error rule fails like an HTTP error, and `times` lets a later rule answ
   assert.deepEqual(err.failure, { category: 'provider_error', retryable: true, retryAfterMs: 2000, availability: true });
 
   // Through the gateway the second 503 is retried and the third call gets the reply.
-  const clock = new ManualClock();
+  const clock = new InstantClock();
   const gateway = new ModelGateway({ config: daemonConfig([mockConfig(file)]), providers: { mock: provider }, clock, random: () => 0.5 });
   const result = await gateway.call({ agent: 'demo', model: 'mock/m', fallbackModels: [], critical: false, request: ask('hi'), signal: new AbortController().signal });
   assert.equal(result.response.content, 'recovered');

@@ -6,7 +6,9 @@ import { test } from 'node:test';
 import { OpenAIProvider } from '../src/model/provider-openai.js';
 import { ModelCallError } from '../src/model/types.js';
 import type { ModelRequest } from '../src/protocol/messages.js';
-import { activeTimers, completion, openaiProvider, startFakeProvider } from './model-support.js';
+import { activeTimers } from './helpers/clock.js';
+import { openaiProvider } from './helpers/model-config.js';
+import { chatCompletion as completion, startFakeProvider } from './helpers/provider.js';
 
 const request: ModelRequest = {
   messages: [

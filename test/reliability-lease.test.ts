@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HistoryLine } from '../src/store/history.js';
 import type { DoneRecord } from '../src/store/tasks.js';
-import { leaseHeld } from '../src/store/lease.js';
+import { leaseHeld, leaseTrustMs } from '../src/store/lease.js';
 import { inHome } from './helpers/support.js';
 
 /**
@@ -67,5 +67,18 @@ describe('leaseHeld', () => {
     assert.equal(leaseHeld({ lost: false, owner: mine, me: mine, lockMtimeMs: 1000, nowMs: 3001, staleMs: 2000 }), false);
     assert.equal(leaseHeld({ lost: true, owner: mine, me: mine, lockMtimeMs: 1000, nowMs: 2000, staleMs: 2000 }), false);
     assert.equal(leaseHeld({ lost: false, owner: null, me: mine, lockMtimeMs: 1000, nowMs: 2000, staleMs: 2000 }), false);
+  });
+});
+
+describe('leaseTrustMs', () => {
+  const mine = { host: 'h', pid: 1, generation: 4 };
+  it('vouches for a held lease until half of lock_stale past the lock folder\'s last refresh', () => {
+    assert.equal(leaseTrustMs({ lost: false, owner: mine, me: mine, lockMtimeMs: 1000, nowMs: 1500, staleMs: 2000 }), 500);
+    assert.equal(leaseTrustMs({ lost: false, owner: mine, me: mine, lockMtimeMs: 1000, nowMs: 2500, staleMs: 2000 }), 0); // held, but re-read at the next write
+  });
+  it('vouches for nothing once the lease is not held', () => {
+    assert.equal(leaseTrustMs({ lost: false, owner: { ...mine, generation: 5 }, me: mine, lockMtimeMs: 1000, nowMs: 1100, staleMs: 2000 }), 0);
+    assert.equal(leaseTrustMs({ lost: true, owner: mine, me: mine, lockMtimeMs: 1000, nowMs: 1100, staleMs: 2000 }), 0);
+    assert.equal(leaseTrustMs({ lost: false, owner: mine, me: mine, lockMtimeMs: null, nowMs: 1100, staleMs: 2000 }), 0);
   });
 });

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Scheduler } from '../src/daemon/scheduler.js';
+import { systemClock } from '../src/core/clock.js';
+import { MAX_ARMED_MS } from '../src/config/delay-bounds.js';
 import type { ClaimResult } from '../src/run/runner.js';
+import { ManualClock } from './helpers/clock.js';
 
 /** A claim that records its order and ends when the test says so. */
 function controlledClaims() {
@@ -29,7 +32,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 describe('scheduler', () => {
   it('never runs more than max_parallel_runs claims at once', async () => {
     const c = controlledClaims();
-    const s = new Scheduler(2, c.claim, log, Date.now, 1000);
+    const s = new Scheduler(2, c.claim, log, systemClock, 1000);
     for (const a of ['a', 'b', 'c', 'd']) s.poke(a);
     await tick();
     assert.deepEqual(c.started, ['a', 'b']);
@@ -47,7 +50,7 @@ describe('scheduler', () => {
 
   it('takes agents in turn: an agent that ran goes behind the ones waiting', async () => {
     const c = controlledClaims();
-    const s = new Scheduler(1, c.claim, log, Date.now, 1000);
+    const s = new Scheduler(1, c.claim, log, systemClock, 1000);
     s.poke('busy');
     s.poke('other');
     await tick();
@@ -66,7 +69,7 @@ describe('scheduler', () => {
 
   it('a poke during a claim looks at the agent again when the claim ends, without running it twice at once', async () => {
     const c = controlledClaims();
-    const s = new Scheduler(4, c.claim, log, Date.now, 1000);
+    const s = new Scheduler(4, c.claim, log, systemClock, 1000);
     s.poke('a');
     await tick();
     s.poke('a');
@@ -83,7 +86,7 @@ describe('scheduler', () => {
 
   it('stop() refuses new claims and waits for the ones running', async () => {
     const c = controlledClaims();
-    const s = new Scheduler(1, c.claim, log, Date.now, 1000);
+    const s = new Scheduler(1, c.claim, log, systemClock, 1000);
     s.poke('a');
     s.poke('b');
     await tick();
@@ -94,5 +97,87 @@ describe('scheduler', () => {
     c.finishers.get('a')!({ kind: 'idle' });
     await stopping;
     assert.deepEqual(c.started, ['a'], 'b was never claimed');
+  });
+
+  it('an agent whose claim waits is claimed again when the manual clock reaches its time, not before', async () => {
+    const clock = new ManualClock();
+    const c = controlledClaims();
+    const s = new Scheduler(1, c.claim, log, clock, 1000);
+    s.poke('a');
+    await tick();
+    c.finishers.get('a')!({ kind: 'waiting', untilMs: clock.now() + 30_000 });
+    await tick();
+    await tick();
+    assert.deepEqual(clock.dueIn(), [30_000]);
+    clock.advance(29_999);
+    await tick();
+    assert.deepEqual(c.started, ['a']);
+    clock.advance(1);
+    await tick();
+    assert.deepEqual(c.started, ['a', 'a']);
+    c.finishers.get('a')!({ kind: 'idle' });
+    await s.whenIdle();
+    assert.equal(clock.pending, 0);
+  });
+
+  it('a wait years long is one timer that fires at its time, not at the longest armed step', async () => {
+    const clock = new ManualClock();
+    const c = controlledClaims();
+    const s = new Scheduler(1, c.claim, log, clock, 1000);
+    s.poke('a');
+    await tick();
+    const years = 80 * 365 * 24 * 3600_000;
+    c.finishers.get('a')!({ kind: 'waiting', untilMs: clock.now() + years });
+    await tick();
+    await tick();
+    clock.advance(MAX_ARMED_MS);
+    await tick();
+    assert.deepEqual(c.started, ['a']);
+    clock.advance(years - MAX_ARMED_MS);
+    await tick();
+    assert.deepEqual(c.started, ['a', 'a']);
+    c.finishers.get('a')!({ kind: 'idle' });
+    await s.stop();
+  });
+
+  it('agents locked by another daemon are tried again together at each sweep, and the sweep stops when none is left', async () => {
+    const clock = new ManualClock();
+    const c = controlledClaims();
+    const s = new Scheduler(2, c.claim, log, clock, 1000);
+    s.poke('a');
+    s.poke('b');
+    await tick();
+    c.finishers.get('a')!({ kind: 'locked' });
+    c.finishers.get('b')!({ kind: 'locked' });
+    await tick();
+    await tick();
+    assert.equal(clock.pending, 1, 'one sweep timer for both');
+    clock.advance(999);
+    await tick();
+    assert.deepEqual(c.started, ['a', 'b']);
+    clock.advance(1);
+    await tick();
+    assert.deepEqual(c.started, ['a', 'b', 'a', 'b']);
+    c.finishers.get('a')!({ kind: 'idle' });
+    c.finishers.get('b')!({ kind: 'idle' });
+    await s.whenIdle();
+    clock.advance(1000);
+    assert.equal(clock.pending, 0, 'the sweep stopped');
+    await s.stop();
+  });
+
+  it('stop() cancels the timers: a wait that falls due after stop claims nothing', async () => {
+    const clock = new ManualClock();
+    const c = controlledClaims();
+    const s = new Scheduler(1, c.claim, log, clock, 1000);
+    s.poke('a');
+    await tick();
+    c.finishers.get('a')!({ kind: 'waiting', untilMs: clock.now() + 5000 });
+    await tick();
+    await s.stop();
+    assert.equal(clock.pending, 0);
+    clock.advance(10_000);
+    await tick();
+    assert.deepEqual(c.started, ['a']);
   });
 });

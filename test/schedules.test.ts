@@ -80,7 +80,7 @@ describe('schedule decisions', () => {
   });
 
   it('counts the fire times missed since schedule.json last accounted for them (fixture)', async () => {
-    const state = JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'schedule-state.json'), 'utf8')) as ScheduleState;
+    const state = JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'v1', 'schedule-state.json'), 'utf8')) as ScheduleState;
     const [quarterly, weekdays] = state.schedules;
     const missed = missedFires(quarterly, '*/15 * * * *', new Date('2026-11-22T10:07:00Z'));
     assert.deepEqual(iso(missed!.times), ['2026-11-22T09:15:00.000Z', '2026-11-22T09:30:00.000Z', '2026-11-22T09:45:00.000Z', '2026-11-22T10:00:00.000Z']);

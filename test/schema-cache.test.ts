@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadAgentDefinition } from '../src/config/agent-definition.js';
 import { resolveDaemonConfig } from '../src/config/daemon-config.js';
 import type { AgentDefinition } from '../src/config/types.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { compiledSchema } from '../src/schema/compiled.js';
-import { HomePaths } from '../src/store/paths.js';
 import { ToolRunner } from '../src/tools/tool-runner.js';
-import { TestHome } from './helpers/home.js';
+import { useHome } from './helpers/hooks.js';
 
 /** A definition whose tool input_schema and output_schema both carry an `$id`, as a shared schema file would. */
 const DEFINITION = {
@@ -23,16 +22,10 @@ const DEFINITION = {
 };
 
 describe('the compiled-schema cache', () => {
-  let home: TestHome;
-  let paths: HomePaths;
-  beforeEach(async () => {
-    home = await TestHome.create();
-    paths = new HomePaths(home.root);
-  });
-  afterEach(async () => home.remove());
+  const home = useHome();
 
   async function load(): Promise<AgentDefinition> {
-    const def = await loadAgentDefinition(paths, resolveDaemonConfig(paths, 'agentd.yaml', {}), 'ids');
+    const def = await loadAgentDefinition(home.paths, resolveDaemonConfig(home.paths, 'agentd.yaml', {}), 'ids');
     assert.ok(def, 'the definition loads');
     return def;
   }

@@ -4,20 +4,21 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { after, afterEach, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { after, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { encodeMessage, parseAgentLine, type AgentMessage, type DaemonMessage, type DeliveredResolution, type StartMessage } from '../src/protocol/messages.js';
 import { budgetWarning, remaining } from '../src/run/budget.js';
 import { linkSdk } from '../src/store/sdk-link.js';
 import { copyTracked } from './helpers/demo.js';
+import { useCleanup } from './helpers/hooks.js';
+import { REPO_ROOT } from './helpers/paths.js';
 
 /**
  * The SDK, the bundled example agents and the Python example, each run as a
  * real child process while the test plays the daemon's side of the protocol.
  */
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const sdkUrl = new URL('dist/src/sdk/index.js', new URL('../../', import.meta.url)).href;
+const sdkUrl = pathToFileURL(path.join(REPO_ROOT, 'dist/src/sdk/index.js')).href;
 const hasPython = spawnSync('python3', ['--version']).status === 0;
 const TIMEOUT = { timeout: 15_000 };
 
@@ -39,14 +40,7 @@ function isType<T extends AgentMessage['type']>(message: AgentMessage, type: T):
   return message.type === type;
 }
 
-const running = new Set<FakeDaemon>();
-const tempDirs: string[] = [];
-
-afterEach(async () => {
-  for (const daemon of running) daemon.kill();
-  running.clear();
-  await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
+const cleanup = useCleanup();
 
 /** The daemon's side of one agent process: send messages, await the agent's, one at a time. */
 class FakeDaemon {
@@ -65,7 +59,7 @@ class FakeDaemon {
       env: { PATH: process.env.PATH ?? '', AGENTD_AGENT: 'test-agent', AGENTD_TASK_ID: 'task-1', AGENTD_RUN_ID: 'run-1', AGENTD_HOME: cwd },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    running.add(this);
+    cleanup.defer(() => this.kill());
     this.child.stdin.on('error', () => undefined); // the agent may exit before reading everything
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve({ code, signal })));
@@ -151,8 +145,7 @@ function modelResult(id: string, content: string): DaemonMessage {
 
 /** An agent script in a temp folder that imports the built SDK by file URL. */
 async function inlineAgent(body: string): Promise<{ script: string; dir: string }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'agentd-sdk-'));
-  tempDirs.push(dir);
+  const dir = await cleanup.tempDir('agentd-sdk-');
   const script = path.join(dir, 'agent.mjs');
   await writeFile(script, `import { runAgent, AgentdError } from ${JSON.stringify(sdkUrl)};\n${body}\n`);
   return { script, dir };
@@ -422,7 +415,7 @@ test('the cautious agent completes the refund with the amount a person answered'
 });
 
 test('the Python example agent speaks the protocol without any SDK', { ...TIMEOUT, skip: hasPython ? false : 'python3 is not installed' }, async () => {
-  const agent = new FakeDaemon('python3', ['agent.py'], path.join(root, 'examples/python-agent'));
+  const agent = new FakeDaemon('python3', ['agent.py'], path.join(REPO_ROOT, 'examples/python-agent'));
   agent.send(startMessage({ goal: 'Say hello in Python' }));
 
   assert.deepEqual(await agent.expect('log'), { type: 'log', level: 'info', msg: 'working on: Say hello in Python' });
@@ -441,7 +434,7 @@ test('the Python example agent speaks the protocol without any SDK', { ...TIMEOU
 });
 
 test('the Python example answers a stop with a handoff and exits 0', { ...TIMEOUT, skip: hasPython ? false : 'python3 is not installed' }, async () => {
-  const agent = new FakeDaemon('python3', ['agent.py'], path.join(root, 'examples/python-agent'));
+  const agent = new FakeDaemon('python3', ['agent.py'], path.join(REPO_ROOT, 'examples/python-agent'));
   agent.send(startMessage({ goal: 'Say hello in Python' }));
   await agent.expect('log');
   await agent.expect('model');

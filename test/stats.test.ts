@@ -6,7 +6,7 @@ import { computeStats, percentile, percentiles, type StatsReport } from '../src/
 import type { HistoryLine } from '../src/store/history.js';
 import { REPO_ROOT, TestHome } from './helpers/home.js';
 
-const FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'history-v1.jsonl');
+const FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'v1', 'history.jsonl');
 const T0 = Date.parse('2025-01-01T00:00:00.000Z');
 
 function run(n: number, overrides: Partial<HistoryLine> = {}): HistoryLine {

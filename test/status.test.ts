@@ -24,7 +24,7 @@ interface StatusJson {
   spend_today_usd: number;
 }
 
-const FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'daemon-status-v1.json');
+const FIXTURE = path.join(REPO_ROOT, 'test', 'fixtures', 'v1', 'daemon-status.json');
 
 /** A pid that was a process a moment ago and is no more. */
 async function deadPid(): Promise<number> {

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import type { ToolDefinition } from '../src/config/types.js';
 import type { HistoryLine } from '../src/store/history.js';
+import { runToolCommand } from '../src/tools/tool-runner.js';
 import type { DoneRecord } from '../src/store/tasks.js';
 import type { OutboxFile } from '../src/store/outbox.js';
 import { FAST_CONFIG, inHome, withDaemon } from './helpers/support.js';
@@ -61,4 +67,40 @@ describe('tool calls: arguments first, and only calls that ran count', () => {
         assert.deepEqual(journal.filter((r) => r.kind === 'tool').map((r) => r.phase), ['started', 'completed'], 'refused calls take no place in the journal');
       });
     }));
+});
+
+describe('a tool that ends while its process group is being recorded', () => {
+  it('is still heard: the call returns its result instead of waiting forever for a close already sent', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-tool-close-'));
+    try {
+      const tool: ToolDefinition = {
+        name: 'quick',
+        description: '',
+        // Prints its result without reading stdin and exits at once.
+        command: ['node', '-e', 'process.stdout.write(JSON.stringify({ ok: 1 }))'],
+        inputSchema: {},
+        effect: 'read',
+        idempotent: true,
+        approval: 'never',
+        approvalTtlMs: 0,
+        timeoutMs: 60_000,
+        circuit: { failures: 5, windowMs: 60_000, cooldownMs: 30_000 },
+        shared: false,
+      };
+      // The registry is slow (a loaded disk): it answers only once the tool's process has ended and
+      // node has had the turns in which it reports the close.
+      const groups = {
+        add: async (pid: number) => {
+          while (fsSync.existsSync(`/proc/${pid}`)) await new Promise((resolve) => setImmediate(resolve));
+          for (let i = 0; i < 100; i++) await new Promise((resolve) => setImmediate(resolve));
+        },
+        remove: async () => undefined,
+      };
+      const run = runToolCommand(tool, dir, {}, { PATH: process.env.PATH ?? '' }, undefined, groups);
+      const waited = await Promise.race([run, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000).unref())]);
+      assert.deepEqual(waited, { ok: true, result: { ok: 1 } });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -4,12 +4,8 @@ import type { AgentDefinition, ToolDefinition } from '../src/config/types.js';
 import { silentLogger } from '../src/observe/logger.js';
 import { circuitOpenMessage, toolCircuitKey, ToolCircuits } from '../src/tools/tool-circuits.js';
 import { ToolRunner, type ToolRun } from '../src/tools/tool-runner.js';
+import { ManualClock } from './helpers/clock.js';
 
-/** A clock tests move by hand. */
-class ManualClock {
-  t = 1_000_000;
-  now = () => this.t;
-}
 
 const POLICY = { failures: 5, windowMs: 60_000, cooldownMs: 30_000 };
 
@@ -40,7 +36,7 @@ const succeed: ToolRun = { ok: true, result: { sent: true } };
 
 describe('the tool circuit breaker', () => {
   it('opens after 5 failures within the window: the 6th call is refused with circuit_open, saying when to try again, and nothing runs', async () => {
-    const clock = new ManualClock();
+    const clock = new ManualClock(1_000_000);
     const { runs, call } = runner(clock, () => fail);
     const a = agent('billing', [tool('send', true)]);
     for (let i = 0; i < 5; i++) {
@@ -57,7 +53,7 @@ describe('the tool circuit breaker', () => {
   });
 
   it('failures spread wider than the window do not open it', async () => {
-    const clock = new ManualClock();
+    const clock = new ManualClock(1_000_000);
     const { runs, call } = runner(clock, () => fail);
     const a = agent('billing', [tool('send', true)]);
     for (let i = 0; i < 10; i++) {
@@ -68,7 +64,7 @@ describe('the tool circuit breaker', () => {
   });
 
   it('a shared tool is one circuit for every agent of the daemon; an agent’s own tool is its own', async () => {
-    const clock = new ManualClock();
+    const clock = new ManualClock(1_000_000);
     const { runs, call } = runner(clock, () => fail);
     const shared = tool('send', true);
     const a = agent('a', [shared, tool('local', false)]);
@@ -85,7 +81,7 @@ describe('the tool circuit breaker', () => {
   });
 
   it('after the cooldown one probe runs: success closes the circuit, failure opens it again', async () => {
-    const clock = new ManualClock();
+    const clock = new ManualClock(1_000_000);
     let next: ToolRun = fail;
     const { runs, call } = runner(clock, () => next);
     const a = agent('a', [tool('send', true)]);
@@ -105,7 +101,7 @@ describe('the tool circuit breaker', () => {
   });
 
   it('bad arguments and unknown tools never count against the circuit', async () => {
-    const clock = new ManualClock();
+    const clock = new ManualClock(1_000_000);
     const { runs, call, tools } = runner(clock, () => succeed);
     const strict = { ...tool('send', true), inputSchema: { type: 'object', required: ['to'] } };
     const a = agent('a', [strict]);
@@ -116,7 +112,7 @@ describe('the tool circuit breaker', () => {
   });
 
   it('a changed policy (a reloaded definition) starts a fresh circuit', () => {
-    const clock = new ManualClock();
+    const clock = new ManualClock(1_000_000);
     const circuits = new ToolCircuits(clock.now);
     const first = circuits.get('send', POLICY);
     for (let i = 0; i < 5; i++) first.recordFailure();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TestHome, type DaemonProcess } from './helpers/home.js';
+import { useHome } from './helpers/hooks.js';
 import { FAST_CONFIG } from './helpers/support.js';
 import type { StartMessage } from '../src/protocol/messages.js';
 import type { HistoryLine } from '../src/store/history.js';
@@ -43,16 +44,8 @@ async function runs(home: TestHome, agent: string): Promise<[string, string][]> 
 const parkedLog = (agent: string) => (l: { msg?: unknown; agent?: unknown }) => l.msg === 'task parked while it waits on a person' && l.agent === agent;
 
 describe('while_waiting', () => {
-  let home: TestHome;
+  const home = useHome(FAST_CONFIG);
   let daemon: DaemonProcess | null = null;
-  beforeEach(async () => {
-    home = await TestHome.create(FAST_CONFIG);
-  });
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = null;
-    await home.remove();
-  });
 
   it('park (default): the two tasks behind an escalated one finish while it waits; resolve --answer resumes it with the answer', async () => {
     await home.scriptedAgent('clerk');

@@ -4,6 +4,7 @@ import type { AgentDefinition } from '../config/types.js';
 import { compile } from '../schema/validate.js';
 import { runAgent } from '../sdk/index.js';
 import { HomePaths } from '../store/paths.js';
+import { responseFormatFor } from './response-format.js';
 import { runToolLoop } from './tool-loop.js';
 
 /**
@@ -18,18 +19,19 @@ import { runToolLoop } from './tool-loop.js';
  * (tools allowed, output_schema checked on the result).
  */
 
-async function loadDefinition(): Promise<AgentDefinition> {
+async function loadDefinition(): Promise<{ definition: AgentDefinition; responseFormat: Record<string, unknown> | null }> {
   const home = process.env.AGENTD_HOME;
   const agent = process.env.AGENTD_AGENT;
   if (!home || !agent) throw new Error('the built-in model agent needs AGENTD_HOME and AGENTD_AGENT (the daemon sets both)');
   const paths = new HomePaths(home);
-  const definition = await loadAgentDefinition(paths, await loadDaemonConfig(paths), agent);
+  const config = await loadDaemonConfig(paths);
+  const definition = await loadAgentDefinition(paths, config, agent);
   if (!definition) throw new Error(`agents/${agent} has no agent.yaml or agent.json`);
-  return definition;
+  return { definition, responseFormat: responseFormatFor(definition, config) };
 }
 
 runAgent(async (ctx) => {
-  const definition = await loadDefinition();
+  const { definition, responseFormat } = await loadDefinition();
   const validate = definition.outputSchema ? compile<unknown>(definition.outputSchema) : null;
-  return runToolLoop(ctx, { definition, validate });
+  return runToolLoop(ctx, { definition, validate, responseFormat });
 });

@@ -38,6 +38,8 @@ export interface LoopOptions {
   definition: AgentDefinition;
   /** The compiled output_schema, or null when the definition has none. */
   validate: Validator<unknown> | null;
+  /** Sent with every model request (builtin/response-format.ts); null: none. */
+  responseFormat?: Record<string, unknown> | null;
 }
 
 type Step = { kind: 'next' } | { kind: 'done'; output: unknown } | { kind: 'escalate'; call: ToolCall; escalation: EscalateArgs };
@@ -60,17 +62,18 @@ export async function runToolLoop(ctx: AgentContext, options: LoopOptions): Prom
       await ctx.checkpoint(state);
     }
   }
-  while (step.kind === 'next') step = await nextStep(ctx, state, tools, options.validate);
+  const extra = options.responseFormat ? { response_format: options.responseFormat } : {};
+  while (step.kind === 'next') step = await nextStep(ctx, state, tools, options.validate, extra);
   if (step.kind === 'done') return step.output;
   return escalate(ctx, state, step.call, step.escalation);
 }
 
-async function nextStep(ctx: AgentContext, state: LoopState, tools: ToolSpec[], validate: Validator<unknown> | null): Promise<Step> {
+async function nextStep(ctx: AgentContext, state: LoopState, tools: ToolSpec[], validate: Validator<unknown> | null, extra: Record<string, unknown>): Promise<Step> {
   if (pendingToolCalls(state.messages).length > 0) return runPendingTool(ctx, state);
   const answer = finalAnswer(state.messages);
   if (answer) return judgeAnswer(ctx, state, answer.content ?? '', validate);
   // Temperature 0: an extraction agent should answer the same input the same way (and the gateway may cache it).
-  const reply = await ctx.model({ messages: state.messages, tools, temperature: 0 });
+  const reply = await ctx.model({ messages: state.messages, tools, temperature: 0, ...extra });
   state.messages.push(assistantMessage(reply.content, reply.tool_calls));
   await ctx.checkpoint(state);
   return { kind: 'next' };

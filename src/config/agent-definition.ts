@@ -8,6 +8,7 @@ import { agentDefinitionSchema, taskSchema } from '../schema/schemas.js';
 import { cronProblem } from '../daemon/cron-times.js';
 import type { HomePaths } from '../store/paths.js';
 import { sharedInboxProblem } from '../store/shared-folders.js';
+import { plainBelowHome } from '../store/plain-path.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem } from '../store/home-file.js';
 import { secretSource } from '../security/secrets.js';
 import { confinementProblems } from '../security/confinement.js';
@@ -53,10 +54,13 @@ const validateTaskTemplate = compile(taskSchema);
  * file is larger than `maxBytes`.
  */
 export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<{ file: string; bytes: Buffer } | null> {
-  const folder = await escapesHome(paths, paths.agentDir(agent));
-  if (folder) throw new ConfigError(`agents/${agent}`, [folder]);
-  const shared = await sharedInboxProblem(paths, agent);
-  if (shared) throw new ConfigError(`agents/${agent}`, [shared]);
+  // No link from the home down to the inbox (store/plain-path.ts): neither check below can find anything.
+  if (!(await plainBelowHome(paths, paths.inboxDir(agent)))) {
+    const folder = await escapesHome(paths, paths.agentDir(agent));
+    if (folder) throw new ConfigError(`agents/${agent}`, [folder]);
+    const shared = await sharedInboxProblem(paths, agent);
+    if (shared) throw new ConfigError(`agents/${agent}`, [shared]);
+  }
   for (const candidate of paths.definitionCandidates(agent)) {
     const read = await readHomeFile(paths, candidate, maxBytes);
     if (read.kind === 'missing') continue;

@@ -81,6 +81,8 @@ export type { RawBudget, RawFreshness, RawRetry };
 
 const validateDaemonConfig = compile<RawDaemonConfig>(daemonConfigSchema);
 
+type RawProviders = NonNullable<RawDaemonConfig['providers']>;
+
 /** Overlay a raw budget onto `base`; each value is in the resolved units. */
 export { mergeBudget };
 
@@ -154,30 +156,7 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
   problems.push(...retryDelayProblems('defaults.retry', raw.defaults?.retry, defaults.retry));
   const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
-  const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
-  for (const [name, p] of Object.entries(raw.providers ?? {})) {
-    if (p.kind === 'openai' && !p.base_url) problems.push(`providers.${name}.base_url is required for kind openai`);
-    const keyFields = (['api_key_env', 'api_key_file', 'api_key_credential'] as const).filter((field) => p[field] !== undefined);
-    if (keyFields.length > 1) problems.push(`providers.${name}: ${keyFields.join(' and ')} are set; a key comes from one place, keep one`);
-    let script: string | null = null;
-    if (p.script) {
-      try {
-        script = paths.inside(paths.root, p.script);
-      } catch {
-        problems.push(`providers.${name}.script ${JSON.stringify(p.script)} must be a relative path inside the home, without ".."`);
-      }
-    }
-    providers[name] = {
-      name,
-      kind: p.kind,
-      baseUrl: p.base_url ? p.base_url.replace(/\/+$/, '') : null,
-      apiKeyEnv: p.api_key_env ?? null,
-      apiKeyFile: p.api_key_file ?? null,
-      apiKeyCredential: p.api_key_credential ?? null,
-      timeoutMs: p.timeout !== undefined ? parseDuration(p.timeout) : modelTimeoutMs,
-      script,
-    };
-  }
+  const providers = resolveProviders(paths, raw.providers ?? {}, modelTimeoutMs, problems);
   const lockStaleMs = raw.lock_stale !== undefined ? parseDuration(raw.lock_stale) : 10_000;
   if (lockStaleMs < 2000) problems.push('lock_stale must be at least 2s (proper-lockfile refuses less)');
   const outageAlertMs = raw.outage_alert !== undefined ? parseDuration(raw.outage_alert) : 10 * 60_000;
@@ -224,6 +203,35 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     fileMode,
     notify,
   };
+}
+
+/** The `providers` section, each checked; the embedded mock is always there. */
+function resolveProviders(paths: HomePaths, raw: RawProviders, modelTimeoutMs: number, problems: string[]): Record<string, ProviderConfig> {
+  const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
+  for (const [name, p] of Object.entries(raw)) {
+    if (p.kind === 'openai' && !p.base_url) problems.push(`providers.${name}.base_url is required for kind openai`);
+    const keyFields = (['api_key_env', 'api_key_file', 'api_key_credential'] as const).filter((field) => p[field] !== undefined);
+    if (keyFields.length > 1) problems.push(`providers.${name}: ${keyFields.join(' and ')} are set; a key comes from one place, keep one`);
+    let script: string | null = null;
+    if (p.script) {
+      try {
+        script = paths.inside(paths.root, p.script);
+      } catch {
+        problems.push(`providers.${name}.script ${JSON.stringify(p.script)} must be a relative path inside the home, without ".."`);
+      }
+    }
+    providers[name] = {
+      name,
+      kind: p.kind,
+      baseUrl: p.base_url ? p.base_url.replace(/\/+$/, '') : null,
+      apiKeyEnv: p.api_key_env ?? null,
+      apiKeyFile: p.api_key_file ?? null,
+      apiKeyCredential: p.api_key_credential ?? null,
+      timeoutMs: p.timeout !== undefined ? parseDuration(p.timeout) : modelTimeoutMs,
+      script,
+    };
+  }
+  return providers;
 }
 
 function resolveMaxFileBytes(raw: number | string | undefined, problems: string[]): number {

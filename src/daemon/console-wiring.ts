@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Logger } from 'pino';
 import { defaultActor } from '../cli/common.js';
 import type { ConsoleView } from '../console/data.js';
-import type { Clock } from '../run/clock.js';
+import type { Clock } from '../core/clock.js';
 import type { HomePaths } from '../store/paths.js';
 
 /** The console as the http server sees it. */

@@ -1,3 +1,4 @@
+import { youngGenerationSmallWhileStarting } from './memory.js';
 import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { loadDaemonConfig } from '../config/daemon-config.js';
@@ -7,7 +8,7 @@ import { checkHttpAddress, type HttpAddress } from '../config/http-address.js';
 import { ModelGateway } from '../model/gateway.js';
 import { OutageAlerts } from '../run/outage-alert.js';
 import type { ModelProvider } from '../model/types.js';
-import { systemClock, type Clock } from '../run/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { ensureHomeSdkLink } from '../store/sdk-link.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
@@ -110,6 +111,7 @@ export class Daemon {
 
   /** Load everything and begin claiming. Throws ConfigError when agentd.yaml itself is bad. */
   async start(): Promise<void> {
+    const startingDone = youngGenerationSmallWhileStarting();
     this.config = await loadDaemonConfig(this.paths);
     applySecuritySettings(this.config, this.log);
     await this.linkSdk();
@@ -123,7 +125,7 @@ export class Daemon {
       this.scheduler.poke(agent),
     );
     this.warmPool = new WarmPool(this.paths.root, this.log.child({ component: 'warm' }), () => this.clock.now());
-    this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, () => this.clock.now(), this.config.lockStaleMs / 2);
+    this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, this.clock, this.config.lockStaleMs / 2);
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
     if (this.options.watch !== false) {
@@ -136,6 +138,7 @@ export class Daemon {
     }
     if (this.stopping) {
       // A signal arrived during start-up and the stop is done: start nothing more, or the process never exits.
+      startingDone();
       await this.watcher?.close();
       return;
     }
@@ -145,6 +148,7 @@ export class Daemon {
     this.notifier = new Notifier(this.paths, this.config.notify, this.clock, this.log.child({ component: 'notify' }));
     await this.notifier.start();
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
+    startingDone();
     this.observe.start();
     await this.pokeAgentsWithWork();
     this.sweepTimer = setInterval(() => {

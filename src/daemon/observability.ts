@@ -6,7 +6,7 @@ import { decideHealth, probeWritable, type HealthFacts } from '../observe/health
 import { HomeCountsCache } from '../observe/home-counts.js';
 import { startObserveServer, type ObserveServer } from '../observe/http-server.js';
 import type { DaemonMetrics } from '../observe/metrics.js';
-import type { Clock } from '../run/clock.js';
+import type { Clock } from '../core/clock.js';
 import { LiveRuns, type EndedRun } from '../run/live-runs.js';
 import { writeDaemonStatus, type DaemonLastError, type DaemonStatusFile } from '../store/daemon-status.js';
 import type { HomePaths } from '../store/paths.js';

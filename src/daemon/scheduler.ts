@@ -1,6 +1,9 @@
-import { timerDelay } from '../config/delay-bounds.js';
 import type { Logger } from 'pino';
+import { timerDelay } from '../config/delay-bounds.js';
+import type { Clock, Timer } from '../core/clock.js';
 import type { ClaimResult } from '../run/runner.js';
+import { claimRetryDelayMs, resourceErrorCode } from '../core/claim-failure.js';
+import { noteClaimError } from '../run/claim-errors.js';
 
 /**
  * Which agent runs next. Agents with something to do wait in one FIFO queue;
@@ -15,10 +18,12 @@ export class Scheduler {
   private readonly running = new Map<string, Promise<void>>();
   /** Poked while running: look again when the claim ends. */
   private readonly dirty = new Set<string>();
-  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly retryTimers = new Map<string, Timer>();
+  /** Claims in a row that failed, per agent: the backoff of the next look after a full disk. */
+  private readonly claimFailures = new Map<string, number>();
   /** Held by another daemon: retried together by one sweep timer. */
   private readonly lockedElsewhere = new Set<string>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: Timer | null = null;
   private accepting = true;
   private idleWaiters: (() => void)[] = [];
 
@@ -26,7 +31,8 @@ export class Scheduler {
     private maxParallel: number,
     private readonly claim: (agent: string) => Promise<ClaimResult>,
     private readonly log: Logger,
-    private readonly now: () => number,
+    /** Its timers: a claim's retry time and the lock-retry sweep. */
+    private readonly clock: Clock,
     /** How often agents locked by another daemon are tried again. */
     private readonly lockRetryMs: number,
   ) {}
@@ -71,17 +77,23 @@ export class Scheduler {
   }
 
   private start(agent: string): void {
-    const clearRetry = this.retryTimers.get(agent);
-    if (clearRetry) {
-      clearTimeout(clearRetry);
-      this.retryTimers.delete(agent);
-    }
+    this.retryTimers.get(agent)?.cancel();
+    this.retryTimers.delete(agent);
     this.lockedElsewhere.delete(agent);
     const done = this.claim(agent)
-      .then((result) => this.after(agent, result))
+      .then((result) => {
+        this.claimFailures.delete(agent);
+        this.after(agent, result);
+      })
       .catch((err: unknown) => {
-        // A claim must never take the daemon down; the agent is looked at again on its next event.
-        this.log.error({ agent, err }, 'claim failed');
+        // A claim must never take the daemon down; the agent is looked at again on its next event,
+        // or soon by itself when the home ran out of room (core/claim-failure.ts).
+        noteClaimError(agent, err);
+        const failures = (this.claimFailures.get(agent) ?? 0) + 1;
+        const retryInMs = resourceErrorCode(err) ? claimRetryDelayMs(failures) : null;
+        this.log.error({ agent, err, ...(retryInMs !== null ? { retry_in_ms: retryInMs } : {}) }, 'claim failed');
+        this.claimFailures.set(agent, failures);
+        if (retryInMs !== null && this.accepting) this.retryAt(agent, this.clock.now() + retryInMs);
       })
       .finally(() => {
         this.running.delete(agent);
@@ -114,27 +126,26 @@ export class Scheduler {
   }
 
   private retryAt(agent: string, untilMs: number): void {
-    const existing = this.retryTimers.get(agent);
-    if (existing) clearTimeout(existing);
-    // Bounded: a wait past the longest timer is re-armed when the claim says "waiting" again.
-    const delayMs = timerDelay(untilMs - this.now());
-    this.log.debug({ agent, until: new Date(untilMs).toISOString(), delayMs }, 'claim waits');
-    const timer = setTimeout(() => {
+    this.retryTimers.get(agent)?.cancel();
+    // Any wait is safe: the clock arms a long one in bounded steps (core/clock.ts); delayMs is the first step.
+    const waitMs = untilMs - this.clock.now();
+    this.log.debug({ agent, until: new Date(untilMs).toISOString(), delayMs: timerDelay(waitMs) }, 'claim waits');
+    const timer = this.clock.setTimeout(() => {
       this.retryTimers.delete(agent);
       this.poke(agent);
-    }, delayMs);
+    }, waitMs);
     this.retryTimers.set(agent, timer);
   }
 
   private ensureSweep(): void {
     if (this.sweepTimer) return;
-    this.sweepTimer = setInterval(() => {
+    this.sweepTimer = this.clock.setInterval(() => {
       for (const agent of [...this.lockedElsewhere]) {
         this.lockedElsewhere.delete(agent);
         this.poke(agent);
       }
       if (this.lockedElsewhere.size === 0 && this.sweepTimer) {
-        clearInterval(this.sweepTimer);
+        this.sweepTimer.cancel();
         this.sweepTimer = null;
       }
     }, this.lockRetryMs);
@@ -145,9 +156,9 @@ export class Scheduler {
     this.accepting = false;
     this.queue.length = 0;
     this.queued.clear();
-    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    for (const timer of this.retryTimers.values()) timer.cancel();
     this.retryTimers.clear();
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer?.cancel();
     this.sweepTimer = null;
     await this.whenIdle();
   }

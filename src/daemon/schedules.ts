@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { AgentDefinition, ScheduleEntry } from '../config/types.js';
 import { errorMessage } from '../errors.js';
 import type { HomePaths } from '../store/paths.js';
-import { exists, listDir, readIfExists, writeFileDurable } from '../store/durable.js';
+import { exists, listDir, readIfExists } from '../store/durable.js';
+import { writeInboxTask } from '../store/inbox-writer.js';
 import { readOutbox } from '../store/outbox.js';
 import { readScheduleState, writeScheduleState, type FireOutcome, type ScheduleRecord, type ScheduleState } from '../store/schedule-state.js';
 import type { Task } from '../store/tasks.js';
@@ -142,7 +143,7 @@ export function fileScheduleStore(paths: HomePaths): ScheduleStore {
     async write(agent, task) {
       const due = new Date(task.created_at);
       if (!(await claimFire(paths, agent, task.id, due))) return false;
-      await writeFileDurable(paths.inboxTask(agent, task.id), JSON.stringify(task, null, 2) + '\n');
+      await writeInboxTask(paths, agent, task.id, task);
       await pruneFireRecords(paths, agent, due.getTime());
       return true;
     },

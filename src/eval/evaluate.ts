@@ -3,7 +3,7 @@ import { loadAgentDefinition } from '../config/agent-definition.js';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { NotFoundError, UsageError } from '../errors.js';
-import { systemClock } from '../run/clock.js';
+import { systemClock } from '../core/clock.js';
 import { createGateway } from '../run/deps.js';
 import type { ModelCaller } from '../run/run-host.js';
 import { appendJsonLine, readJsonLines } from '../store/durable.js';

@@ -4,11 +4,12 @@ import { loadDaemonConfig } from '../config/daemon-config.js';
 import type { AgentDefinition } from '../config/types.js';
 import { errorMessage } from '../errors.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
-import type { Clock } from '../run/clock.js';
-import { systemClock } from '../run/clock.js';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
 import { claimAndRun, type ClaimResult } from '../run/runner.js';
 import { RunEndpoint } from '../endpoint/server.js';
-import { readJsonLines, writeFileDurable } from '../store/durable.js';
+import { readJsonLines } from '../store/durable.js';
+import { writeCurrentTask } from '../store/inbox-writer.js';
 import type { CallRecord, JournalRecord } from '../store/journal.js';
 import { readOutbox } from '../store/outbox.js';
 import type { HomePaths } from '../store/paths.js';
@@ -64,7 +65,7 @@ export async function runCase(options: CaseRunOptions): Promise<CaseRun> {
   const endpoint = new RunEndpoint(options.log.child({ component: 'endpoint' }));
   try {
     await endpoint.listen();
-    await writeFileDurable(home.currentTask(options.agent.name), JSON.stringify(task, null, 2) + '\n');
+    await writeCurrentTask(home, options.agent.name, task);
     const config = await loadDaemonConfig(home);
     const loaded = await loadAgentDefinition(home, config, options.agent.name);
     if (!loaded) throw new Error(`the case home has no definition for ${options.agent.name}`);
@@ -110,6 +111,8 @@ function skippingClock(): SkippingClock {
   return {
     now: () => Date.now() + offset,
     sleep: systemClock.sleep,
+    setTimeout: systemClock.setTimeout,
+    setInterval: systemClock.setInterval,
     skipTo(ms) {
       offset += Math.max(0, ms - (Date.now() + offset));
     },

@@ -15,7 +15,9 @@ import { linkSdk } from '../store/sdk-link.js';
  */
 
 /** What a case home copies of the agent folder: not its queue, its current task, its saved context or its golden sets. */
-const LEFT_OUT = new Set(['inbox', 'current-task.json', 'context-snapshot.json', 'evals']);
+function leftOut(home: HomePaths, agent: string): Set<string> {
+  return new Set([home.inboxDir(agent), home.currentTask(agent), home.contextSnapshot(agent), home.evalsDir(agent)].map((p) => path.basename(p)));
+}
 
 export interface EvalSandbox {
   /** The temp folder holding every case home. */
@@ -64,25 +66,27 @@ export async function createSandbox(real: HomePaths, config: DaemonConfig, agent
 export async function createCaseHome(sandbox: EvalSandbox, real: HomePaths, agent: AgentDefinition, label: string): Promise<HomePaths> {
   const home = new HomePaths(path.join(sandbox.root, label));
   await fs.mkdir(home.agentsDir(), { recursive: true });
-  for (const candidate of real.daemonConfigCandidates()) {
+  const configs = home.daemonConfigCandidates();
+  for (const [i, candidate] of real.daemonConfigCandidates().entries()) {
     const bytes = await readIfExists(candidate);
-    if (bytes) await fs.writeFile(path.join(home.root, path.basename(candidate)), bytes);
+    if (bytes) await fs.writeFile(configs[i]!, bytes);
   }
   const target = home.agentDir(agent.name);
   await fs.mkdir(target);
+  const skipped = leftOut(real, agent.name);
   for (const entry of await fs.readdir(agent.dir)) {
-    if (LEFT_OUT.has(entry)) continue;
+    if (skipped.has(entry)) continue;
     const from = path.join(agent.dir, entry);
     // An agent's own dependencies are linked, not copied: they are code, not state.
     if (entry === 'node_modules') await fs.symlink(from, path.join(target, entry));
     else await fs.cp(from, path.join(target, entry), { recursive: true, verbatimSymlinks: true });
   }
   for (const file of sandbox.referenced) {
-    const copy = path.join(home.root, real.relative(file));
+    const copy = home.inside(home.root, real.relative(file));
     await fs.mkdir(path.dirname(copy), { recursive: true });
     await fs.copyFile(file, copy);
   }
-  if (sandbox.packageType) await fs.writeFile(path.join(home.root, 'package.json'), JSON.stringify({ private: true, type: sandbox.packageType }) + '\n');
+  if (sandbox.packageType) await fs.writeFile(home.packageManifest(), JSON.stringify({ private: true, type: sandbox.packageType }) + '\n');
   return home;
 }
 

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { ModelRequest, ModelResponse } from '../protocol/messages.js';
 import { writeJsonAtomic } from '../store/durable.js';
 import { canonicalJson } from '../store/journal.js';
@@ -30,13 +29,18 @@ export function cacheKey(model: string, request: ModelRequest): string {
   return createHash('sha256').update(model).update('\0').update(canonicalJson(request)).digest('hex');
 }
 
+/** Where an entry lives: the store's HomePaths (state/cache/<key>.json). */
+export interface CacheFiles {
+  cacheEntry(key: string): string;
+}
+
 export class ModelCache {
   /**
-   * @param dir where entries live (state/cache).
+   * @param files where entries live (the store's state/cache).
    * @param ttlMs how long an entry answers, in milliseconds.
    */
   constructor(
-    private readonly dir: string,
+    private readonly files: CacheFiles,
     private readonly ttlMs: number,
     private readonly clock: CacheClock,
   ) {}
@@ -70,7 +74,7 @@ export class ModelCache {
   }
 
   private file(model: string, request: ModelRequest): string {
-    return path.join(this.dir, `${cacheKey(model, request)}.json`);
+    return this.files.cacheEntry(cacheKey(model, request));
   }
 }
 

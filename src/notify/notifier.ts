@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { NotifyHook } from '../config/types.js';
-import type { Clock } from '../run/clock.js';
+import type { Clock } from '../core/clock.js';
 import { appendJsonLine, readJsonLines } from '../store/durable.js';
 import { onOutboxWritten, readAllOutboxes } from '../store/outbox.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths.js';

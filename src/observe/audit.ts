@@ -39,37 +39,62 @@ export function hashLine(line: Omit<AuditLine, 'hash'>): string {
   return createHash('sha256').update(canonicalJson(line)).digest('hex');
 }
 
-interface Head {
+export interface Head {
   seq: number;
   hash: string;
 }
 
 function headFile(paths: HomePaths): string {
-  return path.join(paths.stateRoot(), 'audit.head.json');
+  return paths.auditHead();
 }
 
-/** Append one entry under a lock shared by every daemon and CLI on this home. */
-export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date): Promise<AuditLine> {
+/**
+ * The audit lock, shared by every daemon and CLI on this home. It is held for
+ * milliseconds, but a holder on a loaded machine can stall for seconds between
+ * reading the head and appending (a slow fsync, a starved event loop) without
+ * refreshing the lock. Taking over a lock 2 s old (proper-lockfile's minimum)
+ * then let two writers chain on the same line, which `audit verify` rightly
+ * calls broken. The outbox lock's 10 s holds here too; a lock left by a killed
+ * process costs the next writer at most that long, and the retries outlast it.
+ */
+const AUDIT_LOCK_STALE_MS = 10_000;
+
+/** Run `fn` holding the audit lock. */
+export async function withAuditLock<T>(paths: HomePaths, fn: () => Promise<T>): Promise<T> {
   const file = paths.audit();
-  await ensureDir(path.dirname(file));
-  const release = await lockfile.lock(path.dirname(file), {
-    lockfilePath: `${file}.lock`,
-    // Held for milliseconds: a lock left by a killed process is stale after 2 s (proper-lockfile's minimum).
-    stale: 2000,
-    retries: { retries: 100, minTimeout: 5, maxTimeout: 50 },
-    realpath: false,
-    onCompromised: () => undefined,
+  const lock = () =>
+    lockfile.lock(path.dirname(file), {
+      lockfilePath: `${file}.lock`,
+      stale: AUDIT_LOCK_STALE_MS,
+      retries: { retries: 400, minTimeout: 5, maxTimeout: 50 }, // up to ~20 s: longer than the stale time
+      realpath: false,
+      onCompromised: () => undefined,
+    });
+  // state/ is made when the lock finds it missing, not checked before every entry (README.md, Benchmark: P3).
+  const release = await lock().catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+    await ensureDir(path.dirname(file));
+    return lock();
   });
   try {
-    const head = await readHead(paths);
-    const body: Omit<AuditLine, 'hash'> = { v: 1, seq: head.seq + 1, at: now.toISOString(), ...entry, prev: head.hash };
-    const line: AuditLine = { ...body, hash: hashLine(body) };
-    await appendLine(file, JSON.stringify(line));
-    await writeJsonAtomic(headFile(paths), { seq: line.seq, hash: line.hash });
-    return line;
+    return await fn();
   } finally {
     await release().catch(() => undefined);
   }
+}
+
+/** Append one entry to the audit trail. */
+export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date): Promise<AuditLine> {
+  return withAuditLock(paths, async () => appendAfter(paths, await readHead(paths), entry, now));
+}
+
+/** Append one entry after `head`. Only under the audit lock, with `head` read under it. */
+export async function appendAfter(paths: HomePaths, head: Head, entry: AuditEntry, now: Date): Promise<AuditLine> {
+  const body: Omit<AuditLine, 'hash'> = { v: 1, seq: head.seq + 1, at: now.toISOString(), ...entry, prev: head.hash };
+  const line: AuditLine = { ...body, hash: hashLine(body) };
+  await appendLine(paths.audit(), JSON.stringify(line));
+  await writeJsonAtomic(headFile(paths), { seq: line.seq, hash: line.hash });
+  return line;
 }
 
 /**
@@ -79,7 +104,7 @@ export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date
  * emptied is chained on from the head, so the gap stays visible to
  * `agentd audit verify` after any number of further appends.
  */
-async function readHead(paths: HomePaths): Promise<Head> {
+export async function readHead(paths: HomePaths): Promise<Head> {
   return chainHead(await readHeadFile(paths), await lastWholeLine(paths.audit()));
 }
 
@@ -161,7 +186,16 @@ export function verifyChain(text: string, head: Head | null): VerifyResult {
   return { ok: true, lines: seq };
 }
 
+/** Verify under the audit lock, so that a live daemon's append is never half seen. */
 export async function verifyAudit(paths: HomePaths): Promise<VerifyResult> {
+  return withAuditLock(paths, async () => verifyUnlocked(paths)).catch(async (err: NodeJS.ErrnoException) => {
+    // A home this user may only read (an auditor's copy, a read-only mount) is verified as it lies.
+    if (err.code === 'EROFS' || err.code === 'EACCES') return verifyUnlocked(paths);
+    throw err;
+  });
+}
+
+async function verifyUnlocked(paths: HomePaths): Promise<VerifyResult> {
   const text = (await fs.readFile(paths.audit(), 'utf8').catch(() => '')) ?? '';
   const headBytes = await readIfExists(headFile(paths));
   let head: Head | null = null;

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type PinoPretty from 'pino-pretty';
 import { RotatingLogFile, type LogFileOptions } from './log-file.js';
 import { secretCensor } from '../security/secrets.js';
+import { boundExitFlush } from './log-exit-flush.js';
 
 export type { Logger };
 
@@ -48,6 +49,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     ? loadPretty()({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
     : ((options.destination as pino.DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }));
   survivesWriteErrors(primary);
+  boundExitFlush(primary);
+  survivesStderrErrors();
   if (!options.file) return pino(base, primary);
   // Each stream takes every line the logger's level lets through; the file always gets JSON.
   return pino(base, pino.multistream([{ stream: primary, level: 'trace' }, { stream: new RotatingLogFile(options.file), level: 'trace' }]));
@@ -71,6 +74,16 @@ function survivesWriteErrors(stream: unknown): void {
       // stderr may be on the same full disk
     }
   });
+}
+
+/**
+ * A write to stderr that fails (a file on a full disk: `agentd start
+ * >log 2>&1`) is reported as an 'error' event on process.stderr, which would
+ * be unhandled and end the daemon. Nowhere is left to say it: it is dropped.
+ */
+function survivesStderrErrors(): void {
+  if (process.stderr.listenerCount('error') > 0) return;
+  process.stderr.on('error', () => undefined);
 }
 
 /** pino-pretty is loaded only for --pretty: the daemon under systemd or pm2 never needs its memory. */

@@ -34,7 +34,7 @@ export function createGateway(
     ...(providers ? { providers } : {}),
     circuit: { failureThreshold: config.circuit.failures, windowMs: config.circuit.windowMs, cooldownMs: config.circuit.cooldownMs },
     ...(onCall ? { onCall } : {}),
-    ...(config.cache.enabled ? { cache: new ModelCache(paths.cacheDir(), config.cache.ttlMs, clock) } : {}),
+    ...(config.cache.enabled ? { cache: new ModelCache(paths, config.cache.ttlMs, clock) } : {}),
   });
 }
 

@@ -38,6 +38,21 @@ export function leaseHeld(f: LeaseFacts): boolean {
   return f.nowMs - f.lockMtimeMs <= f.staleMs;
 }
 
+/**
+ * Pure: how long, from the moment `f` was read, the lease stays held without
+ * reading it again. Another daemon can take the lock over only once its folder's
+ * mtime is lock_stale old (proper-lockfile; a same-host holder only when this
+ * process is dead), and it writes its owner file after that. So a lease seen
+ * held, with the folder last refreshed at m, cannot change hands before
+ * m + lock_stale; half of that is kept as the margin for clocks and the refresh
+ * timer. The window is measured on a monotonic clock, which runs on while the
+ * process is frozen: after a freeze the lease is read again. 0 when not held.
+ */
+export function leaseTrustMs(f: LeaseFacts): number {
+  if (!leaseHeld(f) || f.lockMtimeMs === null) return 0;
+  return Math.max(0, f.lockMtimeMs + f.staleMs / 2 - f.nowMs);
+}
+
 /** A durable write was refused because the lease is gone: the run is abandoned, not failed. */
 export class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { AlreadyResolvedError, ConfigError, NotFoundError } from '../errors.js';
 import { compile } from '../schema/validate.js';
 import { outboxFileSchema, outboxItemSchema } from '../schema/schemas.js';
 import type { HomePaths } from './paths.js';
-import { dirModeFor, ensureDir, listDir, peopleFileMode, readIfExists, writeJsonAtomic } from './durable.js';
+import { dirModeFor, ensureDir, listDir, peopleFileMode, readIfExists } from './durable.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { escapesHome } from './home-file.js';
+import { replaceGuarded } from './guarded-replace.js';
+import { quietPeriodMs } from './quiet-period.js';
 
 /** README "The outbox". */
 export type OutboxKind =
@@ -77,8 +78,12 @@ export function agentOfItemId(itemId: string): string | null {
  * never overwritten; its items are treated as still open.
  */
 export async function readOutbox(paths: HomePaths, agent: string): Promise<OutboxFile> {
+  return parseOutbox(paths, agent, await readIfExists(paths.outboxFile(agent)));
+}
+
+/** outbox.json's bytes (null: no file) as an outbox, or a ConfigError naming the file and field. */
+function parseOutbox(paths: HomePaths, agent: string, bytes: Buffer | null): OutboxFile {
   const file = paths.outboxFile(agent);
-  const bytes = await readIfExists(file);
   if (bytes === null) return { v: 1, items: [] };
   let value: unknown;
   const text = bytes.toString('utf8');
@@ -102,7 +107,7 @@ async function withOutboxLock<T>(paths: HomePaths, agent: string, fn: () => Prom
     stale: 10_000,
     retries: { retries: 100, minTimeout: 10, maxTimeout: 100 },
     realpath: false,
-    onCompromised: () => undefined, // a slow write; the mtime check below still guards the file
+    onCompromised: () => undefined, // a slow write; the guarded rename below still keeps a concurrent save
   });
   try {
     return await fn();
@@ -126,30 +131,42 @@ export function onOutboxWritten(listener: OutboxListener): () => void {
 }
 
 /**
- * Read, change and write outbox.json under the outbox lock. A person's edit
- * that lands between our read and our write is detected by mtime and the
- * change is applied again on top of it, so neither is lost.
+ * Read, change and write outbox.json under the outbox lock. A person's save
+ * that lands while we write (store/guarded-replace.ts) is caught, and the
+ * change is applied again on top of it, so neither is lost. A save caught
+ * half-written is waited for (the quiet period); one that stays broken is
+ * put back, and the broken file is reported as on a read.
  */
 export async function updateOutbox<T>(paths: HomePaths, agent: string, change: (outbox: OutboxFile) => T): Promise<T> {
   const file = paths.outboxFile(agent);
   return withOutboxLock(paths, agent, async () => {
-    for (let attempt = 0; ; attempt++) {
-      const before = await statMtime(file);
-      const outbox = await readOutbox(paths, agent);
+    let base = await readIfExists(file);
+    let onDisk = base; // what the file holds, as far as we know
+    for (;;) {
+      const outbox = parseOutbox(paths, agent, base);
       const result = change(outbox);
-      if ((await statMtime(file)) !== before && attempt < 5) continue;
-      await writeJsonAtomic(file, { v: 1, items: outbox.items }, { mode: peopleFileMode() });
-      for (const listener of listeners) listener(agent);
-      return result;
+      const text = JSON.stringify({ v: 1, items: outbox.items }, null, 2) + '\n';
+      const replaced = await replaceGuarded(file, onDisk, text, peopleFileMode(), (theirs) => parsesAsOutbox(paths, agent, theirs), quietPeriodMs());
+      if (replaced.kind === 'restored') {
+        parseOutbox(paths, agent, replaced.theirs); // throws the ConfigError that names the fault
+        throw new ConfigError(paths.relative(file), ['changed while it was being written; try again']);
+      }
+      if (replaced.kind === 'replaced') {
+        for (const listener of listeners) listener(agent);
+        return result;
+      }
+      base = replaced.theirs; // every edit a person made meanwhile stays; ours goes on top
+      onDisk = replaced.ours;
     }
   });
 }
 
-async function statMtime(file: string): Promise<number> {
+function parsesAsOutbox(paths: HomePaths, agent: string, bytes: Buffer): boolean {
   try {
-    return (await fs.stat(file)).mtimeMs;
+    parseOutbox(paths, agent, bytes);
+    return true;
   } catch {
-    return -1;
+    return false;
   }
 }
 

@@ -52,6 +52,11 @@ export class HomePaths {
     return path.join(this.root, 'node_modules', 'agentd');
   }
 
+  /** `<home>/package.json`: an eval case home declares its module type here (eval/sandbox.ts). */
+  packageManifest(): string {
+    return path.join(this.root, 'package.json');
+  }
+
   daemonConfigCandidates(): string[] {
     return [path.join(this.root, 'agentd.yaml'), path.join(this.root, 'agentd.yml'), path.join(this.root, 'agentd.json')];
   }
@@ -95,6 +100,11 @@ export class HomePaths {
   }
   inboxTask(agent: string, taskId: string): string {
     return path.join(this.inboxDir(agent), `${assertName(taskId, 'task id')}.json`);
+  }
+  /** An entry of the inbox by its file name as listed (which a person chose, so not necessarily a task id). */
+  inboxEntry(agent: string, fileName: string): string {
+    if (fileName !== path.basename(fileName) || fileName === '..' || fileName === '.') throw new BadNameError('path', fileName, 'must be a file name in the inbox');
+    return path.join(this.inboxDir(agent), fileName);
   }
   evalsDir(agent: string): string {
     return path.join(this.agentDir(agent), 'evals');
@@ -175,8 +185,20 @@ export class HomePaths {
   deadLetter(agent: string, taskId: string): string {
     return path.join(this.deadLetterDir(agent), `${assertName(taskId, 'task id')}.json`);
   }
+  /** The malformed task file itself, kept beside its dead-letter record (store/dead-letter-raw.ts). */
+  deadLetterRaw(agent: string, taskId: string): string {
+    return path.join(this.deadLetterDir(agent), `${assertName(taskId, 'task id')}.raw`);
+  }
   cacheDir(): string {
     return path.join(this.root, 'state', 'cache');
+  }
+  /** One cached model response, by its key (model/cache.ts). */
+  cacheEntry(key: string): string {
+    return path.join(this.cacheDir(), `${assertName(key, 'task id')}.json`);
+  }
+  /** The last audit line's seq and hash, which the next line chains on (observe/audit.ts). */
+  auditHead(): string {
+    return path.join(this.root, 'state', 'audit.head.json');
   }
   audit(): string {
     return path.join(this.root, 'state', 'audit.jsonl');
@@ -198,3 +220,70 @@ export class HomePaths {
     return path.join(this.root, 'state', `.healthz-${pid}`);
   }
 }
+
+/**
+ * What a path under the home is, in the layout above: the watcher asks this
+ * rather than knowing the layout itself. `hidden`: some part of the path
+ * starts with a dot (temp files, locks). Pure.
+ */
+export type HomePlace = { hidden: boolean } & (
+  | { kind: 'home' }
+  | { kind: 'daemon_config' }
+  /** Anything else at the top level, in state/, or outside the home. */
+  | { kind: 'other' }
+  | { kind: 'agents_root' }
+  | { kind: 'outbox_root' }
+  /** agents/<agent>: where the agent's folder is. */
+  | { kind: 'agent_folder'; agent: string }
+  | { kind: 'definition'; agent: string }
+  | { kind: 'current_task'; agent: string }
+  | { kind: 'context_snapshot'; agent: string }
+  | { kind: 'inbox_folder'; agent: string }
+  /** Any other entry directly in the agent's folder. */
+  | { kind: 'agent_entry'; agent: string }
+  /** agents/<agent>/inbox/<name>, whatever the name. */
+  | { kind: 'inbox_entry'; agent: string; name: string; task: boolean }
+  /** Deeper than the inbox's entries, or under another entry of the agent folder. */
+  | { kind: 'agent_deep'; agent: string }
+  | { kind: 'outbox_folder'; agent: string }
+  | { kind: 'outbox_file'; agent: string }
+  /** Anything else in outbox/<agent>/ or deeper. */
+  | { kind: 'outbox_other'; agent: string }
+);
+
+const DAEMON_CONFIG_NAME = /^agentd\.(ya?ml|json)$/;
+const DEFINITION_NAME = /^agent\.(ya?ml|json)$/;
+
+export function homePlace(paths: HomePaths, file: string): HomePlace {
+  const rel = path.relative(paths.root, file).split(path.sep);
+  const hidden = rel.some((part) => part.startsWith('.'));
+  const [top, agent, name, entry] = rel as [string, string | undefined, string | undefined, string | undefined];
+  if (top === '') return { hidden, kind: 'home' };
+  if (rel.length === 1) {
+    if (DAEMON_CONFIG_NAME.test(top)) return { hidden, kind: 'daemon_config' };
+    if (top === 'agents') return { hidden, kind: 'agents_root' };
+    if (top === 'outbox') return { hidden, kind: 'outbox_root' };
+    return { hidden, kind: 'other' };
+  }
+  if (top === 'agents') {
+    if (rel.length === 2) return { hidden, kind: 'agent_folder', agent: agent! };
+    if (rel.length === 3) return { hidden, agent: agent!, ...agentEntry(name!) };
+    if (rel.length === 4 && name === 'inbox') return { hidden, kind: 'inbox_entry', agent: agent!, name: entry!, task: entry!.endsWith('.json') };
+    return { hidden, kind: 'agent_deep', agent: agent! };
+  }
+  if (top === 'outbox') {
+    if (rel.length === 2) return { hidden, kind: 'outbox_folder', agent: agent! };
+    if (rel.length === 3 && name === 'outbox.json') return { hidden, kind: 'outbox_file', agent: agent! };
+    return { hidden, kind: 'outbox_other', agent: agent! };
+  }
+  return { hidden, kind: 'other' };
+}
+
+function agentEntry(name: string): { kind: 'definition' | 'current_task' | 'context_snapshot' | 'inbox_folder' | 'agent_entry' } {
+  if (DEFINITION_NAME.test(name)) return { kind: 'definition' };
+  if (name === 'current-task.json') return { kind: 'current_task' };
+  if (name === 'context-snapshot.json') return { kind: 'context_snapshot' };
+  if (name === 'inbox') return { kind: 'inbox_folder' };
+  return { kind: 'agent_entry' };
+}
+

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
 import { listDir } from './durable.js';
+import { plainBelowHome } from './plain-path.js';
 
 /**
  * Two agents must not share an inbox (README.md, "The home folder"): each would
@@ -11,6 +12,7 @@ import { listDir } from './durable.js';
  * that reaches it through a link is refused.
  */
 export async function sharedInboxProblem(paths: HomePaths, agent: string): Promise<string | null> {
+  if (await plainBelowHome(paths, paths.inboxDir(agent))) return null; // no link on the way (checked part by part, without realpath)
   const mine = await folderIds(paths, agent);
   if (!mine || isPlainFolder(mine, await real(paths.agentsDir()), agent)) return null; // no link on the way: nobody else can be this folder's owner
   for (const other of await listDir(paths.agentsDir())) {

@@ -7,13 +7,16 @@ import { taskSchema } from '../schema/schemas.js';
 import type { RawBudget } from '../config/daemon-config.js';
 import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
 import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
+import { writeInboxTask } from './inbox-writer.js';
 import { removeCheckpoint } from './checkpoint.js';
 import { quietPeriodMs } from './quiet-period.js';
 import { compareKeys, nextByKey, type InboxIndex, type InboxKey } from './inbox-index.js';
+import { plainBelowHome } from './plain-path.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from './home-file.js';
 import { crashPoint } from './crash-point.js';
 import { sharedInboxProblem } from './shared-folders.js';
 import { removeLeftoverPromotionLinks } from './promotion-links.js';
+import { keepRawFile, readRawFile, removeRawFile } from './dead-letter-raw.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 
 /**
@@ -142,7 +145,7 @@ export async function settleCurrentTask(paths: HomePaths, agent: string, now: Da
     const mtimeMs = read.mtime.getTime();
     if (now.getTime() - mtimeMs < quietPeriodMs()) return { kind: 'settling', untilMs: mtimeMs + quietPeriodMs() };
     const id = idFromBrokenTask(bytes) ?? generateTaskId(now);
-    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now);
+    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `current-task.json: ${p}`).join('; '), 'current', now, file);
     await removeDurable(file);
     return { kind: 'dead_lettered', id, problems: parsed.problems };
   }
@@ -184,7 +187,7 @@ function idFromBrokenTask(bytes: Buffer): string | null {
 async function requeueUnderFreshId(paths: HomePaths, agent: string, task: Task, bytes: Buffer): Promise<string> {
   const suffix = createHash('sha256').update(bytes).digest('hex').slice(0, 8);
   const id = `${task.id.slice(0, 100)}-r${suffix}`;
-  await writeFileDurable(paths.inboxTask(agent, id), taskJson({ ...task, id }), { mode: peopleFileMode() });
+  await writeInboxTask(paths, agent, id, { ...task, id });
   return id;
 }
 
@@ -211,9 +214,11 @@ export type Promotion =
  */
 export async function promoteNext(paths: HomePaths, agent: string, now: Date, maxBytes = DEFAULT_MAX_FILE_BYTES, index?: InboxIndex): Promise<Promotion> {
   const dir = paths.inboxDir(agent);
-  const escape = await escapesHome(paths, dir);
+  // No link on the way (one lstat per part, store/plain-path.ts): neither check below can find anything.
+  const plain = await plainBelowHome(paths, dir);
+  const escape = plain ? null : await escapesHome(paths, dir);
   if (escape) return { kind: 'refused', problem: `${paths.relative(dir)} ${escape}` };
-  const shared = await sharedInboxProblem(paths, agent); // a link made after the definition was loaded
+  const shared = plain ? null : await sharedInboxProblem(paths, agent); // a link made after the definition was loaded
   if (shared) return { kind: 'refused', problem: `agents/${agent} ${shared}` };
   // The daemon keeps an index (store/inbox-index.ts): the cost no longer grows with the inbox's depth.
   if (index) return promoteIndexed(paths, agent, dir, now, maxBytes, index);
@@ -277,7 +282,7 @@ async function inspectInboxFile(paths: HomePaths, agent: string, dir: string, na
       return null;
     }
     const id = isValidName(stem) ? stem : generateTaskId(now);
-    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `inbox/${name}: ${p}`).join('; '), 'inbox', now);
+    await deadLetterRaw(paths, agent, id, bytes, parsed.problems.map((p) => `inbox/${name}: ${p}`).join('; '), 'inbox', now, file);
     await removeDurable(file);
     seen.deadLettered.push(id);
     return null;
@@ -371,7 +376,10 @@ async function deadLetterRaw(
   message: string,
   source: 'inbox' | 'current',
   now: Date,
+  /** The malformed file, kept whole by a hard link (store/dead-letter-raw.ts). */
+  file?: string,
 ): Promise<void> {
+  if (file !== undefined) await keepRawFile(paths, agent, id, file);
   const record: DeadLetterRecord = {
     v: 1,
     agent,
@@ -410,7 +418,7 @@ async function releaseCurrent(paths: HomePaths, agent: string, claimed: Buffer, 
   if (nowBytes !== null && !nowBytes.equals(claimed)) {
     const parsed = parseTask(nowBytes, () => task.id, new Date());
     if (parsed.ok && !sameTask(parsed.task, task)) await requeueUnderFreshId(paths, agent, parsed.task, nowBytes);
-    else if (!parsed.ok) await writeFileDurable(paths.inboxTask(agent, `${task.id.slice(0, 100)}-edited`), nowBytes, { mode: peopleFileMode() });
+    else if (!parsed.ok) await writeInboxTask(paths, agent, `${task.id.slice(0, 100)}-edited`, nowBytes);
   }
   await removeDurable(file);
   await removeCheckpoint(paths, agent);
@@ -418,18 +426,22 @@ async function releaseCurrent(paths: HomePaths, agent: string, claimed: Buffer, 
 
 /** `agentd dlq retry`: the task goes back to the inbox first, then its record is removed. */
 export async function retryDeadLetter(paths: HomePaths, agent: string, id: string): Promise<Task | null> {
-  const record = (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
+  const record = await readDeadLetter(paths, agent, id);
   if (!record) return null;
   const escape = await escapesHome(paths, paths.inboxDir(agent));
   if (escape) throw new ConfigError(paths.relative(paths.inboxDir(agent)), [escape]);
-  if (record.task) await writeFileDurable(paths.inboxTask(agent, id), taskJson(record.task), { mode: peopleFileMode() });
-  else await writeFileDurable(paths.inboxTask(agent, id), record.raw ?? '', { mode: peopleFileMode() });
+  await writeInboxTask(paths, agent, id, record.task ?? record.raw ?? '');
   await removeDurable(paths.deadLetter(agent, id));
+  await removeRawFile(paths, agent, id);
   return record.task;
 }
 
+/** A dead letter; a malformed file's `raw` is the kept file as it is now, with what its writer added later. */
 export async function readDeadLetter(paths: HomePaths, agent: string, id: string): Promise<DeadLetterRecord | null> {
-  return (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
+  const record = (await readJson(paths.deadLetter(agent, id))) as DeadLetterRecord | null;
+  if (!record || record.task) return record;
+  const raw = await readRawFile(paths, agent, id).catch(() => null); // too big or gone: the snapshot stands
+  return raw === null ? record : { ...record, raw: raw.toString('utf8') };
 }
 
 export async function readDone(paths: HomePaths, agent: string, id: string): Promise<DoneRecord | null> {

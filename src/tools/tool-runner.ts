@@ -50,6 +50,12 @@ export async function runToolCommand(
     if (stderr.length < 4000) stderr += chunk;
   });
   child.stdin.on('error', () => undefined);
+  // Listened for before anything is awaited: a tool that exits while its group is being recorded
+  // (under load, or one that never reads stdin) would otherwise close unheard, and the call never end.
+  const closed = new Promise<number | null>((resolve) => {
+    child.once('error', () => resolve(127));
+    child.once('close', (c) => resolve(c));
+  });
   // At its exit, whatever it started goes too: a setsid child holding stdout would keep 'close' away.
   child.once('exit', () => cgroup?.kill());
   // Recorded before it is handed its arguments: a daemon killed from here on leaves a record the restart acts on.
@@ -68,10 +74,7 @@ export async function runToolCommand(
   };
   if (signal?.aborted) onStop();
   else signal?.addEventListener('abort', onStop, { once: true });
-  const code = await new Promise<number | null>((resolve) => {
-    child.once('error', () => resolve(127));
-    child.once('close', (c) => resolve(c));
-  });
+  const code = await closed;
   clearTimeout(timer);
   signal?.removeEventListener('abort', onStop);
   killAll(); // nothing it started outlives it

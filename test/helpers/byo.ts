@@ -4,6 +4,7 @@ import path from 'node:path';
 import test from 'node:test';
 import { completion, REPO_ROOT, startStandIn, TestHome, type StandIn, type StandInHandler } from './home.js';
 import { FAST_CONFIG, untilInFolder } from './support.js';
+import type { SpanLine } from '../../src/observe/trace.js';
 
 /**
  * Agents written with ordinary model clients (test/fixtures/byo/), run
@@ -70,7 +71,7 @@ export async function plainAgent(home: TestHome, name: string, script: string, e
   await home.write(`agents/${name}/agent.json`, {
     version: '1',
     protocol: 'none',
-    command: ['node', path.join(dir, script)],
+    command: [script.endsWith('.py') ? 'python3' : 'node', path.join(dir, script)],
     model: 'standin/gpt-test',
     output_schema: { type: 'object', required: ['answer', 'rounds'] },
     ...extra,
@@ -120,6 +121,10 @@ export function libraryScenarios(
     options.request?.(doneCalls[0]!.body);
     const journal = await home.readLines<{ kind: string; phase: string; name: string }>('state/done/journal/t1.jsonl');
     assert.equal(journal.filter((e) => e.kind === 'model' && e.phase === 'completed' && e.name === 'standin/gpt-test').length, 3, 'each call is a journaled step');
+    const spans = await modelSpans(home, 'done');
+    assert.equal(spans.length, 3, 'each call is a model span in the run\'s trace');
+    // 20 in + 5 out twice, 30 in + 8 out once, at $1 and $2 per million tokens.
+    assert.deepEqual(sumSpans(spans), { input: 70, output: 18, cost: 0.000106, replayed: 0 }, 'traced with tokens and cost');
 
     const handoff = await untilInFolder(home.path('outbox/limited'), () => home.readJson<{ reason: string; summary: string | null }>('outbox/limited/handoff.json').catch(() => null), (h) => h !== null, 'handoff', 90_000);
     assert.equal(handoff!.reason, 'max_steps');
@@ -157,7 +162,58 @@ export function libraryScenarios(
     assert.deepEqual(byTurn, [1, 1, 2, 1], 'calls 1 and 2 were replayed from the journal; only the unanswered third went out again');
     const journal = await home.readLines<{ kind: string; phase: string }>('state/crashy/journal/c1.jsonl');
     assert.equal(journal.filter((e) => e.kind === 'model' && e.phase === 'completed').length, 4);
+    const spans = await modelSpans(home, 'crashy');
+    assert.equal(spans.filter((s) => s.attributes['agentd.replayed'] === true && s.attributes['agentd.cost_usd'] === 0).length, 2, 'the restarted run traces the two replayed calls, at no cost');
   });
+}
+
+/** The model spans of every trace file of `agent` (one per run), oldest run first. */
+export async function modelSpans(home: TestHome, agent: string): Promise<SpanLine[]> {
+  const files = (await home.list(`state/${agent}/traces`)).sort();
+  const spans: SpanLine[] = [];
+  for (const file of files) spans.push(...(await home.readLines<SpanLine>(`state/${agent}/traces/${file}`)));
+  return spans.filter((s) => s.kind === 'model');
+}
+
+/** Tokens and cost of spans that went to the provider, and how many were replayed instead. */
+export function sumSpans(spans: SpanLine[]): { input: number; output: number; cost: number; replayed: number } {
+  const sent = spans.filter((s) => s.attributes['agentd.replayed'] !== true);
+  const sum = (key: string) => sent.reduce((n, s) => n + Number(s.attributes[key] ?? 0), 0);
+  return { input: sum('gen_ai.usage.input_tokens'), output: sum('gen_ai.usage.output_tokens'), cost: Math.round(sum('agentd.cost_usd') * 1e9) / 1e9, replayed: spans.length - sent.length };
+}
+
+/**
+ * Kill -9 of the daemon while the agent's third call (`call 3` in its user
+ * message) hangs at the provider; after a restart, calls 1 and 2 are answered
+ * from the journal and only call 3 goes out again. For agents that make three
+ * calls in a row (test/fixtures/byo/curl-calls.sh, the Python module agent).
+ */
+export async function threeCallCrash(t: { after(fn: () => Promise<void>): void }, writeAgent: (home: TestHome) => Promise<void>, agent: string): Promise<{ home: TestHome; output: unknown }> {
+  let holding = true;
+  const undo = lastFirst(t);
+  const standIn = await startStandIn(toolLoopProvider((body) => holding && userText(body).includes('call 3')));
+  undo(() => standIn.close());
+  const home = await TestHome.create(byoConfig(standIn));
+  undo(() => home.remove());
+  await writeAgent(home);
+  await home.inbox(agent, 'c1', { goal: 'three calls' });
+  const first = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
+  undo(() => first.stop('SIGKILL'));
+  await untilTrue(() => standIn.requests.length >= 3, 'the third call to reach the provider');
+  await first.stop('SIGKILL');
+  const firstSpans = await modelSpans(home, agent);
+  assert.deepEqual(sumSpans(firstSpans), { input: 60, output: 16, cost: 0.000092, replayed: 0 }, 'the killed run traced its two answered calls with their cost');
+  holding = false;
+
+  const second = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
+  undo(() => second.stop());
+  const output = await doneOutput(home, agent, 'c1');
+  const byCall = [1, 2, 3].map((n) => standIn.requests.filter((r) => userText(r.body).includes(`call ${n}`)).length);
+  assert.deepEqual(byCall, [1, 1, 2], 'calls 1 and 2 were replayed from the journal; only the unanswered third went out again');
+  for (const r of standIn.requests) assert.equal(r.headers.authorization, `Bearer ${PROVIDER_KEY}`);
+  const spans = await modelSpans(home, agent);
+  assert.deepEqual(sumSpans(spans), { input: 90, output: 24, cost: 0.000138, replayed: 2 }, 'the restarted run traced two replayed calls at no cost and one call to the provider');
+  return { home, output };
 }
 
 /** Cleanups run last registered first (a daemon stops before its home is removed), each even if one before failed. */

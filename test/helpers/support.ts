@@ -58,24 +58,7 @@ export async function readJsonOrNull<T>(file: string): Promise<T | null> {
   }
 }
 
-/**
- * True while `pid` is a live process. A zombie counts as dead: it has exited
- * and only waits for a parent (here, whatever init the container runs) to reap it.
- */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-  try {
-    const stat = fsSync.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false; // gone between the two checks
-  }
-}
+export { isAlive } from './process.js';
 
 /** Every regular file under `dir`, recursively, as absolute paths. */
 export async function allFiles(dir: string): Promise<string[]> {
@@ -88,13 +71,13 @@ export async function allFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-/** A fresh home for one test, removed afterwards whatever happens. */
+/** A fresh home for one test, closed afterwards whatever happens (its daemons stopped, its folder removed). */
 export async function inHome(config: string | undefined, body: (home: TestHome) => Promise<void>): Promise<void> {
   const home = await TestHome.create(config);
   try {
     await body(home);
   } finally {
-    await home.remove();
+    await home.close();
   }
 }
 

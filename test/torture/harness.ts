@@ -41,6 +41,8 @@ export interface TortureReport {
   /** Model calls whose completed answer was journaled and that were still made again. */
   modelCallsPaidTwice: number;
   auditOk: boolean;
+  /** What `agentd audit verify` found, when the chain does not verify. */
+  auditProblem?: string;
 }
 
 const LEDGER_TOOL = path.join(REPO_ROOT, 'test', 'fixtures', 'ledger-tool.mjs');
@@ -217,7 +219,9 @@ async function audit(
       report.unreadableFiles.push(path.relative(home.root, file));
     }
   }
-  report.auditOk = (await verifyAudit(paths)).ok;
+  const verified = await verifyAudit(paths);
+  report.auditOk = verified.ok;
+  if (!verified.ok) report.auditProblem = `line ${verified.line}: ${verified.problem}`;
   return report;
 }
 

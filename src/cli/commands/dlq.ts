@@ -4,6 +4,7 @@ import { exists, listDir } from '../../store/durable.js';
 import { assertName, isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
 import { listDeadLetters, readDeadLetter, retryDeadLetter, type DeadLetterEntry } from '../../store/tasks.js';
 import { EXIT, formatTable, homeOf, printJson, runCommand, withHome } from '../common.js';
+import { useHomeFileModes } from '../file-modes.js';
 import { truncate } from './outbox.js';
 
 interface DlqOptions {
@@ -65,6 +66,7 @@ async function retry(id: string, options: DlqOptions): Promise<number> {
     process.stderr.write(`agentd: ${paths.relative(inbox)} already exists: move it away first\n`);
     return EXIT.checkFailed;
   }
+  await useHomeFileModes(paths);
   await retryDeadLetter(paths, entry.agent, entry.id);
   if (options.json) printJson({ agent: entry.agent, id: entry.id, file: paths.relative(inbox) });
   else process.stdout.write(`requeued ${entry.id} into ${paths.relative(inbox)}\n`);

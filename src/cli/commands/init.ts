@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ensureDir, exists, writeFileDurable } from '../../store/durable.js';
+import { writeInboxTask } from '../../store/inbox-writer.js';
 import { HomePaths } from '../../store/paths.js';
 import { ensureHomeSdkLink } from '../../store/sdk-link.js';
 import { PACKAGE_ROOT } from '../../config/installation.js';
@@ -98,10 +99,10 @@ async function init(dir: string): Promise<number> {
   if (!(await exists(path.join(PACKAGE_ROOT, 'dist', 'src', 'sdk', 'index.js')))) process.stderr.write(`agentd: warning: the SDK is not built in ${PACKAGE_ROOT}; build agentd first (npm run build)\n`);
 
   const agentDir = paths.agentDir('example');
-  await writeFileDurable(path.join(paths.root, 'agentd.yaml'), DAEMON_CONFIG);
-  await writeFileDurable(path.join(agentDir, 'agent.yaml'), AGENT_DEFINITION);
-  await writeFileDurable(path.join(agentDir, 'agent.js'), AGENT_SOURCE);
-  await writeFileDurable(paths.inboxTask('example', HELLO_TASK.id), JSON.stringify(HELLO_TASK, null, 2) + '\n');
+  await writeFileDurable(paths.daemonConfigCandidates()[0]!, DAEMON_CONFIG);
+  await writeFileDurable(paths.definitionCandidates('example')[0]!, AGENT_DEFINITION);
+  await writeFileDurable(paths.inside(agentDir, 'agent.js'), AGENT_SOURCE);
+  await writeInboxTask(paths, 'example', HELLO_TASK.id, HELLO_TASK);
   await ensureDir(paths.stateRoot());
   await ensureDir(paths.outboxRoot());
   const linked = await ensureHomeSdkLink(paths);

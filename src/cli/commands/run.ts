@@ -6,7 +6,7 @@ import { ConfigError, NotFoundError, UsageError } from '../../errors.js';
 import { missingProviderKeys } from '../../config/provider-auth.js';
 import { createLogger } from '../../observe/logger.js';
 import { applySecuritySettings } from '../../security/apply.js';
-import { systemClock } from '../../run/clock.js';
+import { systemClock } from '../../core/clock.js';
 import { claimAndRun, type ClaimResult, type RunnerDeps } from '../../run/runner.js';
 import type { AgentDefinition } from '../../config/types.js';
 import { RunEndpoint } from '../../endpoint/server.js';

@@ -2,10 +2,11 @@ import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import { findDefinitionFile } from '../../config/agent-definition.js';
 import { NotFoundError, UsageError } from '../../errors.js';
-import { createFileExclusive, peopleFileMode } from '../../store/durable.js';
+import { writeInboxTask } from '../../store/inbox-writer.js';
 import { assertName } from '../../store/paths.js';
 import { generateTaskId, parseTask, type Task } from '../../store/tasks.js';
 import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
+import { useHomeFileModes } from '../file-modes.js';
 
 interface SubmitOptions {
   home?: string;
@@ -42,8 +43,9 @@ async function submit(agentName: string, options: SubmitOptions): Promise<number
   const parsed = parseTask(Buffer.from(JSON.stringify(candidate)), () => id, now);
   if (!parsed.ok) throw new UsageError(`the task is invalid: ${parsed.problems.join('; ')}`);
   const file = paths.inboxTask(agent, id);
+  await useHomeFileModes(paths);
   // An exclusive create, not a check then a write: of concurrent submits of one id exactly one wins.
-  if (!(await createFileExclusive(file, JSON.stringify(parsed.task, null, 2) + '\n', { mode: peopleFileMode() }))) {
+  if (!(await writeInboxTask(paths, agent, id, parsed.task, { exclusive: true }))) {
     process.stderr.write(`agentd: ${paths.relative(file)} already exists: choose another --id\n`);
     return EXIT.checkFailed;
   }

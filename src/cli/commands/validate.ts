@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { loadAgentDefinition } from '../../config/agent-definition.js';
 import { loadDaemonConfig, resolveDaemonConfig } from '../../config/daemon-config.js';
@@ -84,7 +83,7 @@ async function checkDefinition(paths: HomePaths, config: DaemonConfig, agent: st
 /** current-task.json and inbox/*.json; returns how many are valid tasks. */
 async function checkTasks(paths: HomePaths, agent: string, problems: Problem[], maxBytes: number): Promise<number> {
   const inbox = paths.inboxDir(agent);
-  const files = [paths.currentTask(agent), ...(await listDir(inbox)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort().map((n) => path.join(inbox, n))];
+  const files = [paths.currentTask(agent), ...(await listDir(inbox)).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort().map((n) => paths.inboxEntry(agent, n))];
   let valid = 0;
   for (const file of files) {
     const read = await readHomeFile(paths, file, maxBytes);
