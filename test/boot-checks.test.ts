@@ -84,10 +84,9 @@ describe('boot checks: a stale task waits for a person', () => {
     assert.equal((await home.readJson<{ id: string }>('state/stale/waiting/old.json')).id, 'old', 'the task waits parked');
 
     const resolved = await home.cli(['resolve', item!.id, '--continue']);
-    const resolvedAt = Date.now();
     assert.equal(resolved.code, 0, resolved.stderr);
-    const started = await daemon.waitForLog((l) => l.msg === 'run started' && l.agent === 'stale', 'the run after --continue');
-    assert.ok((started.time as number) - resolvedAt < 1000, `the daemon noticed the resolution ${(started.time as number) - resolvedAt}ms after the CLI exited`);
+    // The sweep comes every 60 s (the default) and waitForLog gives up after 20 s: only the watcher's event starts this run in time.
+    await daemon.waitForLog((l) => l.msg === 'run started' && l.agent === 'stale', 'the run after --continue');
     const ended = await daemon.runEnded('stale');
     assert.equal(ended.outcome, 'done');
 

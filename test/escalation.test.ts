@@ -113,11 +113,10 @@ describe('escalation: an unsure agent asks a person', () => {
     item.status = 'resolved';
     item.resolution = { decision: 'continue' };
     await fs.writeFile(file, JSON.stringify(outbox, null, 2));
-    const editedAt = Date.now();
 
     let runs = 0;
-    const started = await daemon.waitForLog((l) => l.msg === 'run started' && l.agent === 'unsure' && ++runs === 2, 'the run after the edit');
-    assert.ok((started.time as number) - editedAt < 1000, `the daemon noticed the edit ${(started.time as number) - editedAt}ms after it was saved`);
+    // The sweep comes every 60 s (the default) and waitForLog gives up after 20 s: only the watcher's event starts this run in time.
+    await daemon.waitForLog((l) => l.msg === 'run started' && l.agent === 'unsure' && ++runs === 2, 'the run after the edit');
     assert.equal((await daemon.runEnded('unsure', 2)).outcome, 'done');
     const [, second] = await starts(home, 'unsure');
     assert.deepEqual(

@@ -32,10 +32,9 @@ describe('agent locks', () => {
     assert.equal(await tryLockAgent(paths, 'a', 60_000), null, 'held by a live process');
     child.kill('SIGKILL');
     await once(child, 'close');
-    const started = Date.now();
+    // tryLockAgent does not wait: with a stale time of 60 s, only the dead-holder check can hand the lock over now.
     const lock = await tryLockAgent(paths, 'a', 60_000);
     assert.ok(lock, 'taken over from the dead holder');
-    assert.ok(Date.now() - started < 5000, 'without waiting for the 60 s stale time');
     await lock.release();
   });
 });

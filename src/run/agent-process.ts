@@ -102,12 +102,13 @@ export class AgentProcess {
     const [cmd, ...args] = spec.command;
     const confined = confinedSpawn([resolveExecutable(cmd!, spec.cwd), ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
     // Unsandboxed, it runs in a cgroup of its own where the daemon has one: killed whole at exit, setsid or not.
-    const { run, cgroup } = inRunCgroup(confined, spec.confinement?.sandbox ?? false);
+    const env = { ...withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)), ...spec.runEnv };
+    const { run, cgroup } = inRunCgroup(confined, spec.confinement?.sandbox ?? false, env);
     this.child = spawn(run.file, run.args, {
       cwd: spec.cwd,
       uid: run.uid,
       gid: run.gid,
-      env: { ...withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)), ...spec.runEnv },
+      env,
       detached: true, // its own process group, so a kill reaches everything it started
       stdio: ['pipe', 'pipe', 'pipe'],
     });

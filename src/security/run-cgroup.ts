@@ -77,6 +77,9 @@ export function findCgroupBase(procDir = '/proc/self'): CgroupBase {
   return { dir: null, reason: `the daemon's cgroup is not writable (${failures.join('; ')}); under systemd set Delegate=yes and ProtectControlGroups=no` };
 }
 
+/** What a shell may add to the environment it passes on. */
+const SHELL_VARIABLES = ['PWD', 'OLDPWD', 'SHLVL', '_'];
+
 /** A cgroup of one process's lifetime. */
 export class RunCgroup {
   private constructor(readonly dir: string) {}
@@ -100,13 +103,16 @@ export class RunCgroup {
    * (setpriv), so such a process cannot leave: another account may not write the
    * daemon's cgroup files. null: the account switch needs setpriv, which is missing.
    */
-  wrap(run: ConfinedSpawn, setpriv: string | null): ConfinedSpawn | null {
+  wrap(run: ConfinedSpawn, setpriv: string | null, env: Record<string, string>): ConfinedSpawn | null {
     let command = [run.file, ...run.args];
     if (run.uid !== undefined) {
       if (setpriv === null) return null;
       command = [setpriv, '--reuid', String(run.uid), '--regid', String(run.gid), '--clear-groups', '--', ...command];
     }
-    return { file: '/bin/sh', args: ['-c', 'echo $$ > "$0" && exec "$@"', path.join(this.dir, 'cgroup.procs'), ...command] };
+    // The shell exports variables of its own (PWD; bash also SHLVL and _): the command gets exactly `env`.
+    const own = SHELL_VARIABLES.filter((name) => !(name in env));
+    const script = `echo $$ > "$0" && ${own.length > 0 ? `unset ${own.join(' ')} && ` : ''}exec "$@"`;
+    return { file: '/bin/sh', args: ['-c', script, path.join(this.dir, 'cgroup.procs'), ...command] };
   }
 
   /** SIGKILL everything in it now: cgroup.kill (Linux 5.14+), else each pid it lists. */
@@ -206,7 +212,7 @@ export function setUpRunCgroups(log: Logger): void {
  * sandboxed (a sandbox's PID namespace already dies with it). The cgroup is null when
  * there is none; the spawn is then `run` unchanged.
  */
-export function inRunCgroup(run: ConfinedSpawn, sandboxed: boolean): { run: ConfinedSpawn; cgroup: RunCgroup | null } {
+export function inRunCgroup(run: ConfinedSpawn, sandboxed: boolean, env: Record<string, string>): { run: ConfinedSpawn; cgroup: RunCgroup | null } {
   if (sandboxed || !runBase?.dir) return { run, cgroup: null };
   let cgroup: RunCgroup;
   try {
@@ -214,7 +220,7 @@ export function inRunCgroup(run: ConfinedSpawn, sandboxed: boolean): { run: Conf
   } catch {
     return { run, cgroup: null }; // the base went away or filled up (cgroup.max.descendants): as without one
   }
-  const wrapped = cgroup.wrap(run, findOnPath('setpriv'));
+  const wrapped = cgroup.wrap(run, findOnPath('setpriv'), env);
   if (wrapped === null) {
     cgroup.removeEmpty();
     return { run, cgroup: null };

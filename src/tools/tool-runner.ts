@@ -32,12 +32,13 @@ export async function runToolCommand(
 ): Promise<ToolRun> {
   const [cmd, ...rest] = tool.command;
   // Unsandboxed, the tool runs in a cgroup of its own where the daemon has one (security/run-cgroup.ts).
-  const { run, cgroup } = inRunCgroup(confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env)), confinement?.sandbox ?? false);
+  const toolEnv = scrubbedEnv([], env);
+  const { run, cgroup } = inRunCgroup(confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env)), confinement?.sandbox ?? false, toolEnv);
   const killAll = (): void => {
     if (child.pid) killGroup(child.pid, 'SIGKILL');
     cgroup?.kill();
   };
-  const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: scrubbedEnv([], env), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: toolEnv, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let overflow = false;
