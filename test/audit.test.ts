@@ -123,6 +123,25 @@ await withAuditLock(paths, async () => {
     assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 7 });
   });
 
+  it('two crashes in a row between the append and the head write do not fork the chain', async () => {
+    const lines = await fill();
+    const third = JSON.parse(lines[2]!) as { seq: number; hash: string };
+    await fs.writeFile(home.path('state/audit.head.json'), JSON.stringify({ seq: third.seq, hash: third.hash })); // the head two behind
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 5 }, 'lines past the head are appends whose head update was cut off');
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    const after = (await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seq: number });
+    assert.deepEqual(after.map((l) => l.seq), [1, 2, 3, 4, 5, 6], 'the new line follows the last one, not the head');
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 6 });
+  });
+
+  it('a head that matches no line of the chain is reported', async () => {
+    await fill();
+    await fs.writeFile(home.path('state/audit.head.json'), JSON.stringify({ seq: 3, hash: 'f'.repeat(64) }));
+    const result = await verifyAudit(paths);
+    assert.equal(result.ok, false);
+    assert.match(result.ok ? '' : result.problem, /does not match line 3/);
+  });
+
   it('verifyChain accepts an empty trail', () => {
     assert.deepEqual(verifyChain('', null), { ok: true, lines: 0 });
   });

@@ -39,16 +39,18 @@ describe('the audit trail after its tail is cut', () => {
 
 describe('chainHead', () => {
   const head = { seq: 5, hash: 'h5' };
+  const line = (seq: number, prev = `h${seq - 1}`, hash = `h${seq}`) => ({ seq, hash, prev });
   it('the head file wins over a shorter or emptied file', () => {
-    assert.deepEqual(chainHead(head, { seq: 3, hash: 'h3', prev: 'h2' }), head);
-    assert.deepEqual(chainHead(head, null), head);
+    assert.deepEqual(chainHead(head, [line(2), line(3)]), head);
+    assert.deepEqual(chainHead(head, []), head);
   });
-  it('a line written just before a crash kept the head from moving is followed', () => {
-    assert.deepEqual(chainHead(head, { seq: 6, hash: 'h6', prev: 'h5' }), { seq: 6, hash: 'h6' });
-    assert.deepEqual(chainHead(head, { seq: 6, hash: 'x6', prev: 'forged' }), head);
+  it('lines written after the head, whose head update crashes cut off, are followed — one or several', () => {
+    assert.deepEqual(chainHead(head, [line(4), line(5), line(6)]), { seq: 6, hash: 'h6' });
+    assert.deepEqual(chainHead(head, [line(5), line(6), line(7)]), { seq: 7, hash: 'h7' }, 'two crashes in a row between append and head');
+    assert.deepEqual(chainHead(head, [line(5), line(6, 'forged', 'x6')]), head, 'a line that does not chain on is not');
   });
   it('no head file yet: the file is all there is', () => {
-    assert.deepEqual(chainHead(null, { seq: 2, hash: 'h2', prev: 'h1' }), { seq: 2, hash: 'h2' });
-    assert.equal(chainHead(null, null).seq, 0);
+    assert.deepEqual(chainHead(null, [line(1, 'g'), line(2)]), { seq: 2, hash: 'h2' });
+    assert.equal(chainHead(null, []).seq, 0);
   });
 });

@@ -101,20 +101,27 @@ export async function appendAfter(paths: HomePaths, head: Head, entry: AuditEntr
 
 /**
  * Where the next line chains on. state/audit.head.json is the authority: the
- * file's own last line is trusted only when it is the head or the one line
- * written just before a crash could update the head. A file cut short or
- * emptied is chained on from the head, so the gap stays visible to
+ * file's own lines are trusted only as far as they chain on from the head —
+ * lines written after it whose head update a crash cut off (a daemon killed
+ * between the append and the head write, perhaps twice in a row). A file cut
+ * short or emptied is chained on from the head, so the gap stays visible to
  * `agentd audit verify` after any number of further appends.
  */
 export async function readHead(paths: HomePaths): Promise<Head> {
-  return chainHead(await readHeadFile(paths), await lastWholeLine(paths.audit()));
+  return chainHead(await readHeadFile(paths), await tailLines(paths.audit()));
 }
 
-/** Pure: the head to append after, from the head file and the file's last line. */
-export function chainHead(head: Head | null, last: Pick<AuditLine, 'seq' | 'hash' | 'prev'> | null): Head {
+type Chained = Pick<AuditLine, 'seq' | 'hash' | 'prev'>;
+
+/** Pure: the head to append after, from the head file and the file's last lines (oldest first). */
+export function chainHead(head: Head | null, tail: Chained[]): Head {
+  const last = tail.at(-1);
   if (head === null) return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS }; // no head yet: a home older than the head file
-  if (last && last.seq === head.seq + 1 && last.prev === head.hash) return { seq: last.seq, hash: last.hash }; // crash after the append, before the head
-  return head;
+  let at = head;
+  for (const line of tail) {
+    if (line.seq === at.seq + 1 && line.prev === at.hash) at = { seq: line.seq, hash: line.hash }; // appended after the head, head never updated
+  }
+  return at;
 }
 
 async function readHeadFile(paths: HomePaths): Promise<Head | null> {
@@ -128,28 +135,29 @@ async function readHeadFile(paths: HomePaths): Promise<Head | null> {
   }
 }
 
-/** The last parseable line, reading only the file's tail. */
-async function lastWholeLine(file: string): Promise<AuditLine | null> {
+/** The parseable lines of the file's last 256 KB, oldest first. */
+async function tailLines(file: string): Promise<AuditLine[]> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, 'r');
   } catch {
-    return null;
+    return [];
   }
   try {
     const { size } = await handle.stat();
     const length = Math.min(size, 256 * 1024);
     const buf = Buffer.alloc(length);
     await handle.read(buf, 0, length, size - length);
-    const lines = buf.toString('utf8').split('\n').filter((l) => l.trim());
-    for (let i = lines.length - 1; i >= 0; i--) {
+    const lines: AuditLine[] = [];
+    for (const text of buf.toString('utf8').split('\n')) {
+      if (!text.trim()) continue;
       try {
-        return JSON.parse(lines[i]!) as AuditLine;
+        lines.push(JSON.parse(text) as AuditLine);
       } catch {
         // a torn tail, or the cut-off first line of the window
       }
     }
-    return null;
+    return lines;
   } finally {
     await handle.close();
   }
@@ -163,6 +171,7 @@ export function verifyChain(text: string, head: Head | null): VerifyResult {
   if (lines.at(-1) === '') lines.pop();
   let prev = GENESIS;
   let seq = 0;
+  let headOnChain = head !== null && head.seq === 0 && head.hash === GENESIS;
   for (let i = 0; i < lines.length; i++) {
     const n = i + 1;
     let line: AuditLine;
@@ -179,12 +188,12 @@ export function verifyChain(text: string, head: Head | null): VerifyResult {
     if (hashLine(body) !== hash) return { ok: false, line: n, problem: 'its content does not match its hash (the line was changed)' };
     prev = hash;
     seq = line.seq;
+    if (head && line.seq === head.seq && hash === head.hash) headOnChain = true;
   }
-  if (head && (head.seq !== seq || head.hash !== prev)) {
-    // The head is written after the append: one line more than the head is a crash, not tampering.
-    const headIsOneBehind = head.seq === seq - 1;
-    if (!headIsOneBehind) return { ok: false, line: Math.min(head.seq, seq) + 1, problem: `the chain ends at line ${seq} but the head says ${head.seq} (lines were removed at the end)` };
-  }
+  // The head is written after each append, so lines past the head are appends whose head update a
+  // crash cut off; a head past the end of the chain, or off it, means lines were removed or changed.
+  if (head && head.seq > seq) return { ok: false, line: seq + 1, problem: `the chain ends at line ${seq} but the head says ${head.seq} (lines were removed at the end)` };
+  if (head && !headOnChain) return { ok: false, line: head.seq, problem: `the head (state/audit.head.json) does not match line ${head.seq} (the line or the head was changed)` };
   return { ok: true, lines: seq };
 }
 
