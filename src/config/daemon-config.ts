@@ -139,45 +139,11 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   const where = file ?? 'agentd.yaml';
   if (!validateDaemonConfig(raw)) throw new ConfigError(where, validateDaemonConfig.problems(raw));
   const limits = mergeBudget(BUILTIN_LIMITS, raw.limits?.budget);
-  const defaults: AgentDefaults = {
-    budget: mergeBudget(BUILTIN_DEFAULTS.budget, raw.defaults?.budget),
-    freshness: mergeFreshness(BUILTIN_DEFAULTS.freshness, raw.defaults?.freshness),
-    retry: mergeRetry(BUILTIN_DEFAULTS.retry, raw.defaults?.retry),
-    maxAttempts: raw.defaults?.max_attempts ?? BUILTIN_DEFAULTS.maxAttempts,
-    stopGraceMs: raw.defaults?.stop_grace !== undefined ? parseDuration(raw.defaults.stop_grace) : BUILTIN_DEFAULTS.stopGraceMs,
-    heartbeatTimeoutMs: raw.defaults?.heartbeat_timeout !== undefined ? parseDuration(raw.defaults.heartbeat_timeout) : BUILTIN_DEFAULTS.heartbeatTimeoutMs,
-    approvalTtlMs: raw.defaults?.approval_ttl !== undefined ? parseDuration(raw.defaults.approval_ttl) : BUILTIN_DEFAULTS.approvalTtlMs,
-    sandbox: raw.defaults?.sandbox ?? BUILTIN_DEFAULTS.sandbox,
-    runAs: raw.defaults?.run_as ?? BUILTIN_DEFAULTS.runAs,
-    whileWaiting: raw.defaults?.while_waiting ?? BUILTIN_DEFAULTS.whileWaiting,
-  };
+  const defaults = resolveDefaults(raw.defaults);
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
   problems.push(...retryDelayProblems('defaults.retry', raw.defaults?.retry, defaults.retry));
   const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
-  const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
-  for (const [name, p] of Object.entries(raw.providers ?? {})) {
-    if (p.kind === 'openai' && !p.base_url) problems.push(`providers.${name}.base_url is required for kind openai`);
-    const keyFields = (['api_key_env', 'api_key_file', 'api_key_credential'] as const).filter((field) => p[field] !== undefined);
-    if (keyFields.length > 1) problems.push(`providers.${name}: ${keyFields.join(' and ')} are set; a key comes from one place, keep one`);
-    let script: string | null = null;
-    if (p.script) {
-      try {
-        script = paths.inside(paths.root, p.script);
-      } catch {
-        problems.push(`providers.${name}.script ${JSON.stringify(p.script)} must be a relative path inside the home, without ".."`);
-      }
-    }
-    providers[name] = {
-      name,
-      kind: p.kind,
-      baseUrl: p.base_url ? p.base_url.replace(/\/+$/, '') : null,
-      apiKeyEnv: p.api_key_env ?? null,
-      apiKeyFile: p.api_key_file ?? null,
-      apiKeyCredential: p.api_key_credential ?? null,
-      timeoutMs: p.timeout !== undefined ? parseDuration(p.timeout) : modelTimeoutMs,
-      script,
-    };
-  }
+  const providers = resolveProviders(paths, raw.providers ?? {}, modelTimeoutMs, problems);
   const lockStaleMs = raw.lock_stale !== undefined ? parseDuration(raw.lock_stale) : 10_000;
   if (lockStaleMs < 2000) problems.push('lock_stale must be at least 2s (proper-lockfile refuses less)');
   const outageAlertMs = raw.outage_alert !== undefined ? parseDuration(raw.outage_alert) : 10 * 60_000;
@@ -224,6 +190,51 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
     fileMode,
     notify,
   };
+}
+
+/** agentd.yaml's `defaults`, over the built-in ones. */
+function resolveDefaults(raw: RawDaemonConfig['defaults']): AgentDefaults {
+  return {
+    budget: mergeBudget(BUILTIN_DEFAULTS.budget, raw?.budget),
+    freshness: mergeFreshness(BUILTIN_DEFAULTS.freshness, raw?.freshness),
+    retry: mergeRetry(BUILTIN_DEFAULTS.retry, raw?.retry),
+    maxAttempts: raw?.max_attempts ?? BUILTIN_DEFAULTS.maxAttempts,
+    stopGraceMs: raw?.stop_grace !== undefined ? parseDuration(raw.stop_grace) : BUILTIN_DEFAULTS.stopGraceMs,
+    heartbeatTimeoutMs: raw?.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : BUILTIN_DEFAULTS.heartbeatTimeoutMs,
+    approvalTtlMs: raw?.approval_ttl !== undefined ? parseDuration(raw.approval_ttl) : BUILTIN_DEFAULTS.approvalTtlMs,
+    sandbox: raw?.sandbox ?? BUILTIN_DEFAULTS.sandbox,
+    runAs: raw?.run_as ?? BUILTIN_DEFAULTS.runAs,
+    whileWaiting: raw?.while_waiting ?? BUILTIN_DEFAULTS.whileWaiting,
+  };
+}
+
+/** agentd.yaml's `providers`, beside the embedded mock; problems are pushed, naming the field. */
+function resolveProviders(paths: HomePaths, raw: NonNullable<RawDaemonConfig['providers']>, modelTimeoutMs: number, problems: string[]): Record<string, ProviderConfig> {
+  const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
+  for (const [name, p] of Object.entries(raw)) {
+    if (p.kind === 'openai' && !p.base_url) problems.push(`providers.${name}.base_url is required for kind openai`);
+    const keyFields = (['api_key_env', 'api_key_file', 'api_key_credential'] as const).filter((field) => p[field] !== undefined);
+    if (keyFields.length > 1) problems.push(`providers.${name}: ${keyFields.join(' and ')} are set; a key comes from one place, keep one`);
+    let script: string | null = null;
+    if (p.script) {
+      try {
+        script = paths.inside(paths.root, p.script);
+      } catch {
+        problems.push(`providers.${name}.script ${JSON.stringify(p.script)} must be a relative path inside the home, without ".."`);
+      }
+    }
+    providers[name] = {
+      name,
+      kind: p.kind,
+      baseUrl: p.base_url ? p.base_url.replace(/\/+$/, '') : null,
+      apiKeyEnv: p.api_key_env ?? null,
+      apiKeyFile: p.api_key_file ?? null,
+      apiKeyCredential: p.api_key_credential ?? null,
+      timeoutMs: p.timeout !== undefined ? parseDuration(p.timeout) : modelTimeoutMs,
+      script,
+    };
+}
+  return providers;
 }
 
 function resolveMaxFileBytes(raw: number | string | undefined, problems: string[]): number {
