@@ -8,6 +8,7 @@ import { loadAgentDefinition } from '../src/config/agent-definition.js';
 import { loadDaemonConfig } from '../src/config/daemon-config.js';
 import { hostRun, type RunHostInput, type ToolCaller } from '../src/run/run-host.js';
 import { HomePaths } from '../src/store/paths.js';
+import { emptySpend } from '../src/store/journal.js';
 import { ManualClock } from './helpers/clock.js';
 import { isAlive } from './helpers/support.js';
 
@@ -58,7 +59,14 @@ function input(agent: RunHostInput['agent'], root: string, clock: ManualClock, o
     limits: { ...agent.budget },
     spentBefore: { steps: 0, toolCalls: 0, tokens: 0, costUsd: 0, runtimeMs: 0, dailyCostUsd: 0 },
     replay: [],
-    journalFile: path.join(root, 'journal.jsonl'),
+    records: {
+      // The limits under test need no journal: nothing is replayed and the totals start at zero.
+      journal: async () => undefined,
+      totals: () => ({ spend: emptySpend(), tail: [] }),
+      started: async () => undefined,
+      checkpoint: async () => undefined,
+      close: async () => undefined,
+    },
     sideEffectDecisions: new Map(),
     approvals: new Map(),
     audit: async () => undefined,
@@ -69,8 +77,6 @@ function input(agent: RunHostInput['agent'], root: string, clock: ManualClock, o
     clock,
     log: pino({ level: process.env.DEBUG_LIMITS ? 'debug' : 'silent' }),
     interrupt: new AbortController().signal,
-    onSpawn: async () => undefined,
-    onCheckpoint: async () => undefined,
     checkpointSeq: 0,
     resumedFromCheckpoint: false,
     killGraceMs: 100,

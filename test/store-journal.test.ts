@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appendJsonLine, readJsonLines } from '../src/store/durable.js';
-import { appendJournal, readJournal, requestHash, type CallRecord } from '../src/store/journal.js';
+import { appendJournal, readJournal, requestHash, TaskJournal, type CallRecord } from '../src/store/journal.js';
 import { closeHeld, isHeldOpen } from '../src/store/held-append.js';
 import { classifyPath, ignoredPath } from '../src/daemon/watcher.js';
 import { HomePaths, assertName } from '../src/store/paths.js';
@@ -116,5 +116,27 @@ describe('watcher', () => {
     assert.equal(ignoredPath(paths, '/h/agents/a/inbox', true), false);
     assert.equal(ignoredPath(paths, '/h/outbox/a/.outbox.lock', true), true);
     assert.equal(ignoredPath(paths, '/h/outbox/a/outbox.json', false), false);
+  });
+});
+
+describe('TaskJournal: one read, totals kept by the run', () => {
+  it('after appends, its totals are what reading the file again gives', async () => {
+    const file = path.join(dir, 'task-journal.jsonl');
+    await appendJournal(file, call(1, 'started'));
+    await appendJournal(file, call(1, 'completed', { usage: { input_tokens: 3, output_tokens: 4, cost_usd: 0.01 } }));
+    await closeHeld(file);
+    const journal = await TaskJournal.open(file);
+    const atStart = journal.effectiveAtStart();
+    assert.equal(atStart.length, 1);
+    await journal.append(call(2, 'started', { run_id: 'r2' }), false);
+    await journal.append(call(2, 'completed', { run_id: 'r2', usage: { input_tokens: 1, output_tokens: 1, cost_usd: 0.02 } }));
+    await journal.append({ v: 1, kind: 'supersede', run_id: 'r2', from_seq: 2, at: '2026-11-24T00:00:01Z' });
+    await journal.append(call(2, 'started', { run_id: 'r2', request_hash: 'other' }));
+    await journal.close();
+    assert.equal(isHeldOpen(file), false);
+    assert.equal(atStart.length, 1, 'the replay handed to the run does not move with its appends');
+    const reread = await readJournal(file);
+    assert.deepEqual(journal.totals(), { spend: reread.spend, tail: reread.tail });
+    assert.equal(journal.totals().spend.steps, 3);
   });
 });

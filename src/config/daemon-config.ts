@@ -81,6 +81,8 @@ export type { RawBudget, RawFreshness, RawRetry };
 
 const validateDaemonConfig = compile<RawDaemonConfig>(daemonConfigSchema);
 
+type RawProviders = NonNullable<RawDaemonConfig['providers']>;
+
 /** Overlay a raw budget onto `base`; each value is in the resolved units. */
 export { mergeBudget };
 
@@ -139,7 +141,18 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   const where = file ?? 'agentd.yaml';
   if (!validateDaemonConfig(raw)) throw new ConfigError(where, validateDaemonConfig.problems(raw));
   const limits = mergeBudget(BUILTIN_LIMITS, raw.limits?.budget);
-  const defaults = resolveDefaults(raw.defaults);
+  const defaults: AgentDefaults = {
+    budget: mergeBudget(BUILTIN_DEFAULTS.budget, raw.defaults?.budget),
+    freshness: mergeFreshness(BUILTIN_DEFAULTS.freshness, raw.defaults?.freshness),
+    retry: mergeRetry(BUILTIN_DEFAULTS.retry, raw.defaults?.retry),
+    maxAttempts: raw.defaults?.max_attempts ?? BUILTIN_DEFAULTS.maxAttempts,
+    stopGraceMs: raw.defaults?.stop_grace !== undefined ? parseDuration(raw.defaults.stop_grace) : BUILTIN_DEFAULTS.stopGraceMs,
+    heartbeatTimeoutMs: raw.defaults?.heartbeat_timeout !== undefined ? parseDuration(raw.defaults.heartbeat_timeout) : BUILTIN_DEFAULTS.heartbeatTimeoutMs,
+    approvalTtlMs: raw.defaults?.approval_ttl !== undefined ? parseDuration(raw.defaults.approval_ttl) : BUILTIN_DEFAULTS.approvalTtlMs,
+    sandbox: raw.defaults?.sandbox ?? BUILTIN_DEFAULTS.sandbox,
+    runAs: raw.defaults?.run_as ?? BUILTIN_DEFAULTS.runAs,
+    whileWaiting: raw.defaults?.while_waiting ?? BUILTIN_DEFAULTS.whileWaiting,
+  };
   const problems = budgetOverLimits(defaults.budget, limits, 'defaults.budget');
   problems.push(...retryDelayProblems('defaults.retry', raw.defaults?.retry, defaults.retry));
   const modelTimeoutMs = raw.model_timeout !== undefined ? parseDuration(raw.model_timeout) : 60_000;
@@ -192,24 +205,8 @@ export function resolveDaemonConfig(paths: HomePaths, file: string | null, raw: 
   };
 }
 
-/** agentd.yaml's `defaults`, over the built-in ones. */
-function resolveDefaults(raw: RawDaemonConfig['defaults']): AgentDefaults {
-  return {
-    budget: mergeBudget(BUILTIN_DEFAULTS.budget, raw?.budget),
-    freshness: mergeFreshness(BUILTIN_DEFAULTS.freshness, raw?.freshness),
-    retry: mergeRetry(BUILTIN_DEFAULTS.retry, raw?.retry),
-    maxAttempts: raw?.max_attempts ?? BUILTIN_DEFAULTS.maxAttempts,
-    stopGraceMs: raw?.stop_grace !== undefined ? parseDuration(raw.stop_grace) : BUILTIN_DEFAULTS.stopGraceMs,
-    heartbeatTimeoutMs: raw?.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : BUILTIN_DEFAULTS.heartbeatTimeoutMs,
-    approvalTtlMs: raw?.approval_ttl !== undefined ? parseDuration(raw.approval_ttl) : BUILTIN_DEFAULTS.approvalTtlMs,
-    sandbox: raw?.sandbox ?? BUILTIN_DEFAULTS.sandbox,
-    runAs: raw?.run_as ?? BUILTIN_DEFAULTS.runAs,
-    whileWaiting: raw?.while_waiting ?? BUILTIN_DEFAULTS.whileWaiting,
-  };
-}
-
-/** agentd.yaml's `providers`, beside the embedded mock; problems are pushed, naming the field. */
-function resolveProviders(paths: HomePaths, raw: NonNullable<RawDaemonConfig['providers']>, modelTimeoutMs: number, problems: string[]): Record<string, ProviderConfig> {
+/** The `providers` section, each checked; the embedded mock is always there. */
+function resolveProviders(paths: HomePaths, raw: RawProviders, modelTimeoutMs: number, problems: string[]): Record<string, ProviderConfig> {
   const providers: Record<string, ProviderConfig> = { mock: EMBEDDED_MOCK };
   for (const [name, p] of Object.entries(raw)) {
     if (p.kind === 'openai' && !p.base_url) problems.push(`providers.${name}.base_url is required for kind openai`);
@@ -233,7 +230,7 @@ function resolveProviders(paths: HomePaths, raw: NonNullable<RawDaemonConfig['pr
       timeoutMs: p.timeout !== undefined ? parseDuration(p.timeout) : modelTimeoutMs,
       script,
     };
-}
+  }
   return providers;
 }
 

@@ -1,5 +1,7 @@
 import type { AgentDefinition } from '../config/types.js';
-import { newItemId, updateOutbox } from '../store/outbox.js';
+import type { OutboxItem } from '../store/outbox.js';
+import { raise } from '../core/effects.js';
+import { raiseOutboxItem } from '../store/effects.js';
 import { utcDay } from '../store/spend.js';
 import type { RunnerDeps } from './runner.js';
 
@@ -33,23 +35,11 @@ export function dailyAlertText(agent: string, spentUsd: number, capUsd: number):
 export async function alertDailySpend(deps: RunnerDeps, agent: AgentDefinition, before: number, after: number, now: Date): Promise<void> {
   if (!crossesDailyAlert(before, after, agent.budget.dailyCostUsd)) return;
   const day = utcDay(now);
-  let added = false;
-  await updateOutbox(deps.paths, agent.name, (outbox) => {
-    if (outbox.items.some((i) => i.kind === 'budget_alert' && (i.details as { day?: string } | undefined)?.day === day)) return;
-    outbox.items.push({
-      id: newItemId(agent.name),
-      kind: 'budget_alert',
-      agent: agent.name,
-      task_id: null,
-      run_id: null,
-      created_at: now.toISOString(),
-      ...dailyAlertText(agent.name, after, agent.budget.dailyCostUsd),
-      details: { day, spent_usd: after, daily_cost_usd: agent.budget.dailyCostUsd },
-      status: 'open',
-    });
-    added = true;
-  });
-  if (added) deps.log.warn({ spent_usd: after, daily_cost_usd: agent.budget.dailyCostUsd }, 'agent passed 80% of its daily cost cap');
+  const cap = agent.budget.dailyCostUsd;
+  const item = { kind: 'budget_alert' as const, agent: agent.name, task_id: null, run_id: null, created_at: now.toISOString(), ...dailyAlertText(agent.name, after, cap), details: { day, spent_usd: after, daily_cost_usd: cap } };
+  const alerted = (items: OutboxItem[]) => items.some((i) => i.kind === 'budget_alert' && (i.details as { day?: string } | undefined)?.day === day);
+  // A notice, not a decision: no audit line.
+  await raiseOutboxItem(deps, raise(item, { msg: 'agent passed 80% of its daily cost cap', fields: { spent_usd: after, daily_cost_usd: cap } }, null), alerted);
 }
 
 /**

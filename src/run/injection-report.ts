@@ -1,5 +1,7 @@
 import type { AgentDefinition } from '../config/types.js';
-import { newItemId, updateOutbox, type OutboxItem } from '../store/outbox.js';
+import type { OutboxItem } from '../store/outbox.js';
+import { raise } from '../core/effects.js';
+import { raiseOutboxItem } from '../store/effects.js';
 import type { RunnerDeps } from './runner.js';
 import type { SuspectedInjection } from './taint.js';
 
@@ -19,29 +21,21 @@ export async function reportSuspectedInjection(
   const first = found[0];
   if (!first) return;
   const fingerprint = found.map((f) => f.fingerprint).join(',');
-  const item = await updateOutbox(deps.paths, agent.name, (outbox): OutboxItem | null => {
-    const known = outbox.items.some((i) => i.kind === 'suspected_injection' && i.task_id === taskId && (i.details as { fingerprint?: string } | undefined)?.fingerprint === fingerprint);
-    if (known) return null;
-    const item: OutboxItem = {
-      id: newItemId(agent.name),
-      kind: 'suspected_injection',
-      agent: agent.name,
-      task_id: taskId,
-      run_id: runId,
-      created_at: new Date(deps.clock.now()).toISOString(),
-      reason: `content from the ${first.source} looks like an injected instruction (${[...new Set(found.map((f) => f.rule))].join(', ')}): ${first.excerpt}`,
-      question: "From now on this task's write and irreversible tool calls wait for your approval; read tools still run. Resolve this item to acknowledge it.",
-      details: {
-        source: first.source,
-        findings: found.map((f) => ({ path: f.path, rule: f.rule, hidden_by: f.hiddenBy, excerpt: f.excerpt })),
-        fingerprint,
-      },
-      status: 'open',
-    };
-    outbox.items.push(item);
-    return item;
-  });
-  if (!item) return;
-  await deps.audit({ event: 'escalation', agent: agent.name, task_id: taskId, run_id: runId, details: { item_id: item.id, kind: 'suspected_injection', source: first.source } });
-  deps.log.warn({ task_id: taskId, run_id: runId, item_id: item.id, source: first.source }, 'suspected injection reported to the outbox');
+  const known = (items: OutboxItem[]) => items.some((i) => i.kind === 'suspected_injection' && i.task_id === taskId && (i.details as { fingerprint?: string } | undefined)?.fingerprint === fingerprint);
+  const item = {
+    kind: 'suspected_injection' as const,
+    agent: agent.name,
+    task_id: taskId,
+    run_id: runId,
+    created_at: new Date(deps.clock.now()).toISOString(),
+    reason: `content from the ${first.source} looks like an injected instruction (${[...new Set(found.map((f) => f.rule))].join(', ')}): ${first.excerpt}`,
+    question: "From now on this task's write and irreversible tool calls wait for your approval; read tools still run. Resolve this item to acknowledge it.",
+    details: {
+      source: first.source,
+      findings: found.map((f) => ({ path: f.path, rule: f.rule, hidden_by: f.hiddenBy, excerpt: f.excerpt })),
+      fingerprint,
+    },
+  };
+  const log = { msg: 'suspected injection reported to the outbox', fields: { task_id: taskId, run_id: runId, source: first.source } };
+  await raiseOutboxItem(deps, raise(item, log, { event: 'escalation', details: { kind: 'suspected_injection', source: first.source } }), known);
 }

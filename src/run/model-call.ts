@@ -1,7 +1,7 @@
 import type { ModelRequest, ModelResponse, StopReason, Usage } from '../protocol/messages.js';
 import { ModelCallError, type GatewayResult } from '../model/types.js';
 import type { ErrorCategory } from '../errors.js';
-import { appendJournal, requestHash } from '../store/journal.js';
+import { requestHash } from '../store/journal.js';
 import { decideModelCall, estimatePromptTokens, type Spent } from './budget.js';
 import type { ReplayCursor } from './replay.js';
 import type { RunHostInput } from './run-types.js';
@@ -78,7 +78,7 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
   if (!decision.ok) return { kind: 'refused', reason: decision.reason };
   const sent = clampOutput(request, decision.maxTokens);
 
-  await appendJournal(input.journalFile, { v: 1, seq, run_id: input.runId, kind: 'model', name: model, request_hash: hash, phase: 'started', at: iso(run) }, false);
+  await input.records.journal({ v: 1, seq, run_id: input.runId, kind: 'model', name: model, request_hash: hash, phase: 'started', at: iso(run) }, false);
   run.countStep();
   span?.sent(sent);
   let result: GatewayResult;
@@ -100,7 +100,7 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
   span?.set({ 'agentd.circuit_state': input.models.circuitState?.(model) });
   span?.completed(result);
   const reply: RecordedModelReply = { response: result.response, model: result.model, ...(result.raw ? { raw: result.raw } : {}) };
-  await appendJournal(input.journalFile, {
+  await input.records.journal({
     v: 1,
     seq,
     run_id: input.runId,
@@ -128,7 +128,7 @@ async function replayed(run: ModelCallRun, seq: number, hash: string): Promise<R
   const found = run.replay.match(seq, 'model', hash);
   if (found.kind === 'recorded') return found.call.result as RecordedModelReply;
   if (found.kind === 'diverged') {
-    await appendJournal(run.input.journalFile, { v: 1, kind: 'supersede', run_id: run.input.runId, from_seq: seq, at: iso(run) });
+    await run.input.records.journal({ v: 1, kind: 'supersede', run_id: run.input.runId, from_seq: seq, at: iso(run) });
   }
   return null;
 }
@@ -145,7 +145,7 @@ async function failed(run: ModelCallRun, seq: number, model: string, hash: strin
 
 async function journalFailed(run: ModelCallRun, seq: number, name: string, hash: string, error: { code: string; message: string; category?: string | undefined }): Promise<void> {
   const { input } = run;
-  await appendJournal(input.journalFile, {
+  await input.records.journal({
     v: 1,
     seq,
     run_id: input.runId,

@@ -1,7 +1,9 @@
 import type { AgentDefinition } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import type { CircuitInfo } from '../model/circuit-breaker.js';
-import { newItemId, readOutbox, updateOutbox, type OutboxItem } from '../store/outbox.js';
+import { readOutbox, updateOutbox, type OutboxItem } from '../store/outbox.js';
+import { raise, type ItemDraft } from '../core/effects.js';
+import { raiseOutboxItem } from '../store/effects.js';
 import type { HomePaths } from '../store/paths.js';
 
 /**
@@ -55,10 +57,9 @@ export function alertAgent(model: string, agents: readonly AgentDefinition[]): s
 }
 
 /** Pure: the item itself. */
-export function outageItem(agent: string, model: string, sinceMs: number, nowMs: number): OutboxItem {
+export function outageItem(agent: string, model: string, sinceMs: number, nowMs: number): ItemDraft {
   const minutes = Math.max(1, Math.round((nowMs - sinceMs) / 60_000));
   return {
-    id: newItemId(agent),
     kind: 'provider_unavailable',
     agent,
     task_id: null,
@@ -67,7 +68,6 @@ export function outageItem(agent: string, model: string, sinceMs: number, nowMs:
     reason: `model ${model} has been unavailable since ${new Date(sinceMs).toISOString()} (about ${minutes} min); its circuit is open`,
     question: `Tasks that use ${model} wait for it and go on by themselves when it answers again; this item is resolved then. Check the provider, or its key and quota.`,
     details: { model, since: new Date(sinceMs).toISOString() },
-    status: 'open',
   };
 }
 
@@ -121,13 +121,9 @@ export class OutageAlerts {
       this.deps.log.warn({ model }, 'model unavailable past outage_alert, and no agent names it: no outbox item');
       return;
     }
-    let added = false;
-    await updateOutbox(this.deps.paths, agent, (outbox) => {
-      if (outbox.items.some((i) => isOutageItem(i, model))) return; // one per model, even across a restart
-      outbox.items.push(outageItem(agent, model, sinceMs, nowMs));
-      added = true;
-    });
-    if (added) this.deps.log.warn({ model, agent, since: new Date(sinceMs).toISOString() }, 'model unavailable past outage_alert; outbox item opened');
+    const log = { msg: 'model unavailable past outage_alert; outbox item opened', fields: { model, agent, since: new Date(sinceMs).toISOString() } };
+    // One per model, even across a restart; a notice, not a decision: no audit line.
+    await raiseOutboxItem(this.deps, raise(outageItem(agent, model, sinceMs, nowMs), log, null), (items) => items.some((i) => isOutageItem(i, model)));
   }
 
   /** Every open item of the model is closed, wherever it is (one a restart left behind too). */

@@ -2,8 +2,7 @@ import { LeaseLostError } from '../store/lease.js';
 import { checkUsage, type Usage } from './usage-check.js';
 import { parseAgentLine, type AgentMessage, type HandoffMessage, type ModelCallMessage, type ModelRequest, type StopReason, type ToolCallMessage, type UsageMessage } from '../protocol/messages.js';
 import type { EndpointSession } from '../endpoint/server.js';
-import { closeHeld } from '../store/held-append.js';
-import { appendJournal, type EffectiveCall, type JournalSpend } from '../store/journal.js';
+import type { EffectiveCall, JournalSpend } from '../store/journal.js';
 import { compiledSchema } from '../schema/compiled.js';
 import type { ErrorCategory } from '../errors.js';
 import { formatErrors } from '../schema/validate.js';
@@ -15,7 +14,7 @@ import { ReplayCursor } from './replay.js';
 import { handleToolCall, type ToolCallHost } from './tool-call.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
 import { PlainOutput, writePlainFiles } from './plain-agent.js';
-import type { RunHostInput, RunOutcome, RunReport } from './run-types.js';
+import type { RunCheckpoint, RunHostInput, RunOutcome, RunReport } from './run-types.js';
 import { RunTaint } from './taint.js';
 import { CheckpointCoalescer } from './checkpoint-coalescer.js';
 import type { Timer } from './clock.js';
@@ -49,7 +48,7 @@ class RunHost {
   private warned = false;
   private queue: Promise<void> = Promise.resolve();
   /** Checkpoints coalesced: the last one wins, one write in flight (docs/protocol.md, `checkpoint`). */
-  private readonly checkpoints = new CheckpointCoalescer<Parameters<RunHostInput['onCheckpoint']>>((args) => this.writeCheckpoint(args));
+  private readonly checkpoints = new CheckpointCoalescer<RunCheckpoint>((checkpoint) => this.writeCheckpoint(checkpoint));
   private readonly callAbort = new AbortController();
   private process!: AgentProcess;
   private handoffArrived!: () => void;
@@ -81,59 +80,14 @@ class RunHost {
 
   async run(): Promise<RunReport> {
     const { input } = this;
-    // Without a command, the built-in model agent runs over the same protocol.
-    const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
     await this.taint.inspect(input.start.task.input, 'task input');
     // The goal and metadata reach the agent (and its model) as much as the input does.
     await this.taint.inspect(input.start.task.goal, 'task goal');
     if (input.start.task.metadata !== undefined) await this.taint.inspect(input.start.task.metadata, 'task metadata');
-    const plain = input.agent.protocol === 'none';
     const grant = input.endpoint?.open(this.endpointSession());
-    const files = plain ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
-    // A warm process (run/warm-pool.ts) is already started and waits for this start message. Not for
-    // plain agents (their task comes as files and stdin); it has no run's endpoint variables (README "Warm agents").
-    const warm = plain ? null : (input.takeWarm?.() ?? null);
-    warm?.adopt(input.log, (line: string) => this.onLine(line));
-    this.process =
-      warm ??
-      new AgentProcess(
-        { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...files?.env }, runEnv: grant?.env, confinement: input.agent.confinement },
-        input.log,
-        (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
-      );
-    if (plain) this.process.input(JSON.stringify(input.start.task) + '\n');
-    else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
-    // After the start message: a crash in between hands resolutions over again rather than never.
-    try {
-      await input.onSpawn(this.process.pid);
-    } catch (err) {
-      // The claim could not record this run: its process must not go on unrecorded (README.md, "The guarantee").
-      this.process.kill('SIGKILL');
-      await this.process.exited;
-      throw err;
-    }
-
-    const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
-    this.runtimeTimer = input.clock.setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
-    // A plain agent sends no messages between its calls: silence says nothing about it.
-    if (input.agent.heartbeatTimeoutMs > 0 && !plain) this.heartbeatTimer = input.clock.setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
-    input.live?.add({
-      agent: input.agent.name,
-      taskId: input.taskId,
-      runId: input.runId,
-      startedAt: this.startedAt,
-      progress: () => ({
-        run: { ...this.runSpend },
-        taskSteps: this.spent.steps,
-        taskCostUsd: this.spent.costUsd,
-        maxSteps: input.limits.steps,
-        maxCostUsd: input.limits.costUsd,
-      }),
-    });
-    const onInterrupt = () => this.onInterrupt();
-    if (input.interrupt.aborted) onInterrupt();
-    else input.interrupt.addEventListener('abort', onInterrupt, { once: true });
-
+    const files = this.plainOutput ? await writePlainFiles(input.start.task, input.start.resume, input.start.context) : null;
+    await this.start(grant?.env, files?.env);
+    const onInterrupt = this.arm();
     const exit = await this.process.exited;
     grant?.close();
     await files?.remove().catch((err: unknown) => input.log.warn({ err }, 'could not remove the plain agent\'s task folder'));
@@ -147,9 +101,62 @@ class RunHost {
     this.process.kill('SIGKILL');
     await this.queue.catch(() => undefined);
     await this.flushCheckpoints();
-    await closeHeld(this.input.journalFile);
+    await input.records.close();
+    return this.report(this.outcome ?? this.outcomeOfExit(exit.code, exit.signal));
+  }
 
-    const outcome = this.outcome ?? this.outcomeOfExit(exit.code, exit.signal);
+  /** The agent's process (a warm one, or spawned now) has its start message, and the run is recorded as its. */
+  private async start(runEnv: Record<string, string> | undefined, filesEnv: Record<string, string> | undefined): Promise<void> {
+    const { input } = this;
+    // Without a command, the built-in model agent runs over the same protocol.
+    const command = input.agent.command ?? [process.execPath, BUILTIN_AGENT_SCRIPT];
+    // A warm process (run/warm-pool.ts) is already started and waits for this start message. Not for
+    // plain agents (their task comes as files and stdin); it has no run's endpoint variables (README "Warm agents").
+    const warm = this.plainOutput ? null : (input.takeWarm?.() ?? null);
+    warm?.adopt(input.log, (line: string) => this.onLine(line));
+    this.process =
+      warm ??
+      new AgentProcess(
+        { command, cwd: input.agent.dir, passEnv: input.agent.env, agentdEnv: { ...input.agentdEnv, ...filesEnv }, runEnv, confinement: input.agent.confinement },
+        input.log,
+        (line) => (this.plainOutput ? this.plainOutput.add(line) : this.onLine(line)),
+      );
+    if (this.plainOutput) this.process.input(JSON.stringify(input.start.task) + '\n');
+    else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.remainingNow() } });
+    // After the start message: a crash in between hands resolutions over again rather than never.
+    try {
+      await input.records.started(this.process.pid);
+    } catch (err) {
+      // The claim could not record this run: its process must not go on unrecorded (README.md, "The guarantee").
+      this.process.kill('SIGKILL');
+      await this.process.exited;
+      throw err;
+    }
+  }
+
+  /** The runtime limit, the heartbeat, the live counters and the interrupt; returns the interrupt's listener. */
+  private arm(): () => void {
+    const { input } = this;
+    const runtimeLeft = input.limits.runtimeMs - input.spentBefore.runtimeMs;
+    this.runtimeTimer = input.clock.setTimeout(() => this.beginStop('max_runtime'), Math.max(0, runtimeLeft));
+    // A plain agent sends no messages between its calls: silence says nothing about it.
+    if (input.agent.heartbeatTimeoutMs > 0 && !this.plainOutput) this.heartbeatTimer = input.clock.setTimeout(() => this.onSilence(), input.agent.heartbeatTimeoutMs);
+    input.live?.add({
+      agent: input.agent.name,
+      taskId: input.taskId,
+      runId: input.runId,
+      startedAt: this.startedAt,
+      progress: () => ({ run: { ...this.runSpend }, taskSteps: this.spent.steps, taskCostUsd: this.spent.costUsd, maxSteps: input.limits.steps, maxCostUsd: input.limits.costUsd }),
+    });
+    const onInterrupt = () => this.onInterrupt();
+    if (input.interrupt.aborted) onInterrupt();
+    else input.interrupt.addEventListener('abort', onInterrupt, { once: true });
+    return onInterrupt;
+  }
+
+  /** What happened, as data, with the task's journal totals so finishing need not read the journal. */
+  private report(outcome: RunOutcome): RunReport {
+    const { input } = this;
     input.live?.end(input.runId, outcome.kind, this.runSpend, outcome.kind === 'failed' ? { category: outcome.category, message: outcome.message } : null);
     return {
       outcome,
@@ -160,13 +167,14 @@ class RunHost {
       seq: this.replay.seq,
       modelLatencyMs: this.modelLatencyMs,
       outageModel: outcome.kind === 'failed' && this.unavailable && !this.outcome ? this.unavailable.model : null,
+      journal: input.records.totals(),
     };
   }
 
   /** One coalesced checkpoint made durable; the runner fences it with the lease. */
-  private async writeCheckpoint(args: Parameters<RunHostInput['onCheckpoint']>): Promise<void> {
-    const span = this.input.trace?.checkpoint(args[3], args[2]);
-    await this.input.onCheckpoint(...args);
+  private async writeCheckpoint(checkpoint: RunCheckpoint): Promise<void> {
+    const span = this.input.trace?.checkpoint(checkpoint.seq, checkpoint.hasContext);
+    await this.input.records.checkpoint(checkpoint);
     span?.end();
   }
 
@@ -302,7 +310,7 @@ class RunHost {
       case 'tool':
         return this.onTool(message);
       case 'checkpoint':
-        this.checkpoints.submit([message.state, message.context, Object.hasOwn(message, 'context'), this.replay.seq, { ...this.runSpend }]);
+        this.checkpoints.submit({ state: message.state, context: message.context, hasContext: Object.hasOwn(message, 'context'), seq: this.replay.seq, runSpend: { ...this.runSpend } });
         return;
       case 'uncertain':
         this.finish({ kind: 'escalated', message });
@@ -377,7 +385,7 @@ class RunHost {
     const found = this.replay.match(seq, kind, hash);
     if (found.kind === 'recorded') return found.call;
     if (found.kind === 'diverged') {
-      await appendJournal(this.input.journalFile, { v: 1, kind: 'supersede', run_id: this.input.runId, from_seq: seq, at: this.iso() });
+      await this.input.records.journal({ v: 1, kind: 'supersede', run_id: this.input.runId, from_seq: seq, at: this.iso() });
     }
     return null;
   }
@@ -442,7 +450,7 @@ class RunHost {
   private unavailable: { category: ErrorCategory; message: string; model: string | null } | null = null;
 
   private async journalFailed(seq: number, kind: 'model' | 'tool', name: string, hash: string, error: { code: string; message: string; category?: string }): Promise<void> {
-    await appendJournal(this.input.journalFile, { v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
+    await this.input.records.journal({ v: 1, seq, run_id: this.input.runId, kind, name, request_hash: hash, phase: 'failed', error, at: this.iso() });
   }
 
   private onTool(message: ToolCallMessage): Promise<void> {
@@ -474,7 +482,7 @@ class RunHost {
 
   private async onUsage(message: UsageMessage): Promise<void> {
     const usage = this.checkedUsage({ input_tokens: message.input_tokens, output_tokens: message.output_tokens, cost_usd: message.cost_usd ?? 0 }, 'usage message');
-    await appendJournal(this.input.journalFile, { v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
+    await this.input.records.journal({ v: 1, seq: 0, run_id: this.input.runId, kind: 'usage', name: 'agent', request_hash: '', phase: 'completed', usage, at: this.iso() });
     this.addUsage(usage);
     this.afterSpend();
     const exhausted = exhaustedBudget(this.input.limits, this.spentNow());

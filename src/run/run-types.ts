@@ -4,7 +4,7 @@ import type { AgentProcess } from './agent-process.js';
 import type { AgentDefinition, BudgetLimits } from '../config/types.js';
 import type { HandoffMessage, StartMessage, StopReason, UncertainMessage } from '../protocol/messages.js';
 import type { GatewayCall, GatewayResult } from '../model/types.js';
-import type { EffectiveCall, JournalSpend } from '../store/journal.js';
+import type { EffectiveCall, JournalRecord, JournalSpend, JournalTotals } from '../store/journal.js';
 import type { AuditEntry } from '../observe/audit.js';
 import type { RunTrace } from '../observe/trace.js';
 import type { ApprovalCause, ApprovalRecord } from '../tools/approval.js';
@@ -69,6 +69,41 @@ export interface RunReport {
   modelLatencyMs: number[];
   /** The model whose unavailability (no fallback left) ended a failed run: an outage, not the task's fault (run/outage.ts). */
   outageModel?: string | null;
+  /** The task's journal totals at the run's end (every run's spend, the last records): finishing does not read the journal again. */
+  journal: JournalTotals;
+}
+
+/** A checkpoint the agent sent, as the run records it. */
+export interface RunCheckpoint {
+  state: unknown;
+  context: unknown;
+  /** Whether the message carried a context (null is a context too). */
+  hasContext: boolean;
+  /** How many calls the task had made when the agent checkpointed (where a resume from it continues). */
+  seq: number;
+  /** What this run has spent so far, kept in checkpoint.json as the task's spend floor. */
+  runSpend: JournalSpend;
+}
+
+/**
+ * Where a run records what it does (README "The guarantee"): the task's
+ * journal, its checkpoint and context, and the hand-over of a person's
+ * resolutions. The run host builds no path; the claim gives it this port.
+ */
+export interface RunRecords {
+  /** Appends to the task's journal, fdatasynced unless `sync` is false. */
+  journal(record: JournalRecord, sync?: boolean): Promise<void>;
+  /** The task's journal totals so far, this run's records included. */
+  totals(): JournalTotals;
+  /**
+   * The agent's process has its start message: the run is recorded as running
+   * in it, and the resolutions it was handed count as delivered.
+   */
+  started(pid: number | null): Promise<void>;
+  /** One (coalesced) checkpoint made durable, with the context it carried. */
+  checkpoint(checkpoint: RunCheckpoint): Promise<void>;
+  /** The run is over: nothing more is appended. */
+  close(): Promise<void>;
 }
 
 export interface RunHostInput {
@@ -81,7 +116,8 @@ export interface RunHostInput {
   spentBefore: Spent;
   /** The task's effective call history, answered from while it matches. */
   replay: EffectiveCall[];
-  journalFile: string;
+  /** Journal, checkpoint, context and delivery of this run. */
+  records: RunRecords;
   /** A warm process for this run (run/warm-pool.ts), or null: then one is spawned. */
   takeWarm?: () => AgentProcess | null;
   /** A person's answers about calls whose outcome was unknown, by seq (`approve`: it happened; `retry`: run it again). */
@@ -102,16 +138,12 @@ export interface RunHostInput {
   log: Logger;
   /** Aborted on daemon shutdown (reason 'shutdown') or a lost lock (reason 'lock_lost'). */
   interrupt: AbortSignal;
-  onSpawn(pid: number | null): Promise<void>;
   /**
    * Throws LeaseLostError (store/lease.ts) once this daemon no longer holds the
    * agent's lock: checked before each agent message is acted on, since every
    * one of them may write (journal, checkpoint, result).
    */
   fence?: () => Promise<void>;
-  /** `seq`: how many calls the task had made when the agent checkpointed (where a resume from it continues). */
-  /** `runSpend`: what this run has spent so far, kept in checkpoint.json as the task's spend floor. */
-  onCheckpoint(state: unknown, context: unknown, hasContext: boolean, seq: number, runSpend: JournalSpend): Promise<void>;
   /** The seq recorded with the last checkpoint, and whether the agent was handed that checkpoint. */
   checkpointSeq: number;
   resumedFromCheckpoint: boolean;

@@ -1,40 +1,44 @@
 import fs from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AgentDefinition, DaemonConfig } from '../config/types.js';
+import type { AgentDefinition, BudgetLimits, DaemonConfig } from '../config/types.js';
 import { ConfigError } from '../errors.js';
-import { formatDuration } from '../config/duration.js';
 import type { HomePaths } from '../store/paths.js';
 import { readIfExists } from '../store/durable.js';
-import { newCheckpoint, readCheckpoint, writeCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
-import { readJournal } from '../store/journal.js';
+import { CheckpointOwner, newCheckpoint, readCheckpoint, type RunTrigger, type TaskCheckpoint } from '../store/checkpoint.js';
+import { TaskJournal, type JournalSpend } from '../store/journal.js';
 import { tryLockAgent } from '../store/lock.js';
 import { LeaseLostError } from '../store/lease.js';
-import { killOrphanGroups, registerGroup, unregisterGroup } from '../store/process-registry.js';
+import { killOrphanGroups, unregisterGroup } from '../store/process-registry.js';
 import { hostId } from '../store/host.js';
-import { addOutboxItem, markDelivered, newItemId, readOutbox, type OutboxItem, type OutboxKind } from '../store/outbox.js';
+import { readOutbox, type OutboxItem } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
 import { quietPeriodMs } from '../store/quiet-period.js';
-import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
+import type { Task } from '../store/tasks.js';
+import { applyEffects, raiseOutboxItem, type EffectPorts } from '../store/effects.js';
 import type { AuditEntry } from '../observe/audit.js';
 import type { InboxIndex } from '../store/inbox-index.js';
+import type { RaiseItem } from '../core/effects.js';
+import { backoffUntil, planAdmission, planContext, runTrigger, startCheckpoint, type OutboxFacts } from '../core/boot-plan.js';
 import type { WarmPool } from './warm-pool.js';
 import { killGroup } from './agent-process.js';
-import { isStale, toDelivered, viewOutbox } from './boot.js';
+import { toDelivered, type OutboxView } from './boot.js';
 import { taskLimits, type PriceRate } from './budget.js';
 import type { Clock } from './clock.js';
-import { readContext, runContextRefresh, writeContext } from './context.js';
-import { applyOutcome, cancelTask, recordInterruptedRun } from './finish.js';
-import { hostRun, type ModelCaller, type RunOutcome, type ToolCaller } from './run-host.js';
+import { readContext, runContextRefresh, type ContextSnapshot } from './context.js';
+import { applyOutcome, recordInterruptedRun } from './finish.js';
+import { hostRun, type ModelCaller, type RunHostInput, type RunOutcome, type ToolCaller } from './run-host.js';
 import type { LiveRuns } from './live-runs.js';
 import { closeRunTrace, openRunTrace } from './run-trace.js';
 import { reportSuspectedInjection } from './injection-report.js';
 import { withAgentRetry } from './agent-models.js';
 import { RunDailyAlert } from './daily-alert.js';
 import type { RunEndpoint } from '../endpoint/server.js';
-import { addSpend, spendSoFar, toStored } from './spend-floor.js';
+import { spendSoFar } from './spend-floor.js';
 import { gateModels, type ModelGate } from './outage.js';
-import { dropParkedCopy, parkCurrent, settleParkedCopy, shouldPark, takeParked } from '../store/waiting.js';
+import { dropParkedCopy, parkCurrent, settleParkedCopy, shouldPark } from '../store/waiting.js';
+import { pickTask } from './pick-task.js';
+import { runRecords } from './run-records.js';
 
 /**
  * One claim of one agent: lock it, settle and pick its task, run the boot
@@ -140,221 +144,228 @@ function admitModels(deps: RunnerDeps, agent: AgentDefinition): ModelGate {
 const OUTAGE_POLL_MS = 250;
 
 async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, requestedTrigger?: RunTrigger): Promise<ClaimResult> {
-  const { paths, clock } = deps;
-  const now = () => new Date(clock.now());
-  let trigger: RunTrigger = requestedTrigger ?? 'file';
-
-  // 2. The task: current-task.json, else the next one from the inbox.
-  let current = await settleCurrentTask(paths, claimedAs.name, now(), deps.config.maxFileBytes);
-  if (current.kind === 'settling') return { kind: 'waiting', untilMs: current.untilMs };
-  if (current.kind === 'dead_lettered') {
-    deps.log.warn({ task_id: current.id, problems: current.problems }, 'malformed current-task.json dead-lettered');
-    return { kind: 'settled' };
-  }
-  // A parked task whose person has answered comes back ahead of the inbox (store/waiting.ts).
-  if (current.kind === 'none') current = (await takeParked(paths, claimedAs.name)) ?? current;
-  if (current.kind === 'none') {
-    const promoted = await promoteNext(paths, claimedAs.name, now(), deps.config.maxFileBytes, deps.inbox);
-    if (promoted.kind === 'dead_lettered') {
-      deps.log.warn({ task_ids: promoted.ids }, 'malformed inbox tasks dead-lettered');
-      return { kind: 'settled' };
-    }
-    if (promoted.kind === 'settling') return { kind: 'waiting', untilMs: promoted.untilMs };
-    if (promoted.kind === 'refused') {
-      deps.log.error({ problem: promoted.problem }, 'inbox refused');
-      return { kind: 'blocked', itemId: null, reason: promoted.problem };
-    }
-    if (promoted.kind === 'empty') return { kind: 'idle' };
-    if (promoted.deadLettered.length > 0) deps.log.warn({ task_ids: promoted.deadLettered }, 'malformed inbox tasks dead-lettered');
-    current = { kind: 'task', task: promoted.task, bytes: promoted.bytes };
-    trigger = requestedTrigger ?? (promoted.task.metadata?.trigger === 'cron' ? 'cron' : 'inbox'); // a schedule's task (daemon/schedules.ts)
-  }
-  const { task, bytes: claimed } = current;
+  const picked = await pickTask(deps, claimedAs.name, requestedTrigger);
+  if (picked.kind === 'none') return picked.result;
+  const { task, bytes: claimed } = picked;
   const agent = deps.currentDefinition?.(claimedAs.name) ?? claimedAs;
-  const log = deps.log.child({ task_id: task.id });
-  await settleParkedCopy(paths, agent.name, task, claimed);
+  const claim: Claim = { deps, log: deps.log.child({ task_id: task.id }), agent, task, claimed, checkpoint: await openCheckpoint(deps, agent, task, claimed) };
+  const trigger = runTrigger(picked.trigger, requestedTrigger, claim.checkpoint.current);
+  const until = backoffUntil(claim.checkpoint.current, deps.clock.now());
+  if (until !== null) return { kind: 'waiting', untilMs: until };
+  const booted = await bootTask(claim);
+  if (booted.kind !== 'go') return booted.result;
+  return runTask(claim, trigger, booted);
+}
 
-  let checkpoint = (await readCheckpoint(paths, agent.name, task.id)) ?? newCheckpoint(task.id);
-  if (checkpoint.active_run) {
-    // The daemon died during that run: record it, kill an orphan left on this host, resume.
-    const orphan = checkpoint.active_run;
+/** One claimed task and what the claim holds of it. */
+interface Claim {
+  deps: RunnerDeps;
+  /** The claim's log: every line names the task. */
+  log: Logger;
+  agent: AgentDefinition;
+  task: Task;
+  claimed: Buffer;
+  checkpoint: CheckpointOwner;
+}
+
+/** Where the claim's effects are applied (store/effects.ts). */
+function effectPorts(claim: Claim, log: Logger = claim.deps.log): EffectPorts {
+  const { deps } = claim;
+  return { paths: deps.paths, audit: deps.audit, log, fence: deps.fence, agent: claim.agent.name, claimed: claim.claimed, checkpoint: claim.checkpoint };
+}
+
+/**
+ * The task's checkpoint, in its one owner. A run the daemon died in is
+ * recorded first, and an orphan it left on this host is killed.
+ */
+async function openCheckpoint(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer): Promise<CheckpointOwner> {
+  await settleParkedCopy(deps.paths, agent.name, task, claimed);
+  const owner = new CheckpointOwner(deps.paths, agent.name, (await readCheckpoint(deps.paths, agent.name, task.id)) ?? newCheckpoint(task.id));
+  const orphan = owner.current.active_run;
+  if (orphan) {
     if (orphan.pid && orphan.host === hostId() && orphan.daemon_pid !== process.pid) killGroup(orphan.pid, 'SIGKILL');
-    checkpoint = await recordInterruptedRun(paths, agent, task, checkpoint, now());
+    await recordInterruptedRun(deps.paths, agent, task, owner, new Date(deps.clock.now()));
   }
-  if (checkpoint.runs.length > 0) trigger = requestedTrigger === 'cli' ? 'cli' : 'resume';
-  if (checkpoint.next_attempt_at && Date.parse(checkpoint.next_attempt_at) > clock.now()) {
-    return { kind: 'waiting', untilMs: Date.parse(checkpoint.next_attempt_at) };
-  }
+  return owner;
+}
 
-  // 4 (read first, so a person's answer to 2 and 3 counts). Open items hold the task back.
-  let items: OutboxItem[];
+type Booted = { kind: 'stop'; result: ClaimResult } | { kind: 'go'; outbox: OutboxView; context: ContextSnapshot; agentdEnv: Record<string, string> };
+
+/** Steps 2 to 4 of the boot: the outbox, the task's age, the context's age (core/boot-plan.ts decides). */
+async function bootTask(claim: Claim): Promise<Booted> {
+  const { deps, agent, task } = claim;
+  const now = deps.clock.now();
+  // Read first, so a person's answer to the age checks counts.
+  const admission = planAdmission({ agent, task, checkpoint: claim.checkpoint.current, outbox: await outboxFacts(deps, agent.name), now });
+  switch (admission.kind) {
+    case 'wait':
+      return stop({ kind: 'waiting', untilMs: admission.untilMs });
+    case 'broken':
+      await applyEffects(effectPorts(claim, claim.log), admission.effects);
+      return stop({ kind: 'blocked', itemId: null, reason: admission.reason });
+    case 'held':
+      return stop(await holdTask(claim, admission.item));
+    case 'cancel':
+      await dropParkedCopy(deps.paths, agent.name, task, claim.claimed);
+      await applyEffects(effectPorts(claim), admission.effects);
+      return stop({ kind: 'settled' });
+    case 'escalate':
+      await dropParkedCopy(deps.paths, agent.name, task, claim.claimed);
+      return stop(await escalateBoot(claim, admission.raise));
+  }
+  await dropParkedCopy(deps.paths, agent.name, task, claim.claimed);
+  return checkContext(claim, admission.outbox);
+}
+
+function stop(result: ClaimResult): Booted {
+  return { kind: 'stop', result };
+}
+
+/** An open item holds the task back: it is parked while it waits, or it blocks. */
+async function holdTask(claim: Claim, item: OutboxItem): Promise<ClaimResult> {
+  const { deps, agent, task, claimed } = claim;
+  const reason = item.reason;
+  if (await parkIfWaiting(deps, agent, task, claimed)) return { kind: 'blocked', itemId: item.id, reason, parked: true };
+  await dropParkedCopy(deps.paths, agent.name, task, claimed);
+  claim.log.debug({ item_id: item.id, kind: item.kind }, 'task waits for an open outbox item');
+  return { kind: 'blocked', itemId: item.id, reason };
+}
+
+/** Step 3: the context's age, refreshed once when the definition says how. */
+async function checkContext(claim: Claim, outbox: OutboxView): Promise<Booted> {
+  const { deps, agent, task } = claim;
+  const agentdEnv = { AGENTD_AGENT: agent.name, AGENTD_TASK_ID: task.id, AGENTD_HOME: deps.paths.root };
+  let context = await readContext(deps.paths, agent.name);
+  for (let refreshed = false; ; refreshed = true) {
+    const decision = planContext({ agent, task, context, accepted: outbox.staleContextAccepted, refreshed, now: deps.clock.now() });
+    if (decision.kind === 'go') return { kind: 'go', outbox, context, agentdEnv };
+    if (decision.kind === 'escalate') return stop(await escalateBoot(claim, decision.raise));
+    const ok = await runContextRefresh(agent.freshness.contextRefresh!, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, claim.log, agent.confinement);
+    if (!ok) claim.log.warn('context_refresh failed');
+    context = await readContext(deps.paths, agent.name);
+  }
+}
+
+/** outbox.json as the boot plan reads it: its items, or why it cannot be read and when it was last written. */
+async function outboxFacts(deps: RunnerDeps, agent: string): Promise<OutboxFacts> {
   try {
-    items = (await readOutbox(paths, agent.name)).items;
+    return { kind: 'ok', items: (await readOutbox(deps.paths, agent)).items };
   } catch (err) {
     const reason = err instanceof ConfigError ? err.message : `outbox unreadable: ${(err as Error).message}`;
-    // A person's editor may be half-way through writing it: look again once it has been still a moment.
-    const mtimeMs = (await fs.stat(paths.outboxFile(agent.name)).catch(() => null))?.mtimeMs ?? 0;
-    if (clock.now() - mtimeMs < quietPeriodMs()) return { kind: 'waiting', untilMs: mtimeMs + quietPeriodMs() };
-    log.error({ problem: reason }, 'outbox.json is broken; the task waits until it is fixed');
-    return { kind: 'blocked', itemId: null, reason };
+    const mtimeMs = (await fs.stat(deps.paths.outboxFile(agent)).catch(() => null))?.mtimeMs ?? 0;
+    return { kind: 'unreadable', reason, mtimeMs, quietMs: quietPeriodMs() };
   }
-  const outbox = viewOutbox(items, task.id);
-  if (!outbox.cancel && outbox.blocking && (await parkIfWaiting(deps, agent, task, claimed, true))) return { kind: 'blocked', itemId: outbox.blocking.id, reason: outbox.blocking.reason, parked: true };
-  await dropParkedCopy(paths, agent.name, task, claimed);
-  if (outbox.cancel) {
-    await cancelTask(deps, agent, task, claimed, checkpoint, outbox.cancel);
-    return { kind: 'settled' };
-  }
-  if (outbox.blocking) {
-    log.debug({ item_id: outbox.blocking.id, kind: outbox.blocking.kind }, 'task waits for an open outbox item');
-    return { kind: 'blocked', itemId: outbox.blocking.id, reason: outbox.blocking.reason };
-  }
+}
 
-  // 2. Task age, before its first run only: a task a person just answered is not stale.
-  if (checkpoint.runs.length === 0 && !outbox.staleTaskAccepted && isStale(task.created_at, agent.freshness.taskMaxAgeMs, clock.now())) {
-    return escalateBoot(deps, agent, task, claimed, 'stale_task', `task created at ${task.created_at} is older than task_max_age (${formatDuration(agent.freshness.taskMaxAgeMs)})`, 'Run it anyway (continue) or drop it (cancel)?');
-  }
+/** A run about to start: what the claim worked out for it. */
+interface RunSetup {
+  runId: string;
+  trigger: RunTrigger;
+  journal: TaskJournal;
+  spent: JournalSpend;
+  limits: BudgetLimits;
+  dailyCostUsd: number;
+  definitionChanged: boolean;
+  log: Logger;
+}
 
-  // 3. Context age, refreshed once when the definition says how.
-  const agentdEnv = { AGENTD_AGENT: agent.name, AGENTD_TASK_ID: task.id, AGENTD_HOME: paths.root };
-  let context = await readContext(paths, agent.name);
-  const contextStale = () => context.kind === 'broken' || (context.kind === 'ok' && isStale(context.updatedAt, agent.freshness.contextMaxAgeMs, clock.now()));
-  if (!outbox.staleContextAccepted && contextStale()) {
-    if (agent.freshness.contextRefresh) {
-      const refreshed = await runContextRefresh(agent.freshness.contextRefresh, agent.dir, agent.env, agentdEnv, agent.budget.runtimeMs, log, agent.confinement);
-      if (!refreshed) log.warn('context_refresh failed');
-      context = await readContext(paths, agent.name);
-    }
-    if (contextStale()) {
-      const reason = context.kind === 'broken' ? context.problem : `context-snapshot.json updated at ${context.kind === 'ok' ? context.updatedAt : '?'} is older than context_max_age`;
-      return escalateBoot(deps, agent, task, claimed, 'stale_context', reason, 'Run with this context anyway (continue), refresh it and retry (retry), or drop the task (cancel)?');
-    }
-  }
-
-  // 5. The run in progress resumes from checkpoint.json and the journal.
+/** Step 5: the run resumes from checkpoint.json and the journal, recorded as active before its process starts. */
+async function prepareRun(claim: Claim, trigger: RunTrigger, outbox: OutboxView): Promise<RunSetup> {
+  const { deps, agent, task, checkpoint } = claim;
+  const now = () => new Date(deps.clock.now());
   const runId = newRunId(now());
-  const journalFile = paths.journal(agent.name, task.id);
-  const journal = await readJournal(journalFile);
-  const spent = await spendSoFar({ ...deps, log }, agent.name, task.id, journal.spend, checkpoint.spend);
+  const journal = await TaskJournal.open(deps.paths.journal(agent.name, task.id));
+  const spent = await spendSoFar({ ...deps, log: claim.log }, agent.name, task.id, journal.totals().spend, checkpoint.current.spend);
   const limits = taskLimits(agent.budget, task.budget, outbox.extends, deps.config.limits);
-  const dailyCostUsd = await readDailySpend(paths, agent.name, now());
-  const handoff = await readHandoffFor(paths, agent.name, task.id);
-  const definitionChanged = checkpoint.definition_hash !== null && checkpoint.definition_hash !== agent.hash;
-  if (definitionChanged) log.warn({ previous: checkpoint.definition_hash, current: agent.hash }, 'task resumes under a changed agent definition');
+  const dailyCostUsd = await readDailySpend(deps.paths, agent.name, now());
+  const previous = checkpoint.current.definition_hash;
+  const definitionChanged = previous !== null && previous !== agent.hash;
+  if (definitionChanged) claim.log.warn({ previous, current: agent.hash }, 'task resumes under a changed agent definition');
+  const active = { run_id: runId, trigger, started_at: now().toISOString(), pid: null, host: hostId(), daemon_pid: process.pid };
+  await checkpoint.write(startCheckpoint(checkpoint.current, agent, active, spent));
+  const log = claim.log.child({ run_id: runId });
+  log.info({ trigger, attempt: checkpoint.current.attempts + 1 }, 'run started');
+  return { runId, trigger, journal, spent, limits, dailyCostUsd, definitionChanged, log };
+}
 
-  checkpoint = {
-    ...checkpoint,
-    runs: [...checkpoint.runs, runId],
-    active_run: { run_id: runId, trigger, started_at: now().toISOString(), pid: null, host: hostId(), daemon_pid: process.pid },
-    next_attempt_at: null,
-    agent_version: agent.version,
-    definition_hash: agent.hash,
-    spend: toStored(spent),
-  };
-  await writeCheckpoint(paths, agent.name, checkpoint);
-  const runLog = log.child({ run_id: runId });
-  runLog.info({ trigger, attempt: checkpoint.attempts + 1 }, 'run started');
-  const trace = openRunTrace({ paths, config: deps.config, clock, log: runLog, agent, taskId: task.id, runId, trigger, attempt: checkpoint.attempts + 1, definitionChanged, resolutions: outbox.undelivered });
+async function runTask(claim: Claim, trigger: RunTrigger, booted: Extract<Booted, { kind: 'go' }>): Promise<ClaimResult> {
+  const { deps, agent, task } = claim;
+  const { outbox } = booted;
+  const setup = await prepareRun(claim, trigger, outbox);
+  const attempt = claim.checkpoint.current.attempts + 1;
+  const trace = openRunTrace({ paths: deps.paths, config: deps.config, clock: deps.clock, log: setup.log, agent, taskId: task.id, runId: setup.runId, trigger, attempt, definitionChanged: setup.definitionChanged, resolutions: outbox.undelivered });
+  const startedAt = deps.clock.now();
+  const dailyAlert = new RunDailyAlert(deps, agent, setup.dailyCostUsd);
+  const handoff = await readHandoffFor(deps.paths, agent.name, task.id);
+  const report = await hostRun({ ...hostInput(claim, setup, booted, handoff), trace, onSpend: (spent) => dailyAlert.spent(spent.dailyCostUsd) });
+  const agentPid = claim.checkpoint.current.active_run?.pid;
+  if (agentPid) await unregisterGroup(deps.paths, agent.name, agentPid); // the host killed the group when the run ended
+  await dailyAlert.settled();
+  const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
+  const ran: ClaimResult = { kind: 'ran', taskId: task.id, runId: setup.runId, outcome: report.outcome };
+  if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
+    setup.log.warn(ended, 'lease lost; the run is abandoned');
+    return ran; // another daemon owns the task now: nothing more is written
+  }
+  await deps.fence?.().catch((err: unknown) => {
+    throw err instanceof LeaseLostError ? err.during(setup.runId) : err;
+  });
+  const finished = { agent, task, claimed: claim.claimed, checkpoint: claim.checkpoint, runId: setup.runId, trigger, startedAt, report, limits: setup.limits, definitionChanged: setup.definitionChanged, spentBefore: setup.spent };
+  await applyOutcome(deps, finished);
+  await closeRunTrace(trace, report);
+  // Logged once the outcome is in the files, so whoever waits for this line can read them.
+  setup.log.info(ended, 'run ended');
+  return ran;
+}
 
-  const startedAt = now();
-  const dailyAlert = new RunDailyAlert(deps, agent, dailyCostUsd);
-  const report = await hostRun({
+/** What the run host is given: the start message, the budgets, the replay, and the records port. */
+function hostInput(claim: Claim, setup: RunSetup, booted: Extract<Booted, { kind: 'go' }>, handoff: unknown): Omit<RunHostInput, 'trace' | 'onSpend'> {
+  const { deps, agent, task, checkpoint } = claim;
+  const { outbox, context } = booted;
+  const { runId, spent, log } = setup;
+  const cp = checkpoint.current;
+  return {
     agent,
     taskId: task.id,
     runId,
     start: {
       task: task as unknown as Record<string, unknown>,
       context: context.kind === 'ok' ? context.context : null,
-      resume: { checkpoint: checkpoint.state, handoff, resolutions: outbox.undelivered.map(toDelivered) },
+      resume: { checkpoint: cp.state, handoff, resolutions: outbox.undelivered.map(toDelivered) },
     },
-    limits,
-    spentBefore: {
-      steps: spent.steps,
-      toolCalls: spent.toolCalls,
-      tokens: spent.inputTokens + spent.outputTokens,
-      costUsd: spent.costUsd,
-      runtimeMs: checkpoint.runtime_ms,
-      dailyCostUsd,
-    },
-    replay: journal.effective,
-    journalFile,
+    limits: setup.limits,
+    spentBefore: { steps: spent.steps, toolCalls: spent.toolCalls, tokens: spent.inputTokens + spent.outputTokens, costUsd: spent.costUsd, runtimeMs: cp.runtime_ms, dailyCostUsd: setup.dailyCostUsd },
+    replay: setup.journal.effectiveAtStart(),
+    records: runRecords({ ports: effectPorts(claim), agent, taskId: task.id, runId, trigger: setup.trigger, journal: setup.journal, checkpoint, spentBefore: spent, delivered: outbox.undelivered, now: () => deps.clock.now() }),
     takeWarm: deps.warm ? () => deps.warm!.take(agent) : undefined,
     sideEffectDecisions: outbox.sideEffectDecisions,
     approvals: outbox.approvals,
     tainted: outbox.suspectedInjection,
-    onSuspectedInjection: (found) => reportSuspectedInjection({ ...deps, log: runLog }, agent, task.id, runId, found),
+    onSuspectedInjection: (found) => reportSuspectedInjection({ ...deps, log }, agent, task.id, runId, found),
     audit: deps.audit,
-    agentdEnv: { ...agentdEnv, AGENTD_RUN_ID: runId },
+    agentdEnv: { ...booted.agentdEnv, AGENTD_RUN_ID: runId },
     models: withAgentRetry(deps.models, agent.retry),
-    onSpend: (spent) => dailyAlert.spent(spent.dailyCostUsd),
     tools: deps.tools,
     priceOf: deps.priceOf,
-    clock,
-    log: runLog,
-    trace,
+    clock: deps.clock,
+    log,
     interrupt: deps.interrupt,
     live: deps.live,
     fence: deps.fence,
     endpoint: deps.endpoint,
-    onSpawn: async (pid) => {
-      await deps.fence?.();
-      if (pid) await registerGroup(paths, agent.name, pid, 'agent', runId);
-      checkpoint = { ...checkpoint, active_run: { ...checkpoint.active_run!, pid } };
-      await writeCheckpoint(paths, agent.name, checkpoint);
-      await markDelivered(paths, agent.name, outbox.undelivered.map((i) => i.id), now().toISOString());
-      // Audited once the agent has its start message: the claim's disk work stays off the pick-up path.
-      await deps.audit({ event: 'claim', agent: agent.name, task_id: task.id, run_id: runId, details: { trigger, attempt: checkpoint.attempts + 1, definition_hash: agent.hash } });
-      for (const item of outbox.undelivered) {
-        await deps.audit({ event: item.kind === 'approval' ? 'approval' : 'resolution', agent: agent.name, task_id: task.id, run_id: runId, by: item.resolution!.by ?? 'unknown', details: { item_id: item.id, kind: item.kind, decision: item.resolution!.decision } });
-      }
-    },
-    checkpointSeq: checkpoint.checkpoint_seq,
-    resumedFromCheckpoint: checkpoint.state !== null,
-    onCheckpoint: async (state, ctx, hasContext, seq, runSpend) => {
-      await deps.fence?.();
-      checkpoint = { ...checkpoint, state, checkpoint_at: now().toISOString(), checkpoint_seq: seq, spend: toStored(addSpend(spent, runSpend)) };
-      await writeCheckpoint(paths, agent.name, checkpoint);
-      if (hasContext) await writeContext(paths, agent.name, ctx, now());
-    },
-  });
-  const agentPid = checkpoint.active_run?.pid;
-  if (agentPid) await unregisterGroup(paths, agent.name, agentPid); // the host killed the group when the run ended
-  await dailyAlert.settled();
-  const ended = { outcome: report.outcome.kind, steps: report.spend.steps, cost_usd: report.spend.costUsd };
-  if (report.outcome.kind === 'interrupted' && report.outcome.reason === 'lock_lost') {
-    runLog.warn(ended, 'lease lost; the run is abandoned');
-    return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome }; // another daemon owns the task now: nothing more is written
-  }
-  await deps.fence?.().catch((err: unknown) => {
-    throw err instanceof LeaseLostError ? err.during(runId) : err;
-  });
-  await applyOutcome(deps, { agent, task, claimed, checkpoint, runId, trigger, startedAt, report, limits, definitionChanged, spentBefore: spent });
-  await closeRunTrace(trace, report);
-  // Logged once the outcome is in the files, so whoever waits for this line can read them.
-  runLog.info(ended, 'run ended');
-  return { kind: 'ran', taskId: task.id, runId, outcome: report.outcome };
+    checkpointSeq: cp.checkpoint_seq,
+    resumedFromCheckpoint: cp.state !== null,
+  };
 }
 
-async function escalateBoot(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer, kind: OutboxKind, reason: string, question: string): Promise<ClaimResult> {
-  const item = await addOutboxItem(deps.paths, {
-    id: newItemId(agent.name),
-    kind,
-    agent: agent.name,
-    task_id: task.id,
-    run_id: null,
-    created_at: new Date(deps.clock.now()).toISOString(),
-    reason,
-    question,
-    status: 'open',
-  });
-  await deps.audit({ event: 'escalation', agent: agent.name, task_id: task.id, details: { item_id: item.id, kind, reason } });
-  deps.log.warn({ task_id: task.id, item_id: item.id, kind }, 'task escalated before it ran');
-  return { kind: 'blocked', itemId: item.id, reason, parked: await parkIfWaiting(deps, agent, task, claimed, true) };
+async function escalateBoot(claim: Claim, effect: RaiseItem): Promise<ClaimResult> {
+  const item = await raiseOutboxItem(claim.deps, effect);
+  return { kind: 'blocked', itemId: item!.id, reason: effect.item.reason, parked: await parkIfWaiting(claim.deps, claim.agent, claim.task, claim.claimed) };
 }
 
 /** `while_waiting: park`: a task waiting on a person leaves the queue, so the next one can run (README "Tasks"). */
-async function parkIfWaiting(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer, waitsOnPerson: boolean): Promise<boolean> {
-  if (!shouldPark(agent.whileWaiting, waitsOnPerson)) return false;
+async function parkIfWaiting(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer): Promise<boolean> {
+  if (!shouldPark(agent.whileWaiting, true)) return false;
   const parked = await parkCurrent(deps.paths, agent.name, task, claimed);
   if (parked) deps.log.info({ task_id: task.id }, 'task parked while it waits on a person');
   else deps.log.warn({ task_id: task.id }, 'task not parked: another file holds its id in waiting/; it blocks');

@@ -1,5 +1,5 @@
 import type { DaemonMessage, StopReason, ToolCallMessage } from '../protocol/messages.js';
-import { appendJournal, requestHash, type EffectiveCall } from '../store/journal.js';
+import { requestHash, type EffectiveCall } from '../store/journal.js';
 import { approvalCause, approvalStanding } from '../tools/approval.js';
 import { idempotencyKey } from '../tools/idempotency.js';
 import { toolArgsProblem } from '../tools/tool-args.js';
@@ -86,7 +86,7 @@ async function answeredFromJournal(host: ToolCallHost, message: ToolCallMessage,
   }
   if (unfinished === 'assume_done') {
     const result = { assumed_done: true, by_person: true, ...(decision?.answer !== undefined ? { answer: decision.answer } : {}) };
-    await appendJournal(host.input.journalFile, { v: 1, seq, run_id: host.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result, at: host.iso() });
+    await host.input.records.journal({ v: 1, seq, run_id: host.input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result, at: host.iso() });
     host.replay.goLive();
     span?.replayed(result);
     host.send({ type: 'tool_result', id: message.id, ok: true, result, replayed: true });
@@ -135,7 +135,7 @@ async function runTool(host: ToolCallHost, message: ToolCallMessage, tool: ToolD
   // nothing slower may stand between a side effect and the record that it happened.
   const onStart = async () => {
     if (sideEffect) await auditCall('started', { args: message.args });
-    await appendJournal(input.journalFile, { v: 1, seq, run_id: input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'started', at: host.iso() });
+    await input.records.journal({ v: 1, seq, run_id: input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'started', at: host.iso() });
     started = true;
     host.countToolCall();
   };
@@ -156,7 +156,7 @@ async function runTool(host: ToolCallHost, message: ToolCallMessage, tool: ToolD
     return;
   }
   span?.completed(answer.result);
-  await appendJournal(input.journalFile, { v: 1, seq, run_id: input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result: answer.result, at: host.iso() });
+  await input.records.journal({ v: 1, seq, run_id: input.runId, kind: 'tool', name: message.name, request_hash: hash, phase: 'completed', result: answer.result, at: host.iso() });
   if (sideEffect) await auditCall('completed');
   await host.taint.inspect(answer.result, `tool result of ${message.name} (call ${seq})`);
   host.send({ type: 'tool_result', id: message.id, ok: true, result: answer.result, replayed: false });

@@ -70,10 +70,44 @@ export async function readCheckpoint(paths: HomePaths, agent: string, taskId: st
   }
 }
 
-export async function writeCheckpoint(paths: HomePaths, agent: string, checkpoint: TaskCheckpoint): Promise<void> {
+async function writeCheckpoint(paths: HomePaths, agent: string, checkpoint: TaskCheckpoint): Promise<void> {
   await writeJsonAtomic(paths.checkpoint(agent), checkpoint);
 }
 
 export async function removeCheckpoint(paths: HomePaths, agent: string): Promise<void> {
   await removeDurable(paths.checkpoint(agent));
+}
+
+/**
+ * The one holder of a claimed task's checkpoint: the claim, the run's
+ * checkpoints and the outcome all change it here, and each change is written
+ * at once. Nobody else keeps a copy that could go stale.
+ */
+export class CheckpointOwner {
+  constructor(
+    private readonly paths: HomePaths,
+    readonly agent: string,
+    private value: TaskCheckpoint,
+  ) {}
+
+  get current(): TaskCheckpoint {
+    return this.value;
+  }
+
+  /** The new checkpoint, made durable. */
+  async write(next: TaskCheckpoint): Promise<void> {
+    this.value = next;
+    await writeCheckpoint(this.paths, this.agent, next);
+  }
+
+  /** A change of the current checkpoint, made durable; returns the new one. */
+  async update(change: (current: TaskCheckpoint) => TaskCheckpoint): Promise<TaskCheckpoint> {
+    await this.write(change(this.value));
+    return this.value;
+  }
+
+  /** Taken as the current value without a write: the task left the queue (done, dead letter), its checkpoint goes with it. */
+  settle(next: TaskCheckpoint): void {
+    this.value = next;
+  }
 }

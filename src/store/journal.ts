@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { appendHeld } from './held-append.js';
+import { appendHeld, closeHeld } from './held-append.js';
 
 /**
  * The journal of one task: every model and tool call, in order, appended and
@@ -175,4 +175,43 @@ export async function readJournal(file: string): Promise<JournalSummary> {
 export async function appendJournal(file: string, record: JournalRecord, sync = true): Promise<void> {
   // Held open until the run ends (closeHeld in run/run-host.ts): one write (+ one fdatasync) per record.
   await appendHeld(file, JSON.stringify(record), sync);
+}
+
+/** What a run hands back of its task's journal: the spend of every run and the last records. */
+export type JournalTotals = Pick<JournalSummary, 'spend' | 'tail'>;
+
+/**
+ * The journal of the task a run works on: read once when the run starts,
+ * then every append is folded into the same summary, so the run's end knows
+ * the task's totals without reading the file again.
+ */
+export class TaskJournal {
+  private constructor(
+    private readonly file: string,
+    private readonly summary: JournalSummary,
+  ) {}
+
+  static async open(file: string): Promise<TaskJournal> {
+    return new TaskJournal(file, await readJournal(file));
+  }
+
+  /** The effective calls as read when the run started, for replay (a copy: appends do not move it). */
+  effectiveAtStart(): EffectiveCall[] {
+    return [...this.summary.effective];
+  }
+
+  /** The task's spend and last records, this run's appends included. */
+  totals(): JournalTotals {
+    return { spend: { ...this.summary.spend }, tail: [...this.summary.tail] };
+  }
+
+  /** As appendJournal; the record counts once it is written. */
+  async append(record: JournalRecord, sync = true): Promise<void> {
+    await appendJournal(this.file, record, sync);
+    foldRecord(this.summary, record);
+  }
+
+  async close(): Promise<void> {
+    await closeHeld(this.file);
+  }
 }
