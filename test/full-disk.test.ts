@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI, TestHome, type LogLine } from './helpers/home.js';
+import { TestHome, type LogLine } from './helpers/home.js';
+import { startDaemonLoggingTo } from './helpers/process.js';
 import { FAST_CONFIG, inHome, untilInFolder } from './helpers/support.js';
 import { fillUp, isRoot, mountTmpfs, NOT_ROOT } from './helpers/tmpfs.js';
 
@@ -72,23 +72,18 @@ describe('a full disk under the log', () => {
       await inHome(FAST_CONFIG, async (home) => {
         await home.scriptedAgent('a');
         await home.inbox('a', 't1', { goal: 'x', input: { script: [{ result: 'ok' }] } });
-        const out = await fs.open(path.join(fsys.dir, 'daemon.log'), 'a');
-        const child = spawn(process.execPath, [CLI, 'start', '--home', home.root, '--log-level', 'debug'], { stdio: ['ignore', out.fd, 'pipe'] });
-        await out.close();
-        let stderr = '';
-        child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+        const { child, stderr, exited } = await startDaemonLoggingTo(home.root, path.join(fsys.dir, 'daemon.log'));
         try {
           await untilInFolder(home.path('state/a'), () => home.readJson<{ status: string }>('state/a/done/t1.json'), () => true, 'the task to finish', 60_000);
-          assert.match(stderr, /agentd: log lines are being dropped: ENOSPC/);
+          assert.match(stderr(), /agentd: log lines are being dropped: ENOSPC/);
           child.kill('SIGTERM');
           // A bound, not a timing: a daemon that hangs in its flush fails here instead of hanging the suite.
           const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 60_000).unref());
-          assert.equal(await Promise.race([exited, hung]), 0, `the daemon exits 0 on SIGTERM; stderr: ${stderr}`);
+          assert.equal(await Promise.race([exited, hung]), 0, `the daemon exits 0 on SIGTERM; stderr: ${stderr()}`);
         } finally {
           child.kill('SIGKILL');
         }
-        assert.doesNotMatch(stderr, /Unhandled|ENOSPC.*\n\s+at /);
+        assert.doesNotMatch(stderr(), /Unhandled|ENOSPC.*\n\s+at /);
       });
     } finally {
       await fsys.unmount();
@@ -102,10 +97,7 @@ describe('a full disk under the log', () => {
       await inHome(FAST_CONFIG, async (home) => {
         await home.scriptedAgent('a');
         await home.inbox('a', 't1', { goal: 'x', input: { script: [{ result: 'ok' }] } });
-        const out = await fs.open(path.join(fsys.dir, 'daemon.log'), 'a');
-        const child = spawn(process.execPath, [CLI, 'start', '--home', home.root, '--log-level', 'debug'], { stdio: ['ignore', out.fd, out.fd] });
-        await out.close();
-        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+        const { child, exited } = await startDaemonLoggingTo(home.root, path.join(fsys.dir, 'daemon.log'), true);
         try {
           const finished = untilInFolder(home.path('state/a'), () => home.readJson<{ status: string }>('state/a/done/t1.json'), () => true, 'the task to finish', 60_000);
           const crashed = exited.then((code) => `the daemon exited (${code}) before its task finished`);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI, runCli } from './helpers/home.js';
+import { runCli } from './helpers/home.js';
+import { startDaemonLoggingTo } from './helpers/process.js';
 import { FAST_CONFIG, inHome, untilInFolder, withDaemon } from './helpers/support.js';
 import { isRoot, mountTmpfs, NOT_ROOT } from './helpers/tmpfs.js';
 
@@ -49,23 +49,18 @@ describe('a full disk under the log', () => {
       await inHome(FAST_CONFIG, async (home) => {
         await home.scriptedAgent('a');
         await home.inbox('a', 't1', { goal: 'x', input: { script: [{ result: 'ok' }] } });
-        const out = await fs.open(path.join(fsys.dir, 'daemon.log'), 'a');
-        const child = spawn(process.execPath, [CLI, 'start', '--home', home.root, '--log-level', 'debug'], { stdio: ['ignore', out.fd, 'pipe'] });
-        await out.close();
-        let stderr = '';
-        child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+        const { child, stderr, exited } = await startDaemonLoggingTo(home.root, path.join(fsys.dir, 'daemon.log'));
         try {
           const done = await untilInFolder(home.path('state/a'), () => home.readJson<{ status: string }>('state/a/done/t1.json'), () => true, 'the task to finish', 60_000);
           assert.equal(done.status, 'done');
-          assert.equal(child.exitCode, null, `the daemon is still running; stderr: ${stderr}`);
-          assert.match(stderr, /agentd: log lines are being dropped: ENOSPC/);
+          assert.equal(child.exitCode, null, `the daemon is still running; stderr: ${stderr()}`);
+          assert.match(stderr(), /agentd: log lines are being dropped: ENOSPC/);
         } finally {
           // This test is about not crashing; full-disk.test.ts stops such a daemon with SIGTERM.
           child.kill('SIGKILL');
         }
         await exited;
-        assert.doesNotMatch(stderr, /Unhandled|ENOSPC.*\n\s+at /);
+        assert.doesNotMatch(stderr(), /Unhandled|ENOSPC.*\n\s+at /);
       });
     } finally {
       await fsys.unmount();

@@ -126,3 +126,18 @@ export function isAlive(pid: number): boolean {
     return false; // gone between the two checks
   }
 }
+
+/**
+ * `agentd start` with its stdout (and, with `stderrToo`, its stderr) on the file `logFile`,
+ * as `start >log` (`2>&1`) runs it; the log cannot be awaited, so tests watch the home.
+ * `stderr()` is what it wrote to stderr when that stays a pipe.
+ */
+export async function startDaemonLoggingTo(home: string, logFile: string, stderrToo = false): Promise<{ child: ChildProcess; stderr(): string; exited: Promise<number | null> }> {
+  const out = await fsSync.promises.open(logFile, 'a');
+  const child = spawn(process.execPath, [CLI, 'start', '--home', home, '--log-level', 'debug'], { stdio: ['ignore', out.fd, stderrToo ? out.fd : 'pipe'] });
+  await out.close();
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, stderr: () => stderr, exited };
+}
