@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, TestHome, type DaemonProcess } from './helpers/home.js';
+import { pidsWith } from './helpers/process.js';
 import { untilInFolder } from './helpers/support.js';
 
 const PROBE = path.join(REPO_ROOT, 'test', 'fixtures', 'isolation-probe.mjs');
@@ -28,20 +29,6 @@ interface Report {
   ran: boolean;
   escaped: boolean;
   detail: string;
-}
-
-/** Host pids whose command line contains `marker`. */
-function pidsWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of fsSync.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fsSync.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
 }
 
 /** The host pid of the node process running in `dir` (the victim agent), not the bwrap around it. */

@@ -12,6 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, TestHome, type DaemonProcess } from './helpers/home.js';
+import { pidsWith } from './helpers/process.js';
 import { untilInFolder } from './helpers/support.js';
 import { cgroup2Mounts, cgroupDirs, findCgroupBase, RunCgroup, unifiedPath } from '../src/security/run-cgroup.js';
 import { spawnSync } from 'node:child_process';
@@ -22,20 +23,6 @@ const PROBE_NAME = path.basename(PROBE);
 const base = findCgroupBase();
 const ON = 'unsandboxed agents and tools each run in a cgroup of their own, killed whole when they end';
 const OFF = 'no cgroup for runs: a process an unsandboxed agent or tool starts with setsid can outlive its run';
-
-/** Host pids whose command line contains `marker`. */
-function pidsWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of fsSync.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fsSync.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
-}
 
 class Setup {
   home!: TestHome;

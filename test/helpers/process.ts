@@ -141,3 +141,17 @@ export async function startDaemonLoggingTo(home: string, logFile: string, stderr
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return { child, stderr: () => stderr, exited };
 }
+
+/** Host pids whose command line contains `marker`. */
+export function pidsWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of fsSync.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fsSync.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(marker)) found.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
