@@ -1,17 +1,16 @@
-import type { AgentDefinition, BudgetLimits } from '../config/types.js';
-import type { CheckpointOwner, RunTrigger } from '../store/checkpoint.js';
+import type { AgentDefinition } from '../config/types.js';
+import type { CheckpointOwner } from '../store/checkpoint.js';
 import { appendHistory, readLastHistoryLine } from '../store/history.js';
 import { hostId } from '../store/host.js';
 import { interruptedReason } from '../core/claim-failure.js';
 import { lastClaimError } from './claim-errors.js';
-import { readJournal, type JournalSpend } from '../store/journal.js';
+import { readJournal } from '../store/journal.js';
 import { addDailySpend, readDailySpend } from '../store/spend.js';
 import type { Task } from '../store/tasks.js';
 import { applyEffects } from '../store/effects.js';
-import { planOutcome } from '../core/outcome-plan.js';
+import { planOutcome, type OutcomeFacts } from '../core/outcome-plan.js';
 import { planInterruptedRun } from '../core/boot-plan.js';
 import { alertDailySpend } from './daily-alert.js';
-import type { RunReport } from './run-host.js';
 import type { RunnerDeps } from './runner.js';
 
 /**
@@ -20,22 +19,11 @@ import type { RunnerDeps } from './runner.js';
  * handoff, a retry later), then the day's spend and one history line.
  */
 
-export interface FinishedRun {
-  agent: AgentDefinition;
-  task: Task;
+/** The run's facts as the outcome plan takes them, with the checkpoint in its one owner and the claimed bytes. */
+export type FinishedRun = Omit<OutcomeFacts, 'checkpoint' | 'now' | 'spentTodayUsd' | 'outageReadyAt' | 'random'> & {
   claimed: Buffer;
-  /** The task's checkpoint, in its one owner. */
   checkpoint: CheckpointOwner;
-  runId: string;
-  trigger: RunTrigger;
-  /** Epoch ms. */
-  startedAt: number;
-  report: RunReport;
-  limits: BudgetLimits;
-  definitionChanged: boolean;
-  /** The task's spend before this run (journal, floored by the checkpoint). */
-  spentBefore: JournalSpend;
-}
+};
 
 export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<void> {
   const { paths } = deps;
