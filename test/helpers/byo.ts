@@ -200,6 +200,9 @@ export async function threeCallCrash(t: { after(fn: () => Promise<void>): void }
   const first = home.startDaemon({ STANDIN_KEY: PROVIDER_KEY });
   undo(() => first.stop('SIGKILL'));
   await untilTrue(() => standIn.requests.length >= 3, 'the third call to reach the provider');
+  // A span is written after its reply goes to the agent, off the durable path (the journal is the
+  // record); the third call is held, so waiting for the first two spans still kills mid-task.
+  await untilTrue(async () => sumSpans(await modelSpans(home, agent).catch(() => [])).input >= 60, 'the two answered calls to be traced');
   await first.stop('SIGKILL');
   const firstSpans = await modelSpans(home, agent);
   assert.deepEqual(sumSpans(firstSpans), { input: 60, output: 16, cost: 0.000092, replayed: 0 }, 'the killed run traced its two answered calls with their cost');
@@ -226,9 +229,9 @@ export function lastFirst(t: { after(fn: () => Promise<void>): void }): (step: (
 }
 
 /** Polls a condition of the test's own (a stand-in's request count); no fixed sleep. */
-export async function untilTrue(check: () => boolean, what: string, timeoutMs = 90_000): Promise<void> {
+export async function untilTrue(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
