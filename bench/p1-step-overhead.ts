@@ -31,7 +31,9 @@ export async function stepOverhead(sizes: Sizes): Promise<FigureResult> {
       model: 'stand/echo',
       budget: { max_steps: 10_000, max_tokens: 50_000_000, max_runtime: '1h' },
     });
-    daemon = new DaemonChild(home);
+    // P1_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR": profile the daemon of this figure alone.
+    const nodeArgs = process.env.P1_DAEMON_NODE_ARGS?.split(' ').filter(Boolean);
+    daemon = new DaemonChild(home, nodeArgs ? { nodeArgs } : {});
     await daemon.started();
     await daemon.settled(300, 10_000);
     const warmup = Math.max(2, Math.floor(sizes.p1Steps / 20));

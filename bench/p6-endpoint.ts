@@ -1,5 +1,5 @@
 import { verdict, type FigureResult, type Sizes } from './figure.js';
-import { BenchHome, DaemonChild, appendMedianMs, fmt, fmtSpread, median, percentile, spread, startStandIn } from './support.js';
+import { BenchHome, DaemonChild, appendMedianMs, cpuMs, fmt, fmtSpread, median, percentile, spread, startStandIn } from './support.js';
 
 /**
  * P6 — what a chat completion costs at the run's OpenAI-compatible endpoint
@@ -27,8 +27,11 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
     await daemon.started();
     await daemon.settled(300, 10_000);
     const warmup = Math.max(2, Math.floor(sizes.p1Steps / 20));
+    const cpuBefore = cpuMs(daemon.pid).self;
     await home.writeTask('caller', { id: 'calls', input: { mode: 'endpoint', steps: sizes.p1Steps + warmup, url: standIn.url, model_name: 'echo' } });
     const ended = await daemon.waitFor((l) => l.msg === 'run ended' && l.task_id === 'calls', 'the endpoint run to end', 60_000 + sizes.p1Steps * 400);
+    // Two calls a round reach the daemon (plain and streamed); the run's own start and end are spread over them.
+    const daemonCpuPerCall = (cpuMs(daemon.pid).self - cpuBefore) / (2 * (sizes.p1Steps + warmup));
     await daemon.stop();
     if (ended.outcome !== 'done') throw new Error(`P6: the endpoint run ended ${String(ended.outcome)}`);
     const done = await home.readJson<{ output: Record<'direct' | 'directFirst' | 'via' | 'viaStreamFirst', number[]> }>('state', 'caller', 'done', 'calls.json');
@@ -44,7 +47,7 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
       ratio: `${fmt(ms / append.median)}×`,
       goal: '≤ 4×',
       verdict: verdict(ms / append.median <= 4),
-      values: { overhead_ms: ms, append_ms: append.median, ratio: ms / append.median },
+      values: { overhead_ms: ms, append_ms: append.median, ratio: ms / append.median, daemon_cpu_per_call_ms: daemonCpuPerCall },
     });
     return {
       rows: [
@@ -67,6 +70,7 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
         `    streamed, first chunk: ${fmtSpread(spread(viaFirst))}`,
         `    direct, first byte:    ${fmtSpread(spread(directFirst))}`,
         `    1 KB append + fdatasync: ${fmtSpread(append.spread)}`,
+        `    daemon CPU per endpoint call: ${fmt(daemonCpuPerCall, 2)} ms (the run's own start and end spread over its ${2 * (sizes.p1Steps + warmup)} calls)`,
         '    a streamed call is answered from the journaled reply: its first chunk waits for the whole provider reply (agentd calls the provider without streaming).',
       ],
     };
