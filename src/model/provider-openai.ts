@@ -3,6 +3,7 @@ import type { ProviderConfig } from '../config/types.js';
 import { keyFromText, keySource } from '../security/provider-keys.js';
 import type { ModelRequest, ModelResponse, ToolCall } from '../protocol/messages.js';
 import { classifyFailure, type RawFailure } from './classify.js';
+import { postJson, type PostReply } from './http-post.js';
 import { estimateRequestTokens, estimateTokens } from './pricing.js';
 import { ModelCallError, type ModelProvider, type ProviderReply } from './types.js';
 
@@ -25,6 +26,8 @@ const DETAIL_CHARS = 300;
 export class OpenAIProvider implements ModelProvider {
   private readonly env: NodeJS.ProcessEnv;
   private readonly now: () => number;
+  /** Parsed at the first call: a base_url that is no URL fails that call, as fetch did, not the daemon. */
+  private url: URL | null = null;
 
   constructor(
     private readonly config: ProviderConfig,
@@ -58,25 +61,16 @@ export class OpenAIProvider implements ModelProvider {
     };
 
     try {
-      let res: Response;
+      let res: PostReply;
       try {
-        res = await fetch(`${this.config.baseUrl}/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-          body: JSON.stringify(providerBody(name, request)),
-          signal: controller.signal,
-        });
+        const headers = { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) };
+        this.url ??= new URL(`${this.config.baseUrl}/chat/completions`);
+        res = await postJson(this.url, headers, JSON.stringify(providerBody(name, request)), controller.signal);
       } catch (err) {
         throw describeAbort(err);
       }
-      let text: string;
-      try {
-        // Always read the body: an unread body keeps the socket checked out of the pool.
-        text = await res.text();
-      } catch (err) {
-        throw describeAbort(err);
-      }
-      if (!res.ok) {
+      const text = res.text;
+      if (res.status < 200 || res.status > 299) {
         const raw: RawFailure = { kind: 'http', status: res.status, headers: res.headers, body: text };
         throw this.fail(model, raw, `HTTP ${res.status}: ${errorDetail(text) || res.statusText || 'no detail'}`, res.status, key);
       }
@@ -157,8 +151,10 @@ function errorDetail(text: string): string {
   return text.trim().slice(0, DETAIL_CHARS);
 }
 
-/** What undici puts under `cause` (ECONNREFUSED, ENOTFOUND...), the useful part of "fetch failed". */
+/** The system error's code (ECONNREFUSED, ENOTFOUND...), the useful part of a connection failure. */
 function connectionDetail(err: unknown): string {
+  const code = isRecord(err) ? err.code : undefined;
+  if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
   const cause = err instanceof Error ? err.cause : undefined;
   if (isRecord(cause) && typeof cause.code === 'string') return cause.code;
   if (cause instanceof Error) return cause.message;
