@@ -130,7 +130,8 @@ export class RunEndpoint {
     const outcome = await session.chat(body as unknown as ModelRequest, choice.model, choice.fallbackModels);
     if (outcome.kind !== 'answered') return sendError(res, refusal(outcome));
     const created = Math.floor(this.now() / 1000);
-    const completion = completionBody(outcome.reply, outcome.usage, { created, id: `chatcmpl-agentd-${randomBytes(8).toString('hex')}` });
+    // The provider's own body carries its id: a fresh one only for a reply built here.
+    const completion = completionBody(outcome.reply, outcome.usage, { created, id: outcome.reply.raw ? '' : `chatcmpl-agentd-${randomBytes(8).toString('hex')}` });
     if (body.stream !== true) return send(res, 200, completion);
     const options = body.stream_options as { include_usage?: unknown } | undefined;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -169,14 +170,8 @@ function sameToken(known: string, given: string): boolean {
 
 /** The body as a JSON object, or a sentence saying why it is not one. */
 async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown> | string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return `the body is larger than ${MAX_BODY_BYTES} bytes`;
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await readBody(req);
+  if (text === null) return `the body is larger than ${MAX_BODY_BYTES} bytes`;
   if (jsonTextTooDeep(text)) return `the body ${tooDeepProblem()}`;
   try {
     const value: unknown = JSON.parse(text);
@@ -185,6 +180,26 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
   } catch {
     return 'the body is not JSON';
   }
+}
+
+/**
+ * The body as text; null once it passes MAX_BODY_BYTES. Read with listeners, not an async iterator, which costs a few
+ * promises per chunk on every call (README.md, Benchmark: P6).
+ */
+function readBody(req: http.IncomingMessage): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      // Refused at once; what still comes is read and dropped.
+      chunks.length = 0;
+      resolve(null);
+    });
+    req.once('end', () => resolve(size > MAX_BODY_BYTES ? null : chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
 }
 
 async function drainThen(req: http.IncomingMessage, then: () => void): Promise<void> {
