@@ -26,6 +26,8 @@ interface HeldFile {
 }
 
 const heldFiles = new Map<string, Promise<HeldFile>>();
+/** The files of heldFiles whose opening is done: a record is written the moment it is appended. */
+const openFiles = new Map<string, HeldFile>();
 
 async function openFile(file: string, mode: number): Promise<HeldFile> {
   let fd: number;
@@ -50,22 +52,41 @@ export function isHeldOpen(file: string): boolean {
   return heldFiles.has(file);
 }
 
-/** Append one line to `file`, held open from the first append on, fdatasynced unless `sync` is false. */
-export async function appendHeld(file: string, line: string, sync: boolean, mode = stateFileMode()): Promise<void> {
+/**
+ * Append one line to `file`, held open from the first append on, fdatasynced
+ * unless `sync` is false. Once the file is open the line is written before
+ * this returns, so what the caller does next overlaps the fdatasync.
+ */
+export function appendHeld(file: string, line: string, sync: boolean, mode = stateFileMode()): Promise<void> {
+  const open = openFiles.get(file);
+  if (open) return writeHeld(open, line, sync);
   let opening = heldFiles.get(file);
   if (!opening) {
-    opening = openFile(file, mode);
-    heldFiles.set(file, opening);
-    opening.catch(() => heldFiles.delete(file));
+    const started = openFile(file, mode);
+    opening = started;
+    heldFiles.set(file, started);
+    started.then(
+      (held) => {
+        if (heldFiles.get(file) === started) openFiles.set(file, held);
+      },
+      () => heldFiles.delete(file),
+    );
   }
-  const journal = await opening;
-  const masked = secretCensor.mask(line);
-  // A line of a few hundred bytes into the page cache: written in place rather than through the
-  // thread pool, which would add a hand-off each way to every step (the profile of P1 showed it).
-  // The fdatasync, which waits for the disk, stays off the event loop.
-  fs.writeSync(journal.fd, journal.prefix + masked + '\n');
-  journal.prefix = '';
-  if (sync) await fdatasync(journal.fd);
+  return opening.then((held) => writeHeld(held, line, sync));
+}
+
+function writeHeld(held: HeldFile, line: string, sync: boolean): Promise<void> {
+  try {
+    const masked = secretCensor.mask(line);
+    // A line of a few hundred bytes into the page cache: written in place rather than through the
+    // thread pool, which would add a hand-off each way to every step (the profile of P1 showed it).
+    // The fdatasync, which waits for the disk, stays off the event loop.
+    fs.writeSync(held.fd, held.prefix + masked + '\n');
+    held.prefix = '';
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return sync ? fdatasync(held.fd) : Promise.resolve();
 }
 
 /** The run is over: close the file. Nothing to do when it was never written. */
@@ -73,6 +94,7 @@ export async function closeHeld(file: string): Promise<void> {
   const opening = heldFiles.get(file);
   if (!opening) return;
   heldFiles.delete(file);
+  openFiles.delete(file);
   const journal = await opening.catch(() => null);
   if (journal) await close(journal.fd).catch(() => undefined);
 }
