@@ -7,7 +7,8 @@ import { BenchHome, DaemonChild, appendMedianMs, cpuMs, fmt, fmtSpread, median, 
  * sends `steps` chat completions to $OPENAI_BASE_URL, each next to the same
  * request sent straight to the same stand-in provider (order alternating).
  * Overhead at p50 and p99 = percentile(via endpoint) − percentile(direct), as a
- * ratio to one fdatasync'd 1 KB append (goal ≤ 4×, as P1). Also the overhead on
+ * ratio to one fdatasync'd 1 KB append at the same percentile: p50 to the
+ * append's p50, p99 to the append's p99 (goal ≤ 4×, as P1). Also the overhead on
  * the time to the first streamed chunk: the endpoint journals the whole reply
  * before it sends a byte, so a streamed call's first chunk comes when the
  * provider's reply is complete; against the provider's own first byte.
@@ -39,20 +40,21 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
     const p50 = median(via) - median(direct);
     const p99 = percentile(via, 99) - percentile(direct, 99);
     const ttfc = median(viaFirst) - median(directFirst);
-    const limit = `${fmt(append.median, 3)} ms (1 KB append+fdatasync)`;
-    const row = (figure: string, ms: number) => ({
+    // Like with like: the overhead's p50 against the append's p50, its p99 against the append's p99
+    // (README.md, Benchmark: P6). The p99 against the append's p50 is printed under the table too.
+    const row = (figure: string, ms: number, floor: number, which: string) => ({
       figure,
       measured: `${fmt(ms, 3)} ms`,
-      limit,
-      ratio: `${fmt(ms / append.median)}×`,
+      limit: `${fmt(floor, 3)} ms (1 KB append+fdatasync ${which})`,
+      ratio: `${fmt(ms / floor)}×`,
       goal: '≤ 4×',
-      verdict: verdict(ms / append.median <= 4),
-      values: { overhead_ms: ms, append_ms: append.median, ratio: ms / append.median, daemon_cpu_per_call_ms: daemonCpuPerCall },
+      verdict: verdict(ms / floor <= 4),
+      values: { overhead_ms: ms, append_ms: floor, append_p50_ms: append.median, ratio: ms / floor, daemon_cpu_per_call_ms: daemonCpuPerCall },
     });
     return {
       rows: [
-        row('P6 endpoint call overhead p50 (via endpoint − direct)', p50),
-        row('P6 endpoint call overhead p99 (via endpoint − direct)', p99),
+        row('P6 endpoint call overhead p50 (via endpoint − direct)', p50, append.median, 'p50'),
+        row('P6 endpoint call overhead p99 (via endpoint − direct)', p99, append.spread.p99, 'p99'),
         {
           figure: 'P6 streamed time to first chunk overhead (p50)',
           measured: `${fmt(ttfc, 3)} ms`,
@@ -70,6 +72,7 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
         `    streamed, first chunk: ${fmtSpread(spread(viaFirst))}`,
         `    direct, first byte:    ${fmtSpread(spread(directFirst))}`,
         `    1 KB append + fdatasync: ${fmtSpread(append.spread)}`,
+        `    overhead p99 ${fmt(p99, 3)} ms = ${fmt(p99 / append.spread.p99)}× the append's p99 (the table's ratio), ${fmt(p99 / append.median)}× its p50`,
         `    daemon CPU per endpoint call: ${fmt(daemonCpuPerCall, 2)} ms (the run's own start and end spread over its ${2 * (sizes.p1Steps + warmup)} calls)`,
         '    a streamed call is answered from the journaled reply: its first chunk waits for the whole provider reply (agentd calls the provider without streaming).',
       ],
