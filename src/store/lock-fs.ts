@@ -32,6 +32,10 @@ export const lockFs = {
     }
     fs.stat(file, callback);
   },
+  /** proper-lockfile removes the folders of the locks it holds when the process exits; not one let go. */
+  rmdirSync(file: string): void {
+    if (!lettingGo.has(file)) fs.rmdirSync(file);
+  },
 };
 
 /**
