@@ -230,6 +230,17 @@ export async function readIfExists(file: string, maxBytes = MAX_READ_BYTES): Pro
   }
 }
 
+/** A JSON file's value, or null when it does not exist or does not parse. */
+export async function readJsonIfExists(file: string): Promise<unknown> {
+  const bytes = await readIfExists(file);
+  if (bytes === null) return null;
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch {
+    return null;
+  }
+}
+
 export async function exists(file: string): Promise<boolean> {
   try {
     await fs.access(file);
