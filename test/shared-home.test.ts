@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { DaemonProcess, SCRIPTED_AGENT, TestHome, type LogLine } from './helpers/home.js';
+import { untilTrue } from './helpers/byo.js';
 import { mountShared, sshfsUnavailable } from './helpers/sshfs.js';
 import { FAST_CONFIG, inHome, isAlive } from './helpers/support.js';
 
@@ -106,7 +107,15 @@ describe('a home shared over sshfs (FUSE) by two hosts', { skip: unavailable ?? 
       const b2 = new DaemonProcess(mountB, { AGENTD_HOST_ID: 'host-b' }, []);
       await homeA.inbox('w', 'long', { goal: 'y', input: { script: [{ checkpoint: { step: 1 } }, { sleep: 120_000 }, { result: 'not here' }], after_checkpoint: [{ result: 'resumed on b' }] } });
       await a.waitForLog((l) => l.msg === 'run started' && l.task_id === 'long', 'A to start the long task', SSHFS_STEP_MS);
-      await homeA.readJson<{ active_run: { pid: number } | null }>('state/w/checkpoint.json').then((c) => (orphan = c.active_run?.pid ?? null)).catch(() => undefined);
+      // Killed only once its checkpoint is durable: a kill before it (seen under a CPU hog) rightly
+      // makes B run the task from the start, into its two-minute sleep, which proves no takeover from it.
+      type Checkpoint = { state: unknown; active_run: { pid: number } | null };
+      const seen: { checkpoint: Checkpoint | null } = { checkpoint: null };
+      await untilTrue(async () => {
+        seen.checkpoint = await homeA.readJson<Checkpoint>('state/w/checkpoint.json').catch(() => null);
+        return JSON.stringify(seen.checkpoint?.state) === JSON.stringify({ step: 1 });
+      }, 'A to write the long task’s checkpoint', SSHFS_STEP_MS);
+      orphan = seen.checkpoint?.active_run?.pid ?? null;
       daemons.push(b2);
       await b2.waitForLog((l) => l.msg === 'daemon started', 'B to start again', SSHFS_STEP_MS);
       a.child.kill('SIGKILL');
