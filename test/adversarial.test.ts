@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { DeadLetterRecord } from '../src/store/tasks.js';
+import type { DeadLetterRecord } from '../src/store/dead-letters.js';
 import type { TestHome } from './helpers/home.js';
 import { FAST_CONFIG, inHome, isAlive, withDaemon } from './helpers/support.js';
 
@@ -173,7 +173,7 @@ process.stdin.once('data', () => {
       await home.write('agents/forker/agent.json', { command: ['node', 'agent.mjs'] });
       await home.inbox('forker', 'f1', { goal: 'fork and leave' });
       await withDaemon(home, async (daemon) => {
-        assert.equal((await daemon.runEnded('forker', 1, 15_000)).outcome, 'done');
+        assert.equal((await daemon.runEnded('forker')).outcome, 'done');
         const pid = Number(await readText(home, 'agents/forker/child.pid'));
         assert.ok(pid > 0);
         assert.equal(isAlive(pid), false, `child ${pid} outlived the run`);
@@ -204,7 +204,9 @@ describe('floods', () => {
       await withDaemon(home, async (daemon) => {
         await daemon.started();
         const before = await peakRss(daemon.child.pid!);
-        assert.equal((await daemon.runEnded('loud', 1, 30_000)).outcome, 'done');
+        // Once seen 'failed' with every core oversubscribed; the history line says why, if it comes back.
+        const ended = await daemon.runEnded('loud');
+        assert.equal(ended.outcome, 'done', await fs.readFile(home.path('state/loud/history.jsonl'), 'utf8').catch(() => 'no history'));
         assert.deepEqual((await home.readJson<{ output: unknown }>('state/loud/done/l1.json')).output, 'still here');
         const count = (msg: string) => daemon.logs.filter((l) => l.msg === msg && l.agent === 'loud').length;
         assert.equal(count('agent stdout line too long, dropped'), 1);

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { tryLockAgent } from '../src/store/lock.js';
 import { HomePaths } from '../src/store/paths.js';
+import { untilTrue } from './helpers/byo.js';
 import { REPO_ROOT, TestHome } from './helpers/home.js';
 
 /** A child process that takes the agent lock, says so, and holds it until killed. */
@@ -36,5 +38,31 @@ describe('agent locks', () => {
     const lock = await tryLockAgent(paths, 'a', 60_000);
     assert.ok(lock, 'taken over from the dead holder');
     await lock.release();
+  });
+
+  it('a holder whose owner file names another holder lets its lock go: it leaves the folder, stops refreshing it, and the lock goes stale and is taken again', { timeout: 60_000 }, async () => {
+    // Two daemons that take a stale lock at the same moment can both end up so: each finds the
+    // owner file or the folder to be the other's, and both abandon their runs. Before, the one
+    // whose folder it was kept refreshing it while the owner file named the other, and no daemon
+    // ever took the agent again.
+    const paths = new HomePaths(home.root);
+    const lock = await tryLockAgent(paths, 'b', 2000);
+    assert.ok(lock);
+    const other = { host: 'another-host', pid: 1, generation: 41 };
+    await fs.writeFile(`${paths.stateDir('b')}.owner`, JSON.stringify(other));
+    assert.equal(await lock.held(), false, 'the owner file names another holder');
+    await lock.release();
+    await fs.stat(`${paths.stateDir('b')}.lock`); // left in place: it may be the other holder's folder
+    // The refresh runs every second (proper-lockfile's least); the bounds leave room for a loaded machine.
+    await untilTrue(() => lock.lost.aborted, 'the refresh of the lock let go to stop', 30_000);
+    // The folder is now refreshed by nobody: it goes stale after lock_stale (2 s), then the next try takes it.
+    const taken: { lock: Awaited<ReturnType<typeof tryLockAgent>> } = { lock: null };
+    await untilTrue(async () => (taken.lock = await tryLockAgent(paths, 'b', 2000)) !== null, 'the lock let go to be taken again', 30_000);
+    const again = taken.lock;
+    assert.ok(again);
+    assert.equal(await again.held(), true);
+    const owner = JSON.parse(await fs.readFile(`${paths.stateDir('b')}.owner`, 'utf8')) as { generation: number };
+    assert.equal(owner.generation, other.generation + 1);
+    await again.release();
   });
 });

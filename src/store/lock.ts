@@ -3,6 +3,7 @@ import lockfile from 'proper-lockfile';
 import type { HomePaths } from './paths.js';
 import { ensureDir, stateFileMode } from './durable.js';
 import { hostId } from './host.js';
+import { letLockGo, lockFs, lockLetGo } from './lock-fs.js';
 import { leaseHeld, leaseTrustMs, readLeaseFacts, readLeaseOwner, type LeaseOwner } from './lease.js';
 
 /** A held agent lock. `lost` aborts if the lease could not be refreshed (another daemon may take over). */
@@ -40,8 +41,12 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
     update: Math.max(1000, Math.floor(staleMs / 2)),
     retries: 0,
     realpath: false,
-    // The default throws from a timer and would kill the daemon.
-    onCompromised: (err: Error) => lost.abort(err),
+    fs: lockFs,
+    // The default throws from a timer and would kill the daemon. The refresh has stopped: a lock let go is done.
+    onCompromised: (err: Error) => {
+      lockLetGo(`${dir}.lock`);
+      lost.abort(err);
+    },
   };
   let release: () => Promise<void>;
   let lockedAt = performance.now();
@@ -90,7 +95,11 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
       if (released) return;
       released = true;
       const owner = await readOwner(paths, agent);
-      if (owner && (owner.host !== me.host || owner.pid !== me.pid || owner.generation !== me.generation)) return; // taken over: the lock folder is the new holder's
+      if (owner && (owner.host !== me.host || owner.pid !== me.pid || owner.generation !== me.generation)) {
+        // Another holder's name: the folder may be theirs, so it stays; but our refresh must stop (store/lock-fs.ts).
+        if (!lost.signal.aborted) letLockGo(`${dir}.lock`);
+        return;
+      }
       await release().catch(() => undefined); // already compromised or removed: nothing left to release
     },
   };

@@ -10,6 +10,15 @@ export interface LogLine {
 
 type LogWaiter = { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void };
 
+/**
+ * How long a log wait gives up after, unless a test says otherwise. Only a
+ * bound: what a test proves is the line it awaits, so a passing test is not
+ * slowed by it. It is generous because the suite must pass on a loaded machine
+ * (README, Development): with every core busy a daemon's start or one run can
+ * take well over 20 s.
+ */
+const LOG_WAIT_MS = 60_000;
+
 /** `agentd start` as a real child process; its JSON log lines are what tests await. */
 export class DaemonProcess {
   readonly child: ChildProcess;
@@ -59,7 +68,7 @@ export class DaemonProcess {
   }
 
   /** The first log line (already seen or still to come) that matches. */
-  waitForLog(match: (l: LogLine) => boolean, what = 'a log line', timeoutMs = 20_000): Promise<LogLine> {
+  waitForLog(match: (l: LogLine) => boolean, what = 'a log line', timeoutMs = LOG_WAIT_MS): Promise<LogLine> {
     const seen = this.logs.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
@@ -88,7 +97,7 @@ export class DaemonProcess {
   }
 
   /** Waits for the n-th (1-based) log line that matches. */
-  async waitForCount(match: (l: LogLine) => boolean, n: number, what: string, timeoutMs = 20_000): Promise<void> {
+  async waitForCount(match: (l: LogLine) => boolean, n: number, what: string, timeoutMs = LOG_WAIT_MS): Promise<void> {
     let count = 0;
     await this.waitForLog((l) => match(l) && ++count >= n, what, timeoutMs).catch((err: Error) => {
       if (this.logs.filter(match).length >= n) return;

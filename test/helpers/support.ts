@@ -21,7 +21,7 @@ lock_stale: 2s
  * Resolves with `read()`'s value once `accept` holds: checked now and on every
  * change inside `dir` (created if missing, so that it can be watched).
  */
-export async function untilInFolder<T>(dir: string, read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+export async function untilInFolder<T>(dir: string, read: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
   await fs.mkdir(dir, { recursive: true });
   return new Promise<T>((resolve, reject) => {
     let settled = false;
