@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from '../store/paths.js';
-import { appendLine, ensureDir, readIfExists, writeJsonAtomic } from '../store/durable.js';
+import { appendLine, ensureDir, readIfExists } from '../store/durable.js';
+import { replaceStateJson } from '../store/state-file.js';
 import { canonicalJson } from '../store/journal.js';
 
 /**
@@ -95,7 +96,7 @@ export async function appendAfter(paths: HomePaths, head: Head, entry: AuditEntr
   const body: Omit<AuditLine, 'hash'> = { v: 1, seq: head.seq + 1, at: now.toISOString(), ...entry, prev: head.hash };
   const line: AuditLine = { ...body, hash: hashLine(body) };
   await appendLine(paths.audit(), JSON.stringify(line));
-  await writeJsonAtomic(headFile(paths), { seq: line.seq, hash: line.hash });
+  await replaceStateJson(headFile(paths), { seq: line.seq, hash: line.hash });
   return line;
 }
 

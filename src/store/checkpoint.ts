@@ -1,6 +1,7 @@
 import type { HomePaths } from './paths.js';
 import type { StoredSpend } from '../run/spend-floor.js';
-import { readIfExists, removeDurable, writeJsonAtomic } from './durable.js';
+import { readIfExists, removeDurable } from './durable.js';
+import { replaceStateJson } from './state-file.js';
 
 /** The run in progress of one agent (README "The home folder"): what restart recovery reads. */
 export interface ActiveRun {
@@ -71,7 +72,7 @@ export async function readCheckpoint(paths: HomePaths, agent: string, taskId: st
 }
 
 async function writeCheckpoint(paths: HomePaths, agent: string, checkpoint: TaskCheckpoint): Promise<void> {
-  await writeJsonAtomic(paths.checkpoint(agent), checkpoint);
+  await replaceStateJson(paths.checkpoint(agent), checkpoint);
 }
 
 export async function removeCheckpoint(paths: HomePaths, agent: string): Promise<void> {

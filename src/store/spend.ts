@@ -1,5 +1,6 @@
 import type { HomePaths } from './paths.js';
-import { readIfExists, writeJsonAtomic } from './durable.js';
+import { readIfExists } from './durable.js';
+import { replaceStateJson } from './state-file.js';
 
 /** An agent's spend on one UTC day, for `daily_cost_usd`. */
 export interface DailySpend {
@@ -26,6 +27,6 @@ export async function readDailySpend(paths: HomePaths, agent: string, now: Date)
 export async function addDailySpend(paths: HomePaths, agent: string, now: Date, costUsd: number): Promise<number> {
   if (costUsd <= 0) return readDailySpend(paths, agent, now);
   const total = (await readDailySpend(paths, agent, now)) + costUsd;
-  await writeJsonAtomic(paths.dailySpend(agent), { v: 1, day: utcDay(now), cost_usd: total } satisfies DailySpend);
+  await replaceStateJson(paths.dailySpend(agent), { v: 1, day: utcDay(now), cost_usd: total } satisfies DailySpend);
   return total;
 }

@@ -6,7 +6,8 @@ import { ConfigError } from '../errors.js';
 import { taskSchema } from '../schema/schemas.js';
 import type { RawBudget } from '../config/daemon-config.js';
 import { isReservedAgentName, isValidName, type HomePaths } from './paths.js';
-import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable, writeJsonAtomic } from './durable.js';
+import { linkDurable, listDir, peopleFileMode, readIfExists, removeDurable, writeFileDurable } from './durable.js';
+import { replaceStateJson } from './state-file.js';
 import { writeInboxTask } from './inbox-writer.js';
 import { removeCheckpoint } from './checkpoint.js';
 import { quietPeriodMs } from './quiet-period.js';
@@ -391,7 +392,7 @@ async function deadLetterRaw(
     source,
     dead_lettered_at: now.toISOString(),
   };
-  await writeJsonAtomic(paths.deadLetter(agent, id), record);
+  await replaceStateJson(paths.deadLetter(agent, id), record);
 }
 
 /**
@@ -400,14 +401,14 @@ async function deadLetterRaw(
  * version is queued in the inbox under a fresh id instead of being lost.
  */
 export async function completeTask(paths: HomePaths, agent: string, claimed: Buffer, record: DoneRecord): Promise<void> {
-  await writeJsonAtomic(paths.done(agent, record.task.id), record);
+  await replaceStateJson(paths.done(agent, record.task.id), record);
   await releaseCurrent(paths, agent, claimed, record.task);
 }
 
 /** Dead-letter the current task after its last failed attempt. */
 export async function deadLetterTask(paths: HomePaths, agent: string, claimed: Buffer, record: DeadLetterRecord): Promise<void> {
   if (!record.task) throw new Error('deadLetterTask needs the task');
-  await writeJsonAtomic(paths.deadLetter(agent, record.task.id), record);
+  await replaceStateJson(paths.deadLetter(agent, record.task.id), record);
   await releaseCurrent(paths, agent, claimed, record.task);
 }
 
