@@ -4,6 +4,8 @@ import type { HistoryLine } from '../src/store/history.js';
 import fs from 'node:fs/promises';
 import type { TaskCheckpoint } from '../src/store/checkpoint.js';
 import { FAST_CONFIG, inHome, isAlive } from './helpers/support.js';
+import { HomePaths } from '../src/store/paths.js';
+import { readLiveGroups } from '../src/store/process-registry.js';
 
 /** Polls `ok` (a process table or file check no event announces) until it holds. */
 async function until(ok: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
@@ -97,6 +99,6 @@ describe('kill -9 of the daemon during a tool call', () => {
         await second.stop();
       }
       assert.equal(await fs.readFile(home.path('agents/poster/side-effects.txt'), 'utf8'), 'posted\n', 'one side effect');
-      assert.deepEqual(await home.list('state/poster/pids'), [], 'nothing left recorded');
+      assert.deepEqual(await readLiveGroups(new HomePaths(home.root), 'poster'), [], 'nothing left recorded');
     }));
 });
