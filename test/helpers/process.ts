@@ -63,23 +63,27 @@ export class DaemonProcess {
     const seen = this.logs.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
+      // Removed once the wait ends, so a long-lived daemon's waits do not pile up listeners.
+      const onClose = () => {
+        if (!this.waiters.includes(waiter)) return;
+        clearTimeout(timer);
+        reject(new Error(`daemon exited while waiting for ${what}; stderr: ${this.stderr}\nlast logs:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`));
+      };
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        this.child.off('close', onClose);
         reject(new Error(`timed out waiting for ${what}; last logs:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr}`));
       }, timeoutMs);
       const waiter: LogWaiter = {
         match,
         resolve: (l) => {
           clearTimeout(timer);
+          this.child.off('close', onClose);
           resolve(l);
         },
       };
       this.waiters.push(waiter);
-      this.child.once('close', () => {
-        if (!this.waiters.includes(waiter)) return;
-        clearTimeout(timer);
-        reject(new Error(`daemon exited while waiting for ${what}; stderr: ${this.stderr}\nlast logs:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`));
-      });
+      this.child.once('close', onClose);
     });
   }
 
