@@ -8,7 +8,8 @@ import { secretCensor } from '../security/secrets.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
- * `writeJsonAtomic`; every append-only record goes through `appendLine`.
+ * `writeJsonAtomic` (its own state files through state-file.ts, which needs
+ * no realpath or owner); every append-only record goes through `appendLine`.
  * write-file-atomic fsyncs the temp file and renames it, but it does not fsync
  * the folder, so a power cut could forget the rename: we do that here.
  */
