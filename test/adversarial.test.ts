@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { DeadLetterRecord } from '../src/store/tasks.js';
+import type { DeadLetterRecord } from '../src/store/dead-letters.js';
 import type { TestHome } from './helpers/home.js';
 import { FAST_CONFIG, inHome, isAlive, withDaemon } from './helpers/support.js';
 

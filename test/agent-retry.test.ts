@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DoneRecord } from '../src/store/tasks.js';
+import type { DoneRecord } from '../src/store/done-records.js';
 import { completion, startStandIn } from './helpers/home.js';
 import { FAST_CONFIG, inHome, withDaemon } from './helpers/support.js';
 

@@ -5,7 +5,11 @@ import { describe, it } from 'node:test';
 import type { TaskCheckpoint } from '../src/store/checkpoint.js';
 import type { HistoryLine } from '../src/store/history.js';
 import { HomePaths } from '../src/store/paths.js';
-import { completeTask, deadLetterTask, promoteNext, settleCurrentTask, type DeadLetterRecord, type DoneRecord, type Task } from '../src/store/tasks.js';
+import { completeTask, deadLetterTask, settleCurrentTask } from '../src/store/current-task.js';
+import { promoteNext } from '../src/store/promotion.js';
+import type { DeadLetterRecord } from '../src/store/dead-letters.js';
+import type { DoneRecord } from '../src/store/done-records.js';
+import type { Task } from '../src/store/tasks.js';
 import { FAST_CONFIG, inHome, isAlive } from './helpers/support.js';
 import { TestHome, type DaemonProcess } from './helpers/home.js';
 

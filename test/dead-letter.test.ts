@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import type { HistoryLine } from '../src/store/history.js';
-import type { DeadLetterRecord, DoneRecord } from '../src/store/tasks.js';
+import type { DeadLetterRecord } from '../src/store/dead-letters.js';
+import type { DoneRecord } from '../src/store/done-records.js';
 import { FAST_CONFIG, inHome, untilInFolder, withDaemon } from './helpers/support.js';
 import { SCRIPTED_AGENT, type TestHome } from './helpers/home.js';
 

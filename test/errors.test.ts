@@ -7,7 +7,7 @@ import { ModelCallError } from '../src/model/types.js';
 import type { HistoryLine } from '../src/store/history.js';
 import { addOutboxItem, newItemId, resolveOutboxItem } from '../src/store/outbox.js';
 import { HomePaths } from '../src/store/paths.js';
-import type { DeadLetterRecord } from '../src/store/tasks.js';
+import type { DeadLetterRecord } from '../src/store/dead-letters.js';
 import { FAST_CONFIG, inHome, untilInFolder, withDaemon } from './helpers/support.js';
 import { startStandIn, TestHome, type StandIn } from './helpers/home.js';
 

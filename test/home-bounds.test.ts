@@ -16,7 +16,10 @@ import { escapesHome, readHomeFile, RAW_HEAD_BYTES } from '../src/store/home-fil
 import { addOutboxItem } from '../src/store/outbox.js';
 import { plainBelowHome } from '../src/store/plain-path.js';
 import { HomePaths } from '../src/store/paths.js';
-import { parseTask, promoteNext, settleCurrentTask, type DeadLetterRecord } from '../src/store/tasks.js';
+import { parseTask } from '../src/store/tasks.js';
+import { promoteNext } from '../src/store/promotion.js';
+import { settleCurrentTask } from '../src/store/current-task.js';
+import type { DeadLetterRecord } from '../src/store/dead-letters.js';
 import { SCRIPTED_AGENT, TestHome } from './helpers/home.js';
 
 /** Bad input never escapes the home: paths, symlinks, sizes, nesting, and the modes of what the daemon writes. */

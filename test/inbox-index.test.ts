@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { InboxIndex } from '../src/store/inbox-index.js';
 import { HomePaths } from '../src/store/paths.js';
-import { promoteNext, type Task } from '../src/store/tasks.js';
+import { promoteNext } from '../src/store/promotion.js';
+import type { Task } from '../src/store/tasks.js';
 import { FAST_CONFIG, inHome, withDaemon } from './helpers/support.js';
 import type { TestHome } from './helpers/home.js';
 

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { DoneRecord } from '../src/store/tasks.js';
+import type { DoneRecord } from '../src/store/done-records.js';
 import { REPO_ROOT } from './helpers/home.js';
 
 /**

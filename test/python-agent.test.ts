@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { DoneRecord } from '../src/store/tasks.js';
+import type { DoneRecord } from '../src/store/done-records.js';
 import { FAST_CONFIG, inHome, withDaemon } from './helpers/support.js';
 import { REPO_ROOT, type DaemonProcess, type TestHome } from './helpers/home.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HistoryLine } from '../src/store/history.js';
-import type { DoneRecord } from '../src/store/tasks.js';
+import type { DoneRecord } from '../src/store/done-records.js';
 import { leaseHeld, leaseTrustMs } from '../src/store/lease.js';
 import { inHome } from './helpers/support.js';
 

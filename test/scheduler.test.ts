@@ -30,6 +30,23 @@ const log = pino({ level: 'silent' });
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('scheduler', () => {
+  it('a failed claim is looked at again once, at once; a second failure in a row waits for an event', async () => {
+    let claims = 0;
+    const s = new Scheduler(1, async () => {
+      claims++;
+      throw new Error('the outbox is broken');
+    }, log, systemClock, 1000);
+    s.poke('a');
+    await s.whenIdle();
+    await tick();
+    await s.whenIdle();
+    assert.equal(claims, 2, 'the first failure is looked at once more, the second is not');
+    s.poke('a'); // an event: looked at again
+    await s.whenIdle();
+    assert.equal(claims, 3);
+    await s.stop();
+  });
+
   it('never runs more than max_parallel_runs claims at once', async () => {
     const c = controlledClaims();
     const s = new Scheduler(2, c.claim, log, systemClock, 1000);

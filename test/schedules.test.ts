@@ -5,17 +5,9 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import type { AgentDefinition, ScheduleEntry } from '../src/config/types.js';
 import { cronProblem, fireTimes } from '../src/daemon/cron-times.js';
-import {
-  decideFire,
-  missedFires,
-  scheduledTask,
-  scheduleTaskId,
-  Schedules,
-  nodeCronTimer,
-  type CronTimer,
-  type ScheduleStore,
-  type TaskPlace,
-} from '../src/daemon/schedules.js';
+import { decideFire, missedFires, scheduledTask, scheduleTaskId, type TaskPlace } from '../src/daemon/schedule-rules.js';
+import { nodeCronTimer, type CronTimer, type ScheduleStore } from '../src/daemon/schedule-ports.js';
+import { Schedules } from '../src/daemon/schedules.js';
 import type { ScheduleState } from '../src/store/schedule-state.js';
 import type { Task } from '../src/store/tasks.js';
 import { REPO_ROOT, TestHome, type LogLine } from './helpers/home.js';

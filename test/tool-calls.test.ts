@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import type { ToolDefinition } from '../src/config/types.js';
 import type { HistoryLine } from '../src/store/history.js';
 import { runToolCommand } from '../src/tools/tool-runner.js';
-import type { DoneRecord } from '../src/store/tasks.js';
+import type { DoneRecord } from '../src/store/done-records.js';
 import type { OutboxFile } from '../src/store/outbox.js';
 import { FAST_CONFIG, inHome, withDaemon } from './helpers/support.js';
 

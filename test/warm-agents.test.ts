@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import type { DaemonStatusFile } from '../src/store/daemon-status.js';
-import type { DoneRecord } from '../src/store/tasks.js';
+import type { DoneRecord } from '../src/store/done-records.js';
 import { runCli, type TestHome } from './helpers/home.js';
 import { FAST_CONFIG, inHome, untilInFolder, withDaemon } from './helpers/support.js';
 

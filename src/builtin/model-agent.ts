@@ -32,6 +32,6 @@ async function loadDefinition(): Promise<{ definition: AgentDefinition; response
 
 runAgent(async (ctx) => {
   const { definition, responseFormat } = await loadDefinition();
-  const validate = definition.outputSchema ? compile<unknown>(definition.outputSchema) : null;
+  const validate = definition.outputSchema ? compile<unknown>(definition.outputSchema, { own: false }) : null;
   return runToolLoop(ctx, { definition, validate, responseFormat });
 });

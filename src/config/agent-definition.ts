@@ -14,6 +14,7 @@ import { secretSource } from '../security/secrets.js';
 import { confinementProblems } from '../security/confinement.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { parseDocument } from './document.js';
+import { shared } from './shared-values.js';
 import { budgetOverLimits, mergeBudget, mergeFreshness, mergeRetry, type RawBudget, type RawFreshness, type RawRetry } from './daemon-config.js';
 import { parseDuration } from './duration.js';
 import { resolveToolMap, type RawTool } from './tools.js';
@@ -126,32 +127,33 @@ export async function resolveAgentDefinition(
   problems.push(...retryDelayProblems('retry', raw.retry, mergeRetry(config.defaults.retry, raw.retry)));
 
   if (problems.length > 0) throw new ConfigError(file, problems);
+  // Plain values many agents hold alike are shared, one copy each (config/shared-values.ts).
   return {
     name: agent,
     dir,
     file,
     version: raw.version === undefined ? '0' : String(raw.version),
     description: raw.description ?? '',
-    command: raw.command ?? null,
+    command: shared(raw.command ?? null),
     protocol: raw.protocol ?? 'agentd',
     model: raw.model ?? null,
-    models: raw.models ?? [],
+    models: shared(raw.models ?? []),
     systemPrompt: raw.system_prompt ?? '',
-    fallbackModels: raw.fallback_models ?? [],
-    tools,
+    fallbackModels: shared(raw.fallback_models ?? []),
+    tools: Object.keys(tools).length === 0 ? shared(tools) : tools,
     critical: raw.critical ?? false,
-    budget,
-    freshness: mergeFreshness(config.defaults.freshness, raw.freshness),
-    retry: mergeRetry(config.defaults.retry, raw.retry),
+    budget: shared(budget),
+    freshness: shared(mergeFreshness(config.defaults.freshness, raw.freshness)),
+    retry: shared(mergeRetry(config.defaults.retry, raw.retry)),
     maxAttempts: raw.max_attempts ?? config.defaults.maxAttempts,
     whileWaiting: raw.while_waiting ?? config.defaults.whileWaiting,
     outputSchema,
-    schedule: raw.schedule ?? [],
-    env: raw.env ?? [],
+    schedule: raw.schedule && raw.schedule.length > 0 ? raw.schedule : shared([]),
+    env: shared(raw.env ?? []),
     stopGraceMs: raw.stop_grace !== undefined ? parseDuration(raw.stop_grace) : config.defaults.stopGraceMs,
     heartbeatTimeoutMs: raw.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : config.defaults.heartbeatTimeoutMs,
     warm: raw.warm ?? 0,
-    confinement,
+    confinement: shared(confinement),
     hash: hash.digest('hex'),
   };
 }

@@ -7,12 +7,13 @@ import { agentsWithState, findTraceFile, scanHistory } from '../store/history-sc
 import { blocksTask, readAllOutboxes, type OutboxItem } from '../store/outbox.js';
 import { assertName, type HomePaths } from '../store/paths.js';
 import { decisionsFor } from '../store/resolution.js';
-import { inboxSize, listDeadLetters } from '../store/tasks.js';
+import { inboxSize } from '../store/inbox-index.js';
+import { listDeadLetters } from '../store/dead-letters.js';
 
 /**
  * What the console shows (README "Console"), read from the home's files and
  * the daemon's live view. Read-only: changes go through store/resolution.ts
- * and store/tasks.ts. Nothing here carries a key or an environment value.
+ * and store/dead-letters.ts. Nothing here carries a key or an environment value.
  */
 
 export interface ConsoleView {

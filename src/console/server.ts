@@ -7,7 +7,7 @@ import { exists } from '../store/durable.js';
 import type { Decision } from '../store/outbox.js';
 import { isValidName, type HomePaths } from '../store/paths.js';
 import { resolveItem } from '../store/resolution.js';
-import { retryDeadLetter } from '../store/tasks.js';
+import { retryDeadLetter } from '../store/dead-letters.js';
 import { agentsView, deadLettersView, outboxView, runsView, spendView, traceView, type ConsoleView } from './data.js';
 import { ChangeFeed } from './events.js';
 import { tokenMatches } from './token.js';

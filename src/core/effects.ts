@@ -1,7 +1,8 @@
 import type { AuditEntry } from '../observe/audit.js';
 import type { TaskCheckpoint } from '../store/checkpoint.js';
 import type { OutboxItem } from '../store/outbox.js';
-import type { DeadLetterRecord, DoneRecord } from '../store/tasks.js';
+import type { DeadLetterRecord } from '../store/dead-letters.js';
+import type { DoneRecord } from '../store/done-records.js';
 
 /**
  * What a claim decides to write, as plain data (docs/architecture.md, "From

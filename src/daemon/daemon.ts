@@ -10,7 +10,7 @@ import { OutageAlerts } from '../run/outage-alert.js';
 import type { ModelProvider } from '../model/types.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { ensureHomeSdkLink } from '../store/sdk-link.js';
-import { claimAndRun, type ClaimResult } from '../run/runner.js';
+import type { ClaimResult } from '../run/runner.js';
 import { createGateway, createRunnerDeps } from '../run/deps.js';
 import { HomePaths } from '../store/paths.js';
 import { ToolRunner } from '../tools/tool-runner.js';
@@ -20,12 +20,25 @@ import { AgentRegistry } from './agent-registry.js';
 import { Scheduler } from './scheduler.js';
 import { DaemonObservability } from './observability.js';
 import { Notifier } from '../notify/notifier.js';
-import { fileScheduleStore, nodeCronTimer, Schedules } from './schedules.js';
+import { Schedules } from './schedules.js';
+import { fileScheduleStore, nodeCronTimer } from './schedule-ports.js';
 import { watchHome, type HomeEvent } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
 import { WarmPool } from '../run/warm-pool.js';
 import { exists, listDir } from '../store/durable.js';
 import { countParked } from '../store/waiting.js';
+
+/**
+ * The run's code (runner, run host, finish, boot checks...) loads on the first
+ * claim, not before 'daemon started': an idle daemon never needs it (README.md,
+ * Benchmark: P4).
+ */
+let runner: Promise<typeof import('../run/runner.js')> | null = null;
+const loadRunner = () =>
+  (runner ??= import('../run/runner.js').catch((err: unknown) => {
+    runner = null; // a failed load (EMFILE...) is tried again on the next claim
+    throw err;
+  }));
 
 export type DaemonState = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -270,6 +283,7 @@ export class Daemon {
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
     const inbox = this.watcher ? this.inboxIndex : undefined;
+    const { claimAndRun } = await loadRunner();
     return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, probes: this.probes, warm: this.warmPool }, definition);
   }
 

@@ -94,6 +94,11 @@ export class Scheduler {
         this.log.error({ agent, err, ...(retryInMs !== null ? { retry_in_ms: retryInMs } : {}) }, 'claim failed');
         this.claimFailures.set(agent, failures);
         if (retryInMs !== null && this.accepting) this.retryAt(agent, this.clock.now() + retryInMs);
+        // A first failure is looked at again once, at once: the run may have failed on its way out (an
+        // escalation meeting a broken outbox.json) and the next claim finds out what waits. The watcher
+        // no longer reports the daemon's own moves (store/own-changes.ts), which used to cause this look.
+        // A second failure in a row waits for an event, so a claim that always fails never spins.
+        else if (failures === 1) this.dirty.add(agent);
       })
       .finally(() => {
         this.running.delete(agent);

@@ -1,15 +1,9 @@
-import { claimFire, pruneFireRecords } from '../store/fire-record.js';
-import { createTask, type Logger as CronLogger } from 'node-cron';
 import type { Logger } from 'pino';
 import type { AgentDefinition, ScheduleEntry } from '../config/types.js';
 import { errorMessage } from '../errors.js';
-import type { HomePaths } from '../store/paths.js';
-import { exists, listDir, readIfExists } from '../store/durable.js';
-import { writeInboxTask } from '../store/inbox-writer.js';
-import { readOutbox } from '../store/outbox.js';
-import { readScheduleState, writeScheduleState, type FireOutcome, type ScheduleRecord, type ScheduleState } from '../store/schedule-state.js';
-import type { Task } from '../store/tasks.js';
-import { fireTimes } from './cron-times.js';
+import type { FireOutcome, ScheduleRecord } from '../store/schedule-state.js';
+import { decideFire, missedFires, scheduledTask, scheduleTaskId, type FireDecision, type Missed } from './schedule-rules.js';
+import type { CronTimer, ScheduleStore } from './schedule-ports.js';
 
 /**
  * An agent's `schedule` (README "Agent definitions"): at each fire time of an
@@ -20,174 +14,10 @@ import { fireTimes } from './cron-times.js';
  * daemon was down are counted, logged and recorded in
  * state/<agent>/schedule.json, never replayed: the next regular fire is the
  * next task.
+ *
+ * This module runs the jobs; the decisions are in daemon/schedule-rules.ts,
+ * the ports and their real implementations in daemon/schedule-ports.ts.
  */
-
-/** Fire times missed while the daemon was down are counted up to this many. */
-export const MISSED_COUNT_CAP = 1000;
-
-// ---- pure decisions ----
-
-/** `cron-<index>-<YYYYMMDDHHmm>` in UTC, with the seconds appended when the due time has any. */
-export function scheduleTaskId(index: number, due: Date): string {
-  const stamp = due.toISOString().replace(/[-:T]/g, '').slice(0, 14); // YYYYMMDDHHmmss
-  return `cron-${index}-${stamp.endsWith('00') ? stamp.slice(0, 12) : stamp}`;
-}
-
-/** The prefix every task id of schedule entry `index` starts with (requeued copies too). */
-export function scheduleTaskPrefix(index: number): string {
-  return `cron-${index}-`;
-}
-
-/** The inbox task of entry `index` for `due`: created_at is the due time, so every writer writes the same bytes. */
-export function scheduledTask(entry: ScheduleEntry, index: number, due: Date): Task {
-  const template = entry.task as Partial<Task>;
-  const metadata = typeof template.metadata === 'object' && template.metadata !== null ? template.metadata : {};
-  return {
-    ...template,
-    id: scheduleTaskId(index, due),
-    created_at: due.toISOString(),
-    goal: String(template.goal ?? ''),
-    metadata: { ...metadata, trigger: 'cron', schedule: entry.cron, due: due.toISOString() },
-  };
-}
-
-/** Where a task id is now. */
-/** `claimed`: another daemon claimed the fire (store/fire-record.ts) and writes it. */
-export type TaskPlace = 'inbox' | 'current' | 'done' | 'dead-letter' | 'claimed';
-
-export type FireDecision =
-  | { kind: 'write'; taskId: string }
-  /** This due time's task is already written (a restart or a second daemon). */
-  | { kind: 'exists'; taskId: string; where: TaskPlace }
-  /** The entry's previous task is still in the inbox, current, or waiting on the outbox. */
-  | { kind: 'pending'; taskId: string; pendingId: string };
-
-/** What to do at a due time, from where its id already is and which task ids of the agent are still pending. */
-export function decideFire(index: number, due: Date, where: TaskPlace | null, pendingIds: readonly string[]): FireDecision {
-  const taskId = scheduleTaskId(index, due);
-  if (where !== null) return { kind: 'exists', taskId, where };
-  const pendingId = pendingIds.find((id) => id.startsWith(scheduleTaskPrefix(index)));
-  if (pendingId !== undefined) return { kind: 'pending', taskId, pendingId };
-  return { kind: 'write', taskId };
-}
-
-export interface Missed {
-  /** Fire times in (from, now], oldest first, at most MISSED_COUNT_CAP. */
-  times: Date[];
-  capped: boolean;
-}
-
-/**
- * The fire times of `cron` nobody handled: after what `record` accounts for,
- * up to `now`. Null when there is nothing to compare with (a new entry, or
- * its cron changed).
- */
-export function missedFires(record: ScheduleRecord | undefined, cron: string, now: Date, cap = MISSED_COUNT_CAP): Missed | null {
-  if (!record || record.cron !== cron) return null;
-  const from = Math.max(Date.parse(record.accounted_until), record.last_fired ? Date.parse(record.last_fired) : 0);
-  if (!Number.isFinite(from)) return null;
-  const times = fireTimes(cron, new Date(from), now, cap + 1);
-  return { times: times.slice(0, cap), capped: times.length > cap };
-}
-
-// ---- ports ----
-
-/** The files a schedule reads and writes; a fake in tests. */
-export interface ScheduleStore {
-  /** Where task `id` of `agent` is now, or null. */
-  locate(agent: string, id: string): Promise<TaskPlace | null>;
-  /** Ids of the agent's unfinished tasks: inbox files, the current task, and tasks of open outbox items. */
-  pendingIds(agent: string): Promise<string[]>;
-  /** Write `task` to the agent's inbox; false when another daemon claimed this fire first (nothing written). */
-  write(agent: string, task: Task): Promise<boolean | void>;
-  readState(agent: string): Promise<ScheduleState | null>;
-  writeState(agent: string, state: ScheduleState): Promise<void>;
-}
-
-/** Starts a job that calls `onDue` at each fire time of a cron; a manual one in tests. */
-export interface CronTimer {
-  /** Throws on an invalid expression. */
-  start(cron: string, name: string, onDue: (due: Date) => Promise<void>): { stop(): void };
-}
-
-export function fileScheduleStore(paths: HomePaths): ScheduleStore {
-  const currentId = async (agent: string): Promise<string | null> => {
-    const bytes = await readIfExists(paths.currentTask(agent));
-    if (bytes === null) return null;
-    try {
-      const id = (JSON.parse(bytes.toString('utf8')) as { id?: unknown }).id;
-      return typeof id === 'string' ? id : null;
-    } catch {
-      return null; // being written, or broken: the claim dead-letters it
-    }
-  };
-  return {
-    async locate(agent, id) {
-      if (await exists(paths.inboxTask(agent, id))) return 'inbox';
-      if ((await currentId(agent)) === id) return 'current';
-      if (await exists(paths.done(agent, id))) return 'done';
-      if (await exists(paths.deadLetter(agent, id))) return 'dead-letter';
-      return null;
-    },
-    async pendingIds(agent) {
-      const ids = (await listDir(paths.inboxDir(agent))).filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -'.json'.length));
-      const current = await currentId(agent);
-      if (current !== null) ids.push(current);
-      try {
-        for (const item of (await readOutbox(paths, agent)).items) if (item.status === 'open' && item.task_id) ids.push(item.task_id);
-      } catch {
-        // a broken outbox.json holds the current task back anyway, and that task is counted above
-      }
-      return ids;
-    },
-    async write(agent, task) {
-      const due = new Date(task.created_at);
-      if (!(await claimFire(paths, agent, task.id, due))) return false;
-      await writeInboxTask(paths, agent, task.id, task);
-      await pruneFireRecords(paths, agent, due.getTime());
-      return true;
-    },
-    readState: (agent) => readScheduleState(paths, agent),
-    writeState: (agent, state) => writeScheduleState(paths, agent, state),
-  };
-}
-
-/**
- * node-cron jobs, with overlap prevention and node-cron's own warnings sent to
- * our log instead of the console. node-cron skips fire times it reaches late
- * (the event loop was blocked, the machine slept) and reports each one; a
- * burst of those is logged once and only the latest is handled, late, so a
- * long sleep never turns into a burst of tasks.
- */
-export function nodeCronTimer(log: Logger): CronTimer {
-  const cronLog: CronLogger = {
-    info: (message) => log.debug({ source: 'node-cron', detail: message }, 'node-cron'),
-    warn: (message) => log.warn({ source: 'node-cron', detail: message }, 'node-cron'),
-    error: (message, err) => log.error({ source: 'node-cron', detail: String(message), err }, 'node-cron'),
-    debug: (message, err) => log.debug({ source: 'node-cron', detail: String(message), err }, 'node-cron'),
-  };
-  return {
-    start(cron, name, onDue) {
-      const task = createTask(cron, (ctx) => onDue(ctx.date), { name, noOverlap: true, logger: cronLog });
-      let late: Date[] = [];
-      task.on('execution:missed', (ctx) => {
-        late.push(ctx.date);
-        if (late.length > 1) return;
-        setImmediate(() => {
-          const slots = late;
-          late = [];
-          const last = slots[slots.length - 1]!;
-          log.warn({ schedule: name, late: slots.length, first: slots[0]!.toISOString(), due: last.toISOString() }, 'schedule fire times reached late; the last one is handled');
-          onDue(last).catch((err: unknown) => log.error({ schedule: name, err }, 'late schedule fire failed'));
-        });
-      });
-      void task.start();
-      return { stop: () => void task.destroy() };
-    },
-  };
-}
-
-// ---- the jobs ----
 
 export interface SchedulesOptions {
   store: ScheduleStore;
@@ -382,4 +212,3 @@ export class Schedules {
     return result;
   }
 }
-

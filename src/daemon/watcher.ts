@@ -1,6 +1,8 @@
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
+import path from 'node:path';
 import { homePlace, type HomePaths } from '../store/paths.js';
+import { takeOwnChange, type OwnChange } from '../store/own-changes.js';
 
 /** What a file event means to the daemon. */
 export type HomeEvent =
@@ -39,7 +41,15 @@ export function classifyPath(paths: HomePaths, file: string): HomeEvent | null {
   }
 }
 
-/** Which folders are worth descending into: keeps the number of watched folders small. */
+/**
+ * What chokidar itself watches: only folders (home, agents/, each agent folder
+ * and its inbox, outbox/ and each outbox folder) and the task files in an
+ * inbox. A file directly in an agent folder (its definition, current-task.json)
+ * or an outbox folder (outbox.json) is seen through its folder's own watch
+ * (folderFileEvent below), so it needs no watch, no stat and no memory of its
+ * own: one inotify watch per agent where there were two or more (README.md,
+ * Benchmark: P4).
+ */
 export function ignoredPath(paths: HomePaths, file: string, isDirectory: boolean | undefined): boolean {
   const place = homePlace(paths, file);
   switch (place.kind) {
@@ -57,18 +67,37 @@ export function ignoredPath(paths: HomePaths, file: string, isDirectory: boolean
       return isDirectory === false;
     case 'inbox_folder':
       return false;
-    case 'definition':
-    case 'current_task':
-    case 'context_snapshot':
-    case 'agent_entry':
-      return isDirectory === true;
     case 'inbox_entry':
-      return isDirectory === true;
+      // A temp file (write-file-atomic's `x.json.123`) is not a task: its events mean nothing.
+      return isDirectory === true || !place.task;
     case 'outbox_folder':
-    case 'outbox_file':
       return false;
     default:
       return true;
+  }
+}
+
+/**
+ * A file directly in a folder chokidar watches, named by that folder's raw
+ * event (`fs.watch` names the entry that changed): the path, when it is one
+ * the daemon reads (a definition, current-task.json, context-snapshot.json,
+ * outbox.json); null for anything else. Pure.
+ */
+export function folderFileEvent(paths: HomePaths, watchedFolder: string, name: string | null | undefined): string | null {
+  if (!name || name.includes('/') || name.includes(path.sep)) return null;
+  const folder = homePlace(paths, watchedFolder).kind;
+  if (folder !== 'agent_folder' && folder !== 'outbox_folder') return null;
+  const file = path.join(watchedFolder, name);
+  const place = homePlace(paths, file);
+  if (place.hidden) return null;
+  switch (place.kind) {
+    case 'definition':
+    case 'current_task':
+    case 'context_snapshot':
+    case 'outbox_file':
+      return file;
+    default:
+      return null;
   }
 }
 
@@ -82,25 +111,71 @@ export function inboxFileEvent(paths: HomePaths, file: string, removed: boolean)
   return { agent: place.agent, name: place.name, kind: removed ? 'removed' : 'added' };
 }
 
+/**
+ * Watch the home. `onEvent` is not told of a change the daemon made itself
+ * (store/own-changes.ts: a promotion's link and unlink, a finished task's
+ * current-task.json): the scheduler already looks again after each run, and
+ * each such poke cost a claim that found nothing. The inbox index is told of
+ * every file, the daemon's own included.
+ */
 export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEvent) => void, onInboxFile?: (event: InboxFileEvent) => void): FSWatcher {
   const watcher = watch([paths.root], {
     ignoreInitial: true,
     depth: 3,
     ignored: (file, stats) => ignoredPath(paths, file, stats ? stats.isDirectory() : undefined),
   });
-  const handle = (file: string, removed = false) => {
+  const handle = (file: string, change: OwnChange) => {
     try {
       // The index first: the poke below may promote at once.
-      const inbox = onInboxFile ? inboxFileEvent(paths, file, removed) : null;
+      const inbox = onInboxFile ? inboxFileEvent(paths, file, change === 'removed') : null; // changed: read again
       if (inbox) onInboxFile!(inbox);
+      if (takeOwnChange(file, change)) return;
+      tell(file);
+    } catch (err) {
+      log.error({ err, file }, 'file event handler failed');
+    }
+  };
+  const tell = (file: string) => {
+    try {
       const event = classifyPath(paths, file);
       if (event) onEvent(event);
     } catch (err) {
       log.error({ err, file }, 'file event handler failed');
     }
   };
-  const gone = (file: string) => handle(file, true);
-  watcher.on('add', (f) => handle(f)).on('change', (f) => handle(f)).on('unlink', gone).on('addDir', (f) => handle(f)).on('unlinkDir', gone);
+  watcher
+    .on('add', (f) => handle(f, 'added'))
+    .on('change', (f) => handle(f, 'changed'))
+    .on('unlink', (f) => handle(f, 'removed'))
+    .on('addDir', (f) => handle(f, 'added'))
+    .on('unlinkDir', (f) => handle(f, 'removed'));
+  onFolderFiles(watcher, paths, tell);
   watcher.on('error', (err) => log.error({ err }, 'file watcher error'));
   return watcher;
+}
+
+/**
+ * The files ignoredPath leaves to their folder's watch: one call per file per
+ * turn of the event loop, however many raw events (create, modify, attrib) one
+ * write raised, and none once the watcher is closed. The daemon's own change
+ * is matched against each raw event, before they are merged: a person's write
+ * in the same turn is a second event and is still told.
+ */
+function onFolderFiles(watcher: FSWatcher, paths: HomePaths, seen: (file: string) => void): void {
+  let pending: Set<string> | null = null;
+  watcher.on('raw', (_event, name: string | null, details) => {
+    // chokidar passes { watchedPath }: the folder whose fs.watch fired (its handler.js).
+    const folder = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+    const file = typeof folder === 'string' ? folderFileEvent(paths, folder, name) : null;
+    if (!file || takeOwnChange(file, 'either')) return;
+    if (!pending) {
+      pending = new Set();
+      setImmediate(() => {
+        const files = pending!;
+        pending = null;
+        if (!watcher.closed) for (const f of files) seen(f);
+      });
+    }
+    pending.add(file);
+  });
 }

@@ -1,7 +1,8 @@
 import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths.js';
 import { readAllOutboxes } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
-import { countDeadLetters, inboxSize } from '../store/tasks.js';
+import { countDeadLetters } from '../store/dead-letters.js';
+import { inboxSize } from '../store/inbox-index.js';
 
 /** What the home's files say per agent: the numbers a person on call alerts on. */
 export interface AgentCounts {

@@ -1,5 +1,7 @@
 import type { RunTrigger } from '../store/checkpoint.js';
-import { promoteNext, settleCurrentTask, type Task } from '../store/tasks.js';
+import { promoteNext } from '../store/promotion.js';
+import { settleCurrentTask } from '../store/current-task.js';
+import type { Task } from '../store/tasks.js';
 import { takeParked } from '../store/waiting.js';
 import type { ClaimResult, RunnerDeps } from './runner.js';
 

@@ -3,19 +3,32 @@ import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 // ajv is CommonJS; under NodeNext its default export is the module object.
 const Ajv = AjvModule.default ?? (AjvModule as unknown as typeof AjvModule.default);
 
-/** One shared ajv: every schema is compiled once, with every error reported. */
-export const ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, verbose: true });
+const OPTIONS = { allErrors: true, strict: false, allowUnionTypes: true, verbose: true };
+
+/** One shared ajv for schemas people write (schema/compiled.ts): each is checked against the JSON Schema meta-schema first. */
+export const ajv = new Ajv(OPTIONS);
+
+/**
+ * agentd's own schemas (schema/schemas.ts, the protocol's) are checked against
+ * the meta-schema by a test, not at every start: compiling the meta-schema
+ * was about a tenth of start-up (README.md, Benchmark: P4).
+ */
+const ownAjv = new Ajv({ ...OPTIONS, validateSchema: false });
+/** Every own schema compile() was given, for that test (test/own-schemas.test.ts). */
+export const ownSchemas: object[] = [];
 
 export type Validator<T> = ((value: unknown) => value is T) & { problems(value: unknown): string[] };
 
 /**
  * Compile `schema` into a type guard whose `problems` name each field in a
- * person's words. Compiled on first use, not when the module loads: start-up
+ * person's words. `own: false` for a schema a person wrote (checked against
+ * the meta-schema first). Compiled on first use, not when the module loads: start-up
  * compiles only the schemas it uses (README.md, Benchmark: P4).
  */
-export function compile<T>(schema: object): Validator<T> {
+export function compile<T>(schema: object, options: { own?: boolean } = {}): Validator<T> {
   let compiled: ValidateFunction | null = null;
-  const fn = (): ValidateFunction => (compiled ??= ajv.compile(schema));
+  if (options.own !== false) ownSchemas.push(schema);
+  const fn = (): ValidateFunction => (compiled ??= (options.own === false ? ajv : ownAjv).compile(schema));
   const guard = ((value: unknown) => fn()(value)) as Validator<T>;
   guard.problems = (value: unknown) => (fn()(value) ? [] : formatErrors(fn().errors ?? []));
   return guard;

@@ -5,6 +5,7 @@ import { NotRegularFileError } from '../errors.js';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { secretCensor } from '../security/secrets.js';
+import { forgetOwnChange, noteOwnChange } from './own-changes.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
@@ -144,9 +145,11 @@ async function openForAppend(file: string, options: WriteOptions): Promise<fs.Fi
 
 /** Remove a file and make the removal durable. Missing is fine. */
 export async function removeDurable(file: string): Promise<void> {
+  noteOwnChange(file, 'removed'); // the watcher does not poke for it (store/own-changes.ts)
   try {
     await fs.unlink(file);
   } catch (err) {
+    forgetOwnChange(file, 'removed');
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw err;
   }
@@ -159,9 +162,14 @@ export async function removeDurable(file: string): Promise<void> {
  */
 export async function linkDurable(from: string, to: string): Promise<boolean> {
   await ensureDir(path.dirname(to));
+  // The watcher does not poke for the new name, nor for the source's link count (store/own-changes.ts).
+  noteOwnChange(to, 'added');
+  noteOwnChange(from, 'changed');
   try {
     await fs.link(from, to);
   } catch (err) {
+    forgetOwnChange(to, 'added');
+    forgetOwnChange(from, 'changed');
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   }
@@ -220,6 +228,17 @@ export async function readIfExists(file: string, maxBytes = MAX_READ_BYTES): Pro
     return await handle.readFile();
   } finally {
     await handle.close();
+  }
+}
+
+/** A JSON file's value, or null when it does not exist or does not parse. */
+export async function readJsonIfExists(file: string): Promise<unknown> {
+  const bytes = await readIfExists(file);
+  if (bytes === null) return null;
+  try {
+    return JSON.parse(bytes.toString('utf8')) as unknown;
+  } catch {
+    return null;
   }
 }
 

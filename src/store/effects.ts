@@ -5,7 +5,7 @@ import type { HomePaths } from './paths.js';
 import type { CheckpointOwner } from './checkpoint.js';
 import { writeJsonAtomic } from './durable.js';
 import { addOutboxItem, markDelivered, newItemId, updateOutbox, type OutboxItem } from './outbox.js';
-import { completeTask, deadLetterTask } from './tasks.js';
+import { completeTask, deadLetterTask } from './current-task.js';
 
 /**
  * The one interpreter of a claim's effects (core/effects.ts): each is

@@ -1,4 +1,5 @@
 import { listDir } from './durable.js';
+import type { HomePaths } from './paths.js';
 
 /**
  * What the daemon knows of each inbox without reading it again: the sort key
@@ -21,7 +22,7 @@ export interface InboxKey {
   id: string;
 }
 
-/** Higher priority first, then older, then id: store/tasks.ts compareForPromotion on the cached keys. Pure. */
+/** Higher priority first, then older, then id: core/task-order.ts compareForPromotion on the cached keys. Pure. */
 export function compareKeys(a: InboxKey, b: InboxKey): number {
   if (a.priority !== b.priority) return b.priority - a.priority;
   if (a.createdMs !== b.createdMs) return a.createdMs - b.createdMs;
@@ -33,6 +34,11 @@ export type InboxEntries = Map<string, InboxKey | null>;
 
 export function isTaskFileName(name: string): boolean {
   return name.endsWith('.json') && !name.startsWith('.');
+}
+
+/** Inbox task files waiting, without reading them: for queue depth. */
+export async function inboxSize(paths: HomePaths, agent: string): Promise<number> {
+  return (await listDir(paths.inboxDir(agent))).filter(isTaskFileName).length;
 }
 
 export class InboxIndex {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../../errors.js';
 import { exists, listDir } from '../../store/durable.js';
 import { assertName, isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
-import { listDeadLetters, readDeadLetter, retryDeadLetter, type DeadLetterEntry } from '../../store/tasks.js';
+import { listDeadLetters, readDeadLetter, retryDeadLetter, type DeadLetterEntry } from '../../store/dead-letters.js';
 import { EXIT, formatTable, homeOf, printJson, runCommand, withHome } from '../common.js';
 import { useHomeFileModes } from '../file-modes.js';
 import { truncate } from './outbox.js';

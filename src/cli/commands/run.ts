@@ -14,7 +14,9 @@ import { createGateway, createRunnerDeps } from '../../run/deps.js';
 import { exists, writeFileDurable } from '../../store/durable.js';
 import { assertName } from '../../store/paths.js';
 import { ensureHomeSdkLink } from '../../store/sdk-link.js';
-import { generateTaskId, parseTask, readDeadLetter, readDone } from '../../store/tasks.js';
+import { generateTaskId, parseTask } from '../../store/tasks.js';
+import { readDeadLetter } from '../../store/dead-letters.js';
+import { readDone } from '../../store/done-records.js';
 import { EXIT, homeOf, printJson, runCommand, withHome } from '../common.js';
 
 interface RunOptions {

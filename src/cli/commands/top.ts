@@ -7,7 +7,8 @@ import { listDir } from '../../store/durable.js';
 import { hostId, pidAlive } from '../../store/host.js';
 import { readAllOutboxes } from '../../store/outbox.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../../store/paths.js';
-import { countDeadLetters, inboxSize } from '../../store/tasks.js';
+import { countDeadLetters } from '../../store/dead-letters.js';
+import { inboxSize } from '../../store/inbox-index.js';
 import { EXIT, homeOf, runCommand, withHome } from '../common.js';
 import { terminalSafe } from '../terminal-text.js';
 
