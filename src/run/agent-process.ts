@@ -93,8 +93,6 @@ export class AgentProcess {
   readonly exited: Promise<ExitInfo>;
   private exitInfo: ExitInfo | null = null;
   private readonly tail: string[] = [];
-  /** Resolved at the agent's next stdout line (nextLine). */
-  private lineWaiters: (() => void)[] = [];
 
   constructor(
     spec: SpawnSpec,
@@ -137,7 +135,7 @@ export class AgentProcess {
     });
     // A dead agent makes stdin writes fail with EPIPE; its exit is handled through `exited`.
     this.child.stdin!.on('error', () => undefined);
-    readLines(this.child.stdout!, (line) => this.onStdoutLine(line), () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
+    readLines(this.child.stdout!, (line) => this.onLine(line), () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
     let stderrLines = 0;
     readLines(
       this.child.stderr!,
@@ -167,16 +165,6 @@ export class AgentProcess {
   adopt(log: Logger, onLine: (line: string) => void): void {
     this.log = log;
     this.onLine = onLine;
-  }
-
-  /** Resolves at the next line the agent prints on stdout. */
-  nextLine(): Promise<void> {
-    return new Promise((resolve) => this.lineWaiters.push(resolve));
-  }
-
-  private onStdoutLine(line: string): void {
-    this.onLine(line);
-    if (this.lineWaiters.length > 0) for (const resolve of this.lineWaiters.splice(0)) resolve();
   }
 
   get alive(): boolean {

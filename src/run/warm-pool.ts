@@ -15,8 +15,8 @@ import { AgentProcess } from './agent-process.js';
  *   (a run's runtime starts when the run does);
  * - that exits before its task is replaced (after a back-off when it keeps
  *   dying at once, so a broken command cannot spin);
- * - is replaced after a run takes it, once that run's agent sent its first
- *   message, so the spawn is off the task's path;
+ * - is replaced after a run takes it, on the next turn of the event loop, so
+ *   the spawn is off the task's path;
  * - started under an older definition is killed when the definition changes.
  */
 
@@ -45,8 +45,6 @@ export interface WarmStatus {
 }
 
 const QUICK_DEATH_MS = 1000;
-/** The longest a taken process's replacement waits for that process's first message. */
-const REFILL_LATEST_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
 
 /** Delay before replacing a warm process that died; grows while they keep dying at once. Pure. */
@@ -96,7 +94,7 @@ export class WarmPool {
     if (index === -1) return null;
     const [warm] = pool.warm.splice(index, 1);
     warm!.gone = true;
-    this.refillAfterPickUp(pool, warm!.process);
+    this.scheduleFill(pool, 0); // the replacement is spawned after this turn: the task does not wait for it
     return warm!.process;
   }
 
@@ -130,21 +128,6 @@ export class WarmPool {
       warm.gone = true;
       warm.process.kill('SIGKILL');
     }
-  }
-
-  /**
-   * The replacement of a process a run took is spawned once that run's agent
-   * has sent its first message (or exited, or after REFILL_LATEST_MS): the
-   * spawn blocks the daemon's thread and the new process's start-up takes a
-   * CPU, both of which would otherwise delay the task's pick-up (bench P2c).
-   */
-  private refillAfterPickUp(pool: Pool, taken: AgentProcess): void {
-    let timer: NodeJS.Timeout | undefined;
-    const latest = new Promise<void>((resolve) => (timer = setTimeout(resolve, REFILL_LATEST_MS)));
-    void Promise.race([taken.nextLine(), taken.exited, latest]).then(() => {
-      clearTimeout(timer);
-      this.scheduleFill(pool, 0);
-    });
   }
 
   private scheduleFill(pool: Pool, delayMs: number): void {
