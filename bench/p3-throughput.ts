@@ -98,7 +98,9 @@ const ended = (l: LogLine) => l.msg === 'run ended';
 
 async function timedRun(parallel: number, agents: number, tasks: number): Promise<{ rate: number; elapsedMs: number; done: number; cpu: { self: number; children: number } }> {
   const home = await homeWithTasks(parallel, agents, tasks);
-  const daemon = new DaemonChild(home);
+  // P3_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR": profile the timed daemon of this figure alone.
+  const nodeArgs = process.env.P3_DAEMON_NODE_ARGS?.split(' ').filter(Boolean);
+  const daemon = new DaemonChild(home, { nodeArgs });
   try {
     const started = await daemon.started();
     const before = cpuMs(daemon.pid);

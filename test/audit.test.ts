@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { appendAudit, verifyAudit, verifyChain } from '../src/observe/audit.js';
+import { appendAudit, readHead, verifyAudit, verifyChain } from '../src/observe/audit.js';
 import { HomePaths } from '../src/store/paths.js';
 import { TestHome } from './helpers/home.js';
 
@@ -23,6 +23,21 @@ describe('the audit trail', () => {
     }
     return (await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean);
   };
+
+  it('lines whose head updates crashes cut off are chained on from the head, however far back the head is', async () => {
+    await fs.rm(home.path('state'), { recursive: true, force: true });
+    const big = 'x'.repeat(3000); // three such lines are past the short window the head is looked for in first
+    const at = (i: number) => new Date(Date.UTC(2026, 10, 24, 0, 0, i));
+    for (let i = 0; i < 3; i++) await appendAudit(paths, { event: 'claim', agent: 'a', task_id: `t${i}`, details: big }, at(i));
+    const kept = await fs.readFile(paths.auditHead(), 'utf8');
+    for (let i = 3; i < 9; i++) await appendAudit(paths, { event: 'claim', agent: 'a', task_id: `t${i}`, details: big }, at(i));
+    const last = await readHead(paths);
+    assert.equal(last.seq, 9);
+    await fs.writeFile(paths.auditHead(), kept); // as if every head update after line 3 had been cut off
+    assert.deepEqual(await readHead(paths), last, 'the six lines after the head are followed from it');
+    await appendAudit(paths, { event: 'claim', agent: 'a', task_id: 't9' }, at(9));
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 10 });
+  });
 
   it('an untouched chain verifies', async () => {
     const lines = await fill();

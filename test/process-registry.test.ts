@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { orphanAction, type GroupRecord } from '../src/store/process-registry.js';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { HomePaths } from '../src/store/paths.js';
+import { hostId } from '../src/store/host.js';
+import { killOrphanGroups, liveRecords, orphanAction, readLiveGroups, registerGroup, unregisterGroup, type GroupRecord } from '../src/store/process-registry.js';
+import { isAlive } from './helpers/process.js';
 
 describe('orphanAction', () => {
   const record: GroupRecord = { v: 1, pgid: 500, kind: 'tool', run_id: 'r', host: 'h', daemon_pid: 40, start_ticks: '123' };
@@ -16,5 +24,61 @@ describe('orphanAction', () => {
   });
   it("this daemon's own leftover (it holds the lock, so no run of its own is in flight) is killed", () => {
     assert.equal(orphanAction({ ...record, daemon_pid: 41 }, { ...facts, daemonAlive: () => true }), 'kill');
+  });
+});
+
+describe('the process registry file (state/<agent>/pids.jsonl)', () => {
+  const quiet = pino({ level: 'silent' });
+
+  it('liveRecords: a group said gone is void; a later record of the same pgid stands', () => {
+    const a = { v: 1, pgid: 700, kind: 'agent', run_id: 'r1', host: 'h', daemon_pid: 40, start_ticks: '1' };
+    const b = { ...a, pgid: 701, kind: 'tool' };
+    assert.deepEqual(liveRecords([a, b, { v: 1, gone: 701 }]), [a]);
+    assert.deepEqual(liveRecords([a, { v: 1, gone: 700 }, { ...a, run_id: 'r2' }]), [{ ...a, run_id: 'r2' }]);
+    assert.deepEqual(liveRecords([{ v: 1, pgid: 1, host: 'h', daemon_pid: 2 }, 'garbage', null]), [], 'pgid 1 and junk are no records');
+  });
+
+  it('a group a dead daemon on this host recorded is killed at the claim, and the file starts over; a gone one is not touched', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-registry-'));
+    const victim = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    const bystander = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    try {
+      const paths = new HomePaths(root);
+      await registerGroup(paths, 'a', victim.pid!, 'tool', 'r1');
+      await registerGroup(paths, 'a', bystander.pid!, 'agent', 'r1');
+      await unregisterGroup(paths, 'a', bystander.pid!);
+      // As a daemon that died would have left them: its pid is no live process.
+      const file = paths.processRegistry('a');
+      const dead = 2 ** 22 + 12345;
+      await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replaceAll(`"daemon_pid":${process.pid}`, `"daemon_pid":${dead}`));
+      const exited = new Promise((resolve) => victim.on('exit', resolve));
+      await killOrphanGroups(paths, 'a', quiet);
+      await exited;
+      assert.equal(isAlive(bystander.pid!), true, 'a group recorded gone is left alone');
+      assert.equal(await fs.readFile(file, 'utf8'), '', 'every record dealt with');
+      assert.deepEqual(await readLiveGroups(paths, 'a'), []);
+    } finally {
+      victim.kill('SIGKILL');
+      bystander.kill('SIGKILL');
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a per-group file of the former layout (state/<agent>/pids/<pgid>.json) is still killed and removed', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-registry-'));
+    const victim = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    try {
+      const paths = new HomePaths(root);
+      const record = { v: 1, pgid: victim.pid!, kind: 'tool', run_id: 'r0', host: hostId(), daemon_pid: 2 ** 22 + 12345, start_ticks: null };
+      await fs.mkdir(paths.pidsDir('legacy'), { recursive: true });
+      await fs.writeFile(path.join(paths.pidsDir('legacy'), `${victim.pid}.json`), JSON.stringify(record));
+      const exited = new Promise((resolve) => victim.on('exit', resolve));
+      await killOrphanGroups(paths, 'legacy', quiet);
+      await exited;
+      assert.deepEqual(await fs.readdir(paths.pidsDir('legacy')), []);
+    } finally {
+      victim.kill('SIGKILL');
+      await fs.rm(root, { recursive: true, force: true });
+    }
   });
 });

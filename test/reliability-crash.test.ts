@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HistoryLine } from '../src/store/history.js';
 import fs from 'node:fs/promises';
-import type { TaskCheckpoint } from '../src/store/checkpoint.js';
 import { FAST_CONFIG, inHome, isAlive } from './helpers/support.js';
+import { HomePaths } from '../src/store/paths.js';
+import { readLiveGroups } from '../src/store/process-registry.js';
 
 /** Polls `ok` (a process table or file check no event announces) until it holds. */
 async function until(ok: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
@@ -52,9 +53,11 @@ describe('a claim that fails after the agent process started', () => {
       const daemon = home.startDaemon();
       try {
         await daemon.waitForLog((l) => l.msg === 'claim failed' && l.agent === 'worker', 'the claim to fail');
-        const pid = (await home.readJson<TaskCheckpoint>('state/worker/checkpoint.json')).active_run?.pid;
-        assert.ok(pid, 'the spawned agent was recorded');
-        await until(() => !isAlive(pid), 'the agent process of the failed claim to be killed');
+        // The claim is retried (and fails again): each claim empties the registry first, then records its agent.
+        let pid: number | undefined;
+        await until(async () => (pid = (await readLiveGroups(new HomePaths(home.root), 'worker')).find((g) => g.kind === 'agent')?.pgid) !== undefined, 'the spawned agent to be recorded (state/worker/pids.jsonl)', 30_000);
+        const recorded = pid!;
+        await until(() => !isAlive(recorded), 'the agent process of the failed claim to be killed', 30_000);
       } finally {
         await daemon.stop();
       }
@@ -97,6 +100,6 @@ describe('kill -9 of the daemon during a tool call', () => {
         await second.stop();
       }
       assert.equal(await fs.readFile(home.path('agents/poster/side-effects.txt'), 'utf8'), 'posted\n', 'one side effect');
-      assert.deepEqual(await home.list('state/poster/pids'), [], 'nothing left recorded');
+      assert.deepEqual(await readLiveGroups(new HomePaths(home.root), 'poster'), [], 'nothing left recorded');
     }));
 });

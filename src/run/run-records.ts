@@ -41,7 +41,9 @@ export function runRecords(of: RunRecordsOf): RunRecords {
     started: async (pid) => {
       await ports.fence?.();
       if (pid) await registerGroup(ports.paths, agent.name, pid, 'agent', of.runId);
-      await checkpoint.update((c) => ({ ...c, active_run: { ...c.active_run!, pid } }));
+      // Not a write of its own: after a crash the claim kills the group from the registry (pids.jsonl),
+      // so the pid goes into checkpoint.json with the run's next write (README.md, Benchmark: P3).
+      checkpoint.hold((c) => ({ ...c, active_run: { ...c.active_run!, pid } }));
       // Audited once the agent has its start message: the claim's disk work stays off the pick-up path.
       await applyEffects(ports, planDelivery({ ...of, agent: agent.name, definitionHash: agent.hash }, checkpoint.current.attempts + 1, of.now()));
     },

@@ -106,6 +106,14 @@ export class CheckpointOwner {
     return this.value;
   }
 
+  /**
+   * A change kept in memory and written with the next write, for a fact no
+   * crash needs (the agent's pid: the process registry has it first).
+   */
+  hold(change: (current: TaskCheckpoint) => TaskCheckpoint): void {
+    this.value = change(this.value);
+  }
+
   /** Taken as the current value without a write: the task left the queue (done, dead letter), its checkpoint goes with it. */
   settle(next: TaskCheckpoint): void {
     this.value = next;

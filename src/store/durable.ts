@@ -9,7 +9,8 @@ import { forgetOwnChange, noteOwnChange } from './own-changes.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
- * `writeJsonAtomic`; every append-only record goes through `appendLine`.
+ * `writeJsonAtomic` (write-file-atomic, as the README's design notes ask of
+ * every state write); every append-only record goes through `appendLine`.
  * write-file-atomic fsyncs the temp file and renames it, but it does not fsync
  * the folder, so a power cut could forget the rename: we do that here.
  */

@@ -75,6 +75,18 @@ export async function readLeaseFacts(ownerFile: string, lockDir: string, me: Lea
   return { lost, owner, me, lockMtimeMs: lockStat ? lockStat.mtimeMs : null, nowMs: nowMs(), staleMs };
 }
 
+/**
+ * The facts in the lease's first second, from the owner file alone: the lock
+ * folder was made by this holder less than a second ago, so its mtime is
+ * younger than lock_stale; another daemon that removed it and locked in its
+ * place writes its owner file next, which is what this read finds
+ * (README.md, Benchmark: P3).
+ */
+export async function readSettlingFacts(ownerFile: string, me: LeaseOwner, lost: boolean, lockedAtMs: number, staleMs: number, nowMs: () => number): Promise<LeaseFacts> {
+  const owner = await readLeaseOwner(ownerFile);
+  return { lost, owner, me, lockMtimeMs: lockedAtMs, nowMs: nowMs(), staleMs };
+}
+
 export async function readLeaseOwner(ownerFile: string): Promise<LeaseOwner | null> {
   try {
     const value = JSON.parse(await fs.readFile(ownerFile, 'utf8')) as Partial<LeaseOwner>;

@@ -4,7 +4,7 @@ import type { HomePaths } from './paths.js';
 import { ensureDir, stateFileMode } from './durable.js';
 import { hostId } from './host.js';
 import { letLockGo, lockFs, lockLetGo } from './lock-fs.js';
-import { leaseHeld, leaseTrustMs, readLeaseFacts, readLeaseOwner, type LeaseOwner } from './lease.js';
+import { leaseHeld, leaseTrustMs, readLeaseFacts, readLeaseOwner, readSettlingFacts, type LeaseOwner } from './lease.js';
 
 /** A held agent lock. `lost` aborts if the lease could not be refreshed (another daemon may take over). */
 export interface AgentLock {
@@ -50,6 +50,7 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
   };
   let release: () => Promise<void>;
   let lockedAt = performance.now();
+  let lockedAtWall = Date.now();
   try {
     release = await lockfile.lock(dir, options);
   } catch (err) {
@@ -62,6 +63,7 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
     await fs.rmdir(`${dir}.lock`).catch(() => undefined);
     try {
       lockedAt = performance.now();
+      lockedAtWall = Date.now();
       release = await lockfile.lock(dir, options);
     } catch (again) {
       if ((again as NodeJS.ErrnoException).code === 'ELOCKED') return null; // another process was quicker
@@ -73,21 +75,7 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
   await fs.writeFile(ownerFile(paths, agent), JSON.stringify(me), { mode: stateFileMode() });
   await fs.chmod(ownerFile(paths, agent), stateFileMode()); // writeFile's mode applies only to a new file
   let released = false;
-  // Each durable write of a run checks the lease (README.md, "Several daemons on one home"). A check
-  // that found it held vouches for it until leaseTrustMs later, so the steps of a run in between
-  // cost no file reads (README.md, Benchmark: P1); a lock reported lost is seen at once.
-  // Not in the lease's first second, though: two daemons that both found the last holder dead can
-  // both take the lock within milliseconds, and the loser learns it from the owner file.
-  const settledAt = lockedAt + Math.min(LEASE_SETTLE_MS, staleMs / 4);
-  let trustedUntil = 0;
-  const held = async () => {
-    if (lost.signal.aborted) return false;
-    if (performance.now() < trustedUntil) return true;
-    const checkedAt = performance.now();
-    const facts = await readLeaseFacts(ownerFile(paths, agent), `${dir}.lock`, me, lost.signal.aborted, staleMs, Date.now);
-    if (checkedAt >= settledAt) trustedUntil = checkedAt + leaseTrustMs(facts);
-    return leaseHeld(facts);
-  };
+  const held = leaseCheck({ ownerFile: ownerFile(paths, agent), lockDir: `${dir}.lock`, me, lost: lost.signal, staleMs, lockedAt, lockedAtWall });
   return {
     lost: lost.signal,
     held,
@@ -102,6 +90,47 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
       }
       await release().catch(() => undefined); // already compromised or removed: nothing left to release
     },
+  };
+}
+
+/** Where and since when a lock is held, for its lease checks. */
+interface LeaseCheckOf {
+  ownerFile: string;
+  lockDir: string;
+  me: LockOwner;
+  lost: AbortSignal;
+  staleMs: number;
+  /** performance.now() and Date.now() when the lock was taken. */
+  lockedAt: number;
+  lockedAtWall: number;
+}
+
+/** The lock's `held()`: true while this holder's lease still stands. */
+function leaseCheck(at: LeaseCheckOf): () => Promise<boolean> {
+  // Each durable write of a run checks the lease (README.md, "Several daemons on one home"). A check
+  // that found it held vouches for it until leaseTrustMs later, so the steps of a run in between
+  // cost no file reads (README.md, Benchmark: P1); a lock reported lost is seen at once.
+  // Not in the lease's first second, though: two daemons that both found the last holder dead can
+  // both take the lock within milliseconds, and the loser learns it from the owner file.
+  // In that second the owner file is all a check reads (lease.ts readSettlingFacts), and checks asked
+  // for while one is reading share its answer.
+  const settledAt = at.lockedAt + Math.min(LEASE_SETTLE_MS, at.staleMs / 4);
+  let trustedUntil = 0;
+  let checking: Promise<boolean> | null = null;
+  const check = async () => {
+    const checkedAt = performance.now();
+    const facts =
+      checkedAt < settledAt
+        ? await readSettlingFacts(at.ownerFile, at.me, at.lost.aborted, at.lockedAtWall, at.staleMs, Date.now)
+        : await readLeaseFacts(at.ownerFile, at.lockDir, at.me, at.lost.aborted, at.staleMs, Date.now);
+    if (checkedAt >= settledAt) trustedUntil = checkedAt + leaseTrustMs(facts);
+    return leaseHeld(facts);
+  };
+  return async () => {
+    if (at.lost.aborted) return false;
+    if (performance.now() < trustedUntil) return true;
+    checking ??= check().finally(() => (checking = null));
+    return checking;
   };
 }
 

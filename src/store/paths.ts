@@ -131,9 +131,13 @@ export class HomePaths {
   stateDir(agent: string): string {
     return path.join(this.root, 'state', assertName(agent, 'agent name'));
   }
-  /** state/<agent>/pids/: the process groups of runs in progress (store/process-registry.ts). */
+  /** state/<agent>/pids/: one file per process group, as daemons before pids.jsonl wrote them (store/process-registry.ts). */
   pidsDir(agent: string): string {
     return path.join(this.stateDir(agent), 'pids');
+  }
+  /** state/<agent>/pids.jsonl: the process groups of runs in progress (store/process-registry.ts). */
+  processRegistry(agent: string): string {
+    return path.join(this.stateDir(agent), 'pids.jsonl');
   }
   checkpoint(agent: string): string {
     return path.join(this.stateDir(agent), 'checkpoint.json');

@@ -2,17 +2,27 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { HomePaths } from './paths.js';
-import { listDir, readIfExists, removeDurable, writeJsonAtomic } from './durable.js';
+import { appendJsonLine, listDir, readIfExists, readJsonLines, removeDurable, writeFileDurable } from './durable.js';
 import { hostId, pidAlive } from './host.js';
 import { killGroup } from '../run/agent-process.js';
 
 /**
- * state/<agent>/pids/<pgid>.json: every process group a run starts (the
- * agent's, each tool's) is recorded before it is handed any work and removed
- * once it is dead. A daemon killed with -9 cannot kill them; the next claim of
- * the agent on this host does, before it settles anything (README.md, "The
+ * state/<agent>/pids.jsonl: every process group a run starts (the agent's,
+ * each tool's) is recorded before it is handed any work, and a line says when
+ * it is dead. A daemon killed with -9 cannot kill them; the next claim of the
+ * agent on this host does, before it settles anything (README.md, "The
  * guarantee"), so a tool cannot finish a write after a person answered its
  * `unsure_side_effect` item.
+ *
+ * One append-only file per agent, not a file per group: a record costs one
+ * append, not a replaced file and two folder fsyncs (README.md, Benchmark: P3).
+ * The lines are not fsynced: the record only has to outlive the daemon's
+ * process, which the page cache does; a crash of the machine ends the groups
+ * with it. A lost `gone` line is harmless: the claim finds the group dead (or
+ * its pid reused, by the start time) and forgets it. The claim, which holds
+ * the agent lock, empties the file once it has dealt with every record.
+ * state/<agent>/pids/<pgid>.json, the former layout, is still read at the
+ * first claim of each agent.
  */
 
 export interface GroupRecord {
@@ -46,44 +56,98 @@ export function orphanAction(record: GroupRecord, facts: GroupFacts): GroupActio
   return record.start_ticks === null || ticks === null || ticks === record.start_ticks ? 'kill' : 'forget';
 }
 
+/** A `gone` line: the group `gone` is dead, its record is void. */
+interface GoneLine {
+  v: 1;
+  gone: number;
+}
+
 export async function registerGroup(paths: HomePaths, agent: string, pgid: number, kind: GroupRecord['kind'], runId: string): Promise<void> {
-  const record: GroupRecord = { v: 1, pgid, kind, run_id: runId, host: hostId(), daemon_pid: process.pid, start_ticks: await readStartTicks(pgid) ?? null };
-  await writeJsonAtomic(path.join(paths.pidsDir(agent), `${pgid}.json`), record);
+  const record: GroupRecord = { v: 1, pgid, kind, run_id: runId, host: hostId(), daemon_pid: process.pid, start_ticks: (await readStartTicks(pgid)) ?? null };
+  await appendJsonLine(paths.processRegistry(agent), record, { sync: false });
 }
 
 export async function unregisterGroup(paths: HomePaths, agent: string, pgid: number): Promise<void> {
-  await removeDurable(path.join(paths.pidsDir(agent), `${pgid}.json`));
+  await appendJsonLine(paths.processRegistry(agent), { v: 1, gone: pgid } satisfies GoneLine, { sync: false });
 }
+
+/** The groups recorded and not said gone, by pgid, from the file's lines. Pure. */
+export function liveRecords(lines: unknown[]): GroupRecord[] {
+  const live = new Map<number, GroupRecord>();
+  for (const line of lines) {
+    const gone = (line as Partial<GoneLine> | null)?.gone;
+    if (typeof gone === 'number') live.delete(gone);
+    else if (isRecord(line)) live.set(line.pgid, line);
+  }
+  return [...live.values()];
+}
+
+/** The groups recorded for `agent` and not said gone. */
+export async function readLiveGroups(paths: HomePaths, agent: string): Promise<GroupRecord[]> {
+  return liveRecords(await readJsonLines(paths.processRegistry(agent)));
+}
+
+/** Agents whose former per-group files this process has looked at. */
+const legacyChecked = new Set<string>();
 
 /** Kill the groups a dead daemon on this host left behind for `agent`, and forget the dead ones. The caller holds the agent lock. */
 export async function killOrphanGroups(paths: HomePaths, agent: string, log: Logger): Promise<void> {
+  const key = paths.stateDir(agent);
+  if (!legacyChecked.has(key)) {
+    legacyChecked.add(key);
+    await killLegacyGroups(paths, agent, log);
+  }
+  const file = paths.processRegistry(agent);
+  const bytes = await readIfExists(file);
+  if (bytes === null || bytes.length === 0) return;
+  const kept: GroupRecord[] = [];
+  for (const record of liveRecords(parseLines(bytes))) {
+    if ((await settleGroup(record, log)) === 'keep') kept.push(record);
+  }
+  // Every record dealt with: the file starts over (a crash before this only repeats the checks above).
+  if (kept.length === 0) await fs.truncate(file, 0);
+  else await writeFileDurable(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
+/** Kill one recorded group if a dead daemon on this host left it running; 'keep' when it is not ours to decide. */
+async function settleGroup(record: GroupRecord, log: Logger): Promise<GroupAction> {
+  const ticks = await readStartTicks(record.pgid);
+  const action = orphanAction(record, { host: hostId(), myPid: process.pid, daemonAlive: pidAlive, startTicks: () => ticks });
+  if (action === 'kill') {
+    killGroup(record.pgid, 'SIGKILL');
+    log.warn({ pgid: record.pgid, kind: record.kind, run_id: record.run_id }, 'killed a process group a stopped daemon left behind');
+  }
+  return action;
+}
+
+/** state/<agent>/pids/<pgid>.json, one file per group, as daemons before pids.jsonl wrote them. */
+async function killLegacyGroups(paths: HomePaths, agent: string, log: Logger): Promise<void> {
   const dir = paths.pidsDir(agent);
   for (const name of await listDir(dir)) {
     if (!/^\d+\.json$/.test(name)) continue;
-    const record = parseRecord(await readIfExists(path.join(dir, name)));
-    if (!record) {
-      await removeDurable(path.join(dir, name));
-      continue;
-    }
-    const ticks = await readStartTicks(record.pgid);
-    const action = orphanAction(record, { host: hostId(), myPid: process.pid, daemonAlive: pidAlive, startTicks: () => ticks });
-    if (action === 'keep') continue;
-    if (action === 'kill') {
-      killGroup(record.pgid, 'SIGKILL');
-      log.warn({ pgid: record.pgid, kind: record.kind, run_id: record.run_id }, 'killed a process group a stopped daemon left behind');
-    }
+    const bytes = await readIfExists(path.join(dir, name));
+    const record = parseLines(bytes ?? Buffer.alloc(0))[0];
+    if (isRecord(record) && (await settleGroup(record, log)) === 'keep') continue;
     await removeDurable(path.join(dir, name));
   }
 }
 
-function parseRecord(bytes: Buffer | null): GroupRecord | null {
-  if (!bytes) return null;
-  try {
-    const r = JSON.parse(bytes.toString('utf8')) as GroupRecord;
-    return Number.isInteger(r.pgid) && r.pgid > 1 && typeof r.host === 'string' && Number.isInteger(r.daemon_pid) ? r : null;
-  } catch {
-    return null;
+function parseLines(bytes: Buffer): unknown[] {
+  const out: unknown[] = [];
+  for (const text of bytes.toString('utf8').split('\n')) {
+    if (text.trim() === '') continue;
+    try {
+      out.push(JSON.parse(text));
+    } catch {
+      // a torn line (a crash mid-append) records nothing
+    }
   }
+  return out;
+}
+
+function isRecord(value: unknown): value is GroupRecord {
+  const r = value as Partial<GroupRecord> | null;
+  return r !== null && typeof r === 'object' && Number.isInteger(r.pgid) && r.pgid! > 1 && typeof r.host === 'string' && Number.isInteger(r.daemon_pid);
 }
 
 
