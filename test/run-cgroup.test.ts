@@ -14,8 +14,9 @@ import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, TestHome, type DaemonProcess } from './helpers/home.js';
 import { pidsWith } from './helpers/process.js';
 import { untilInFolder } from './helpers/support.js';
-import { cgroup2Mounts, cgroupDirs, findCgroupBase, RunCgroup, unifiedPath } from '../src/security/run-cgroup.js';
-import { spawnSync } from 'node:child_process';
+import { cgroup2Mounts, cgroupDirs, findCgroupBase, homeTagOf, RunCgroup, runCgroupOwner, unifiedPath } from '../src/security/run-cgroup.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { isAlive } from './helpers/process.js';
 import { findOnPath } from '../src/security/sandbox.js';
 
 const PROBE = path.join(REPO_ROOT, 'test', 'fixtures', 'isolation-probe.mjs');
@@ -72,6 +73,16 @@ describe('run cgroups: reading where this process is', () => {
     assert.deepEqual(cgroupDirs('/system.slice/agentd.service', mounts), ['/sys/fs/cgroup/system.slice/agentd.service', '/run/my cg']);
     assert.deepEqual(cgroupDirs('/user.slice', mounts), ['/sys/fs/cgroup/user.slice']);
   });
+
+  it('tells whose run cgroup a folder is: the home\'s tag and the daemon\'s pid', () => {
+    assert.deepEqual(runCgroupOwner('agentd-0a1b2c3d-4242-7'), { home: '0a1b2c3d', pid: 4242 });
+    assert.deepEqual(runCgroupOwner('agentd-12345678-4242-7'), { home: '12345678', pid: 4242 });
+    assert.deepEqual(runCgroupOwner('agentd-4242-7'), { home: null, pid: 4242 }, 'a name from before tags');
+    assert.equal(runCgroupOwner('agentd-probe-4242'), null);
+    assert.equal(runCgroupOwner('system.slice'), null);
+    assert.equal(homeTagOf('/srv/a'), homeTagOf('/srv/a/'));
+    assert.notEqual(homeTagOf('/srv/a'), homeTagOf('/srv/b'));
+  });
 });
 
 describe('run cgroups: the daemon has a writable cgroup', { skip: base.dir === null ? `no writable cgroup v2 for this process: ${base.reason}` : false }, () => {
@@ -104,10 +115,49 @@ describe('run cgroups: the daemon has a writable cgroup', { skip: base.dir === n
       const survivors = pidsWith(marker);
       for (const pid of survivors) process.kill(pid, 'SIGKILL');
       assert.deepEqual(survivors, [], 'the grandchild outlived its run');
-      const left = fsSync.readdirSync(base.dir!).filter((d) => d.startsWith(`agentd-${setup.daemon.child.pid}-`));
+      const left = fsSync.readdirSync(base.dir!).filter((d) => d.startsWith(`agentd-${homeTagOf(setup.home.root)}-${setup.daemon.child.pid}-`));
       assert.deepEqual(left, [], 'run cgroups left behind');
     });
   }
+});
+
+describe('run cgroups a dead daemon left', { skip: base.dir === null ? `no writable cgroup v2 for this process: ${base.reason}` : false }, () => {
+  /** A run cgroup named as a daemon with `pid` of `home` names it, holding a live process. */
+  function leftBehind(home: string, pid: number): { dir: string; pid: number } {
+    const dir = path.join(base.dir!, `agentd-${homeTagOf(home)}-${pid}-1`);
+    fsSync.mkdirSync(dir);
+    const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
+    fsSync.writeFileSync(path.join(dir, 'cgroup.procs'), String(sleeper.pid));
+    return { dir, pid: sleeper.pid! };
+  }
+
+  it('a daemon clears what a dead daemon of its own home left, never another home\'s (daemons of several homes can share one cgroup)', async () => {
+    const setup = new Setup();
+    const dead = spawnSync('true').pid; // a pid that has exited
+    const otherHome = path.join(base.dir!, 'not-a-home', `${process.pid}`);
+    let own: { dir: string; pid: number } | null = null;
+    let others: { dir: string; pid: number } | null = null;
+    try {
+      setup.home = await TestHome.create('defaults:\n  sandbox: false\n');
+      own = leftBehind(setup.home.root, dead);
+      others = leftBehind(otherHome, dead);
+      setup.daemon = setup.home.startDaemon();
+      await setup.daemon.started();
+      const cleared = await setup.daemon.waitForLog((l) => l.msg === 'run cgroups a dead daemon of this home left were killed and removed', 'the stale cgroups to be cleared');
+      assert.equal(cleared.cgroups, 1);
+      assert.equal(fsSync.existsSync(own.dir), false, 'the own home\'s stale cgroup is removed');
+      assert.equal(isAlive(own.pid), false, 'what the own home\'s dead daemon left is killed');
+      assert.equal(isAlive(others.pid), true, 'another home\'s run is left alone');
+      assert.ok(fsSync.existsSync(others.dir));
+    } finally {
+      await setup.stop();
+      for (const left of [own, others]) {
+        if (!left) continue;
+        if (isAlive(left.pid)) process.kill(left.pid, 'SIGKILL');
+        await RunCgroup.adopt(left.dir).end().catch(() => undefined);
+      }
+    }
+  });
 });
 
 const unshare = findOnPath('unshare');

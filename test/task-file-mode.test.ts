@@ -32,7 +32,7 @@ describe('task file mode', () => {
       const config = await loadDaemonConfig(paths);
       const agent = (await loadAgentDefinition(paths, config, 'a'))!;
       try {
-        applySecuritySettings(config, pino({ level: 'silent' }), {});
+        applySecuritySettings(config, pino({ level: 'silent' }), home.root, {});
         const task = scheduledTask(agent.schedule[0]!, 0, new Date('2026-01-01T09:00:00Z'));
         assert.equal(await fileScheduleStore(paths).write('a', task), true);
       } finally {

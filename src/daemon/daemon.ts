@@ -126,7 +126,7 @@ export class Daemon {
   async start(): Promise<void> {
     const startingDone = youngGenerationSmallWhileStarting();
     this.config = await loadDaemonConfig(this.paths);
-    applySecuritySettings(this.config, this.log);
+    applySecuritySettings(this.config, this.log, this.paths.root);
     await this.linkSdk();
     const http = this.httpAddress();
     if (http) await this.observe.listen(http);
@@ -233,7 +233,7 @@ export class Daemon {
   async reload(): Promise<void> {
     try {
       this.config = await loadDaemonConfig(this.paths);
-      applySecuritySettings(this.config, this.log);
+      applySecuritySettings(this.config, this.log, this.paths.root);
       const gateway = this.newGateway(this.config);
       gateway.adoptCircuits(this.gateway);
       this.gateway = gateway;

@@ -16,14 +16,14 @@ import { MIN_MASKED_LENGTH, secretCensor, secretNames } from './secrets.js';
  * the modes of the files the daemon writes. Called when the daemon loads or
  * reloads its config, and by `agentd run`.
  */
-export function applySecuritySettings(config: DaemonConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): void {
+export function applySecuritySettings(config: DaemonConfig, log: Logger, home: string, env: NodeJS.ProcessEnv = process.env): void {
   // A key file others can read is refused before anything else takes effect (a reload keeps the last good config).
   const keyProblems = providerKeyProblems(config, env);
   if (keyProblems.length > 0) throw new ConfigError(config.file ?? 'agentd.yaml', keyProblems);
   const names = secretNames(config);
   secretCensor.set(names, env, fileKeyValues(config, env));
   setSandboxHost({ bwrap: findBwrap(env), hidden: keyPaths(config, env), dropCaps: capabilitiesToDrop(env), procWrapper: hostProcWrapper(env) });
-  setUpRunCgroups(log);
+  setUpRunCgroups(log, home);
   setDefaultFileMode(config.fileMode.state);
   setPeopleFileMode(config.fileMode.outbox);
   setQuietPeriod(config.quietPeriodMs);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pidAlive } from '../store/host.js';
@@ -23,6 +24,30 @@ export interface CgroupBase {
 
 /** The process-wide setting: found once, when agentd.yaml first loads (setUpRunCgroups). */
 let runBase: CgroupBase | null = null;
+
+/**
+ * Names this daemon's home in its run cgroups' names. Daemons of other homes
+ * can share one cgroup (started from one shell, one pm2): a daemon clears only
+ * what a dead daemon of its own home left, as its claims kill only its own
+ * home's orphans.
+ */
+let homeTag = '';
+
+/** The tag of a home in its run cgroups' names: 8 hex digits of its path's hash. */
+export function homeTagOf(home: string): string {
+  return createHash('sha256').update(path.resolve(home)).digest('hex').slice(0, 8);
+}
+
+/**
+ * Pure: whose run cgroup `entry` is (`agentd-<home tag>-<pid>-<n>`), or null when
+ * it is not one. Names without a tag (`agentd-<pid>-<n>`, before tags) belong to any home.
+ */
+export function runCgroupOwner(entry: string): { home: string | null; pid: number } | null {
+  const tagged = /^agentd-([0-9a-f]{8})-(\d+)-\d+$/.exec(entry);
+  if (tagged) return { home: tagged[1]!, pid: Number(tagged[2]) };
+  const untagged = /^agentd-(\d+)-\d+$/.exec(entry);
+  return untagged ? { home: null, pid: Number(untagged[1]) } : null;
+}
 
 /** The cgroup v2 path of this process: the `0::` line of /proc/self/cgroup. */
 export function unifiedPath(procSelfCgroup: string): string | null {
@@ -86,9 +111,9 @@ export class RunCgroup {
 
   private static seq = 0;
 
-  /** A new empty cgroup under `base`, named after this daemon so a later start can tell stale ones. */
+  /** A new empty cgroup under `base`, named after this daemon and its home so a later start can tell stale ones. */
   static create(base: string): RunCgroup {
-    const dir = path.join(base, `agentd-${process.pid}-${++RunCgroup.seq}`);
+    const dir = path.join(base, homeTag ? `agentd-${homeTag}-${process.pid}-${++RunCgroup.seq}` : `agentd-${process.pid}-${++RunCgroup.seq}`);
     fs.mkdirSync(dir);
     return new RunCgroup(dir);
   }
@@ -177,24 +202,27 @@ export class RunCgroup {
   }
 }
 
-/** Remove the run cgroups a dead daemon left under `base` (killing what is still in them). */
-export async function removeStaleCgroups(base: string): Promise<void> {
+/** Remove the run cgroups a dead daemon of this home left under `base` (killing what is still in them); how many. */
+export async function removeStaleCgroups(base: string): Promise<number> {
   let entries: string[];
   try {
     entries = fs.readdirSync(base);
   } catch {
-    return;
+    return 0;
   }
+  let removed = 0;
   for (const entry of entries) {
-    const owner = /^agentd-(\d+)-\d+$/.exec(entry);
-    if (!owner || pidAlive(Number(owner[1]))) continue;
-    await RunCgroup.adopt(path.join(base, entry)).end();
+    const owner = runCgroupOwner(entry);
+    if (!owner || (owner.home !== null && owner.home !== homeTag) || pidAlive(owner.pid)) continue;
+    if (await RunCgroup.adopt(path.join(base, entry)).end()) removed++;
   }
+  return removed;
 }
 
 /** Find the base once per process, say once what it means, and clear what a dead daemon left. */
-export function setUpRunCgroups(log: Logger): void {
+export function setUpRunCgroups(log: Logger, home: string): void {
   if (runBase !== null) return;
+  homeTag = homeTagOf(home);
   const found = findCgroupBase();
   runBase = found;
   if (found.dir === null) {
@@ -203,7 +231,12 @@ export function setUpRunCgroups(log: Logger): void {
   }
   log.info({ cgroup: found.dir }, 'unsandboxed agents and tools each run in a cgroup of their own, killed whole when they end');
   const dir = found.dir;
-  void removeStaleCgroups(dir).catch((err: unknown) => log.warn({ err, cgroup: dir }, 'stale run cgroups not removed'));
+  void removeStaleCgroups(dir).then(
+    (removed) => {
+      if (removed > 0) log.info({ cgroups: removed, cgroup: dir }, 'run cgroups a dead daemon of this home left were killed and removed');
+    },
+    (err: unknown) => log.warn({ err, cgroup: dir }, 'stale run cgroups not removed'),
+  );
 }
 
 

@@ -42,7 +42,7 @@ async function runForeground(agentName: string, options: RunOptions): Promise<nu
   const agent = assertName(agentName, 'agent name');
   const log = createLogger({ pretty: options.pretty ?? false, level: options.logLevel, destination: process.stderr }).child({ agent });
   const config = await loadDaemonConfig(paths);
-  applySecuritySettings(config, log);
+  applySecuritySettings(config, log, paths.root);
   const definition = await loadAgentDefinition(paths, config, agent);
   if (!definition) throw new NotFoundError(`agents/${agent} has no agent.yaml or agent.json`);
   const missingKeys = missingProviderKeys(config, definition);
