@@ -138,6 +138,23 @@ await withAuditLock(paths, async () => {
     assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 7 });
   });
 
+  it('many appends waiting on a lock a killed process left are taken one at a time when it goes stale: the chain does not fork', async () => {
+    await fs.rm(home.path('state'), { recursive: true, force: true });
+    await appendAudit(paths, { event: 'claim', agent: 'a' }, new Date());
+    // The lock folder of a writer killed mid-append, already older than the stale time: every waiter
+    // sees it stale at once, and proper-lockfile's takeover (stat, rmdir, mkdir) is not atomic.
+    // The race is a matter of microseconds: ten rounds make it all but certain to show.
+    const lockDir = `${paths.audit()}.lock`;
+    for (let round = 0; round < 10; round++) {
+      await fs.mkdir(lockDir);
+      const old = new Date(Date.now() - 60_000);
+      await fs.utimes(lockDir, old, old);
+      await Promise.all(Array.from({ length: 12 }, (_, i) => appendAudit(paths, { event: 'claim', agent: `w${i}` }, new Date())));
+    }
+    const result = await verifyAudit(paths);
+    assert.deepEqual(result, { ok: true, lines: (await fs.readFile(paths.audit(), 'utf8')).trim().split('\n').length });
+  });
+
   it('two crashes in a row between the append and the head write do not fork the chain', async () => {
     const lines = await fill();
     const third = JSON.parse(lines[2]!) as { seq: number; hash: string };

@@ -5,6 +5,7 @@ import lockfile from 'proper-lockfile';
 import type { HomePaths } from '../store/paths.js';
 import { appendLine, ensureDir, readIfExists, writeJsonAtomic } from '../store/durable.js';
 import { canonicalJson } from '../store/journal.js';
+import { inTurn } from '../store/process-turns.js';
 
 /**
  * state/audit.jsonl: a hash-chained record of every decision (claims,
@@ -62,6 +63,10 @@ const AUDIT_LOCK_STALE_MS = 10_000;
 /** Run `fn` holding the audit lock. */
 export async function withAuditLock<T>(paths: HomePaths, fn: () => Promise<T>): Promise<T> {
   const file = paths.audit();
+  return inTurn(file, () => holdingAuditLock(file, fn)); // one waiter per process (store/process-turns.ts)
+}
+
+async function holdingAuditLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
   const lock = (patient: boolean) =>
     lockfile.lock(path.dirname(file), {
       lockfilePath: `${file}.lock`,

@@ -10,6 +10,7 @@ import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
 import { escapesHome } from './home-file.js';
 import { replaceGuarded } from './guarded-replace.js';
 import { quietPeriodMs } from './quiet-period.js';
+import { inTurn } from './process-turns.js';
 
 /** README "The outbox". */
 export type OutboxKind =
@@ -98,6 +99,10 @@ function parseOutbox(paths: HomePaths, agent: string, bytes: Buffer | null): Out
 }
 
 async function withOutboxLock<T>(paths: HomePaths, agent: string, fn: () => Promise<T>): Promise<T> {
+  return inTurn(paths.outboxDir(agent), () => holdingOutboxLock(paths, agent, fn)); // one waiter per process (store/process-turns.ts)
+}
+
+async function holdingOutboxLock<T>(paths: HomePaths, agent: string, fn: () => Promise<T>): Promise<T> {
   const dir = paths.outboxDir(agent);
   const escape = await escapesHome(paths, dir);
   if (escape) throw new ConfigError(paths.relative(dir), [escape]); // never write through a link out of the home
