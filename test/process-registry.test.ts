@@ -71,7 +71,8 @@ describe('the process registry file (state/<agent>/pids.jsonl)', () => {
       const paths = new HomePaths(root);
       const record = { v: 1, pgid: victim.pid!, kind: 'tool', run_id: 'r0', host: hostId(), daemon_pid: 2 ** 22 + 12345, start_ticks: null };
       await fs.mkdir(paths.pidsDir('legacy'), { recursive: true });
-      await fs.writeFile(path.join(paths.pidsDir('legacy'), `${victim.pid}.json`), JSON.stringify(record));
+      // As the former daemon wrote it: writeJsonAtomic, indented over several lines.
+      await fs.writeFile(path.join(paths.pidsDir('legacy'), `${victim.pid}.json`), JSON.stringify(record, null, 2) + '\n');
       const exited = new Promise((resolve) => victim.on('exit', resolve));
       await killOrphanGroups(paths, 'legacy', quiet);
       await exited;

@@ -267,8 +267,11 @@ export async function listDir(dir: string): Promise<string[]> {
  */
 export async function readJsonLines<T>(file: string, onBad?: (lineNo: number, line: string) => void): Promise<T[]> {
   const buf = await readIfExists(file);
-  if (!buf) return [];
-  const text = buf.toString('utf8');
+  return buf ? parseJsonLines<T>(buf.toString('utf8'), onBad) : [];
+}
+
+/** Pure: the JSON lines of `text`; blank lines skipped, a torn last line silently, other bad lines reported. */
+export function parseJsonLines<T>(text: string, onBad?: (lineNo: number, line: string) => void): T[] {
   const lines = text.split('\n');
   const out: T[] = [];
   for (let i = 0; i < lines.length; i++) {

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { HomePaths } from './paths.js';
-import { appendJsonLine, listDir, readIfExists, readJsonLines, removeDurable, writeFileDurable } from './durable.js';
+import { appendJsonLine, listDir, parseJsonLines, readIfExists, readJsonLines, removeDurable, writeFileDurable } from './durable.js';
 import { hostId, pidAlive } from './host.js';
 import { killGroup } from '../run/agent-process.js';
 
@@ -101,7 +101,7 @@ export async function killOrphanGroups(paths: HomePaths, agent: string, log: Log
   const bytes = await readIfExists(file);
   if (bytes === null || bytes.length === 0) return;
   const kept: GroupRecord[] = [];
-  for (const record of liveRecords(parseLines(bytes))) {
+  for (const record of liveRecords(parseJsonLines(bytes.toString('utf8')))) {
     if ((await settleGroup(record, log)) === 'keep') kept.push(record);
   }
   // Every record dealt with: the file starts over (a crash before this only repeats the checks above).
@@ -125,24 +125,18 @@ async function killLegacyGroups(paths: HomePaths, agent: string, log: Logger): P
   const dir = paths.pidsDir(agent);
   for (const name of await listDir(dir)) {
     if (!/^\d+\.json$/.test(name)) continue;
-    const bytes = await readIfExists(path.join(dir, name));
-    const record = parseLines(bytes ?? Buffer.alloc(0))[0];
+    const record = parseJson(await readIfExists(path.join(dir, name))); // one indented JSON document, as writeJsonAtomic wrote it
     if (isRecord(record) && (await settleGroup(record, log)) === 'keep') continue;
     await removeDurable(path.join(dir, name));
   }
 }
 
-function parseLines(bytes: Buffer): unknown[] {
-  const out: unknown[] = [];
-  for (const text of bytes.toString('utf8').split('\n')) {
-    if (text.trim() === '') continue;
-    try {
-      out.push(JSON.parse(text));
-    } catch {
-      // a torn line (a crash mid-append) records nothing
-    }
+function parseJson(bytes: Buffer | null): unknown {
+  try {
+    return bytes ? (JSON.parse(bytes.toString('utf8')) as unknown) : null;
+  } catch {
+    return null;
   }
-  return out;
 }
 
 function isRecord(value: unknown): value is GroupRecord {
