@@ -66,6 +66,7 @@ export async function throughput(sizes: Sizes): Promise<FigureResult> {
       `    syncs per task (strace pass, ${count.tasks} tasks): ${fmt(count.syncsPerTask, 2)} → durable limit ${fmt(durableLimit, 1)} tasks/s`,
       `    durable operations per task: ${count.ops}`,
       `    claims per task (lock of state/<agent> taken): ${fmt(count.claimsPerTask, 2)}; file-name system calls in the home per task: ${count.fileCalls}`,
+      `    of which the daemon's: ${count.daemonFileCalls}; the agent processes' (from their fork on): ${count.agentFileCalls}`,
       '    every sync per task, by call and file:',
       ...count.breakdown.map((line) => `      ${line}`),
     ],
@@ -122,6 +123,9 @@ interface SyncCount {
   claimsPerTask: number;
   /** File-name system calls (strace %file) on paths in the home, per task. */
   fileCalls: string;
+  /** Of those, the daemon's own (its threads), and the agent processes' (what they do after their exec). */
+  daemonFileCalls: string;
+  agentFileCalls: string;
   ops: string;
   breakdown: string[];
 }
@@ -131,19 +135,28 @@ async function countSyncs(parallel: number, agents: number, perAgent: number): P
   const tasks = agents * perAgent;
   const home = await homeWithTasks(parallel, agents, tasks);
   const traceFile = path.join(os.tmpdir(), `agentd-bench-strace-${process.pid}.txt`);
-  const daemon = new DaemonChild(home, { straceTo: traceFile, straceCalls: ['%file', 'fsync', 'fdatasync'] });
+  // execve and clone as well: they tell the daemon's threads from the agent processes it starts.
+  const daemon = new DaemonChild(home, { straceTo: traceFile, straceCalls: ['%file', 'fsync', 'fdatasync', 'execve', 'clone', 'clone3', 'fork', 'vfork'] });
   try {
     const started = await daemon.started();
     const lines = await daemon.waitCount(ended, tasks, 'run ended', 120_000 + tasks * 2000);
     const until = Math.max(...lines.map((l) => l.time)) + 1;
     await daemon.stop();
-    const traced = parseStrace(await fs.readFile(traceFile, 'utf8'), home.root).filter((c) => c.atMs >= started.time && c.atMs <= until && c.inHome);
+    const text = await fs.readFile(traceFile, 'utf8');
+    // P3_STRACE_KEEP=FILE keeps the trace, to look at the calls one by one.
+    if (process.env.P3_STRACE_KEEP) await fs.writeFile(process.env.P3_STRACE_KEEP, text);
+    const agentTids = agentProcessTids(text);
+    const traced = parseStrace(text, home.root).filter((c) => c.atMs >= started.time && c.atMs <= until && c.inHome && !PROCESS_CALLS.has(c.call));
     const calls = traced.filter((c) => ['fsync', 'fdatasync', 'rename', 'link', 'unlink'].includes(c.call));
     const syncs = calls.filter((c) => c.call === 'fsync' || c.call === 'fdatasync');
     const by = new Map<string, number>();
     for (const c of calls) by.set(`${c.call.padEnd(9)} ${c.path}`, (by.get(`${c.call.padEnd(9)} ${c.path}`) ?? 0) + 1);
     const byCall = new Map<string, number>();
     for (const c of traced) byCall.set(c.call, (byCall.get(c.call) ?? 0) + 1);
+    const ofAgents = traced.filter((c) => agentTids.has(c.pid));
+    const ofDaemon = traced.filter((c) => !agentTids.has(c.pid));
+    const daemonByCall = new Map<string, number>();
+    for (const c of ofDaemon) daemonByCall.set(c.call, (daemonByCall.get(c.call) ?? 0) + 1);
     const claims = traced.filter((c) => c.call === 'mkdir' && c.path === 'state/<agent>.lock').length / tasks;
     const n = (call: string, pathFilter: (p: string) => boolean = () => true) => calls.filter((c) => c.call === call && pathFilter(c.path)).length / tasks;
     const isTemp = (p: string) => p.endsWith('.<tmp>');
@@ -158,6 +171,8 @@ async function countSyncs(parallel: number, agents: number, perAgent: number): P
       syncsPerTask: syncs.length / tasks,
       claimsPerTask: claims,
       fileCalls: `${fmt(traced.length / tasks, 1)} (${[...byCall.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmt(v / tasks, 1)}`).join(', ')})`,
+      daemonFileCalls: `${fmt(ofDaemon.length / tasks, 1)} (${[...daemonByCall.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmt(v / tasks, 1)}`).join(', ')})`,
+      agentFileCalls: fmt(ofAgents.length / tasks, 1),
       ops,
       breakdown: [...by.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([k, v]) => `${fmt(v / tasks, 2).padStart(6)}  ${k}`),
     };
@@ -169,6 +184,8 @@ async function countSyncs(parallel: number, agents: number, perAgent: number): P
 }
 
 interface TracedCall {
+  /** The thread that made the call (strace -f). */
+  pid: number;
   atMs: number;
   call: string;
   inHome: boolean;
@@ -180,16 +197,52 @@ interface TracedCall {
 export function parseStrace(text: string, home: string): TracedCall[] {
   const calls: TracedCall[] = [];
   for (const line of text.split('\n')) {
-    const m = /^(?:\[pid\s+)?\d+\]?\s+(\d+\.\d+)\s+(\w+)\((.*)$/.exec(line);
+    const m = /^(?:\[pid\s+)?(\d+)\]?\s+(\d+\.\d+)\s+(\w+)\((.*)$/.exec(line);
     if (!m) continue; // "<... resumed>" halves and signals: the call was counted at its start
-    const [, seconds, call, args] = m;
+    const [, pid, seconds, call, args] = m;
     const quoted = /"([^"]*)"(?:,\s*"([^"]*)")?/.exec(args!);
     const described = /<([^>]*)>/.exec(args!);
     // rename/link name their target second; fsync names its fd's file.
     const raw = quoted ? (quoted[2] ?? quoted[1]!) : (described?.[1] ?? '?');
-    calls.push({ atMs: Number(seconds) * 1000, call: call!, inHome: raw.startsWith(home), path: normalize(raw, home) });
+    calls.push({ pid: Number(pid), atMs: Number(seconds) * 1000, call: call!, inHome: raw.startsWith(home), path: normalize(raw, home) });
   }
   return calls;
+}
+
+/** Calls traced only to tell processes apart: not counted as file calls. */
+const PROCESS_CALLS = new Set(['execve', 'clone', 'clone3', 'fork', 'vfork']);
+
+/**
+ * The threads of processes the daemon started: a thread that called execve,
+ * and every thread cloned from one. The daemon's own threads (its main thread,
+ * the libuv pool) never exec. A forked child's calls before its exec (libuv's
+ * chdir) count as the agent's: they are the spawn's.
+ */
+export function agentProcessTids(text: string): Set<number> {
+  const parent = new Map<number, number>();
+  const execed = new Set<number>();
+  for (const line of text.split('\n')) {
+    const m = /^(?:\[pid\s+)?(\d+)\]?\s+\d+\.\d+\s+(?:<\.\.\.\s+)?(\w+)/.exec(line);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    const call = m[2]!;
+    if (call === 'execve') execed.add(pid); // the daemon's own exec (strace's child) has no parent here: see below
+    else if (PROCESS_CALLS.has(call)) {
+      const child = /=\s+(\d+)\s*$/.exec(line);
+      if (child && Number(child[1]) > 0) parent.set(Number(child[1]), pid);
+    }
+  }
+  const tids = new Set<number>();
+  for (const pid of execed) if (!parent.has(pid)) execed.delete(pid); // the daemon itself, started by strace
+  for (const tid of new Set([...parent.keys(), ...execed])) {
+    for (let at: number | undefined = tid, hops = 0; at !== undefined && hops < 64; at = parent.get(at), hops++) {
+      if (execed.has(at)) {
+        tids.add(tid);
+        break;
+      }
+    }
+  }
+  return tids;
 }
 
 function normalize(file: string, home: string): string {
