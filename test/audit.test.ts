@@ -155,6 +155,36 @@ await withAuditLock(paths, async () => {
     assert.deepEqual(result, { ok: true, lines: (await fs.readFile(paths.audit(), 'utf8')).trim().split('\n').length });
   });
 
+  it('a line another process appended between two of this process is chained on, not forked from', async () => {
+    await fill(); // this process's last append is known to it; the next one would chain on it without reading the files
+    const writer = path.join(home.root, 'other-writer.mjs');
+    const audit = new URL('../src/observe/audit.js', import.meta.url).href;
+    const store = new URL('../src/store/paths.js', import.meta.url).href;
+    await fs.writeFile(
+      writer,
+      `import { appendAudit } from ${JSON.stringify(audit)};
+import { HomePaths } from ${JSON.stringify(store)};
+await appendAudit(new HomePaths(${JSON.stringify(home.root)}), { event: 'resolution', agent: 'other' }, new Date());
+`,
+    );
+    const child = spawn(process.execPath, [writer], { stdio: ['ignore', 'inherit', 'inherit'] });
+    assert.equal(await new Promise<number | null>((resolve) => child.on('exit', resolve)), 0);
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    const lines = (await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seq: number; agent: string });
+    assert.deepEqual(lines.map((l) => [l.seq, l.agent]).slice(4), [[5, 'a'], [6, 'other'], [7, 'a']]);
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 7 });
+  });
+
+  it('a file cut back while this process runs is chained on from the head, so the cut stays visible', async () => {
+    const lines = await fill();
+    await fs.writeFile(paths.audit(), lines.slice(0, 3).join('\n') + '\n'); // the last two lines removed
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    const after = (await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seq: number });
+    assert.deepEqual(after.map((l) => l.seq), [1, 2, 3, 6], 'the new line follows the head (line 5), not the last line left');
+    const result = await verifyAudit(paths);
+    assert.equal(result.ok, false);
+  });
+
   it('two crashes in a row between the append and the head write do not fork the chain', async () => {
     const lines = await fill();
     const third = JSON.parse(lines[2]!) as { seq: number; hash: string };

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from '../store/paths.js';
-import { appendLine, ensureDir, readIfExists, writeJsonAtomic } from '../store/durable.js';
+import { appendLine, ensureDir, readIfExists, writeJsonAtomic, type AppendedAt } from '../store/durable.js';
 import { canonicalJson } from '../store/journal.js';
 import { inTurn } from '../store/process-turns.js';
 
@@ -92,15 +92,41 @@ async function holdingAuditLock<T>(file: string, fn: () => Promise<T>): Promise<
 
 /** Append one entry to the audit trail. */
 export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date): Promise<AuditLine> {
-  return withAuditLock(paths, async () => appendAfter(paths, await readHead(paths), entry, now));
+  return withAuditLock(paths, async () => appendAfter(paths, await headUnderLock(paths), entry, now));
+}
+
+/**
+ * The line this process appended last, per audit file, and the file as that
+ * append left it (device, inode, size, mtime). Every writer appends under the
+ * audit lock, and writes the head only after its line: while the file is
+ * still exactly that, nobody has appended since and the head is this line, so
+ * the next append chains on it without reading the head file and the file's
+ * tail (two opens, reads and closes per entry; README.md, Benchmark: P3). One
+ * stat tells, as the lease check's stat of the lock folder does (a shared home
+ * is mounted without attribute caching). Anything else (another process
+ * appended; the file was cut, emptied or replaced) and the head is read as
+ * before.
+ */
+const lastAppended = new Map<string, { head: Head; at: AppendedAt }>();
+
+/** Where the next line chains on; only under the audit lock. */
+async function headUnderLock(paths: HomePaths): Promise<Head> {
+  const mine = lastAppended.get(paths.audit());
+  if (mine) {
+    const now = await fs.stat(paths.audit()).catch(() => null);
+    if (now && now.dev === mine.at.dev && now.ino === mine.at.ino && now.size === mine.at.size && now.mtimeMs === mine.at.mtimeMs) return mine.head;
+  }
+  return readHead(paths);
 }
 
 /** Append one entry after `head`. Only under the audit lock, with `head` read under it. */
 export async function appendAfter(paths: HomePaths, head: Head, entry: AuditEntry, now: Date): Promise<AuditLine> {
   const body: Omit<AuditLine, 'hash'> = { v: 1, seq: head.seq + 1, at: now.toISOString(), ...entry, prev: head.hash };
   const line: AuditLine = { ...body, hash: hashLine(body) };
-  await appendLine(paths.audit(), JSON.stringify(line));
+  lastAppended.delete(paths.audit());
+  const at = await appendLine(paths.audit(), JSON.stringify(line), { identify: true });
   await writeJsonAtomic(headFile(paths), { seq: line.seq, hash: line.hash });
+  if (at) lastAppended.set(paths.audit(), { head: { seq: line.seq, hash: line.hash }, at });
   return line;
 }
 

@@ -21,6 +21,8 @@ export interface WriteOptions {
   mode?: number;
   /** appendLine: fdatasync before resolving (default true). Off only for records a crash may lose. */
   sync?: boolean;
+  /** appendLine: return the file's device, inode, size and mtime after the append (one more fstat). */
+  identify?: boolean;
 }
 
 let defaultMode = 0o640;
@@ -107,7 +109,7 @@ export async function writeJsonAtomic(file: string, value: unknown, options: Wri
  * so it stays one unparseable line (skipped by readers) and never swallows
  * the new record.
  */
-export async function appendLine(file: string, line: string, options: WriteOptions = {}): Promise<void> {
+export async function appendLine(file: string, line: string, options: WriteOptions = {}): Promise<AppendedAt | null> {
   const handle = await openForAppend(file, options);
   try {
     const masked = secretCensor.mask(line);
@@ -121,9 +123,20 @@ export async function appendLine(file: string, line: string, options: WriteOptio
     }
     await handle.appendFile(prefix + text);
     if (options.sync !== false) await handle.datasync();
+    if (!options.identify) return null;
+    const after = await handle.stat();
+    return { dev: after.dev, ino: after.ino, size: after.size, mtimeMs: after.mtimeMs };
   } finally {
     await handle.close();
   }
+}
+
+/** The file an append went to, as the append left it (appendLine's `identify`). */
+export interface AppendedAt {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
 }
 
 export async function appendJsonLine(file: string, value: unknown, options: WriteOptions = {}): Promise<void> {
