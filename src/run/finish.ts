@@ -42,8 +42,11 @@ export async function applyOutcome(deps: RunnerDeps, run: FinishedRun): Promise<
   await applyEffects({ paths, audit: deps.audit, log: deps.log, fence: deps.fence, agent: agent.name, claimed: run.claimed, checkpoint: run.checkpoint }, plan.effects);
   run.checkpoint.settle(plan.checkpoint);
   await deps.fence?.(); // each step below writes: none of them after the lease is lost
-  const spentToday = await addDailySpend(paths, agent.name, new Date(now), report.spend.costUsd);
-  await alertDailySpend(deps, agent, spentToday - report.spend.costUsd, spentToday, new Date(now));
+  if (report.spend.costUsd > 0) {
+    // A run that cost nothing moves no spend and crosses no alert line: the day's file is not read again (README.md, Benchmark: P3).
+    const spentToday = await addDailySpend(paths, agent.name, new Date(now), report.spend.costUsd);
+    await alertDailySpend(deps, agent, spentToday - report.spend.costUsd, spentToday, new Date(now));
+  }
   await appendHistory(paths, plan.history);
 }
 

@@ -36,7 +36,7 @@ import { RunDailyAlert } from './daily-alert.js';
 import type { RunEndpoint } from '../endpoint/server.js';
 import { spendSoFar } from './spend-floor.js';
 import { gateModels, type ModelGate } from './outage.js';
-import { dropParkedCopy, parkCurrent, settleParkedCopy, shouldPark } from '../store/waiting.js';
+import { dropParkedCopy, parkCurrent, settleParkedCopy, shouldPark, type ParkedCopy } from '../store/waiting.js';
 import { pickTask } from './pick-task.js';
 import { runRecords } from './run-records.js';
 
@@ -148,7 +148,8 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   if (picked.kind === 'none') return picked.result;
   const { task, bytes: claimed } = picked;
   const agent = deps.currentDefinition?.(claimedAs.name) ?? claimedAs;
-  const claim: Claim = { deps, log: deps.log.child({ task_id: task.id }), agent, task, claimed, checkpoint: await openCheckpoint(deps, agent, task, claimed) };
+  const opened = await openCheckpoint(deps, agent, task, claimed);
+  const claim: Claim = { deps, log: deps.log.child({ task_id: task.id }), agent, task, claimed, ...opened };
   const trigger = runTrigger(picked.trigger, requestedTrigger, claim.checkpoint.current);
   const until = backoffUntil(claim.checkpoint.current, deps.clock.now());
   if (until !== null) return { kind: 'waiting', untilMs: until };
@@ -166,6 +167,8 @@ interface Claim {
   task: Task;
   claimed: Buffer;
   checkpoint: CheckpointOwner;
+  /** Whether waiting/ held a copy of the task when the claim looked (store/waiting.ts). */
+  parked: ParkedCopy;
 }
 
 /** Where the claim's effects are applied (store/effects.ts). */
@@ -178,15 +181,15 @@ function effectPorts(claim: Claim, log: Logger = claim.deps.log): EffectPorts {
  * The task's checkpoint, in its one owner. A run the daemon died in is
  * recorded first, and an orphan it left on this host is killed.
  */
-async function openCheckpoint(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer): Promise<CheckpointOwner> {
-  await settleParkedCopy(deps.paths, agent.name, task, claimed);
+async function openCheckpoint(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer): Promise<{ checkpoint: CheckpointOwner; parked: ParkedCopy }> {
+  const parked = await settleParkedCopy(deps.paths, agent.name, task, claimed);
   const owner = new CheckpointOwner(deps.paths, agent.name, (await readCheckpoint(deps.paths, agent.name, task.id)) ?? newCheckpoint(task.id));
   const orphan = owner.current.active_run;
   if (orphan) {
     if (orphan.pid && orphan.host === hostId() && orphan.daemon_pid !== process.pid) killGroup(orphan.pid, 'SIGKILL');
     await recordInterruptedRun(deps.paths, agent, task, owner, new Date(deps.clock.now()));
   }
-  return owner;
+  return { checkpoint: owner, parked };
 }
 
 type Booted = { kind: 'stop'; result: ClaimResult } | { kind: 'go'; outbox: OutboxView; context: ContextSnapshot; agentdEnv: Record<string, string> };
@@ -206,14 +209,14 @@ async function bootTask(claim: Claim): Promise<Booted> {
     case 'held':
       return stop(await holdTask(claim, admission.item));
     case 'cancel':
-      await dropParkedCopy(deps.paths, agent.name, task, claim.claimed);
+      await dropParkedCopy(deps.paths, agent.name, task, claim.claimed, claim.parked);
       await applyEffects(effectPorts(claim), admission.effects);
       return stop({ kind: 'settled' });
     case 'escalate':
-      await dropParkedCopy(deps.paths, agent.name, task, claim.claimed);
+      await dropParkedCopy(deps.paths, agent.name, task, claim.claimed, claim.parked);
       return stop(await escalateBoot(claim, admission.raise));
   }
-  await dropParkedCopy(deps.paths, agent.name, task, claim.claimed);
+  await dropParkedCopy(deps.paths, agent.name, task, claim.claimed, claim.parked);
   return checkContext(claim, admission.outbox);
 }
 
@@ -226,7 +229,7 @@ async function holdTask(claim: Claim, item: OutboxItem): Promise<ClaimResult> {
   const { deps, agent, task, claimed } = claim;
   const reason = item.reason;
   if (await parkIfWaiting(deps, agent, task, claimed)) return { kind: 'blocked', itemId: item.id, reason, parked: true };
-  await dropParkedCopy(deps.paths, agent.name, task, claimed);
+  await dropParkedCopy(deps.paths, agent.name, task, claimed, claim.parked);
   claim.log.debug({ item_id: item.id, kind: item.kind }, 'task waits for an open outbox item');
   return { kind: 'blocked', itemId: item.id, reason };
 }

@@ -117,17 +117,29 @@ export async function readParked(paths: HomePaths, agent: string): Promise<Parke
  * task's, the parked checkpoint is put back, so the task's attempts and state
  * are never lost. Nothing is removed here.
  */
-export async function settleParkedCopy(paths: HomePaths, agent: string, task: Task, bytes: Buffer): Promise<void> {
+export async function settleParkedCopy(paths: HomePaths, agent: string, task: Task, bytes: Buffer): Promise<ParkedCopy> {
   const copy = await readIfExists(waitingTask(paths, agent, task.id));
-  if (copy === null || !copy.equals(bytes)) return;
+  if (copy === null) return NO_PARKED_COPY;
+  const found = { kind: 'found' as const };
+  if (!copy.equals(bytes)) return found;
   const current = await readIfExists(paths.checkpoint(agent));
-  if (current !== null && checkpointTaskId(current) === task.id) return;
+  if (current !== null && checkpointTaskId(current) === task.id) return found;
   const parkedCheckpoint = await readIfExists(waitingCheckpoint(paths, agent, task.id));
   if (parkedCheckpoint !== null) await writeFileDurable(paths.checkpoint(agent), parkedCheckpoint);
+  return found;
 }
 
+/**
+ * What settleParkedCopy found under the task's id in waiting/. Only a claim,
+ * holding the agent lock, writes there: `none` stays true for the rest of the
+ * claim, so dropParkedCopy need not look again (README.md, Benchmark: P3).
+ */
+export type ParkedCopy = { kind: 'none' } | { kind: 'found' };
+export const NO_PARKED_COPY: ParkedCopy = { kind: 'none' };
+
 /** The task stays current (it runs or blocks): a parked copy of it left by a cut-short move goes. */
-export async function dropParkedCopy(paths: HomePaths, agent: string, task: Task, bytes: Buffer): Promise<void> {
+export async function dropParkedCopy(paths: HomePaths, agent: string, task: Task, bytes: Buffer, seen?: ParkedCopy): Promise<void> {
+  if (seen?.kind === 'none') return;
   const file = waitingTask(paths, agent, task.id);
   const copy = await readIfExists(file);
   if (copy === null) return;
