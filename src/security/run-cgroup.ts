@@ -253,7 +253,8 @@ export function inRunCgroup(run: ConfinedSpawn, sandboxed: boolean, env: Record<
   } catch {
     return { run, cgroup: null }; // the base went away or filled up (cgroup.max.descendants): as without one
   }
-  const wrapped = cgroup.wrap(run, findOnPath('setpriv'), env);
+  // setpriv is looked for (an access(2) per PATH folder, on the main thread) only for a switch of account.
+  const wrapped = cgroup.wrap(run, run.uid !== undefined ? findOnPath('setpriv') : null, env);
   if (wrapped === null) {
     cgroup.removeEmpty();
     return { run, cgroup: null };
