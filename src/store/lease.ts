@@ -89,7 +89,16 @@ export async function readSettlingFacts(ownerFile: string, me: LeaseOwner, lost:
 
 export async function readLeaseOwner(ownerFile: string): Promise<LeaseOwner | null> {
   try {
-    const value = JSON.parse(await fs.readFile(ownerFile, 'utf8')) as Partial<LeaseOwner>;
+    return parseLeaseOwner(await fs.readFile(ownerFile, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** Pure: the owner file's text as a holder, or null when it names none. */
+export function parseLeaseOwner(text: string): LeaseOwner | null {
+  try {
+    const value = JSON.parse(text) as Partial<LeaseOwner>;
     if (typeof value.host !== 'string' || typeof value.pid !== 'number') return null;
     return { host: value.host, pid: value.pid, generation: typeof value.generation === 'number' ? value.generation : 0 };
   } catch {

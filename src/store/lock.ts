@@ -1,10 +1,11 @@
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from './paths.js';
 import { ensureDir, stateFileMode } from './durable.js';
 import { hostId } from './host.js';
 import { letLockGo, lockFs, lockLetGo } from './lock-fs.js';
-import { leaseHeld, leaseTrustMs, readLeaseFacts, readLeaseOwner, readSettlingFacts, type LeaseOwner } from './lease.js';
+import { leaseHeld, leaseTrustMs, parseLeaseOwner, readLeaseFacts, readLeaseOwner, readSettlingFacts, type LeaseOwner } from './lease.js';
 
 /** A held agent lock. `lost` aborts if the lease could not be refreshed (another daemon may take over). */
 export interface AgentLock {
@@ -77,10 +78,7 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
       throw again;
     }
   }
-  const previous = await readOwner(paths, agent);
-  const me: LockOwner = { host: hostId(), pid: process.pid, generation: (previous?.generation ?? 0) + 1 };
-  await fs.writeFile(ownerFile(paths, agent), JSON.stringify(me), { mode: stateFileMode() });
-  await fs.chmod(ownerFile(paths, agent), stateFileMode()); // writeFile's mode applies only to a new file
+  const me = await takeOwnerFile(ownerFile(paths, agent));
   let released = false;
   const held = leaseCheck({ ownerFile: ownerFile(paths, agent), lockDir: `${dir}.lock`, me, lost: lost.signal, staleMs, lockedAt, lockedAtWall });
   return {
@@ -139,6 +137,27 @@ function leaseCheck(at: LeaseCheckOf): () => Promise<boolean> {
     checking ??= check().finally(() => (checking = null));
     return checking;
   };
+}
+
+/**
+ * This holder's name in the owner file, one generation past the last
+ * holder's: the file is read and rewritten in place through one open, where
+ * a read, a write and a chmod each opened it by name (README.md, Benchmark:
+ * P3). Rewritten in place, as a write with truncation did: a holder that
+ * keeps reading it sees the new name.
+ */
+async function takeOwnerFile(file: string): Promise<LockOwner> {
+  const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT, stateFileMode());
+  try {
+    const previous = parseLeaseOwner(await handle.readFile('utf8'));
+    const me: LockOwner = { host: hostId(), pid: process.pid, generation: (previous?.generation ?? 0) + 1 };
+    await handle.truncate(0);
+    await handle.write(JSON.stringify(me), 0, 'utf8');
+    await handle.chmod(stateFileMode()); // the mode as configured: O_CREAT's is the umask's, and an older file keeps its own
+    return me;
+  } finally {
+    await handle.close();
+  }
 }
 
 async function readOwner(paths: HomePaths, agent: string): Promise<LockOwner | null> {
