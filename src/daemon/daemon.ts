@@ -1,5 +1,4 @@
 import { youngGenerationSmallWhileStarting } from './memory.js';
-import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import type { DaemonConfig } from '../config/types.js';
@@ -22,7 +21,7 @@ import { DaemonObservability } from './observability.js';
 import { Notifier } from '../notify/notifier.js';
 import { Schedules } from './schedules.js';
 import { fileScheduleStore, nodeCronTimer } from './schedule-ports.js';
-import { watchHome, type HomeEvent } from './watcher.js';
+import { watchHome, type HomeEvent, type HomeWatcher } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
 import { WarmPool } from '../run/warm-pool.js';
 import { exists, listDir } from '../store/durable.js';
@@ -79,7 +78,7 @@ export class Daemon {
   private tools!: ToolRunner;
   /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
   private endpoint: RunEndpoint | null = null;
-  private watcher: FSWatcher | null = null;
+  private watcher: HomeWatcher | null = null;
   /** Delivers outbox items to agentd.yaml `notify:` hooks. */
   private notifier: Notifier | null = null;
   /** What the daemon knows of each inbox (store/inbox-index.ts); only trusted while the watcher runs. */
@@ -148,7 +147,7 @@ export class Daemon {
       );
       // Until chokidar's first scan is done, a new file raises no event: load only after it, so
       // anything written during start-up is seen either by the load or by an event, with one load.
-      await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+      await this.watcher.ready();
     }
     if (this.stopping) {
       // A signal arrived during start-up and the stop is done: start nothing more, or the process never exits.
