@@ -49,12 +49,25 @@ interface RawAgentDefinition {
 const validateDefinition = compile<RawAgentDefinition>(agentDefinitionSchema);
 const validateTaskTemplate = compile(taskSchema);
 
+/** A definition file as read: its path, bytes and mtime (whole milliseconds). */
+export interface DefinitionFile {
+  file: string;
+  bytes: Buffer;
+  mtimeMs: number;
+}
+
+/** What loadAgentDefinition may be told. */
+export interface LoadDefinitionOptions {
+  /** Told which file was read (null: none was found), before it is parsed (daemon/start-catch-up.ts). */
+  onRead?: (found: DefinitionFile | null) => void;
+}
+
 /**
  * The definition file of `agent`, or null when its folder has none. Throws
  * ConfigError when the folder or the file leads outside the home, or the
  * file is larger than `maxBytes`.
  */
-export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<{ file: string; bytes: Buffer } | null> {
+export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<DefinitionFile | null> {
   // No link from the home down to the inbox (store/plain-path.ts): neither check below can find anything.
   if (!(await plainBelowHome(paths, paths.inboxDir(agent)))) {
     const folder = await escapesHome(paths, paths.agentDir(agent));
@@ -67,7 +80,7 @@ export async function findDefinitionFile(paths: HomePaths, agent: string, maxByt
     if (read.kind === 'missing') continue;
     if (read.kind === 'refused') throw new ConfigError(paths.relative(candidate), [read.problem]);
     if (read.kind === 'too_big') throw new ConfigError(paths.relative(candidate), [tooBigProblem(read.size, maxBytes)]);
-    return { file: candidate, bytes: read.bytes };
+    return { file: candidate, bytes: read.bytes, mtimeMs: read.mtime.getTime() };
   }
   return null;
 }
@@ -77,8 +90,9 @@ export async function findDefinitionFile(paths: HomePaths, agent: string, maxByt
  * Throws ConfigError naming the file and each bad field; returns null when the
  * folder has no definition at all (it is not an agent).
  */
-export async function loadAgentDefinition(paths: HomePaths, config: DaemonConfig, agent: string): Promise<AgentDefinition | null> {
+export async function loadAgentDefinition(paths: HomePaths, config: DaemonConfig, agent: string, options: LoadDefinitionOptions = {}): Promise<AgentDefinition | null> {
   const found = await findDefinitionFile(paths, agent, config.maxFileBytes);
+  options.onRead?.(found);
   if (!found) return null;
   const file = paths.relative(found.file);
   const raw = parseDocument(file, found.bytes.toString('utf8'));
