@@ -95,14 +95,14 @@ export class AgentRegistry {
    * time: each load waits on a few file reads, and one at a time made start-up
    * with thousands of agents a queue of disk round trips (README.md, Benchmark: P4).
    */
-  async loadAll(options: { remember?: boolean } = {}): Promise<string[]> {
+  async loadAll(options: { remember?: boolean; sync?: boolean } = {}): Promise<string[]> {
     const present = new Set(await this.scanNames());
     const names = [...present];
     if (options.remember) this.readAtLoad = new Map();
     this.outboxFolders = new Set(await listDir(this.paths.outboxRoot()));
     let ok: boolean[];
     try {
-      ok = await this.loadEach(names);
+      ok = await this.loadEach(names, { sync: options.sync === true });
     } finally {
       this.outboxFolders = null;
     }
@@ -112,13 +112,13 @@ export class AgentRegistry {
   }
 
   /** (Re)load each of `names`, LOAD_CONCURRENCY at a time; whether each has a good definition afterwards. */
-  async loadEach(names: readonly string[]): Promise<boolean[]> {
+  async loadEach(names: readonly string[], options: { sync?: boolean } = {}): Promise<boolean[]> {
     const ok = new Array<boolean>(names.length).fill(false);
     let next = 0;
     const worker = async () => {
       while (next < names.length) {
         const i = next++;
-        ok[i] = await this.load(names[i]!);
+        ok[i] = await this.load(names[i]!, options);
       }
     };
     await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, worker));
@@ -137,11 +137,11 @@ export class AgentRegistry {
   }
 
   /** (Re)load one agent. True when a good definition is in place afterwards. */
-  async load(agent: string): Promise<boolean> {
+  async load(agent: string, options: { sync?: boolean } = {}): Promise<boolean> {
     try {
       const readAtLoad = this.readAtLoad;
       const onRead = readAtLoad ? (found: DefinitionFile | null) => readAtLoad.set(agent, found && definitionIdentity(this.paths.relative(found.file), found.mtimeMs, found.bytes.length)) : undefined;
-      const definition = await loadAgentDefinition(this.paths, this.config, agent, { onRead });
+      const definition = await loadAgentDefinition(this.paths, this.config, agent, { onRead, sync: options.sync === true });
       if (!definition) {
         this.definitions.delete(agent);
         return false;
