@@ -61,7 +61,9 @@ async function deepRate(queued: number, measured: number): Promise<{ rate: numbe
   await home.agent('deep');
   const width = String(queued).length;
   for (let i = 0; i < queued; i++) await home.writeTask('deep', { id: `d${String(i).padStart(width, '0')}`, input: { mode: 'result' } });
-  const daemon = new DaemonChild(home);
+  // P7_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR": profile the deep run's daemon.
+  const nodeArgs = process.env.P7_DAEMON_NODE_ARGS?.split(' ').filter(Boolean);
+  const daemon = new DaemonChild(home, nodeArgs ? { nodeArgs } : {});
   try {
     const started = await daemon.started(300_000);
     const lines = await daemon.waitCount(ended, 10 + measured, 'run ended', 120_000 + measured * 1000);

@@ -67,7 +67,7 @@ describe('the watcher and the daemon\'s own moves', () => {
     const index = waiter<InboxFileEvent>();
     const watcher = watchHome(paths, pino({ level: 'silent' }), (e) => events.push(e), (e) => index.push(e));
     t.after(() => watcher.close());
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    await watcher.ready();
 
     // The daemon promotes t.json and then finishes it, as store/tasks.ts does.
     const inboxFile = paths.inboxEntry('a', 't.json');

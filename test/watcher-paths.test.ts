@@ -11,6 +11,8 @@ import { HomePaths } from '../src/store/paths.js';
  * deliberate change (issue 15): a file directly in an agent folder or an
  * outbox folder, and an inbox entry that is not a task file, is no longer
  * watched on its own; its folder's watch names it (folderFileEvent below).
+ * And a second (P7): chokidar no longer descends into an inbox at all; each
+ * inbox has an fs.watch of its own (daemon/inbox-watch.ts).
  * Columns: path under /h, isDirectory, classifyPath, ignoredPath, inboxFileEvent.
  */
 type Row = [string, boolean | null, unknown, boolean, unknown];
@@ -69,9 +71,9 @@ const TABLE: Row[] = [
   ["agents/a/context-snapshot.json", true, {"kind": "task", "agent": "a"}, true, null],
   ["agents/a/context-snapshot.json", false, {"kind": "task", "agent": "a"}, true, null],
   ["agents/a/context-snapshot.json", null, {"kind": "task", "agent": "a"}, true, null],
-  ["agents/a/inbox", true, {"kind": "task", "agent": "a"}, false, null],
-  ["agents/a/inbox", false, {"kind": "task", "agent": "a"}, false, null],
-  ["agents/a/inbox", null, {"kind": "task", "agent": "a"}, false, null],
+  ["agents/a/inbox", true, {"kind": "task", "agent": "a"}, true, null],
+  ["agents/a/inbox", false, {"kind": "task", "agent": "a"}, true, null],
+  ["agents/a/inbox", null, {"kind": "task", "agent": "a"}, true, null],
   ["agents/a/.inbox", true, null, true, null],
   ["agents/a/.inbox", false, null, true, null],
   ["agents/a/.inbox", null, null, true, null],
@@ -82,8 +84,8 @@ const TABLE: Row[] = [
   ["agents/a/node_modules", false, null, true, null],
   ["agents/a/node_modules", null, null, true, null],
   ["agents/a/inbox/t.json", true, {"kind": "task", "agent": "a"}, true, {"agent": "a", "name": "t.json", "kind": "added"}],
-  ["agents/a/inbox/t.json", false, {"kind": "task", "agent": "a"}, false, {"agent": "a", "name": "t.json", "kind": "added"}],
-  ["agents/a/inbox/t.json", null, {"kind": "task", "agent": "a"}, false, {"agent": "a", "name": "t.json", "kind": "added"}],
+  ["agents/a/inbox/t.json", false, {"kind": "task", "agent": "a"}, true, {"agent": "a", "name": "t.json", "kind": "added"}],
+  ["agents/a/inbox/t.json", null, {"kind": "task", "agent": "a"}, true, {"agent": "a", "name": "t.json", "kind": "added"}],
   ["agents/a/inbox/.t.json.1.tmp", true, null, true, null],
   ["agents/a/inbox/.t.json.1.tmp", false, null, true, null],
   ["agents/a/inbox/.t.json.1.tmp", null, null, true, null],

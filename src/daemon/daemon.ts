@@ -1,5 +1,4 @@
 import { youngGenerationSmallWhileStarting } from './memory.js';
-import type { FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import type { DaemonConfig } from '../config/types.js';
@@ -22,7 +21,7 @@ import { DaemonObservability } from './observability.js';
 import { Notifier } from '../notify/notifier.js';
 import { Schedules } from './schedules.js';
 import { fileScheduleStore, nodeCronTimer } from './schedule-ports.js';
-import { watchHome, type HomeEvent } from './watcher.js';
+import { watchHome, type HomeEvent, type HomeWatcher } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
 import { WarmPool } from '../run/warm-pool.js';
 import { exists, listDir } from '../store/durable.js';
@@ -81,7 +80,7 @@ export class Daemon {
   private tools!: ToolRunner;
   /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
   private endpoint: RunEndpoint | null = null;
-  private watcher: FSWatcher | null = null;
+  private watcher: HomeWatcher | null = null;
   /** Set from 'daemon started' until the watcher has started (watchAndCatchUp): /healthz counts it as alive. */
   private watcherStarting = false;
   /** Delivers outbox items to agentd.yaml `notify:` hooks. */
@@ -206,7 +205,7 @@ export class Daemon {
       e.kind === 'added' ? this.inboxIndex.added(e.agent, e.name) : this.inboxIndex.removed(e.agent, e.name),
     );
     this.watcher = watcher;
-    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+    await watcher.ready();
     if (this.state !== 'running') return;
     let loadedAgain = 0;
     if (!sameFiles(configRead, await daemonConfigIdentity(this.paths))) {

@@ -1,6 +1,8 @@
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
+import fs from 'node:fs';
 import path from 'node:path';
+import { InboxWatches } from './inbox-watch.js';
 import { homePlace, type HomePaths } from '../store/paths.js';
 import { takeOwnChange, type OwnChange } from '../store/own-changes.js';
 
@@ -42,13 +44,14 @@ export function classifyPath(paths: HomePaths, file: string): HomeEvent | null {
 }
 
 /**
- * What chokidar itself watches: only folders (home, agents/, each agent folder
- * and its inbox, outbox/ and each outbox folder) and the task files in an
- * inbox. A file directly in an agent folder (its definition, current-task.json)
- * or an outbox folder (outbox.json) is seen through its folder's own watch
- * (folderFileEvent below), so it needs no watch, no stat and no memory of its
- * own: one inotify watch per agent where there were two or more (README.md,
- * Benchmark: P4).
+ * What chokidar itself watches: only folders (home, agents/, each agent
+ * folder, outbox/ and each outbox folder). A file directly in an agent folder
+ * (its definition, current-task.json) or an outbox folder (outbox.json) is
+ * seen through its folder's own watch (folderFileEvent below), so it needs no
+ * watch, no stat and no memory of its own: one inotify watch per agent where
+ * there were two or more (README.md, Benchmark: P4). Inboxes are not
+ * chokidar's: each has one fs.watch of its own (daemon/inbox-watch.ts), since
+ * chokidar lstats every entry of a folder on each change in it.
  */
 export function ignoredPath(paths: HomePaths, file: string, isDirectory: boolean | undefined): boolean {
   const place = homePlace(paths, file);
@@ -65,11 +68,6 @@ export function ignoredPath(paths: HomePaths, file: string, isDirectory: boolean
   switch (place.kind) {
     case 'agent_folder':
       return isDirectory === false;
-    case 'inbox_folder':
-      return false;
-    case 'inbox_entry':
-      // A temp file (write-file-atomic's `x.json.123`) is not a task: its events mean nothing.
-      return isDirectory === true || !place.task;
     case 'outbox_folder':
       return false;
     default:
@@ -101,6 +99,14 @@ export function folderFileEvent(paths: HomePaths, watchedFolder: string, name: s
   }
 }
 
+/** agents/<a>/inbox named by its agent folder's raw event; null for anything else. Pure. */
+export function inboxFolderEvent(paths: HomePaths, watchedFolder: string, name: string | null | undefined): { agent: string; file: string } | null {
+  if (name !== 'inbox') return null;
+  const folder = homePlace(paths, watchedFolder);
+  if (folder.kind !== 'agent_folder' || folder.hidden) return null;
+  return { agent: folder.agent, file: path.join(watchedFolder, name) };
+}
+
 /** An inbox task file appeared, changed or went: what store/inbox-index.ts keeps. */
 export type InboxFileEvent = { agent: string; name: string; kind: 'added' | 'removed' };
 
@@ -111,6 +117,14 @@ export function inboxFileEvent(paths: HomePaths, file: string, removed: boolean)
   return { agent: place.agent, name: place.name, kind: removed ? 'removed' : 'added' };
 }
 
+/** The home's watch: chokidar for the folders, one fs.watch per inbox. */
+export interface HomeWatcher {
+  /** Resolves once chokidar's first scan is done; from then on every change raises an event. */
+  ready(): Promise<void>;
+  readonly closed: boolean;
+  close(): Promise<void>;
+}
+
 /**
  * Watch the home. `onEvent` is not told of a change the daemon made itself
  * (store/own-changes.ts: a promotion's link and unlink, a finished task's
@@ -118,18 +132,15 @@ export function inboxFileEvent(paths: HomePaths, file: string, removed: boolean)
  * each such poke cost a claim that found nothing. The inbox index is told of
  * every file, the daemon's own included.
  */
-export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEvent) => void, onInboxFile?: (event: InboxFileEvent) => void): FSWatcher {
-  const watcher = watch([paths.root], {
-    ignoreInitial: true,
-    depth: 3,
-    ignored: (file, stats) => ignoredPath(paths, file, stats ? stats.isDirectory() : undefined),
-  });
-  const handle = (file: string, change: OwnChange) => {
+export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEvent) => void, onInboxFile?: (event: InboxFileEvent) => void): HomeWatcher {
+  // `own`: which of the daemon's own changes this event may be. An inbox event's kind comes from an
+  // lstat made after it, which may already see the next change: any own change of that name matches.
+  const handle = (file: string, change: OwnChange, own: OwnChange | 'either' = change) => {
     try {
       // The index first: the poke below may promote at once.
-      const inbox = onInboxFile ? inboxFileEvent(paths, file, change === 'removed') : null; // changed: read again
+      const inbox = onInboxFile ? inboxFileEvent(paths, file, change === 'removed') : null; // added or changed: read again
       if (inbox) onInboxFile!(inbox);
-      if (takeOwnChange(file, change)) return;
+      if (takeOwnChange(file, own)) return;
       tell(file);
     } catch (err) {
       log.error({ err, file }, 'file event handler failed');
@@ -143,15 +154,56 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
       log.error({ err, file }, 'file event handler failed');
     }
   };
+  // Every inbox there is now, before chokidar starts: a task written from here on raises an event,
+  // and one written before is found by the listing the daemon makes once the watch is ready.
+  const inboxes = new InboxWatches((agent) => paths.inboxDir(agent), log, (file, change) => handle(file, change === 'removed' ? 'removed' : 'changed', 'either'));
+  for (const agent of agentFolders(paths, log)) inboxes.watch(agent);
+  const watcher = watch([paths.root], {
+    ignoreInitial: true,
+    depth: 3,
+    ignored: (file, stats) => ignoredPath(paths, file, stats ? stats.isDirectory() : undefined),
+  });
+  const folderEvent = (file: string, change: OwnChange) => {
+    // A new agent folder may come with its inbox: watch it before the event makes the daemon list it.
+    const place = homePlace(paths, file);
+    if (place.kind === 'agent_folder' && !place.hidden) {
+      if (change === 'removed') inboxes.unwatch(place.agent);
+      else inboxes.watch(place.agent);
+    }
+    handle(file, change);
+  };
   watcher
     .on('add', (f) => handle(f, 'added'))
     .on('change', (f) => handle(f, 'changed'))
     .on('unlink', (f) => handle(f, 'removed'))
-    .on('addDir', (f) => handle(f, 'added'))
-    .on('unlinkDir', (f) => handle(f, 'removed'));
-  onFolderFiles(watcher, paths, tell);
+    .on('addDir', (f) => folderEvent(f, 'added'))
+    .on('unlinkDir', (f) => folderEvent(f, 'removed'));
+  onFolderFiles(watcher, paths, tell, (agent) => inboxes.watch(agent));
   watcher.on('error', (err) => log.error({ err }, 'file watcher error'));
-  return watcher;
+  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  return {
+    ready: () => ready,
+    get closed() {
+      return watcher.closed;
+    },
+    close: async () => {
+      inboxes.close();
+      await watcher.close();
+    },
+  };
+}
+
+/** The names in agents/ that may be agent folders (no hidden ones), listed once at start. */
+function agentFolders(paths: HomePaths, log: Logger): string[] {
+  try {
+    return fs
+      .readdirSync(paths.agentsDir(), { withFileTypes: true })
+      .filter((e) => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink()))
+      .map((e) => e.name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, dir: paths.agentsDir() }, 'could not list the agent folders to watch their inboxes');
+    return [];
+  }
 }
 
 /**
@@ -161,11 +213,18 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
  * is matched against each raw event, before they are merged: a person's write
  * in the same turn is a second event and is still told.
  */
-function onFolderFiles(watcher: FSWatcher, paths: HomePaths, seen: (file: string) => void): void {
+function onFolderFiles(watcher: FSWatcher, paths: HomePaths, seen: (file: string) => void, inboxCame: (agent: string) => void): void {
   let pending: Set<string> | null = null;
-  watcher.on('raw', (_event, name: string | null, details) => {
+  watcher.on('raw', (event, name: string | null, details) => {
     // chokidar passes { watchedPath }: the folder whose fs.watch fired (its handler.js).
     const folder = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+    const inbox = event === 'rename' && typeof folder === 'string' ? inboxFolderEvent(paths, folder, name) : null;
+    if (inbox) {
+      // The inbox folder came, went or was replaced: watch what is there now; the claim lists it.
+      inboxCame(inbox.agent);
+      seen(inbox.file);
+      return;
+    }
     const file = typeof folder === 'string' ? folderFileEvent(paths, folder, name) : null;
     if (!file || takeOwnChange(file, 'either')) return;
     if (!pending) {
