@@ -163,8 +163,9 @@ export class Daemon {
     setImmediate(() => void loadRunner().catch(() => undefined)); // a failure is met, and logged, by the claim that needs it
     this.watcherStarting = this.options.watch !== false;
     this.observe.start();
-    await this.pokeAgentsWithWork(); // tasks already waiting are claimed before the watcher's scan
-    this.startWatcher(configRead, loadStartedAt, startingDone);
+    const firstLook = new Map<string, string>();
+    await this.pokeAgentsWithWork(firstLook); // tasks already waiting are claimed before the watcher's scan
+    this.startWatcher(configRead, loadStartedAt, firstLook, startingDone);
     this.sweepTimer = setInterval(() => {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
     }, this.options.sweepIntervalMs ?? this.config.sweepIntervalMs);
@@ -181,9 +182,9 @@ export class Daemon {
   }
 
   /** watchAndCatchUp in the background; start-up is over when it is (daemon/memory.ts). */
-  private startWatcher(configRead: FileIdentity[], loadStartedAt: number, startingDone: () => void): void {
+  private startWatcher(configRead: FileIdentity[], loadStartedAt: number, firstLook: Map<string, string>, startingDone: () => void): void {
     if (this.options.watch === false) return startingDone();
-    void this.watchAndCatchUp(configRead, loadStartedAt)
+    void this.watchAndCatchUp(configRead, loadStartedAt, firstLook)
       .catch((err: unknown) => this.log.error({ err }, 'file watcher failed to start'))
       .finally(() => {
         this.watcherStarting = false;
@@ -198,7 +199,7 @@ export class Daemon {
    * and agentd.yaml changed since it read them, and at every inbox
    * (daemon/start-catch-up.ts; README.md, The home folder).
    */
-  private async watchAndCatchUp(configRead: FileIdentity[], loadStartedAt: number): Promise<void> {
+  private async watchAndCatchUp(configRead: FileIdentity[], loadStartedAt: number, firstLook: Map<string, string>): Promise<void> {
     await pausePoint('watcher-before-start');
     if (this.state !== 'running') return;
     const watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e), (e) =>
@@ -218,7 +219,7 @@ export class Daemon {
       again.forEach((agent, i) => ok[i] && this.scheduler.poke(agent));
       if (again.length > 0) await this.syncSchedules();
       loadedAgain = again.length;
-      await this.pokeAgentsWithWork();
+      await this.pokeAgentsWithWork(firstLook);
     }
     this.log.info({ agents: this.registry.size, loaded_again: loadedAgain }, 'file watcher ready');
   }
@@ -362,13 +363,25 @@ export class Daemon {
   }
 
   /** Queue every agent that has a current task or inbox files; a cheap check, no lock. */
-  private async pokeAgentsWithWork(): Promise<void> {
+  /**
+   * `seen`: what each agent with work looked like, recorded, and an agent that
+   * looks the same as recorded is not poked again. The look taken once the
+   * watcher is ready (watchAndCatchUp) so pokes only what changed since the
+   * first look at start: that one's claims already ran or wait (a second claim
+   * of an agent whose retry waits would only log it waiting again).
+   */
+  private async pokeAgentsWithWork(seen?: Map<string, string>): Promise<void> {
     for (const agent of this.registry.names()) {
       if (this.state !== 'running') return;
       const inbox = (await listDir(this.paths.inboxDir(agent))).filter(isTaskFileName);
       this.inboxIndex.reconcile(agent, inbox); // catches an event the filesystem never sent
       const parked = await countParked(this.paths, agent); // one may have been answered while the daemon was down
-      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0 || parked > 0) this.scheduler.poke(agent);
+      const current = await exists(this.paths.currentTask(agent));
+      if (!current && inbox.length === 0 && parked === 0) continue;
+      const looks = `${String(current)}:${parked}:${inbox.join('/')}`;
+      if (seen?.get(agent) === looks) continue;
+      seen?.set(agent, looks);
+      this.scheduler.poke(agent);
     }
   }
 }
