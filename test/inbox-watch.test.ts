@@ -45,6 +45,10 @@ describe('inbox watches', () => {
 
     watches.watch('a'); // no folder yet: nothing to watch, no throw
     assert.equal(watches.size, 0);
+    // A folder name that is no agent name (store/paths.ts refuses it): skipped, never a crash (test/adversarial.test.ts).
+    const refusing = new InboxWatches(() => { throw new Error('agent name "bad name" must match'); }, pino({ level: 'silent' }), () => undefined);
+    assert.doesNotThrow(() => refusing.watch('bad name'));
+    assert.equal(refusing.size, 0);
     await fs.mkdir(inbox('a'), { recursive: true });
     watches.watch('a');
     assert.equal(watches.size, 1);

@@ -37,7 +37,12 @@ export class InboxWatches {
   watch(agent: string): void {
     if (this.closed) return;
     this.unwatch(agent);
-    const dir = this.inboxDir(agent);
+    let dir: string;
+    try {
+      dir = this.inboxDir(agent);
+    } catch {
+      return; // a folder name that is no agent name: the registry reports it, and nothing of it is read
+    }
     let watcher: fs.FSWatcher;
     try {
       watcher = fs.watch(dir, { persistent: false });
