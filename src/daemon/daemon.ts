@@ -209,11 +209,12 @@ export class Daemon {
     await watcher.ready();
     if (this.state !== 'running') return;
     let loadedAgain = 0;
+    const readAtLoad = this.registry.takeReadAtLoad();
     if (!sameFiles(configRead, await daemonConfigIdentity(this.paths))) {
       await this.reload(); // every definition again, and every inbox
     } else {
       const listed = await this.registry.scanNames();
-      const again = agentsToLoadAgain(listed, this.registry.takeReadAtLoad(), await definitionsNow(this.paths, listed), loadStartedAt);
+      const again = agentsToLoadAgain(listed, readAtLoad, await definitionsNow(this.paths, listed), loadStartedAt);
       for (const agent of again) this.inboxIndex.forget(agent);
       const ok = await this.registry.loadEach(again);
       again.forEach((agent, i) => ok[i] && this.scheduler.poke(agent));
