@@ -63,7 +63,9 @@ async function measure(count: number) {
   let daemon: DaemonChild | null = null;
   try {
     await home.agents(agentNames('idle', count), {}, { inbox: false });
-    daemon = new DaemonChild(home);
+    // P4_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR": profile the daemons of this figure (one profile per size).
+    const nodeArgs = process.env.P4_DAEMON_NODE_ARGS?.split(' ').filter(Boolean);
+    daemon = new DaemonChild(home, nodeArgs ? { nodeArgs } : {});
     const started = await daemon.started(300_000);
     const rssMb = daemon.rssMb();
     const quiet = await daemon.settled(1000, 60_000);

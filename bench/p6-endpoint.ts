@@ -1,5 +1,5 @@
 import { verdict, type FigureResult, type Sizes } from './figure.js';
-import { BenchHome, DaemonChild, appendMedianMs, cpuMs, fmt, fmtSpread, median, percentile, spread, startStandIn } from './support.js';
+import { BenchHome, DaemonChild, appendMedianMs, cpuMs, cpuSplitMs, fmt, fmtSpread, median, percentile, spread, startStandIn } from './support.js';
 
 /**
  * P6 — what a chat completion costs at the run's OpenAI-compatible endpoint
@@ -22,17 +22,23 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
     await home.agent('caller', { model: 'stand/echo', budget: { max_steps: 10_000, max_tokens: 50_000_000, max_runtime: '1h' } });
     // P6_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR": profile the daemon of this figure alone.
     const nodeArgs = process.env.P6_DAEMON_NODE_ARGS?.split(' ').filter(Boolean);
-    // P6_STRACE=FILE: the daemon under strace (fsync, fdatasync, connect), to count syncs and provider connections per call.
+    // P6_STRACE=FILE: the daemon under strace (fsync, fdatasync, connect), to count syncs and provider connections per call;
+    // P6_STRACE_CALLS=all (or a comma list) traces those calls instead.
     const straceTo = process.env.P6_STRACE;
-    daemon = new DaemonChild(home, { ...(nodeArgs ? { nodeArgs } : {}), ...(straceTo ? { straceTo, straceCalls: ['fsync', 'fdatasync', 'connect'] } : {}) });
+    const straceCalls = process.env.P6_STRACE_CALLS?.split(',').filter(Boolean) ?? ['fsync', 'fdatasync', 'connect'];
+    daemon = new DaemonChild(home, { ...(nodeArgs ? { nodeArgs } : {}), ...(straceTo ? { straceTo, straceCalls } : {}) });
     await daemon.started();
     await daemon.settled(300, 10_000);
     const warmup = Math.max(2, Math.floor(sizes.p1Steps / 20));
     const cpuBefore = cpuMs(daemon.pid).self;
+    const splitBefore = cpuSplitMs(daemon.pid);
     await home.writeTask('caller', { id: 'calls', input: { mode: 'endpoint', steps: sizes.p1Steps + warmup, url: standIn.url, model_name: 'echo' } });
     const ended = await daemon.waitFor((l) => l.msg === 'run ended' && l.task_id === 'calls', 'the endpoint run to end', 60_000 + sizes.p1Steps * 400);
     // Two calls a round reach the daemon (plain and streamed); the run's own start and end are spread over them.
-    const daemonCpuPerCall = (cpuMs(daemon.pid).self - cpuBefore) / (2 * (sizes.p1Steps + warmup));
+    const calls = 2 * (sizes.p1Steps + warmup);
+    const daemonCpuPerCall = (cpuMs(daemon.pid).self - cpuBefore) / calls;
+    const splitAfter = cpuSplitMs(daemon.pid);
+    const split = (k: keyof typeof splitAfter) => (splitAfter[k] - splitBefore[k]) / calls;
     await daemon.stop();
     if (ended.outcome !== 'done') throw new Error(`P6: the endpoint run ended ${String(ended.outcome)}`);
     const done = await home.readJson<{ output: Record<'direct' | 'directFirst' | 'via' | 'viaStreamFirst', number[]> }>('state', 'caller', 'done', 'calls.json');
@@ -49,7 +55,7 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
       ratio: `${fmt(ms / floor)}×`,
       goal: '≤ 4×',
       verdict: verdict(ms / floor <= 4),
-      values: { overhead_ms: ms, append_ms: floor, append_p50_ms: append.median, ratio: ms / floor, daemon_cpu_per_call_ms: daemonCpuPerCall },
+      values: { overhead_ms: ms, append_ms: floor, append_p50_ms: append.median, ratio: ms / floor, daemon_cpu_per_call_ms: daemonCpuPerCall, daemon_main_thread_cpu_per_call_ms: split('main') },
     });
     return {
       rows: [
@@ -73,7 +79,7 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
         `    direct, first byte:    ${fmtSpread(spread(directFirst))}`,
         `    1 KB append + fdatasync: ${fmtSpread(append.spread)}`,
         `    overhead p99 ${fmt(p99, 3)} ms = ${fmt(p99 / append.spread.p99)}× the append's p99 (the table's ratio), ${fmt(p99 / append.median)}× its p50`,
-        `    daemon CPU per endpoint call: ${fmt(daemonCpuPerCall, 2)} ms (the run's own start and end spread over its ${2 * (sizes.p1Steps + warmup)} calls)`,
+        `    daemon CPU per endpoint call: ${fmt(daemonCpuPerCall, 2)} ms (the run's own start and end spread over its ${calls} calls): main thread ${fmt(split('main'), 2)} ms, other threads ${fmt(split('others'), 2)} ms; user ${fmt(split('user'), 2)} ms, system ${fmt(split('system'), 2)} ms`,
         '    a streamed call is answered from the journaled reply: its first chunk waits for the whole provider reply (agentd calls the provider without streaming).',
       ],
     };

@@ -26,11 +26,12 @@ const CODEC = ['protocol/codec.js'];
 /** Every module of the SDK (`agentd/sdk` is sdk/index.js, which re-exports the others). */
 const SDK = fs.readdirSync(path.join(SRC, 'sdk')).filter((f) => f.endsWith('.js')).map((f) => `sdk/${f}`);
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+// The last form: a CommonJS package loaded when first needed, `createRequire(import.meta.url)('ajv')` (schema/validate.ts).
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|createRequire\(import\.meta\.url\)\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function specifiers(file: string): string[] {
   const text = fs.readFileSync(file, 'utf8');
-  return [...text.matchAll(IMPORT)].map((m) => m[1] ?? m[2] ?? m[3]!);
+  return [...text.matchAll(IMPORT)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]!);
 }
 
 /** Every module reachable from `entry`, with the chain that reached it, stopping at packages and built-ins. */

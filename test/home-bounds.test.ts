@@ -15,6 +15,7 @@ import { dirModeFor, peopleFileMode, setDefaultFileMode, setPeopleFileMode, writ
 import { escapesHome, readHomeFile, RAW_HEAD_BYTES } from '../src/store/home-file.js';
 import { addOutboxItem } from '../src/store/outbox.js';
 import { plainBelowHome } from '../src/store/plain-path.js';
+import { plainBelowHomeSync, readHomeFileSync } from '../src/store/home-file-sync.js';
 import { HomePaths } from '../src/store/paths.js';
 import { parseTask } from '../src/store/tasks.js';
 import { promoteNext } from '../src/store/promotion.js';
@@ -157,6 +158,29 @@ describe('files that lead out of the home, are too big or are not files', () => 
 
     await home.write('agents/dotdot/agent.json', { command: ['node', SCRIPTED_AGENT], output_schema: '../schemalink/out.json' });
     await assert.rejects(loadAgentDefinition(paths, config, 'dotdot'), (err: unknown) => err instanceof ConfigError && err.problems[0] === 'output_schema "../schemalink/out.json" must be a relative path inside the home, without ".."');
+  });
+
+  it("the start-up load's sync reader (store/home-file-sync.ts) answers exactly as the async one", async () => {
+    await home.write('sync/inside.json', '{"a":1}');
+    await fs.symlink(path.join(outside, 'secret.json'), home.path('sync/out.json'));
+    await fs.symlink(home.path('sync/inside.json'), home.path('sync/in.json'));
+    await home.write('sync/big.json', 'x'.repeat(100_000));
+    await home.write('sync/at-cap.json', 'y'.repeat(70_000));
+    execFileSync('mkfifo', [home.path('sync/pipe.json')]);
+    for (const [name, max] of [['inside.json', 1024], ['out.json', 1024], ['in.json', 1024], ['big.json', 10_000], ['at-cap.json', 70_000], ['at-cap.json', 69_999], ['pipe.json', 1024], ['none.json', 10]] as const) {
+      assert.deepEqual(readHomeFileSync(paths, home.path('sync', name), max), await readHomeFile(paths, home.path('sync', name), max), `${name} at ${max}`);
+    }
+    await fs.mkdir(home.path('agents/plain2/inbox'), { recursive: true });
+    await fs.symlink(home.path('agents/plain2'), home.path('agents/alias2'));
+    for (const p of [home.path('agents/plain2/inbox'), home.path('agents/plain2/inbox/not-yet/deeper'), home.path('agents/alias2/inbox'), path.join(outside, 'x'), home.path('agents/plain2/../../..'), home.root]) {
+      assert.equal(plainBelowHomeSync(paths, p), await plainBelowHome(paths, p), p);
+    }
+    // Through loadAgentDefinition: a folder or a definition linked out of the home is refused with sync as without.
+    await assert.rejects(loadAgentDefinition(paths, config, 'linked', { sync: true }), (err: unknown) => err instanceof ConfigError && err.file === 'agents/linked' && /resolves outside the home/.test(err.problems[0]!));
+    await assert.rejects(loadAgentDefinition(paths, config, 'deflink', { sync: true }), (err: unknown) => err instanceof ConfigError && err.file === 'agents/deflink/agent.json' && /resolves outside the home/.test(err.problems[0]!));
+    await fs.mkdir(home.path('agents/fifo'), { recursive: true });
+    execFileSync('mkfifo', [home.path('agents/fifo/agent.yaml')]);
+    await assert.rejects(loadAgentDefinition(paths, config, 'fifo', { sync: true }), (err: unknown) => err instanceof ConfigError && err.file === 'agents/fifo/agent.yaml' && err.problems[0] === 'is not a regular file; refused');
   });
 
   it('a definition larger than max_file_bytes is refused without being read', async () => {

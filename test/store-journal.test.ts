@@ -109,11 +109,11 @@ describe('watcher', () => {
     assert.equal(classifyPath(paths, '/h/state/a/checkpoint.json'), null);
   });
 
-  it('never descends into state/ or an agent\'s other folders', () => {
+  it('never descends into state/, an inbox or an agent\'s other folders', () => {
     assert.equal(ignoredPath(paths, '/h/state', true), true);
     assert.equal(ignoredPath(paths, '/h/agents/a/node_modules', true), true);
     assert.equal(ignoredPath(paths, '/h/agents/a/evals', true), true);
-    assert.equal(ignoredPath(paths, '/h/agents/a/inbox', true), false);
+    assert.equal(ignoredPath(paths, '/h/agents/a/inbox', true), true, 'an inbox has an fs.watch of its own (daemon/inbox-watch.ts)');
     assert.equal(ignoredPath(paths, '/h/outbox/a/.outbox.lock', true), true);
     assert.equal(ignoredPath(paths, '/h/outbox/a/outbox.json', false), true, 'seen through its folder\'s watch');
   });

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { folderFileEvent, watchHome, type HomeEvent, type InboxFileEvent } from '../src/daemon/watcher.js';
 import { linkDurable, removeDurable } from '../src/store/durable.js';
-import { noteOwnChange, OWN_CHANGE_WINDOW_MS, takeOwnChange } from '../src/store/own-changes.js';
+import { noteOwnChange, OWN_CHANGE_WINDOW_MS, takeAllOwnChanges, takeOwnChange } from '../src/store/own-changes.js';
 import { HomePaths } from '../src/store/paths.js';
 import { TestHome } from './helpers/home.js';
 
@@ -36,6 +36,12 @@ describe('own changes', () => {
     assert.equal(takeOwnChange('/h/agents/a/current-task.json', 'either', t + OWN_CHANGE_WINDOW_MS + 1), false, 'too late: not the daemon\'s');
     noteOwnChange('/h/agents/a/current-task.json', 'added', t);
     assert.equal(takeOwnChange('/h/agents/a/current-task.json', 'either', t + 1), true, 'a raw folder event says neither');
+    // An inbox entry found gone: a promotion's link and unlink, merged into one event, use up both notes.
+    noteOwnChange('/h/agents/a/inbox/p.json', 'changed', t);
+    noteOwnChange('/h/agents/a/inbox/p.json', 'removed', t);
+    assert.equal(takeAllOwnChanges('/h/agents/a/inbox/p.json', t + 5), true);
+    assert.equal(takeOwnChange('/h/agents/a/inbox/p.json', 'either', t + 6), false, 'nothing left to swallow a person\'s write');
+    assert.equal(takeAllOwnChanges('/h/agents/a/inbox/p.json', t + 7), false);
   });
 
   it('a folder\'s raw event names the definition, current task, context and outbox files, and nothing else', () => {
@@ -56,7 +62,8 @@ describe('own changes', () => {
 });
 
 describe('the watcher and the daemon\'s own moves', () => {
-  it('a promotion\'s link and unlinks raise no event; a person\'s writes to the same names are seen', async (t) => {
+  // A bound, not a sleep: a lost event fails here instead of hanging the suite.
+  it('a promotion\'s link and unlinks raise no event; a person\'s writes to the same names are seen', { timeout: 120_000 }, async (t) => {
     const home = await TestHome.create('');
     t.after(() => fs.rm(home.root, { recursive: true, force: true }));
     await home.write('agents/a/agent.yaml', 'version: "1"\ncommand: [node, a.js]\n');

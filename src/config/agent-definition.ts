@@ -9,7 +9,8 @@ import { cronProblem } from '../daemon/cron-times.js';
 import type { HomePaths } from '../store/paths.js';
 import { sharedInboxProblem } from '../store/shared-folders.js';
 import { plainBelowHome } from '../store/plain-path.js';
-import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem } from '../store/home-file.js';
+import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from '../store/home-file.js';
+import { plainBelowHomeSync, readHomeFileSync } from '../store/home-file-sync.js';
 import { secretSource } from '../security/secrets.js';
 import { confinementProblems } from '../security/confinement.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
@@ -49,12 +50,31 @@ interface RawAgentDefinition {
 const validateDefinition = compile<RawAgentDefinition>(agentDefinitionSchema);
 const validateTaskTemplate = compile(taskSchema);
 
+/** A definition file as read: its path, bytes and mtime (whole milliseconds). */
+export interface DefinitionFile {
+  file: string;
+  bytes: Buffer;
+  mtimeMs: number;
+}
+
+/** What loadAgentDefinition may be told. */
+export interface LoadDefinitionOptions {
+  /** Told which file was read (null: none was found), before it is parsed (daemon/start-catch-up.ts). */
+  onRead?: (found: DefinitionFile | null) => void;
+  /**
+   * Read with the sync calls (store/home-file-sync.ts): only while nothing
+   * else waits on the event loop, the daemon's load at start (README.md,
+   * Benchmark: P4).
+   */
+  sync?: boolean;
+}
+
 /**
  * The definition file of `agent`, or null when its folder has none. Throws
  * ConfigError when the folder or the file leads outside the home, or the
  * file is larger than `maxBytes`.
  */
-export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<{ file: string; bytes: Buffer } | null> {
+export async function findDefinitionFile(paths: HomePaths, agent: string, maxBytes = DEFAULT_MAX_FILE_BYTES): Promise<DefinitionFile | null> {
   // No link from the home down to the inbox (store/plain-path.ts): neither check below can find anything.
   if (!(await plainBelowHome(paths, paths.inboxDir(agent)))) {
     const folder = await escapesHome(paths, paths.agentDir(agent));
@@ -63,13 +83,32 @@ export async function findDefinitionFile(paths: HomePaths, agent: string, maxByt
     if (shared) throw new ConfigError(`agents/${agent}`, [shared]);
   }
   for (const candidate of paths.definitionCandidates(agent)) {
-    const read = await readHomeFile(paths, candidate, maxBytes);
-    if (read.kind === 'missing') continue;
-    if (read.kind === 'refused') throw new ConfigError(paths.relative(candidate), [read.problem]);
-    if (read.kind === 'too_big') throw new ConfigError(paths.relative(candidate), [tooBigProblem(read.size, maxBytes)]);
-    return { file: candidate, bytes: read.bytes };
+    const found = definitionRead(paths, candidate, await readHomeFile(paths, candidate, maxBytes), maxBytes);
+    if (found) return found;
   }
   return null;
+}
+
+/**
+ * findDefinitionFile without the thread pool (store/home-file-sync.ts), for
+ * the daemon's load of every definition at start; undefined when a link lies
+ * below the home on the way (findDefinitionFile then looks closer).
+ */
+function findDefinitionFileSync(paths: HomePaths, agent: string, maxBytes: number): DefinitionFile | null | undefined {
+  if (!plainBelowHomeSync(paths, paths.inboxDir(agent))) return undefined;
+  for (const candidate of paths.definitionCandidates(agent)) {
+    const found = definitionRead(paths, candidate, readHomeFileSync(paths, candidate, maxBytes), maxBytes);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** A candidate as read: null when it is missing; throws ConfigError when it is refused or too big. */
+function definitionRead(paths: HomePaths, candidate: string, read: HomeFile, maxBytes: number): DefinitionFile | null {
+  if (read.kind === 'missing') return null;
+  if (read.kind === 'refused') throw new ConfigError(paths.relative(candidate), [read.problem]);
+  if (read.kind === 'too_big') throw new ConfigError(paths.relative(candidate), [tooBigProblem(read.size, maxBytes)]);
+  return { file: candidate, bytes: read.bytes, mtimeMs: read.mtime.getTime() };
 }
 
 /**
@@ -77,8 +116,10 @@ export async function findDefinitionFile(paths: HomePaths, agent: string, maxByt
  * Throws ConfigError naming the file and each bad field; returns null when the
  * folder has no definition at all (it is not an agent).
  */
-export async function loadAgentDefinition(paths: HomePaths, config: DaemonConfig, agent: string): Promise<AgentDefinition | null> {
-  const found = await findDefinitionFile(paths, agent, config.maxFileBytes);
+export async function loadAgentDefinition(paths: HomePaths, config: DaemonConfig, agent: string, options: LoadDefinitionOptions = {}): Promise<AgentDefinition | null> {
+  const fast = options.sync ? findDefinitionFileSync(paths, agent, config.maxFileBytes) : undefined;
+  const found = fast !== undefined ? fast : await findDefinitionFile(paths, agent, config.maxFileBytes);
+  options.onRead?.(found);
   if (!found) return null;
   const file = paths.relative(found.file);
   const raw = parseDocument(file, found.bytes.toString('utf8'));

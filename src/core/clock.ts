@@ -56,7 +56,12 @@ function systemTimer(fn: () => void, ms: number, repeat: boolean): Timer {
       handle = null;
     },
     refresh() {
-      if (!cancelled) start();
+      if (cancelled) return;
+      // Only the deadline moves: an armed timer fires at its old time, finds the deadline later and arms the
+      // rest (step). No clear and set on each refresh, which a run's heartbeat does twice per model call
+      // (README.md, Benchmark: P6).
+      deadline = Date.now() + ms;
+      if (!handle) arm(ms);
     },
   };
 }

@@ -1,7 +1,8 @@
 import { missingProviderKeys } from '../config/provider-auth.js';
 import type { Logger } from 'pino';
 import fs from 'node:fs/promises';
-import { findDefinitionFile, loadAgentDefinition } from '../config/agent-definition.js';
+import { findDefinitionFile, loadAgentDefinition, type DefinitionFile } from '../config/agent-definition.js';
+import { definitionIdentity, type DefinitionIdentity } from './start-catch-up.js';
 import type { AgentDefinition, DaemonConfig } from '../config/types.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { isReservedAgentName, isValidName, type HomePaths } from '../store/paths.js';
@@ -36,6 +37,9 @@ export class AgentRegistry {
    * Benchmark: P4). Null otherwise: every load reads it.
    */
   private outboxFolders: Set<string> | null = null;
+
+  /** From loadAll({ remember: true }) until takeReadAtLoad: agent → the definition file each load read. */
+  private readAtLoad: Map<string, DefinitionIdentity> | null = null;
 
   /** One pending re-read per agent whose definition may have been read half-written. */
   private readonly rereads = new Map<string, NodeJS.Timeout>();
@@ -91,20 +95,14 @@ export class AgentRegistry {
    * time: each load waits on a few file reads, and one at a time made start-up
    * with thousands of agents a queue of disk round trips (README.md, Benchmark: P4).
    */
-  async loadAll(): Promise<string[]> {
+  async loadAll(options: { remember?: boolean; sync?: boolean } = {}): Promise<string[]> {
     const present = new Set(await this.scanNames());
     const names = [...present];
+    if (options.remember) this.readAtLoad = new Map();
     this.outboxFolders = new Set(await listDir(this.paths.outboxRoot()));
-    const ok = new Array<boolean>(names.length).fill(false);
-    let next = 0;
-    const worker = async () => {
-      while (next < names.length) {
-        const i = next++;
-        ok[i] = await this.load(names[i]!);
-      }
-    };
+    let ok: boolean[];
     try {
-      await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, worker));
+      ok = await this.loadEach(names, { sync: options.sync === true });
     } finally {
       this.outboxFolders = null;
     }
@@ -113,10 +111,37 @@ export class AgentRegistry {
     return loaded;
   }
 
+  /** (Re)load each of `names`, LOAD_CONCURRENCY at a time; whether each has a good definition afterwards. */
+  async loadEach(names: readonly string[], options: { sync?: boolean } = {}): Promise<boolean[]> {
+    const ok = new Array<boolean>(names.length).fill(false);
+    let next = 0;
+    const worker = async () => {
+      while (next < names.length) {
+        const i = next++;
+        ok[i] = await this.load(names[i]!, options);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOAD_CONCURRENCY, names.length) }, worker));
+    return ok;
+  }
+
+  /**
+   * Each agent folder loadAll({ remember: true }) listed, and the definition
+   * file read there since; once (daemon/start-catch-up.ts compares them with a
+   * later look).
+   */
+  takeReadAtLoad(): ReadonlyMap<string, DefinitionIdentity> {
+    const read = this.readAtLoad ?? new Map<string, DefinitionIdentity>();
+    this.readAtLoad = null;
+    return read;
+  }
+
   /** (Re)load one agent. True when a good definition is in place afterwards. */
-  async load(agent: string): Promise<boolean> {
+  async load(agent: string, options: { sync?: boolean } = {}): Promise<boolean> {
     try {
-      const definition = await loadAgentDefinition(this.paths, this.config, agent);
+      const readAtLoad = this.readAtLoad;
+      const onRead = readAtLoad ? (found: DefinitionFile | null) => readAtLoad.set(agent, found && definitionIdentity(this.paths.relative(found.file), found.mtimeMs, found.bytes.length)) : undefined;
+      const definition = await loadAgentDefinition(this.paths, this.config, agent, { onRead, sync: options.sync === true });
       if (!definition) {
         this.definitions.delete(agent);
         return false;

@@ -26,6 +26,8 @@ import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
 import { WarmPool } from '../run/warm-pool.js';
 import { exists, listDir } from '../store/durable.js';
 import { countParked } from '../store/waiting.js';
+import { pausePoint } from '../store/test-pause.js';
+import { agentsToLoadAgain, daemonConfigIdentity, definitionsNow, sameFiles, type FileIdentity } from './start-catch-up.js';
 
 /**
  * The run's code (runner, run host, finish, boot checks...) loads after
@@ -79,9 +81,11 @@ export class Daemon {
   /** The runs' OpenAI-compatible endpoint on 127.0.0.1. */
   private endpoint: RunEndpoint | null = null;
   private watcher: HomeWatcher | null = null;
+  /** Set from 'daemon started' until the watcher has started (watchAndCatchUp): /healthz counts it as alive. */
+  private watcherStarting = false;
   /** Delivers outbox items to agentd.yaml `notify:` hooks. */
   private notifier: Notifier | null = null;
-  /** What the daemon knows of each inbox (store/inbox-index.ts); only trusted while the watcher runs. */
+  /** What the daemon knows of each inbox (store/inbox-index.ts); used while the daemon watches the home. */
   private readonly inboxIndex = new InboxIndex();
   /** Agent processes started ahead for definitions with `warm` (run/warm-pool.ts). */
   private warmPool!: WarmPool;
@@ -113,7 +117,8 @@ export class Daemon {
         agents: () => this.registry?.names() ?? [],
         circuits: () => this.gateway?.circuits() ?? [],
         toolCircuits: () => this.tools?.circuits.list() ?? [],
-        watcher: () => (this.options.watch === false ? 'off' : this.watcher && !this.watcher.closed ? 'alive' : 'closed'),
+        // From 'daemon started' until watchHome (after the first inbox sweep; daemon/start-catch-up.ts) the watcher is starting, not down.
+        watcher: () => (this.options.watch === false ? 'off' : this.watcher ? (this.watcher.closed ? 'closed' : 'alive') : this.watcherStarting ? 'alive' : 'closed'),
         schedulerAccepting: () => this.scheduler?.isAccepting ?? false,
         warm: () => this.warmPool?.status() ?? [],
       },
@@ -125,6 +130,7 @@ export class Daemon {
   /** Load everything and begin claiming. Throws ConfigError when agentd.yaml itself is bad. */
   async start(): Promise<void> {
     const startingDone = youngGenerationSmallWhileStarting();
+    const configRead = await daemonConfigIdentity(this.paths); // before the read: a write after it is a difference
     this.config = await loadDaemonConfig(this.paths);
     applySecuritySettings(this.config, this.log, this.paths.root);
     await this.linkSdk();
@@ -141,30 +147,25 @@ export class Daemon {
     this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, this.clock, this.config.lockStaleMs / 2);
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
-    if (this.options.watch !== false) {
-      this.watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e), (e) =>
-        e.kind === 'added' ? this.inboxIndex.added(e.agent, e.name) : this.inboxIndex.removed(e.agent, e.name),
-      );
-      // Until chokidar's first scan is done, a new file raises no event: load only after it, so
-      // anything written during start-up is seen either by the load or by an event, with one load.
-      await this.watcher.ready();
-    }
     if (this.stopping) {
       // A signal arrived during start-up and the stop is done: start nothing more, or the process never exits.
       startingDone();
-      await this.watcher?.close();
       return;
     }
     this.state = 'running';
-    const loaded = await this.registry.loadAll();
+    const loadStartedAt = Date.now(); // wall clock: compared with file times (daemon/start-catch-up.ts)
+    // sync: nothing else waits on the event loop yet (store/home-file-sync.ts)
+    const loaded = await this.registry.loadAll({ remember: this.options.watch !== false, sync: true });
     await this.syncSchedules();
     this.notifier = new Notifier(this.paths, this.config.notify, this.clock, this.log.child({ component: 'notify' }));
     await this.notifier.start();
     this.log.info({ home: this.paths.root, agents: loaded.length, max_parallel_runs: this.config.maxParallelRuns }, 'daemon started');
-    startingDone();
     setImmediate(() => void loadRunner().catch(() => undefined)); // a failure is met, and logged, by the claim that needs it
+    this.watcherStarting = this.options.watch !== false;
     this.observe.start();
-    await this.pokeAgentsWithWork();
+    const firstLook = new Map<string, string>();
+    await this.pokeAgentsWithWork(firstLook); // tasks already waiting are claimed before the watcher's scan
+    this.startWatcher(configRead, loadStartedAt, firstLook, startingDone);
     this.sweepTimer = setInterval(() => {
       this.pokeAgentsWithWork().catch((err: unknown) => this.log.error({ err }, 'sweep failed'));
     }, this.options.sweepIntervalMs ?? this.config.sweepIntervalMs);
@@ -178,6 +179,50 @@ export class Daemon {
       agents: () => this.registry.names().flatMap((name) => this.registry.get(name) ?? []),
     });
     this.outageAlerts.start();
+  }
+
+  /** watchAndCatchUp in the background; start-up is over when it is (daemon/memory.ts). */
+  private startWatcher(configRead: FileIdentity[], loadStartedAt: number, firstLook: Map<string, string>, startingDone: () => void): void {
+    if (this.options.watch === false) return startingDone();
+    void this.watchAndCatchUp(configRead, loadStartedAt, firstLook)
+      .catch((err: unknown) => this.log.error({ err }, 'file watcher failed to start'))
+      .finally(() => {
+        this.watcherStarting = false;
+        startingDone();
+      });
+  }
+
+  /**
+   * The watcher starts once 'daemon started' is logged, and its first scan runs
+   * while the daemon already claims. Until that scan is done a new file raises
+   * no event: once it is, the daemon looks again at agents/, at definitions
+   * and agentd.yaml changed since it read them, and at every inbox
+   * (daemon/start-catch-up.ts; README.md, The home folder).
+   */
+  private async watchAndCatchUp(configRead: FileIdentity[], loadStartedAt: number, firstLook: Map<string, string>): Promise<void> {
+    await pausePoint('watcher-before-start');
+    if (this.state !== 'running') return;
+    const watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e), (e) =>
+      e.kind === 'added' ? this.inboxIndex.added(e.agent, e.name) : this.inboxIndex.removed(e.agent, e.name),
+    );
+    this.watcher = watcher;
+    await watcher.ready();
+    if (this.state !== 'running') return;
+    let loadedAgain = 0;
+    const readAtLoad = this.registry.takeReadAtLoad();
+    if (!sameFiles(configRead, await daemonConfigIdentity(this.paths))) {
+      await this.reload(); // every definition again, and every inbox
+    } else {
+      const listed = await this.registry.scanNames();
+      const again = agentsToLoadAgain(listed, readAtLoad, await definitionsNow(this.paths, listed), loadStartedAt);
+      for (const agent of again) this.inboxIndex.forget(agent);
+      const ok = await this.registry.loadEach(again);
+      again.forEach((agent, i) => ok[i] && this.scheduler.poke(agent));
+      if (again.length > 0) await this.syncSchedules();
+      loadedAgain = again.length;
+      await this.pokeAgentsWithWork(firstLook);
+    }
+    this.log.info({ agents: this.registry.size, loaded_again: loadedAgain }, 'file watcher ready');
   }
 
   /** Node agents of this home import `agentd/sdk` through `<home>/node_modules/agentd` (store/sdk-link.ts). */
@@ -283,7 +328,9 @@ export class Daemon {
       interrupt: this.interrupt.signal,
       ...(this.endpoint ? { endpoint: this.endpoint } : {}),
     });
-    const inbox = this.watcher ? this.inboxIndex : undefined;
+    // Before the watcher's first scan is done the index can miss a new file: that delays the task until the
+    // look taken once the scan is done (watchAndCatchUp reconciles every inbox); it never promotes the wrong one.
+    const inbox = this.options.watch !== false ? this.inboxIndex : undefined;
     const { claimAndRun } = await loadRunner();
     return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, probes: this.probes, warm: this.warmPool }, definition);
   }
@@ -317,13 +364,25 @@ export class Daemon {
   }
 
   /** Queue every agent that has a current task or inbox files; a cheap check, no lock. */
-  private async pokeAgentsWithWork(): Promise<void> {
+  /**
+   * `seen`: what each agent with work looked like, recorded, and an agent that
+   * looks the same as recorded is not poked again. The look taken once the
+   * watcher is ready (watchAndCatchUp) so pokes only what changed since the
+   * first look at start: that one's claims already ran or wait (a second claim
+   * of an agent whose retry waits would only log it waiting again).
+   */
+  private async pokeAgentsWithWork(seen?: Map<string, string>): Promise<void> {
     for (const agent of this.registry.names()) {
       if (this.state !== 'running') return;
       const inbox = (await listDir(this.paths.inboxDir(agent))).filter(isTaskFileName);
       this.inboxIndex.reconcile(agent, inbox); // catches an event the filesystem never sent
       const parked = await countParked(this.paths, agent); // one may have been answered while the daemon was down
-      if ((await exists(this.paths.currentTask(agent))) || inbox.length > 0 || parked > 0) this.scheduler.poke(agent);
+      const current = await exists(this.paths.currentTask(agent));
+      if (!current && inbox.length === 0 && parked === 0) continue;
+      const looks = `${String(current)}:${parked}:${inbox.join('/')}`;
+      if (seen?.get(agent) === looks) continue;
+      seen?.set(agent, looks);
+      this.scheduler.poke(agent);
     }
   }
 }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InboxWatches } from './inbox-watch.js';
 import { homePlace, type HomePaths } from '../store/paths.js';
-import { takeOwnChange, type OwnChange } from '../store/own-changes.js';
+import { takeAllOwnChanges, takeOwnChange, type OwnChange } from '../store/own-changes.js';
 
 /** What a file event means to the daemon. */
 export type HomeEvent =
@@ -156,7 +156,14 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
   };
   // Every inbox there is now, before chokidar starts: a task written from here on raises an event,
   // and one written before is found by the listing the daemon makes once the watch is ready.
-  const inboxes = new InboxWatches((agent) => paths.inboxDir(agent), log, (file, change) => handle(file, change === 'removed' ? 'removed' : 'changed', 'either'));
+  const inboxes = new InboxWatches((agent) => paths.inboxDir(agent), log, (file, change) => {
+    if (change === 'present') return handle(file, 'changed', 'either');
+    // A task file that went brings no work: the index is told, nothing is poked, and any of the daemon's own
+    // changes still noted on the name are used up (store/own-changes.ts takeAllOwnChanges).
+    const inbox = onInboxFile ? inboxFileEvent(paths, file, true) : null;
+    if (inbox) onInboxFile!(inbox);
+    takeAllOwnChanges(file);
+  });
   for (const agent of agentFolders(paths, log)) inboxes.watch(agent);
   const watcher = watch([paths.root], {
     ignoreInitial: true,

@@ -11,7 +11,7 @@ import type { HeaderSource } from './classify.js';
  * second abort signal); node:http does the same exchange for a fraction.
  * What it keeps from fetch: a reply whose body arrives compressed is
  * decompressed, a 307/308 redirect is followed with the same body, and an
- * abort tears down the request and its socket.
+ * abort or the timeout tears down the request and its socket.
  */
 
 export interface PostReply {
@@ -40,15 +40,72 @@ const DECOMPRESS: Record<string, (b: Buffer) => Promise<Buffer>> = {
   br: promisify(zlib.brotliDecompress),
 };
 
-/** POST `body` to `url`; rejects on a connection failure or an abort of `signal`, never on an HTTP status. */
-export async function postJson(url: URL, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<PostReply> {
+/** The post took longer than its timeout: the request was destroyed. */
+export class PostTimeoutError extends Error {
+  override readonly name = 'PostTimeoutError';
+}
+
+/** What ends a post early: the caller's signal, or `timeoutMs` after it started (redirects and the one retry included). */
+export interface PostLimits {
+  signal: AbortSignal;
+  timeoutMs: number;
+}
+
+/**
+ * POST `body` to `url`; rejects on a connection failure, on an abort of `limits.signal` (with its reason), or with a
+ * PostTimeoutError once `limits.timeoutMs` pass; never on an HTTP status.
+ */
+export async function postJson(url: URL, headers: Record<string, string>, body: string, limits: PostLimits): Promise<PostReply> {
   const payload = Buffer.from(body);
-  let target = url;
-  for (let hop = 0; ; hop++) {
-    const reply = await postOnce(target, headers, payload, signal);
-    const location = reply.location;
-    if ((reply.status !== 307 && reply.status !== 308) || !location || hop >= MAX_REDIRECTS) return reply;
-    target = new URL(location, target);
+  const call = new PostCall(limits);
+  try {
+    let target = url;
+    for (let hop = 0; ; hop++) {
+      const reply = await postOnce(target, headers, payload, call);
+      const location = reply.location;
+      if ((reply.status !== 307 && reply.status !== 308) || !location || hop >= MAX_REDIRECTS) return reply;
+      target = new URL(location, target);
+    }
+  } finally {
+    call.done();
+  }
+}
+
+/**
+ * One post's cancellation: the caller's signal or the timeout destroys the request in flight, and every failure
+ * after that is reported as that reason. One listener and one timer per post, rather than an AbortController per
+ * call and a signal handed to each request, which node:http follows with a listener per request and an
+ * end-of-stream watch (README.md, Benchmark: P6).
+ */
+class PostCall {
+  /** Why the post was cancelled; null while it may go on. */
+  reason: unknown = null;
+  private current: http.ClientRequest | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onAbort = (): void => this.cancel(this.limits.signal.reason ?? new Error('the call was cancelled'));
+
+  constructor(private readonly limits: PostLimits) {
+    this.timer = setTimeout(() => this.cancel(new PostTimeoutError(`no complete reply within ${limits.timeoutMs}ms`)), limits.timeoutMs);
+    if (limits.signal.aborted) this.onAbort();
+    else limits.signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** The request now in flight: destroyed at once if the post is already cancelled. */
+  attach(req: http.ClientRequest): void {
+    this.current = req;
+    if (this.reason !== null) req.destroy(this.reason as Error);
+  }
+
+  done(): void {
+    clearTimeout(this.timer);
+    this.limits.signal.removeEventListener('abort', this.onAbort);
+    this.current = null;
+  }
+
+  private cancel(reason: unknown): void {
+    if (this.reason !== null) return;
+    this.reason = reason;
+    this.current?.destroy(reason as Error);
   }
 }
 
@@ -56,14 +113,14 @@ interface RawReply extends PostReply {
   location: string | undefined;
 }
 
-async function postOnce(url: URL, headers: Record<string, string>, payload: Buffer, signal: AbortSignal): Promise<RawReply> {
+async function postOnce(url: URL, headers: Record<string, string>, payload: Buffer, call: PostCall): Promise<RawReply> {
   try {
-    return await exchange(url, headers, payload, signal, false);
+    return await exchange(url, headers, payload, call, false);
   } catch (err) {
     // A kept-alive connection the server closed while it sat idle: nothing reached the server, so the
     // request goes once more on a new connection (as Node's http documentation advises).
     if (!(err instanceof StaleConnectionError)) throw err;
-    return exchange(url, headers, payload, signal, true);
+    return exchange(url, headers, payload, call, true);
   }
 }
 
@@ -71,23 +128,24 @@ class StaleConnectionError extends Error {
   override readonly name = 'StaleConnectionError';
 }
 
-function exchange(url: URL, headers: Record<string, string>, payload: Buffer, signal: AbortSignal, fresh: boolean): Promise<RawReply> {
+function exchange(url: URL, headers: Record<string, string>, payload: Buffer, call: PostCall, fresh: boolean): Promise<RawReply> {
   const secure = url.protocol === 'https:';
   if (!secure && url.protocol !== 'http:') return Promise.reject(new Error(`unsupported protocol ${url.protocol}`));
   const agent = fresh ? undefined : agents[secure ? 'https:' : 'http:'];
   const options: http.RequestOptions = {
     method: 'POST',
     headers: { ...headers, 'content-length': String(payload.length) },
-    signal,
     ...(agent ? { agent } : { agent: false }),
   };
   return new Promise<RawReply>((resolve, reject) => {
+    // Once the post is cancelled, whatever error the teardown raises is reported as the cancellation.
+    const fail = (err: unknown) => reject(call.reason ?? err);
     const req = (secure ? https : http).request(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', reject);
+      res.on('error', fail);
       res.on('close', () => {
-        if (!res.complete) reject(signal.aborted ? signal.reason : new Error('the connection closed before the reply was complete'));
+        if (!res.complete) fail(new Error('the connection closed before the reply was complete'));
       });
       res.on('end', () => {
         decoded(Buffer.concat(chunks), res.headers['content-encoding'])
@@ -96,9 +154,10 @@ function exchange(url: URL, headers: Record<string, string>, payload: Buffer, si
       });
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
-      const stale = req.reusedSocket && !fresh && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && !signal.aborted;
-      reject(stale ? new StaleConnectionError('the kept-alive connection was closed', { cause: err }) : err);
+      const stale = req.reusedSocket && !fresh && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && call.reason === null;
+      fail(stale ? new StaleConnectionError('the kept-alive connection was closed', { cause: err }) : err);
     });
+    call.attach(req);
     req.end(payload);
   });
 }

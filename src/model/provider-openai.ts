@@ -3,7 +3,7 @@ import type { ProviderConfig } from '../config/types.js';
 import { keyFromText, keySource } from '../security/provider-keys.js';
 import type { ModelRequest, ModelResponse, ToolCall } from '../protocol/messages.js';
 import { classifyFailure, type RawFailure } from './classify.js';
-import { postJson, type PostReply } from './http-post.js';
+import { PostTimeoutError, postJson, type PostReply } from './http-post.js';
 import { estimateRequestTokens, estimateTokens } from './pricing.js';
 import { ModelCallError, type ModelProvider, type ProviderReply } from './types.js';
 
@@ -43,44 +43,25 @@ export class OpenAIProvider implements ModelProvider {
     const key = this.apiKey(model);
     if (options.signal.aborted) throw this.fail(model, { kind: 'aborted' }, 'the call was cancelled before it was sent', null, key);
 
-    // One controller for both the caller's signal and our timeout, so that a
-    // single abort tears down the request and its socket whichever fires.
-    const controller = new AbortController();
-    let timedOut = false;
-    const onAbort = (): void => controller.abort(options.signal.reason);
-    options.signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new Error('model call timed out'));
-    }, options.timeoutMs);
-
-    const describeAbort = (err: unknown): ModelCallError => {
-      if (timedOut) return this.fail(model, { kind: 'timeout' }, `no complete reply within ${options.timeoutMs}ms`, null, key, err);
-      if (options.signal.aborted) return this.fail(model, { kind: 'aborted' }, 'the call was cancelled', null, key, err);
-      return this.fail(model, { kind: 'connection' }, `connection failed: ${connectionDetail(err)}`, null, key, err);
-    };
-
+    // The caller's signal and the timeout both tear down the request and its socket (model/http-post.ts).
+    let res: PostReply;
     try {
-      let res: PostReply;
-      try {
-        const headers = { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) };
-        this.url ??= new URL(`${this.config.baseUrl}/chat/completions`);
-        res = await postJson(this.url, headers, JSON.stringify(providerBody(name, request)), controller.signal);
-      } catch (err) {
-        throw describeAbort(err);
-      }
-      const text = res.text;
-      if (res.status < 200 || res.status > 299) {
-        const raw: RawFailure = { kind: 'http', status: res.status, headers: res.headers, body: text };
-        throw this.fail(model, raw, `HTTP ${res.status}: ${errorDetail(text) || res.statusText || 'no detail'}`, res.status, key);
-      }
-      const parsed = parseCompletion(text, request);
-      if (typeof parsed === 'string') throw this.fail(model, { kind: 'bad_body' }, `HTTP ${res.status} but ${parsed}`, res.status, key);
-      return parsed;
-    } finally {
-      clearTimeout(timer);
-      options.signal.removeEventListener('abort', onAbort);
+      const headers = { 'content-type': 'application/json', accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) };
+      this.url ??= new URL(`${this.config.baseUrl}/chat/completions`);
+      res = await postJson(this.url, headers, JSON.stringify(providerBody(name, request)), options);
+    } catch (err) {
+      if (err instanceof PostTimeoutError) throw this.fail(model, { kind: 'timeout' }, `no complete reply within ${options.timeoutMs}ms`, null, key, err);
+      if (options.signal.aborted) throw this.fail(model, { kind: 'aborted' }, 'the call was cancelled', null, key, err);
+      throw this.fail(model, { kind: 'connection' }, `connection failed: ${connectionDetail(err)}`, null, key, err);
     }
+    const text = res.text;
+    if (res.status < 200 || res.status > 299) {
+      const raw: RawFailure = { kind: 'http', status: res.status, headers: res.headers, body: text };
+      throw this.fail(model, raw, `HTTP ${res.status}: ${errorDetail(text) || res.statusText || 'no detail'}`, res.status, key);
+    }
+    const parsed = parseCompletion(text, request);
+    if (typeof parsed === 'string') throw this.fail(model, { kind: 'bad_body' }, `HTTP ${res.status} but ${parsed}`, res.status, key);
+    return parsed;
   }
 
   /** Read at call time so a rotated key is picked up without a restart. */

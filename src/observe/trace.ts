@@ -56,7 +56,20 @@ export interface RunTraceOptions {
   randomHex?(bytes: number): string;
 }
 
-const defaultHex = (bytes: number) => randomBytes(bytes).toString('hex');
+/** Random bytes drawn 4 KB at a time: one draw per span cost a call into OpenSSL (and its fork check, a getpid) per model call. */
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
+function defaultHex(bytes: number): string {
+  if (poolAt + bytes > pool.length) {
+    pool = randomBytes(Math.max(POOL_BYTES, bytes));
+    poolAt = 0;
+  }
+  const hex = pool.toString('hex', poolAt, poolAt + bytes);
+  poolAt += bytes; // each byte is used once
+  return hex;
+}
 
 export class RunTrace {
   readonly traceId: string;

@@ -34,13 +34,13 @@ export function compiledSchema(schema: object): ValidateFunction {
 
 function compileFresh(schema: object, text: string): ValidateFunction {
   const id = (schema as { $id?: unknown }).$id;
-  if (typeof id !== 'string') return ajv.compile(schema);
+  if (typeof id !== 'string') return ajv().compile(schema);
   const previous = textById.get(id);
   if (previous !== undefined) byText.delete(previous);
   // An $id ajv holds from elsewhere (or from an older text) is replaced; the
   // functions compiled from the older text keep working for their holders.
-  if (ajv.getSchema(id)) ajv.removeSchema(id);
-  const validate = ajv.compile(schema);
+  if (ajv().getSchema(id)) ajv().removeSchema(id);
+  const validate = ajv().compile(schema);
   textById.set(id, text);
   return validate;
 }

@@ -1,19 +1,35 @@
-import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type AjvModule from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { prebuiltValidator } from './prebuilt.js';
 
-// ajv is CommonJS; under NodeNext its default export is the module object.
-const Ajv = AjvModule.default ?? (AjvModule as unknown as typeof AjvModule.default);
+type Ajv = InstanceType<typeof AjvModule.default>;
 
 const OPTIONS = { allErrors: true, strict: false, allowUnionTypes: true, verbose: true };
+/** What agentd's own schemas are compiled with, at run time or at build time (schema/build-prebuilt.ts). */
+export const OWN_OPTIONS = { ...OPTIONS, validateSchema: false };
 
+/** ajv is loaded when a schema is first compiled: start-up validates with the build's code (schema/prebuilt.ts). */
+function newAjv(options: object): Ajv {
+  // ajv is CommonJS; its module object may carry the class as `default`.
+  const loaded = createRequire(import.meta.url)('ajv') as { default?: typeof AjvModule.default };
+  const Ajv = loaded.default ?? (loaded as unknown as typeof AjvModule.default);
+  return new Ajv(options);
+}
+
+let userAjv: Ajv | null = null;
 /** One shared ajv for schemas people write (schema/compiled.ts): each is checked against the JSON Schema meta-schema first. */
-export const ajv = new Ajv(OPTIONS);
+export function ajv(): Ajv {
+  return (userAjv ??= newAjv(OPTIONS));
+}
 
 /**
  * agentd's own schemas (schema/schemas.ts, the protocol's) are checked against
  * the meta-schema by a test, not at every start: compiling the meta-schema
  * was about a tenth of start-up (README.md, Benchmark: P4).
  */
-const ownAjv = new Ajv({ ...OPTIONS, validateSchema: false });
+let ownAjvInstance: Ajv | null = null;
+const ownAjv = (): Ajv => (ownAjvInstance ??= newAjv(OWN_OPTIONS));
 /** Every own schema compile() was given, for that test (test/own-schemas.test.ts). */
 export const ownSchemas: object[] = [];
 
@@ -28,7 +44,7 @@ export type Validator<T> = ((value: unknown) => value is T) & { problems(value: 
 export function compile<T>(schema: object, options: { own?: boolean } = {}): Validator<T> {
   let compiled: ValidateFunction | null = null;
   if (options.own !== false) ownSchemas.push(schema);
-  const fn = (): ValidateFunction => (compiled ??= (options.own === false ? ajv : ownAjv).compile(schema));
+  const fn = (): ValidateFunction => (compiled ??= options.own === false ? ajv().compile(schema) : (prebuiltValidator(schema) ?? ownAjv().compile(schema)));
   const guard = ((value: unknown) => fn()(value)) as Validator<T>;
   guard.problems = (value: unknown) => (fn()(value) ? [] : formatErrors(fn().errors ?? []));
   return guard;

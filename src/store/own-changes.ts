@@ -59,3 +59,17 @@ export function takeOwnChange(file: string, change: OwnChange | 'either', now = 
   else noted.delete(file);
   return i !== -1;
 }
+
+/**
+ * Every live note on `file`, used up at once: for an inbox entry found gone
+ * (daemon/inbox-watch.ts). Its events are merged per turn and their kind
+ * read from an lstat, so one event may stand for several of the daemon's
+ * changes (a promotion's link and unlink); once the name is gone, none of
+ * them is left to come. True when there was one.
+ */
+export function takeAllOwnChanges(file: string, now = Date.now()): boolean {
+  const notes = noted.get(file);
+  if (!notes) return false;
+  noted.delete(file);
+  return notes.some((n) => n.until >= now);
+}

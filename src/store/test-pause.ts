@@ -9,7 +9,8 @@ import fs from 'node:fs/promises';
  * (between a writer's read and its rename) that no outside timing could hit
  * reliably. Unset (always, outside tests), it costs one environment lookup.
  */
-export type PausePoint = 'outbox-before-rename' | 'outbox-after-rename';
+/** `watcher-before-start`: the daemon has logged 'daemon started' and not yet started its watcher (daemon.ts). */
+export type PausePoint = 'outbox-before-rename' | 'outbox-after-rename' | 'watcher-before-start';
 
 const passed = new Set<PausePoint>();
 
