@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { HomeFile } from './home-file.js';
 import { RAW_HEAD_BYTES } from './home-file.js';
 import type { HomePaths } from './paths.js';
+import { missingEndsWalk, partsBelowHome } from './plain-path.js';
 
 /**
  * plain-path.ts plainBelowHome and home-file.ts readHomeFile without the
@@ -37,17 +38,13 @@ function insideRoot(root: string, real: string): boolean {
 
 /** plainBelowHome, with lstatSync. */
 export function plainBelowHomeSync(paths: HomePaths, p: string): boolean {
-  const rel = path.relative(paths.root, path.resolve(p));
-  if (rel === '') return true;
-  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) return false;
-  let at = paths.root;
-  for (const part of rel.split(path.sep)) {
-    at = path.join(at, part);
+  const parts = partsBelowHome(paths, p);
+  if (parts === null) return false;
+  for (const at of parts) {
     try {
       if (lstatSync(at).isSymbolicLink()) return false;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      return code === 'ENOENT' || code === 'ENOTDIR';
+      return missingEndsWalk(err);
     }
   }
   return true;

@@ -14,20 +14,37 @@ import type { HomePaths } from './paths.js';
  * "refused".
  */
 export async function plainBelowHome(paths: HomePaths, p: string): Promise<boolean> {
-  const rel = path.relative(paths.root, path.resolve(p));
-  if (rel === '') return true;
-  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) return false;
-  let at = paths.root;
-  for (const part of rel.split(path.sep)) {
-    at = path.join(at, part);
+  const parts = partsBelowHome(paths, p);
+  if (parts === null) return false;
+  for (const at of parts) {
     let stat;
     try {
       stat = await fs.lstat(at);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      return code === 'ENOENT' || code === 'ENOTDIR';
+      return missingEndsWalk(err);
     }
     if (stat.isSymbolicLink()) return false;
   }
   return true;
+}
+
+/**
+ * Each path from the home's first part below it down to `p`, in order: what
+ * plainBelowHome (and its sync twin, home-file-sync.ts) lstats. Null when `p`
+ * is not under the home by name; empty for the home itself. Pure.
+ */
+export function partsBelowHome(paths: HomePaths, p: string): string[] | null {
+  const rel = path.relative(paths.root, path.resolve(p));
+  if (rel === '') return [];
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) return null;
+  const parts: string[] = [];
+  let at = paths.root;
+  for (const part of rel.split(path.sep)) parts.push((at = path.join(at, part)));
+  return parts;
+}
+
+/** A part that does not exist ends the walk with "plain": nothing below it can be a link. Any other error: look closer. */
+export function missingEndsWalk(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
