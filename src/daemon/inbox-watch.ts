@@ -78,6 +78,10 @@ export class InboxWatches {
     this.watches.clear();
   }
 
+  watching(agent: string): boolean {
+    return this.watches.has(agent);
+  }
+
   /** How many inboxes are watched: for status and tests. */
   get size(): number {
     return this.watches.size;

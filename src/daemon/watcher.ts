@@ -164,7 +164,7 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
     if (inbox) onInboxFile!(inbox);
     takeAllOwnChanges(file);
   });
-  for (const agent of agentFolders(paths, log)) inboxes.watch(agent);
+  for (const agent of listAgentFolders(paths, log)) inboxes.watch(agent);
   const watcher = watch([paths.root], {
     ignoreInitial: true,
     depth: 3,
@@ -187,7 +187,15 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
     .on('unlinkDir', (f) => folderEvent(f, 'removed'));
   onFolderFiles(watcher, paths, tell, (agent) => inboxes.watch(agent));
   watcher.on('error', (err) => log.error({ err }, 'file watcher error'));
-  const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  const ready = new Promise<void>((resolve) =>
+    watcher.once('ready', () => {
+      // An inbox (or a whole agent folder) made after the listing above but before chokidar watched its agent
+      // folder raised no event: chokidar's scan found it already there. Watch it now; the daemon lists every
+      // inbox once this resolves, so a task written before this watch is found by that listing.
+      for (const agent of listAgentFolders(paths, log)) if (!inboxes.watching(agent)) inboxes.watch(agent);
+      resolve();
+    }),
+  );
   return {
     ready: () => ready,
     get closed() {
@@ -200,8 +208,8 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
   };
 }
 
-/** The names in agents/ that may be agent folders (no hidden ones), listed once at start. */
-function agentFolders(paths: HomePaths, log: Logger): string[] {
+/** The names in agents/ that may be agent folders (no hidden ones): whose inboxes the watcher watches. */
+function listAgentFolders(paths: HomePaths, log: Logger): string[] {
   try {
     return fs
       .readdirSync(paths.agentsDir(), { withFileTypes: true })
