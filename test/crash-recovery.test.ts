@@ -7,7 +7,7 @@ import type { HistoryLine } from '../src/store/history.js';
 import { HomePaths } from '../src/store/paths.js';
 import { completeTask, deadLetterTask, settleCurrentTask } from '../src/store/current-task.js';
 import { promoteNext } from '../src/store/promotion.js';
-import type { DeadLetterRecord } from '../src/store/dead-letters.js';
+import { deadLetterMalformed, type DeadLetterRecord } from '../src/store/dead-letters.js';
 import type { DoneRecord } from '../src/store/done-records.js';
 import type { Task } from '../src/store/tasks.js';
 import { FAST_CONFIG, inHome, isAlive } from './helpers/support.js';
@@ -283,6 +283,19 @@ describe('store crash states settle to exactly one place', () => {
     assert.deepEqual(promoted, { kind: 'dead_lettered', ids: ['t6'] });
     assert.deepEqual(await placesOf(home, agent, 't6'), ['dead-letter']);
     assert.equal((await home.readJson<DeadLetterRecord>(`state/dead-letter/${agent}/t6.json`)).raw, raw);
+  }));
+
+  it('a dlq retry of a file its writer finished after the dead letter is promoted under its own id while the record is still there', inStore(async (home, paths) => {
+    const text = json(taskOf('t8'));
+    // Dead-lettered half-written: the record's raw is the first bytes; the kept file is the writer's file itself.
+    await home.write('writing.json', text.slice(0, 20));
+    await deadLetterMalformed(paths, agent, 't8', Buffer.from(text.slice(0, 20)), 'inbox/t8.json: is not valid JSON', 'inbox', now, home.path('writing.json'));
+    await fs.appendFile(home.path('writing.json'), text.slice(20)); // the writer goes on
+    // `dlq retry` has put the whole task back and not yet removed the record (store/dead-letters.ts retryDeadLetter).
+    await home.write(`agents/${agent}/inbox/t8.json`, text);
+    const promoted = await promoteNext(paths, agent, new Date(Date.now() + 60_000));
+    assert.equal(promoted.kind, 'promoted');
+    assert.deepEqual(await placesOf(home, agent, 't8'), ['current'], 'the same id, not re-queued as t8-r...');
   }));
 
   it('an edited current-task.json at completion is re-queued under a fresh id, not lost', inStore(async (home, paths) => {

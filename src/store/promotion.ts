@@ -10,7 +10,7 @@ import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile } from './home-file.j
 import { crashPoint } from './crash-point.js';
 import { sharedInboxProblem } from './shared-folders.js';
 import { generateTaskId, parseTask, requeueUnderFreshId, unreadable, type Task } from './tasks.js';
-import { deadLetterMalformed, readDeadLetterRecord } from './dead-letters.js';
+import { deadLetterMalformed, readDeadLetter } from './dead-letters.js';
 
 /**
  * Promotion (README "Tasks"): the next inbox task becomes current-task.json,
@@ -125,8 +125,10 @@ function promotedBytes(candidate: InboxCandidate): Buffer {
 async function tryPromote(paths: HomePaths, agent: string, candidate: InboxCandidate): Promise<'promoted' | 'requeued' | 'taken'> {
   const { task } = candidate;
   const original = candidate.bytes;
-  const dead = await readDeadLetterRecord(paths, agent, task.id);
-  // The same task beside its dead letter is a `dlq retry` that crashed before removing the record.
+  // The record with a malformed file's raw as the kept file is now (what its writer added after the dead letter):
+  // that is what `dlq retry` puts back (store/dead-letters.ts retryDeadLetter).
+  const dead = await readDeadLetter(paths, agent, task.id);
+  // The same task beside its dead letter is a `dlq retry` that crashed, or has not yet got to, removing the record.
   const retried = dead !== null && (sameTask(dead.task, task) || dead.raw === original.toString('utf8'));
   if (retried) await removeDurable(paths.deadLetter(agent, task.id));
   if ((dead !== null && !retried) || (await readIfExists(paths.done(agent, task.id)))) {
