@@ -135,11 +135,14 @@ export interface HomeWatcher {
 export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEvent) => void, onInboxFile?: (event: InboxFileEvent) => void): HomeWatcher {
   // `own`: which of the daemon's own changes this event may be. An inbox event's kind comes from an
   // lstat made after it, which may already see the next change: any own change of that name matches.
-  const handle = (file: string, change: OwnChange, own: OwnChange | 'either' = change) => {
+  // `gone`: an inbox task file found gone brings no work: nothing is poked, and every own change still noted
+  // on the name is used up (store/own-changes.ts takeAllOwnChanges).
+  const handle = (file: string, change: OwnChange, own: OwnChange | 'either' | 'gone' = change) => {
     try {
       // The index first: the poke below may promote at once.
       const inbox = onInboxFile ? inboxFileEvent(paths, file, change === 'removed') : null; // added or changed: read again
       if (inbox) onInboxFile!(inbox);
+      if (own === 'gone') return void takeAllOwnChanges(file);
       if (takeOwnChange(file, own)) return;
       tell(file);
     } catch (err) {
@@ -156,14 +159,9 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
   };
   // Every inbox there is now, before chokidar starts: a task written from here on raises an event,
   // and one written before is found by the listing the daemon makes once the watch is ready.
-  const inboxes = new InboxWatches((agent) => paths.inboxDir(agent), log, (file, change) => {
-    if (change === 'present') return handle(file, 'changed', 'either');
-    // A task file that went brings no work: the index is told, nothing is poked, and any of the daemon's own
-    // changes still noted on the name are used up (store/own-changes.ts takeAllOwnChanges).
-    const inbox = onInboxFile ? inboxFileEvent(paths, file, true) : null;
-    if (inbox) onInboxFile!(inbox);
-    takeAllOwnChanges(file);
-  });
+  const inboxes = new InboxWatches((agent) => paths.inboxDir(agent), log, (file, change) =>
+    change === 'present' ? handle(file, 'changed', 'either') : handle(file, 'removed', 'gone'),
+  );
   for (const agent of listAgentFolders(paths, log)) inboxes.watch(agent);
   const watcher = watch([paths.root], {
     ignoreInitial: true,
