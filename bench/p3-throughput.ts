@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeFileDurable } from '../src/store/durable.js';
 import { verdict, type FigureResult, type Sizes } from './figure.js';
-import { BenchHome, DaemonChild, agentNames, bareRun, cpuMs, fmt, nowMs, type LogLine } from './support.js';
+import { BenchHome, DaemonChild, agentNames, bareRun, cpuMs, fmt, fmtSpread, nowMs, spread, type LogLine, type Spread } from './support.js';
 
 /**
  * P3 — throughput of trivial tasks (the agent answers at once) with
@@ -60,6 +60,7 @@ export async function throughput(sizes: Sizes): Promise<FigureResult> {
     details: [
       `P3  ${sizes.p3Tasks} trivial tasks over ${sizes.p3Agents} agents (${perAgent} each), all in the inboxes before the start; ${timed.done}/${sizes.p3Tasks} done in ${fmt(timed.elapsedMs / 1000)} s after 'daemon started' → ${fmt(timed.rate, 1)} tasks/s.`,
       `    spawn of the agent command (${parallel} at a time, start message → first line → exit): ${fmt(spawnRate, 1)}/s`,
+      `    run started → the agent's first line (the spawn on the task's path, or not: README "Warm agents"): ${timed.toFirst ? fmtSpread(timed.toFirst) : 'not measured'}`,
       `    CPU per task: daemon ${fmt(timed.cpu.self, 1)} ms + agent ${fmt(timed.cpu.children, 1)} ms; per bare spawn: spawner ${fmt(spawnCpu.self, 1)} ms + agent ${fmt(spawnCpu.children, 1)} ms` +
         ` → CPU-bound rates on ${parallel} CPUs: daemon ${fmt((parallel * 1000) / (timed.cpu.self + timed.cpu.children), 1)}/s, bare ${fmt((parallel * 1000) / (spawnCpu.self + spawnCpu.children), 1)}/s`,
       `    writeFileDurable (${parallel} at a time, 1 KB): ${fmt(durableRate, 0)}/s = ${fmt(2 * durableRate, 0)} syncs/s`,
@@ -97,7 +98,16 @@ async function homeWithTasks(parallel: number, agents: number, tasks: number): P
 
 const ended = (l: LogLine) => l.msg === 'run ended';
 
-async function timedRun(parallel: number, agents: number, tasks: number): Promise<{ rate: number; elapsedMs: number; done: number; cpu: { self: number; children: number } }> {
+interface Timed {
+  rate: number;
+  elapsedMs: number;
+  done: number;
+  cpu: { self: number; children: number };
+  /** From each run's 'run started' line to its agent's first line (the done record's output.first_at). */
+  toFirst: Spread | null;
+}
+
+async function timedRun(parallel: number, agents: number, tasks: number): Promise<Timed> {
   const home = await homeWithTasks(parallel, agents, tasks);
   // P3_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR": profile the timed daemon of this figure alone.
   const nodeArgs = process.env.P3_DAEMON_NODE_ARGS?.split(' ').filter(Boolean);
@@ -109,11 +119,23 @@ async function timedRun(parallel: number, agents: number, tasks: number): Promis
     const after = cpuMs(daemon.pid);
     const elapsedMs = Math.max(...lines.map((l) => l.time)) - started.time;
     const cpu = { self: (after.self - before.self) / tasks, children: (after.children - before.children) / tasks };
-    return { rate: tasks / (elapsedMs / 1000), elapsedMs, done: lines.filter((l) => l.outcome === 'done').length, cpu };
+    const toFirst = await startedToFirstLine(home, daemon.lines((l) => l.msg === 'run started'));
+    return { rate: tasks / (elapsedMs / 1000), elapsedMs, done: lines.filter((l) => l.outcome === 'done').length, cpu, toFirst };
   } finally {
     await daemon.stop();
     await home.remove();
   }
+}
+
+/** Per run: its 'run started' log time (whole ms) to the first line its agent wrote (output.first_at, wall clock). */
+async function startedToFirstLine(home: BenchHome, started: LogLine[]): Promise<Spread | null> {
+  const samples: number[] = [];
+  for (const line of started) {
+    if (typeof line.agent !== 'string' || typeof line.task_id !== 'string') continue;
+    const done = await home.readJson<{ output?: { first_at?: number } }>('state', line.agent, 'done', `${line.task_id}.json`).catch(() => null);
+    if (typeof done?.output?.first_at === 'number') samples.push(done.output.first_at - line.time);
+  }
+  return samples.length > 0 ? spread(samples) : null;
 }
 
 interface SyncCount {
