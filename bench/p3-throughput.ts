@@ -91,7 +91,8 @@ async function withWorkers(parallel: number, total: number, job: () => Promise<u
 async function homeWithTasks(parallel: number, agents: number, tasks: number): Promise<BenchHome> {
   const home = await BenchHome.create({ max_parallel_runs: parallel, defaults: { stop_grace: '2s' } });
   const names = agentNames('w', agents);
-  await home.agents(names);
+  // The bench agent reads its task from `start` only, so it may be started ahead (README "Warm agents": spare).
+  await home.agents(names, { spare: true });
   for (let i = 0; i < tasks; i++) await home.writeTask(names[i % agents]!, { id: `t${i}`, input: { mode: 'result' } });
   return home;
 }

@@ -42,6 +42,7 @@ interface RawAgentDefinition {
   stop_grace?: string | number;
   heartbeat_timeout?: string | number;
   warm?: number;
+  spare?: boolean;
   sandbox?: boolean;
   run_as?: string;
   while_waiting?: 'park' | 'block';
@@ -153,6 +154,8 @@ export async function resolveAgentDefinition(
 
   // A plain agent knows no protocol: the built-in model agent cannot be one.
   if (raw.protocol === 'none' && !raw.command) problems.push('protocol: none needs a command (a plain agent is a program of yours)');
+  // A spare is started before its task, which a plain agent gets at spawn (README "Warm agents").
+  if (raw.protocol === 'none' && raw.spare === true) problems.push('spare: true needs the agentd protocol (a plain agent gets its task when it is started, so it cannot be started ahead)');
   const tools = resolveAgentTools(raw.tools, config, problems);
   (raw.env ?? []).forEach((name, i) => {
     const source = secretSource(config, name);
@@ -194,6 +197,8 @@ export async function resolveAgentDefinition(
     stopGraceMs: raw.stop_grace !== undefined ? parseDuration(raw.stop_grace) : config.defaults.stopGraceMs,
     heartbeatTimeoutMs: raw.heartbeat_timeout !== undefined ? parseDuration(raw.heartbeat_timeout) : config.defaults.heartbeatTimeoutMs,
     warm: raw.warm ?? 0,
+    // The built-in agent reads its task from `start`; a command of yours may read it from its environment.
+    spare: raw.spare ?? (raw.command === undefined && raw.protocol !== 'none'),
     confinement: shared(confinement),
     hash: hash.digest('hex'),
   };

@@ -94,6 +94,11 @@ export interface AgentDefinition {
   heartbeatTimeoutMs: number;
   /** Agent processes kept started and waiting for `start` (run/warm-pool.ts); 0 = spawn per run. */
   warm: number;
+  /**
+   * While the agent has tasks waiting in its inbox, keep one process started ahead for its next run
+   * (run/spare-rule.ts; README "Warm agents"); default true for the built-in agent only.
+   */
+  spare: boolean;
   /** `while_waiting`: a task waiting on a person is parked (the queue goes on) or blocks the agent (README "Tasks"). */
   whileWaiting: WhileWaiting;
   /** `sandbox` and `run_as`, applied to the agent's process and its tools' (README "Security"). */

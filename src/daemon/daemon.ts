@@ -23,7 +23,8 @@ import { Schedules } from './schedules.js';
 import { fileScheduleStore, nodeCronTimer } from './schedule-ports.js';
 import { watchHome, type HomeEvent, type HomeWatcher } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
-import { WarmPool } from '../run/warm-pool.js';
+import { WarmPool, type SpareDemand } from '../run/warm-pool.js';
+import { claimEnd } from '../run/spare-rule.js';
 import { exists, listDir } from '../store/durable.js';
 import { countParked } from '../store/waiting.js';
 import { pausePoint } from '../store/test-pause.js';
@@ -143,7 +144,7 @@ export class Daemon {
     this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()), (agent) =>
       this.scheduler.poke(agent),
     );
-    this.warmPool = new WarmPool(this.paths.root, this.log.child({ component: 'warm' }), () => this.clock.now());
+    this.warmPool = new WarmPool(this.paths.root, this.log.child({ component: 'warm' }), () => this.clock.now(), this.spareDemand());
     this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, this.clock, this.config.lockStaleMs / 2);
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
@@ -202,9 +203,11 @@ export class Daemon {
   private async watchAndCatchUp(configRead: FileIdentity[], loadStartedAt: number, firstLook: Map<string, string>): Promise<void> {
     await pausePoint('watcher-before-start');
     if (this.state !== 'running') return;
-    const watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e), (e) =>
-      e.kind === 'added' ? this.inboxIndex.added(e.agent, e.name) : this.inboxIndex.removed(e.agent, e.name),
-    );
+    const watcher = watchHome(this.paths, this.log.child({ component: 'watcher' }), (e) => this.onEvent(e), (e) => {
+      if (e.kind === 'added') this.inboxIndex.added(e.agent, e.name);
+      else this.inboxIndex.removed(e.agent, e.name);
+      this.warmPool.review(e.agent); // its spare follows its inbox (run/spare-rule.ts)
+    });
     this.watcher = watcher;
     await watcher.ready();
     if (this.state !== 'running') return;
@@ -332,7 +335,24 @@ export class Daemon {
     // look taken once the scan is done (watchAndCatchUp reconciles every inbox); it never promotes the wrong one.
     const inbox = this.options.watch !== false ? this.inboxIndex : undefined;
     const { claimAndRun } = await loadRunner();
-    return claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, probes: this.probes, warm: this.warmPool }, definition);
+    const ran = claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, probes: this.probes, warm: this.warmPool }, definition);
+    // The agent's spare (run/spare-rule.ts) follows how the claim ended: one no task waits for is stopped.
+    return ran.then(
+      (result) => {
+        this.warmPool.review(agent, claimEnd(result.kind, result.kind === 'blocked' && result.parked === true));
+        return result;
+      },
+      (err: unknown) => {
+        this.warmPool.review(agent, 'stalled');
+        throw err;
+      },
+    );
+  }
+
+  /** What a spare process follows (run/spare-rule.ts): the inbox index, the claims running, at most 2 × max_parallel_runs. */
+  private spareDemand(): SpareDemand | undefined {
+    if (this.options.watch === false) return undefined; // without the watcher the index does not follow the inboxes
+    return { queued: (agent) => this.inboxIndex.size(agent) ?? 0, running: (agent) => this.scheduler.isRunning(agent), cap: () => 2 * this.config.maxParallelRuns };
   }
 
   private onEvent(event: HomeEvent): void {

@@ -128,6 +128,7 @@ export const agentDefinitionSchema = {
     stop_grace: duration,
     heartbeat_timeout: duration,
     warm: { type: 'integer', minimum: 0, maximum: 64 },
+    spare: { type: 'boolean' },
     sandbox: { type: 'boolean' },
     run_as: runAs,
     while_waiting: whileWaiting,

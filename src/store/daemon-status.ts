@@ -71,7 +71,7 @@ export interface DaemonStatusFile {
   /** Per agent and in total, the current UTC day. */
   spend_today_usd: { total: number; agents: Record<string, number> };
   /** Warm agent processes waiting for a task (run/warm-pool.ts), with their memory; absent from older daemons. */
-  warm?: { agent: string; pid: number; started_at: string; rss_mb: number | null }[];
+  warm?: { agent: string; pid: number; started_at: string; rss_mb: number | null; spare?: true }[];
 }
 
 /**

@@ -241,8 +241,10 @@ function renderWarm(live: DaemonStatusFile | null): string {
   const warm = live?.warm ?? [];
   if (warm.length === 0) return '';
   const total = warm.reduce((sum, w) => sum + (w.rss_mb ?? 0), 0);
-  const each = warm.map((w) => `${w.agent} pid ${w.pid} ${w.rss_mb === null ? '? MB' : `${w.rss_mb.toFixed(1)} MB`}`);
-  return `warm agents (${warm.length}, ${total.toFixed(1)} MB): ${each.join(', ')}\n`;
+  // rss_mb is null while a process's memory is not known yet (run/warm-pool.ts rssMbOf): said so, not shown as 0.
+  const each = warm.map((w) => `${w.agent} pid ${w.pid}${w.spare ? ' (spare)' : ''} ${w.rss_mb === null ? 'memory not known yet' : `${w.rss_mb.toFixed(1)} MB`}`);
+  const unknown = warm.filter((w) => w.rss_mb === null).length;
+  return `warm agents (${warm.length}, ${total.toFixed(1)} MB${unknown > 0 ? `, ${unknown} not known yet` : ''}): ${each.join(', ')}\n`;
 }
 
 function renderDaemon(daemon: DaemonView): string {
