@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { DaemonStatusFile } from '../src/store/daemon-status.js';
 import type { DoneRecord } from '../src/store/done-records.js';
 import { runCli, type TestHome } from './helpers/home.js';
 import { FAST_CONFIG, inHome, untilInFolder, withDaemon } from './helpers/support.js';
+import { REPO_ROOT } from './helpers/paths.js';
+import { hostId } from '../src/store/host.js';
+import { rssMbOf } from '../src/run/warm-pool.js';
 
 /** Warm agents (README.md "Warm agents"), through the real daemon. */
 
@@ -106,15 +110,42 @@ describe('warm agents', () => {
     inHome(FAST_CONFIG, async (home) => {
       await warmAgent(home, 'w');
       await withDaemon(home, async () => {
-        const [first] = await warmList(home, (w) => w.length === 1 && w[0]!.rss_mb !== null, 'one warm process');
+        // Right after its spawn a process may have no resident page yet: its memory is not known (null), so wait
+        // for a snapshot that knows it rather than read one (README "Warm agents").
+        const [first] = await warmList(home, (w) => w.length === 1 && (w[0]!.rss_mb ?? 0) > 0, 'one warm process with its memory known');
+        type StatusWarm = { warm: { agent: string; pid: number; rss_mb: number | null }[] };
+        const parsed = await untilInFolder(
+          home.path('state'),
+          async () => JSON.parse((await runCli(['status', '--home', home.root, '--json'])).stdout) as StatusWarm,
+          (s) => s.warm.length === 1 && (s.warm[0]!.rss_mb ?? 0) > 0,
+          'status --json to show its memory',
+          20_000,
+        );
+        assert.equal(parsed.warm[0]!.pid, first!.pid);
         const text = await runCli(['status', '--home', home.root]);
         assert.equal(text.code, 0, text.stderr);
         assert.match(text.stdout, new RegExp(`warm agents \\(1, [0-9.]+ MB\\): w pid ${first!.pid} [0-9.]+ MB`));
-        const json = await runCli(['status', '--home', home.root, '--json']);
-        const parsed = JSON.parse(json.stdout) as { warm: { agent: string; pid: number; rss_mb: number }[] };
-        assert.equal(parsed.warm[0]!.pid, first!.pid);
-        assert.ok(parsed.warm[0]!.rss_mb > 0);
       });
+    }));
+
+  it('a warm process whose memory is not known yet is shown as such, never as 0 MB', () =>
+    inHome(undefined, async (home) => {
+      // A snapshot of a live daemon (this process) holding one process still starting and one known.
+      const snapshot = JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'test', 'fixtures', 'v1', 'daemon-status.json'), 'utf8')) as DaemonStatusFile;
+      const at = new Date().toISOString();
+      const warm = [
+        { agent: 'w', pid: 101, started_at: at, rss_mb: null },
+        { agent: 'w', pid: 102, started_at: at, rss_mb: 40.6 },
+      ];
+      await home.write('state/daemon.json', { ...snapshot, pid: process.pid, host: hostId(), state: 'running', written_at: at, warm });
+      const text = await runCli(['status', '--home', home.root]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /warm agents \(2, 40\.6 MB, 1 not known yet\): w pid 101 memory not known yet, w pid 102 40\.6 MB/);
+      // The /proc reading itself: a few kB right after exec is up to 0.1 MB, never a rounded 0; none or 0 kB is not known.
+      assert.equal(rssMbOf('Name:\tnode\nVmRSS:\t      20 kB\n'), 0.1);
+      assert.equal(rssMbOf('VmRSS:\t    1024 kB\n'), 1);
+      assert.equal(rssMbOf('VmRSS:\t       0 kB\n'), null);
+      assert.equal(rssMbOf('Name:\tnode\nState:\tZ (zombie)\n'), null);
     }));
 
   it('a changed definition replaces the warm processes; warm out of range is rejected naming the field', () =>
