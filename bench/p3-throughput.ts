@@ -58,7 +58,7 @@ export async function throughput(sizes: Sizes): Promise<FigureResult> {
       },
     ],
     details: [
-      `P3  ${sizes.p3Tasks} trivial tasks over ${sizes.p3Agents} agents (${perAgent} each), all in the inboxes before the start; ${timed.done}/${sizes.p3Tasks} done in ${fmt(timed.elapsedMs / 1000)} s after 'daemon started' → ${fmt(timed.rate, 1)} tasks/s.`,
+      `P3  ${sizes.p3Tasks} trivial tasks over ${sizes.p3Agents} agents (${perAgent} each, spare: ${String(process.env.P3_SPARE !== 'off')}), all in the inboxes before the start; ${timed.done}/${sizes.p3Tasks} done in ${fmt(timed.elapsedMs / 1000)} s after 'daemon started' → ${fmt(timed.rate, 1)} tasks/s.`,
       `    spawn of the agent command (${parallel} at a time, start message → first line → exit): ${fmt(spawnRate, 1)}/s`,
       `    run started → the agent's first line (the spawn on the task's path, or not: README "Warm agents"): ${timed.toFirst ? fmtSpread(timed.toFirst) : 'not measured'}`,
       `    CPU per task: daemon ${fmt(timed.cpu.self, 1)} ms + agent ${fmt(timed.cpu.children, 1)} ms; per bare spawn: spawner ${fmt(spawnCpu.self, 1)} ms + agent ${fmt(spawnCpu.children, 1)} ms` +
@@ -92,7 +92,8 @@ async function homeWithTasks(parallel: number, agents: number, tasks: number): P
   const home = await BenchHome.create({ max_parallel_runs: parallel, defaults: { stop_grace: '2s' } });
   const names = agentNames('w', agents);
   // The bench agent reads its task from `start` only, so it may be started ahead (README "Warm agents": spare).
-  await home.agents(names, { spare: true });
+  // P3_SPARE=off: without spares, every run spawns its process on the task's path (the code before them).
+  await home.agents(names, { spare: process.env.P3_SPARE !== 'off' });
   for (let i = 0; i < tasks; i++) await home.writeTask(names[i % agents]!, { id: `t${i}`, input: { mode: 'result' } });
   return home;
 }
