@@ -189,6 +189,18 @@ stop_grace: 1.5s
     assert.throws(() => parseDuration('10 minutes'), { message: 'not a duration: "10 minutes" (use e.g. 500ms, 30s, 15m, 4h, 1d)' });
   });
 
+  it('spare is on by default for the built-in agent only (README "Warm agents")', async () => {
+    await home.write('agents/builtin/agent.yaml', 'model: mock/echo\n');
+    await home.write('agents/mine/agent.yaml', 'command: [node, a.js]\n');
+    await home.write('agents/mine-spare/agent.yaml', 'command: [node, a.js]\nspare: true\n');
+    await home.write('agents/builtin-off/agent.yaml', 'model: mock/echo\nspare: false\n');
+    const spare = async (agent: string) => (await loadAgentDefinition(home.paths, config(), agent))?.spare;
+    assert.equal(await spare('builtin'), true, 'the built-in agent reads its task from start');
+    assert.equal(await spare('mine'), false, 'a command of yours may read its task from its environment');
+    assert.equal(await spare('mine-spare'), true);
+    assert.equal(await spare('builtin-off'), false);
+  });
+
   it('defaults come from agentd.yaml, a definition overrides them one key at a time, and the rest are built in', async () => {
     const cfg = config({ defaults: { budget: { max_steps: 7, max_cost_usd: 0.5 }, retry: { base_delay: '2s' }, max_attempts: 5, stop_grace: '3s' } });
     await home.write('agents/plain/agent.yaml', 'model: mock/echo\n');
