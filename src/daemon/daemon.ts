@@ -318,6 +318,8 @@ export class Daemon {
   }
 
   private async claim(agent: string): Promise<ClaimResult> {
+    // The queue moved up: the agents whose turn is now near get their spare (run/spare-rule.ts).
+    for (const next of this.scheduler.upNext(this.spareWindow())) this.warmPool.review(next);
     const definition = this.registry.get(agent);
     if (!definition) return { kind: 'idle' };
     const deps = createRunnerDeps({
@@ -349,10 +351,19 @@ export class Daemon {
     );
   }
 
-  /** What a spare process follows (run/spare-rule.ts): the inbox index, the claims running, at most 2 × max_parallel_runs. */
+  /** What a spare process follows (run/spare-rule.ts): the inbox index, and how near the agent's next claim is. */
   private spareDemand(): SpareDemand | undefined {
     if (this.options.watch === false) return undefined; // without the watcher the index does not follow the inboxes
-    return { queued: (agent) => this.inboxIndex.size(agent) ?? 0, running: (agent) => this.scheduler.isRunning(agent), cap: () => 2 * this.config.maxParallelRuns };
+    return {
+      queued: (agent) => this.inboxIndex.size(agent) ?? 0,
+      running: (agent) => this.scheduler.isRunning(agent),
+      claimsAhead: (agent) => this.scheduler.claimsAhead(agent),
+      window: () => this.spareWindow(),
+    };
+  }
+
+  private spareWindow(): number {
+    return 2 * this.config.maxParallelRuns;
   }
 
   private onEvent(event: HomeEvent): void {

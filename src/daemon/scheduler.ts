@@ -59,6 +59,21 @@ export class Scheduler {
     return this.running.has(agent);
   }
 
+  /**
+   * Claims that start before the agent's next one: its place in the queue; for an agent running now, the
+   * queue's length (it goes to the back when its claim ends); Infinity for one not queued. For its spare
+   * process (run/spare-rule.ts).
+   */
+  claimsAhead(agent: string): number {
+    if (this.queued.has(agent)) return this.queue.indexOf(agent);
+    return this.running.has(agent) ? this.queue.length : Infinity;
+  }
+
+  /** The next `n` agents to be claimed, in order. */
+  upNext(n: number): string[] {
+    return this.queue.slice(0, n);
+  }
+
   get runningCount(): number {
     return this.running.size;
   }

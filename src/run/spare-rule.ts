@@ -1,9 +1,9 @@
 /**
  * Spare processes (README.md, "Warm agents"): while an agent has tasks waiting
- * in its inbox, one process of its command is started ahead, the way a warm
- * one is, so its next run is handed a process that is already started instead
- * of waiting for a spawn. Pure: the pool (run/warm-pool.ts) asks, with what
- * the daemon knows now.
+ * in its inbox and its next claim is near, one process of its command is
+ * started ahead, the way a warm one is, so that claim's run is handed a
+ * process that is already started instead of waiting for a spawn. Pure: the
+ * pool (run/warm-pool.ts) asks, with what the daemon knows now.
  */
 
 export interface SpareFacts {
@@ -15,29 +15,28 @@ export interface SpareFacts {
   running: boolean;
   /** The agent already has its spare, started and waiting. */
   hasSpare: boolean;
-  /** Spares the pool holds now for every agent, this one's included (asked only when it decides). */
-  sparesHeld: () => number;
   /**
-   * At most this many spares at once: 2 × max_parallel_runs. A spare stays with its agent while that agent
-   * waits its turn (the scheduler's round-robin), so one per run slot would leave the agent claimed next
-   * without one; two per slot cover the runs in progress and the ones that start next.
+   * Claims that start before the agent's next one: its place in the scheduler's queue, or for an agent
+   * running (or whose claim just ended) the queue's length, since it goes to the back (round-robin).
    */
-  cap: number;
+  claimsAhead: number;
+  /** How near a claim must be to get a spare: 2 × max_parallel_runs. */
+  window: number;
 }
 
 /**
- * Whether the agent should have a spare. A spare it has is kept while tasks
- * wait (it is the next run's, whenever the agent's turn comes), and while a
- * claim is in progress: that claim may have just taken the last task out of
- * the inbox and be about to hand it the spare; the look taken when the claim
- * ends decides. A new one is started only for an agent that is running now,
- * so the agents waiting their turn behind max_parallel_runs do not each hold
- * a process, and never more than `cap` in all.
+ * Whether the agent should have a spare: tasks wait in its inbox and fewer
+ * than `window` claims start before its next one. So with a few agents each
+ * keeps one, and with many (each waiting its turn behind the others) only
+ * those whose turn is near hold one: at most `window` plus one per run in
+ * progress. A spare is also kept while a claim of its agent is in progress:
+ * that claim may have just taken the last task out of the inbox and be about
+ * to hand it the spare; the look taken when the claim ends decides.
  */
 export function wantsSpare(f: SpareFacts): boolean {
   if (!f.allowed) return false;
-  if (f.hasSpare) return f.running || f.queued > 0;
-  return f.running && f.queued > 0 && f.sparesHeld() < f.cap;
+  if (f.hasSpare && f.running) return true;
+  return f.queued > 0 && f.claimsAhead < f.window;
 }
 
 /**

@@ -60,8 +60,10 @@ export interface SpareDemand {
   queued(agent: string): number;
   /** A claim of the agent is in progress. */
   running(agent: string): boolean;
-  /** Most spares at once (2 × max_parallel_runs). */
-  cap(): number;
+  /** Claims that start before the agent's next one (daemon/scheduler.ts claimsAhead). */
+  claimsAhead(agent: string): number;
+  /** How near a claim must be to get a spare (2 × max_parallel_runs). */
+  window(): number;
 }
 
 const QUICK_DEATH_MS = 1000;
@@ -193,16 +195,10 @@ export class WarmPool {
       queued: this.demand.queued(definition.name),
       running: running ?? this.demand.running(definition.name),
       hasSpare: pool.warm.length > 0,
-      sparesHeld: () => this.sparesHeld(),
-      cap: this.demand.cap(),
+      claimsAhead: this.demand.claimsAhead(definition.name),
+      window: this.demand.window(),
     };
     return wantsSpare(facts) ? 1 : 0;
-  }
-
-  private sparesHeld(): number {
-    let n = 0;
-    for (const pool of this.pools.values()) if (pool.definition.warm === 0) n += pool.warm.length;
-    return n;
   }
 
   private spawn(pool: Pool): void {
