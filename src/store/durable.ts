@@ -112,23 +112,34 @@ export async function writeJsonAtomic(file: string, value: unknown, options: Wri
 export async function appendLine(file: string, line: string, options: WriteOptions = {}): Promise<AppendedAt | null> {
   const handle = await openForAppend(file, options);
   try {
-    const masked = secretCensor.mask(line);
-    const text = masked.endsWith('\n') ? masked : masked + '\n';
+    return await appendThrough(handle, line, options);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * appendLine through a handle its caller holds open (openForAppend). `whole`:
+ * the caller knows the file ends with a whole line (its own last append, the
+ * file unchanged since), so the torn-tail check's fstat and read are skipped.
+ */
+export async function appendThrough(handle: fs.FileHandle, line: string, options: WriteOptions & { whole?: boolean } = {}): Promise<AppendedAt | null> {
+  const masked = secretCensor.mask(line);
+  const text = masked.endsWith('\n') ? masked : masked + '\n';
+  let prefix = '';
+  if (!options.whole) {
     const { size } = await handle.stat();
-    let prefix = '';
     if (size > 0) {
       const last = Buffer.alloc(1);
       await handle.read(last, 0, 1, size - 1);
       if (last[0] !== 0x0a) prefix = '\n';
     }
-    await handle.appendFile(prefix + text);
-    if (options.sync !== false) await handle.datasync();
-    if (!options.identify) return null;
-    const after = await handle.stat();
-    return { dev: after.dev, ino: after.ino, size: after.size, mtimeMs: after.mtimeMs };
-  } finally {
-    await handle.close();
   }
+  await handle.appendFile(prefix + text);
+  if (options.sync !== false) await handle.datasync();
+  if (!options.identify) return null;
+  const after = await handle.stat();
+  return { dev: after.dev, ino: after.ino, size: after.size, mtimeMs: after.mtimeMs };
 }
 
 /** The file an append went to, as the append left it (appendLine's `identify`). */
@@ -143,7 +154,8 @@ export async function appendJsonLine(file: string, value: unknown, options: Writ
   await appendLine(file, JSON.stringify(value), options);
 }
 
-async function openForAppend(file: string, options: WriteOptions): Promise<fs.FileHandle> {
+/** `file` opened for appending ('a+'); made, with its folder, when missing, and its new name made durable. */
+export async function openForAppend(file: string, options: WriteOptions = {}): Promise<fs.FileHandle> {
   try {
     return await fs.open(file, 'a+', options.mode ?? defaultMode);
   } catch (err) {
