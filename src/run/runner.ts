@@ -9,7 +9,7 @@ import { CheckpointOwner, newCheckpoint, readCheckpoint, type RunTrigger, type T
 import { TaskJournal, type JournalSpend } from '../store/journal.js';
 import { tryLockAgent } from '../store/lock.js';
 import { LeaseLostError } from '../store/lease.js';
-import { killOrphanGroups, unregisterGroup } from '../store/process-registry.js';
+import { openClaimRegistry, unregisterGroup, type ClaimRegistry } from '../store/process-registry.js';
 import { hostId } from '../store/host.js';
 import { readOutbox, type OutboxItem } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
@@ -111,9 +111,10 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
     throw new LeaseLostError(agent.name);
   };
   let probe: string | null = null;
+  let registry: ClaimRegistry | null = null;
   try {
     // Before anything is settled: what a daemon killed here left running must not act again.
-    await killOrphanGroups(deps.paths, agent.name, deps.log);
+    registry = await openClaimRegistry(deps.paths, agent.name, deps.log);
     const gate = admitModels(deps, agent);
     if (gate.kind === 'wait') return { kind: 'waiting', untilMs: gate.untilMs }; // a model outage: the work waits, nothing is spent
     probe = gate.probe;
@@ -127,6 +128,7 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
     if (probe) deps.probes?.delete(probe);
     deps.interrupt.removeEventListener('abort', onShutdown);
     lock.lost.removeEventListener('abort', onLockLost);
+    await registry?.close();
     await lock.release();
   }
 }

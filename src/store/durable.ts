@@ -257,13 +257,18 @@ export async function readIfExists(file: string, maxBytes = MAX_READ_BYTES): Pro
     throw err;
   }
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw new NotRegularFileError(file, 'is not a regular file (a FIFO, a device or a folder); refused, not read');
-    if (stat.size > maxBytes) throw new NotRegularFileError(file, `is ${stat.size} bytes, over the ${maxBytes} bytes the daemon reads; refused`);
-    return await readToEnd(handle, stat.size, maxBytes, file);
+    return await readOpened(handle, file, maxBytes);
   } finally {
     await handle.close();
   }
+}
+
+/** readIfExists on a handle its caller opened (with O_NONBLOCK) and keeps: the same checks, then the bytes from the start. */
+export async function readOpened(handle: fs.FileHandle, file: string, maxBytes = MAX_READ_BYTES): Promise<Buffer> {
+  const stat = await handle.stat();
+  if (!stat.isFile()) throw new NotRegularFileError(file, 'is not a regular file (a FIFO, a device or a folder); refused, not read');
+  if (stat.size > maxBytes) throw new NotRegularFileError(file, `is ${stat.size} bytes, over the ${maxBytes} bytes the daemon reads; refused`);
+  return readToEnd(handle, stat.size, maxBytes, file);
 }
 
 /**
