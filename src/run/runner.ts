@@ -150,7 +150,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   if (picked.kind === 'none') return picked.result;
   const { task, bytes: claimed } = picked;
   const agent = deps.currentDefinition?.(claimedAs.name) ?? claimedAs;
-  const opened = await openCheckpoint(deps, agent, task, claimed);
+  const opened = await openCheckpoint(deps, agent, task, claimed, picked.parked);
   const claim: Claim = { deps, log: deps.log.child({ task_id: task.id }), agent, task, claimed, ...opened };
   const trigger = runTrigger(picked.trigger, requestedTrigger, claim.checkpoint.current);
   const until = backoffUntil(claim.checkpoint.current, deps.clock.now());
@@ -183,8 +183,8 @@ function effectPorts(claim: Claim, log: Logger = claim.deps.log): EffectPorts {
  * The task's checkpoint, in its one owner. A run the daemon died in is
  * recorded first, and an orphan it left on this host is killed.
  */
-async function openCheckpoint(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer): Promise<{ checkpoint: CheckpointOwner; parked: ParkedCopy }> {
-  const parked = await settleParkedCopy(deps.paths, agent.name, task, claimed);
+async function openCheckpoint(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer, known?: ParkedCopy): Promise<{ checkpoint: CheckpointOwner; parked: ParkedCopy }> {
+  const parked = known ?? (await settleParkedCopy(deps.paths, agent.name, task, claimed));
   const owner = new CheckpointOwner(deps.paths, agent.name, (await readCheckpoint(deps.paths, agent.name, task.id)) ?? newCheckpoint(task.id));
   const orphan = owner.current.active_run;
   if (orphan) {
