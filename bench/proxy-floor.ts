@@ -1,13 +1,14 @@
 // The floor under P6's daemon CPU per endpoint call (README.md, Benchmark: P6):
 // a bare node:http proxy doing what the run's endpoint must do at least for a
 // chat completion (read the request, one line appended, the provider called on a
-// kept-alive connection, one line appended and fdatasynced on the thread pool,
-// the reply sent), with none of agentd's own work. Prints the proxy's CPU per
+// kept-alive connection, one line appended and fdatasynced, the reply sent),
+// with none of agentd's own work. Prints the proxy's CPU per
 // call (main thread, user, system) as fetch calls it like P6's agent does, and
 // its wall overhead over the same call made straight to the provider (p50 and
 // p99, alternating) as a ratio to a 1 KB fdatasync'd append measured in the
-// same run, as P6 reports it; then the same without the fdatasync, and without
-// any file.
+// same run, as P6 reports it: first with the fdatasync on the thread pool, then
+// on the event loop (as agentd does while the disk is fast: store/sync-choice.ts),
+// then without the fdatasync, and without any file.
 // `node dist/bench/proxy-floor.js [calls]`
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,7 +21,7 @@ import { promisify } from 'node:util';
 import { appendMedianMs, cpuSplitMs, percentile } from './support.js';
 
 const PONG = JSON.stringify({ id: 'cmpl-bench', object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'pong' } }], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } });
-type Mode = 'append+fdatasync' | 'append' | 'no file';
+type Mode = 'append+fdatasync' | 'append+inline fdatasync' | 'append' | 'no file';
 
 function listen(server: http.Server): void {
   server.listen(0, '127.0.0.1', () => process.send?.((server.address() as AddressInfo).port));
@@ -63,7 +64,10 @@ function proxy(upstream: number, journal: string, mode: Mode): void {
             res.end(answer);
           };
           if (mode === 'append+fdatasync') fdatasync(fd).then(send, (err: unknown) => res.destroy(err as Error));
-          else send();
+          else {
+            if (mode === 'append+inline fdatasync') fs.fdatasyncSync(fd);
+            send();
+          }
         }),
       );
       out.end(payload);
@@ -103,9 +107,9 @@ async function measure(mode: Mode, calls: number, dir: string): Promise<void> {
     const over = (p: number) => percentile(viaMs, p) - percentile(directMs, p);
     const per = (k: keyof typeof after) => ((after[k] - before[k]) / calls).toFixed(2);
     const all = ((after.main + after.others - before.main - before.others) / calls).toFixed(2);
-    console.log(`${mode.padEnd(17)} proxy CPU per call ${all} ms (main thread ${per('main')} ms, other threads ${per('others')} ms; user ${per('user')}, system ${per('system')})`);
+    console.log(`${mode.padEnd(24)} proxy CPU per call ${all} ms (main thread ${per('main')} ms, other threads ${per('others')} ms; user ${per('user')}, system ${per('system')})`);
     console.log(
-      `${''.padEnd(17)} overhead over a direct call p50 ${over(50).toFixed(3)} ms = ${(over(50) / append.median).toFixed(2)}× the append's p50 (${append.median.toFixed(3)} ms), p99 ${over(99).toFixed(3)} ms = ${(over(99) / append.spread.p99).toFixed(2)}× the append's p99 (${append.spread.p99.toFixed(3)} ms)`,
+      `${''.padEnd(24)} overhead over a direct call p50 ${over(50).toFixed(3)} ms = ${(over(50) / append.median).toFixed(2)}× the append's p50 (${append.median.toFixed(3)} ms), p99 ${over(99).toFixed(3)} ms = ${(over(99) / append.spread.p99).toFixed(2)}× the append's p99 (${append.spread.p99.toFixed(3)} ms)`,
     );
   } finally {
     stand.kill();
@@ -121,7 +125,7 @@ else {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-bench-floor-'));
   try {
     console.log(`a bare node:http proxy, ${calls} chat completions (fetch, as P6's agent), load average ${os.loadavg()[0]!.toFixed(2)}`);
-    for (const mode of ['append+fdatasync', 'append', 'no file'] as const) await measure(mode, calls, dir);
+    for (const mode of ['append+fdatasync', 'append+inline fdatasync', 'append', 'no file'] as const) await measure(mode, calls, dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

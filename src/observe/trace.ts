@@ -12,16 +12,20 @@ import { redactValue } from './redact.js';
  * is over. Attribute names follow the OpenTelemetry GenAI conventions
  * (`gen_ai.*`), and `agentd.*` for what they do not cover.
  *
- * Writing a trace never slows or fails a run: lines are appended in order on a
- * queue of their own (the file held open for the run; the last line, the run
- * span, is fdatasynced with everything before it), and a failed append is
- * reported through `onError` and otherwise ignored.
+ * Writing a trace never slows or fails a run: a span that ends is built and
+ * appended after the event loop's current turn (so a model call's reply goes
+ * out before its span is redacted and written), in order, on a queue of its
+ * own (the file held open for the run; the last line, the run span, is
+ * fdatasynced with everything before it), and a failed append is reported
+ * through `onError` and otherwise ignored.
  */
 
 export type SpanKind = 'run' | 'model' | 'tool' | 'checkpoint' | 'escalation' | 'approval_wait' | 'usage';
 export type SpanStatus = 'ok' | 'error';
 export type TraceCapture = DaemonConfig['traceCapture'];
 export type Attributes = Record<string, unknown>;
+/** Attributes, or how to make them once the span is written: redacting a payload waits until then. */
+export type LazyAttributes = Attributes | (() => Attributes);
 
 /** One line of a trace file (format version 1). */
 export interface SpanLine {
@@ -79,6 +83,8 @@ export class RunTrace {
   private readonly runAttributes: Attributes;
   private queue: Promise<void> = Promise.resolve();
   private finished = false;
+  /** Spans ended in this turn of the event loop, written by the next flush. */
+  private pending: (() => void)[] = [];
 
   constructor(private readonly options: RunTraceOptions) {
     this.file = options.file;
@@ -140,13 +146,34 @@ export class RunTrace {
     if (!this.finished) {
       this.finished = true;
       this.write(this.runSpanId, null, 'run', `run ${String(this.runAttributes['agentd.agent'] ?? '')}`.trim(), this.startMs, this.now(), status, { ...this.runAttributes, ...attributes });
+      this.flush();
     }
     await this.queue;
     await closeHeld(this.file);
   }
 
   /** @internal Spans call this when they end. */
-  write(spanId: string, parent: string | null, kind: SpanKind, name: string, startMs: number, endMs: number, status: SpanStatus, attributes: Attributes): void {
+  write(spanId: string, parent: string | null, kind: SpanKind, name: string, startMs: number, endMs: number, status: SpanStatus, attributes: LazyAttributes): void {
+    // Only the run span (written last, by finish) is fdatasynced, and that flushes the lines before it.
+    const sync = this.finished;
+    if (this.pending.length === 0) setImmediate(() => this.flush());
+    this.pending.push(() => this.append(spanId, parent, kind, name, startMs, endMs, status, resolved(attributes), sync));
+  }
+
+  /** Build and append, in order, the spans ended since the last flush. */
+  private flush(): void {
+    const spans = this.pending;
+    this.pending = [];
+    for (const build of spans) {
+      try {
+        build();
+      } catch (err) {
+        this.options.onError?.(err);
+      }
+    }
+  }
+
+  private append(spanId: string, parent: string | null, kind: SpanKind, name: string, startMs: number, endMs: number, status: SpanStatus, attributes: Attributes, sync: boolean): void {
     const line: SpanLine = {
       v: 1,
       trace_id: this.traceId,
@@ -161,8 +188,6 @@ export class RunTrace {
       attributes: dropUndefined(attributes),
     };
     const text = JSON.stringify(line);
-    // Held open for the run; only the run span (last) is fdatasynced, and that flushes the lines before it.
-    const sync = this.finished;
     this.queue = this.queue.then(() => appendHeld(this.file, text, sync)).catch((err: unknown) => this.options.onError?.(err));
   }
 
@@ -174,6 +199,8 @@ export class RunTrace {
 /** A span in progress: ended once, written when it ends. */
 export class Span {
   private ended = false;
+  /** What set() added, in order: a later part's value wins. */
+  private readonly parts: LazyAttributes[];
 
   constructor(
     protected readonly trace: RunTrace,
@@ -181,19 +208,27 @@ export class Span {
     readonly kind: Exclude<SpanKind, 'run'>,
     readonly name: string,
     readonly startMs: number,
-    protected attributes: Attributes,
-  ) {}
+    attributes: LazyAttributes,
+  ) {
+    this.parts = [attributes];
+  }
 
-  set(attributes: Attributes): this {
-    this.attributes = { ...this.attributes, ...attributes };
+  set(attributes: LazyAttributes): this {
+    this.parts.push(attributes);
     return this;
   }
 
-  end(status: SpanStatus = 'ok', attributes: Attributes = {}): void {
+  end(status: SpanStatus = 'ok', attributes: LazyAttributes = {}): void {
     if (this.ended) return;
     this.ended = true;
-    this.trace.write(this.id, this.trace.runSpanId, this.kind, this.name, this.startMs, this.trace.now(), status, { ...this.attributes, ...attributes });
+    this.parts.push(attributes);
+    const parts = this.parts;
+    this.trace.write(this.id, this.trace.runSpanId, this.kind, this.name, this.startMs, this.trace.now(), status, () => Object.assign({}, ...parts.map(resolved)));
   }
+}
+
+function resolved(attributes: LazyAttributes): Attributes {
+  return typeof attributes === 'function' ? attributes() : attributes;
 }
 
 /** `provider/name` → the provider, OpenTelemetry's gen_ai.system. */
@@ -205,7 +240,7 @@ function systemOf(model: string): string {
 /** A model call (OpenTelemetry GenAI: operation `chat`). */
 export class ModelSpan extends Span {
   constructor(trace: RunTrace, id: string, model: string, startMs: number, seq: number, request: ModelRequest) {
-    super(trace, id, 'model', `chat ${model}`, startMs, {
+    super(trace, id, 'model', `chat ${model}`, startMs, () => ({
       'gen_ai.operation.name': 'chat',
       'gen_ai.system': systemOf(model),
       'gen_ai.request.model': model,
@@ -213,7 +248,7 @@ export class ModelSpan extends Span {
       'gen_ai.request.temperature': request.temperature,
       'agentd.seq': seq,
       'gen_ai.input.messages': trace.payload(request.messages),
-    });
+    }));
   }
 
   /** The budget lowered max_tokens: the span records what was sent. */
@@ -222,7 +257,7 @@ export class ModelSpan extends Span {
   }
 
   completed(result: GatewayResult): void {
-    this.end('ok', {
+    this.end('ok', () => ({
       'gen_ai.response.model': result.model,
       'gen_ai.usage.input_tokens': result.usage.input_tokens,
       'gen_ai.usage.output_tokens': result.usage.output_tokens,
@@ -233,12 +268,12 @@ export class ModelSpan extends Span {
       'agentd.cache_hit': result.cached,
       'agentd.replayed': false,
       'gen_ai.output.messages': this.output(result.response),
-    });
+    }));
   }
 
   /** Answered from the journal: no provider call, no cost. */
   replayed(model: string, response: ModelResponse): void {
-    this.end('ok', {
+    this.end('ok', () => ({
       'gen_ai.response.model': model,
       'gen_ai.usage.input_tokens': 0,
       'gen_ai.usage.output_tokens': 0,
@@ -247,7 +282,7 @@ export class ModelSpan extends Span {
       'agentd.cache_hit': false,
       'agentd.replayed': true,
       'gen_ai.output.messages': this.output(response),
-    });
+    }));
   }
 
   failed(err: unknown): void {
@@ -267,23 +302,23 @@ export class ModelSpan extends Span {
 /** A tool call (OpenTelemetry GenAI: operation `execute_tool`). */
 export class ToolSpan extends Span {
   constructor(trace: RunTrace, id: string, name: string, startMs: number, seq: number, effect: ToolEffect | undefined, args: Record<string, unknown>) {
-    super(trace, id, 'tool', `execute_tool ${name}`, startMs, {
+    super(trace, id, 'tool', `execute_tool ${name}`, startMs, () => ({
       'gen_ai.operation.name': 'execute_tool',
       'gen_ai.tool.name': name,
       'agentd.tool.name': name,
       'agentd.tool.effect': effect,
       'agentd.seq': seq,
       'agentd.tool.args': trace.payload(args),
-    });
+    }));
   }
 
   completed(result: unknown): void {
-    this.end('ok', { 'agentd.replayed': false, 'agentd.tool.result': this.trace.payload(result) });
+    this.end('ok', () => ({ 'agentd.replayed': false, 'agentd.tool.result': this.trace.payload(result) }));
   }
 
   /** Answered from the journal (or taken as done by a person): the tool did not run. */
   replayed(result: unknown): void {
-    this.end('ok', { 'agentd.replayed': true, 'agentd.tool.result': this.trace.payload(result) });
+    this.end('ok', () => ({ 'agentd.replayed': true, 'agentd.tool.result': this.trace.payload(result) }));
   }
 
   /** `code`: not_allowed, invalid_args, tool_failed, denied. */

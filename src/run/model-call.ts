@@ -110,7 +110,8 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
     usage: result.usage,
     at: iso(run),
   });
-  // The span is built while the completed record's fdatasync runs, not before it (README.md, Benchmark: P6).
+  // The span is built and written once the reply is out (observe/trace.ts), and while the completed
+  // record's fdatasync runs when that is on the thread pool (store/sync-choice.ts).
   span?.set({ 'agentd.circuit_state': input.models.circuitState?.(model) });
   span?.completed(result);
   await journaled;
