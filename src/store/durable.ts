@@ -6,6 +6,7 @@ import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { secretCensor } from '../security/secrets.js';
 import { forgetOwnChange, noteOwnChange } from './own-changes.js';
+import { syncFolder } from './folder-sync.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
@@ -53,13 +54,9 @@ export function dirModeFor(mode: number): number {
   return (mode | ((mode & 0o444) >> 2)) & 0o777;
 }
 
+/** fsync a folder, so a name made, replaced or removed in it survives a power cut (store/folder-sync.ts). */
 export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await syncFolder(dir);
 }
 
 /** Create `dir` (and its parents) if missing; a `mode` is set on `dir` when it was created (not subject to the umask). */
