@@ -93,7 +93,7 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
       signal: run.signal,
     });
   } catch (err) {
-    span?.set({ 'agentd.circuit_state': input.models.circuitState?.(model) });
+    span?.set(() => ({ 'agentd.circuit_state': input.models.circuitState?.(model) }));
     span?.failed(err);
     return failed(run, seq, model, hash, err);
   }
@@ -112,7 +112,7 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
   });
   // The span is built and written once the reply is out (observe/trace.ts), and while the completed
   // record's fdatasync runs when that is on the thread pool (store/sync-choice.ts).
-  span?.set({ 'agentd.circuit_state': input.models.circuitState?.(model) });
+  span?.set(() => ({ 'agentd.circuit_state': input.models.circuitState?.(model) }));
   span?.completed(result);
   await journaled;
   run.charge(result, result.cached ? null : input.clock.now() - calledAt);
