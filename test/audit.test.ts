@@ -97,6 +97,27 @@ describe('the audit trail', () => {
     assert.match(bad.stdout, /state\/audit\.jsonl:1: /);
   });
 
+  it('a file replaced under the same name (a copy moved into place) gets the next line, not the file this process appended to before', async () => {
+    const lines = await fill();
+    const copy = `${paths.audit()}.copy`;
+    await fs.writeFile(copy, lines.join('\n') + '\n'); // the same bytes, another inode
+    await fs.rename(copy, paths.audit());
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    assert.equal((await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean).length, 6);
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 6 });
+  });
+
+  it('another writer\'s line in between: the next line chains on it, through a fresh open', async () => {
+    await fill();
+    const other = await fs.readFile(paths.audit(), 'utf8');
+    // Another process's append: a second copy of the module, with its own memory of its appends.
+    const { appendAudit: theirs } = (await import(`../src/observe/audit.js?other=${Date.now()}`)) as typeof import('../src/observe/audit.js');
+    await theirs(paths, { event: 'claim', agent: 'b', task_id: 'x' }, new Date());
+    assert.notEqual(await fs.readFile(paths.audit(), 'utf8'), other);
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 7 });
+  });
+
   it('a crash between the append and the head write does not fork the chain', async () => {
     await fill();
     const head = JSON.parse(await fs.readFile(home.path('state/audit.head.json'), 'utf8')) as { seq: number };

@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { HomePaths } from '../src/store/paths.js';
 import { hostId } from '../src/store/host.js';
-import { killOrphanGroups, liveRecords, orphanAction, readLiveGroups, registerGroup, unregisterGroup, type GroupRecord } from '../src/store/process-registry.js';
+import { killOrphanGroups, liveRecords, openClaimRegistry, orphanAction, readLiveGroups, registerGroup, unregisterGroup, type GroupRecord } from '../src/store/process-registry.js';
 import { isAlive } from './helpers/process.js';
 
 describe('orphanAction', () => {
@@ -79,6 +79,37 @@ describe('the process registry file (state/<agent>/pids.jsonl)', () => {
       assert.deepEqual(await fs.readdir(paths.pidsDir('legacy')), []);
     } finally {
       victim.kill('SIGKILL');
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
+  it("a claim's records go to the file it emptied; after the claim, and where a kept record made it replace the file, they still land in the file by that name", async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-registry-'));
+    const other = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    try {
+      const paths = new HomePaths(root);
+      const file = paths.processRegistry('a');
+      // No file yet: the claim's first record makes it.
+      let claim = await openClaimRegistry(paths, 'a', quiet);
+      await registerGroup(paths, 'a', 4242, 'agent', 'r1');
+      await unregisterGroup(paths, 'a', 4242);
+      await claim.close();
+      await unregisterGroup(paths, 'a', 4243); // after the claim: by name
+      assert.deepEqual((await fs.readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as unknown).map((l) => (l as { gone?: number; pgid?: number }).gone ?? (l as { pgid: number }).pgid), [4242, 4242, 4243]);
+      // The next claim empties it and appends through the same handle.
+      claim = await openClaimRegistry(paths, 'a', quiet);
+      assert.equal(await fs.readFile(file, 'utf8'), '', 'every record dealt with');
+      await registerGroup(paths, 'a', 4244, 'tool', 'r2');
+      await claim.close();
+      assert.deepEqual((await readLiveGroups(paths, 'a')).map((r) => r.pgid), [4244]);
+      // A record the claim must keep (a live daemon's on this host): the file is rewritten, and the claim's records follow it.
+      const kept = { v: 1, pgid: other.pid!, kind: 'tool', run_id: 'r0', host: hostId(), daemon_pid: other.pid!, start_ticks: null };
+      await fs.writeFile(file, JSON.stringify(kept) + '\n');
+      claim = await openClaimRegistry(paths, 'a', quiet);
+      await registerGroup(paths, 'a', 4245, 'agent', 'r3');
+      await claim.close();
+      assert.deepEqual((await readLiveGroups(paths, 'a')).map((r) => r.pgid), [other.pid!, 4245]);
+    } finally {
+      other.kill('SIGKILL');
       await fs.rm(root, { recursive: true, force: true });
     }
   });

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from '../store/paths.js';
-import { appendLine, ensureDir, readIfExists, writeJsonAtomic, type AppendedAt } from '../store/durable.js';
+import { appendThrough, ensureDir, openForAppend, readIfExists, writeJsonAtomic, type AppendedAt } from '../store/durable.js';
 import { canonicalJson } from '../store/journal.js';
 import { inTurn } from '../store/process-turns.js';
 
@@ -106,15 +106,30 @@ export async function appendAudit(paths: HomePaths, entry: AuditEntry, now: Date
  * is mounted without attribute caching). Anything else (another process
  * appended; the file was cut, emptied or replaced) and the head is read as
  * before.
+ *
+ * That append's handle stays open: while the stat finds the file as it left
+ * it, the next line goes through it, with no open and no torn-tail check (it
+ * ends with this process's own whole line), where each entry opened the file
+ * by name (README.md, Benchmark: P3). Otherwise it is closed and the file
+ * opened again by name.
  */
-const lastAppended = new Map<string, { head: Head; at: AppendedAt }>();
+interface Appended {
+  head: Head;
+  at: AppendedAt;
+  handle: fs.FileHandle;
+  /** Set by headUnderLock, under the lock: the file is still as this append left it. */
+  unchanged: boolean;
+}
+
+const lastAppended = new Map<string, Appended>();
 
 /** Where the next line chains on; only under the audit lock. */
 async function headUnderLock(paths: HomePaths): Promise<Head> {
   const mine = lastAppended.get(paths.audit());
   if (mine) {
     const now = await fs.stat(paths.audit()).catch(() => null);
-    if (now && now.dev === mine.at.dev && now.ino === mine.at.ino && now.size === mine.at.size && now.mtimeMs === mine.at.mtimeMs) return mine.head;
+    mine.unchanged = now !== null && now.dev === mine.at.dev && now.ino === mine.at.ino && now.size === mine.at.size && now.mtimeMs === mine.at.mtimeMs;
+    if (mine.unchanged) return mine.head;
   }
   return readHead(paths);
 }
@@ -123,10 +138,20 @@ async function headUnderLock(paths: HomePaths): Promise<Head> {
 export async function appendAfter(paths: HomePaths, head: Head, entry: AuditEntry, now: Date): Promise<AuditLine> {
   const body: Omit<AuditLine, 'hash'> = { v: 1, seq: head.seq + 1, at: now.toISOString(), ...entry, prev: head.hash };
   const line: AuditLine = { ...body, hash: hashLine(body) };
-  lastAppended.delete(paths.audit());
-  const at = await appendLine(paths.audit(), JSON.stringify(line), { identify: true });
-  await writeJsonAtomic(headFile(paths), { seq: line.seq, hash: line.hash });
-  if (at) lastAppended.set(paths.audit(), { head: { seq: line.seq, hash: line.hash }, at });
+  const file = paths.audit();
+  const mine = lastAppended.get(file);
+  lastAppended.delete(file);
+  const held = mine?.unchanged && mine.head.seq === head.seq && mine.head.hash === head.hash ? mine.handle : null;
+  if (mine && !held) await mine.handle.close().catch(() => undefined);
+  const handle = held ?? (await openForAppend(file));
+  try {
+    const at = await appendThrough(handle, JSON.stringify(line), { identify: true, whole: held !== null });
+    await writeJsonAtomic(headFile(paths), { seq: line.seq, hash: line.hash });
+    lastAppended.set(file, { head: { seq: line.seq, hash: line.hash }, at: at!, handle, unchanged: false });
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    throw err;
+  }
   return line;
 }
 

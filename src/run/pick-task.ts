@@ -2,7 +2,7 @@ import type { RunTrigger } from '../store/checkpoint.js';
 import { promoteNext } from '../store/promotion.js';
 import { settleCurrentTask } from '../store/current-task.js';
 import type { Task } from '../store/tasks.js';
-import { takeParked } from '../store/waiting.js';
+import { NO_PARKED_COPY, takeParked, type ParkedCopy } from '../store/waiting.js';
 import type { ClaimResult, RunnerDeps } from './runner.js';
 
 /**
@@ -10,7 +10,8 @@ import type { ClaimResult, RunnerDeps } from './runner.js';
  * the agent works on. The caller holds the agent lock.
  */
 
-export type Picked = { kind: 'picked'; task: Task; bytes: Buffer; trigger: RunTrigger } | { kind: 'none'; result: ClaimResult };
+/** `parked`: what waiting/ holds under the task's id, when this claim's listing of it already tells (store/waiting.ts takeParked). */
+export type Picked = { kind: 'picked'; task: Task; bytes: Buffer; trigger: RunTrigger; parked?: ParkedCopy } | { kind: 'none'; result: ClaimResult };
 
 /** Step 1: the task: current-task.json, else a parked task a person has answered, else the next one from the inbox. */
 export async function pickTask(deps: RunnerDeps, agent: string, requestedTrigger?: RunTrigger): Promise<Picked> {
@@ -25,7 +26,7 @@ export async function pickTask(deps: RunnerDeps, agent: string, requestedTrigger
   if (current.kind === 'task') return { kind: 'picked', task: current.task, bytes: current.bytes, trigger: requestedTrigger ?? 'file' };
   // A parked task whose person has answered comes back ahead of the inbox (store/waiting.ts).
   const parked = await takeParked(paths, agent);
-  if (parked) return { kind: 'picked', task: parked.task, bytes: parked.bytes, trigger: requestedTrigger ?? 'file' };
+  if (parked.kind === 'task') return { kind: 'picked', task: parked.task, bytes: parked.bytes, trigger: requestedTrigger ?? 'file' };
   const promoted = await promoteNext(paths, agent, now, deps.config.maxFileBytes, deps.inbox);
   switch (promoted.kind) {
     case 'dead_lettered':
@@ -41,7 +42,7 @@ export async function pickTask(deps: RunnerDeps, agent: string, requestedTrigger
   }
   if (promoted.deadLettered.length > 0) log.warn({ task_ids: promoted.deadLettered }, 'malformed inbox tasks dead-lettered');
   const trigger = requestedTrigger ?? (promoted.task.metadata?.trigger === 'cron' ? 'cron' : 'inbox'); // a schedule's task (daemon/schedules.ts)
-  return { kind: 'picked', task: promoted.task, bytes: promoted.bytes, trigger };
+  return { kind: 'picked', task: promoted.task, bytes: promoted.bytes, trigger, parked: parked.ids.has(promoted.task.id) ? undefined : NO_PARKED_COPY };
 }
 
 function none(result: ClaimResult): Picked {

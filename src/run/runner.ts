@@ -9,7 +9,7 @@ import { CheckpointOwner, newCheckpoint, readCheckpoint, type RunTrigger, type T
 import { TaskJournal, type JournalSpend } from '../store/journal.js';
 import { tryLockAgent } from '../store/lock.js';
 import { LeaseLostError } from '../store/lease.js';
-import { killOrphanGroups, unregisterGroup } from '../store/process-registry.js';
+import { openClaimRegistry, unregisterGroup, type ClaimRegistry } from '../store/process-registry.js';
 import { hostId } from '../store/host.js';
 import { readOutbox, type OutboxItem } from '../store/outbox.js';
 import { readDailySpend } from '../store/spend.js';
@@ -111,9 +111,10 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
     throw new LeaseLostError(agent.name);
   };
   let probe: string | null = null;
+  let registry: ClaimRegistry | null = null;
   try {
     // Before anything is settled: what a daemon killed here left running must not act again.
-    await killOrphanGroups(deps.paths, agent.name, deps.log);
+    registry = await openClaimRegistry(deps.paths, agent.name, deps.log);
     const gate = admitModels(deps, agent);
     if (gate.kind === 'wait') return { kind: 'waiting', untilMs: gate.untilMs }; // a model outage: the work waits, nothing is spent
     probe = gate.probe;
@@ -127,6 +128,7 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
     if (probe) deps.probes?.delete(probe);
     deps.interrupt.removeEventListener('abort', onShutdown);
     lock.lost.removeEventListener('abort', onLockLost);
+    await registry?.close();
     await lock.release();
   }
 }
@@ -148,7 +150,7 @@ async function claimLocked(deps: RunnerDeps, claimedAs: AgentDefinition, request
   if (picked.kind === 'none') return picked.result;
   const { task, bytes: claimed } = picked;
   const agent = deps.currentDefinition?.(claimedAs.name) ?? claimedAs;
-  const opened = await openCheckpoint(deps, agent, task, claimed);
+  const opened = await openCheckpoint(deps, agent, task, claimed, picked.parked);
   const claim: Claim = { deps, log: deps.log.child({ task_id: task.id }), agent, task, claimed, ...opened };
   const trigger = runTrigger(picked.trigger, requestedTrigger, claim.checkpoint.current);
   const until = backoffUntil(claim.checkpoint.current, deps.clock.now());
@@ -181,8 +183,8 @@ function effectPorts(claim: Claim, log: Logger = claim.deps.log): EffectPorts {
  * The task's checkpoint, in its one owner. A run the daemon died in is
  * recorded first, and an orphan it left on this host is killed.
  */
-async function openCheckpoint(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer): Promise<{ checkpoint: CheckpointOwner; parked: ParkedCopy }> {
-  const parked = await settleParkedCopy(deps.paths, agent.name, task, claimed);
+async function openCheckpoint(deps: RunnerDeps, agent: AgentDefinition, task: Task, claimed: Buffer, known?: ParkedCopy): Promise<{ checkpoint: CheckpointOwner; parked: ParkedCopy }> {
+  const parked = known ?? (await settleParkedCopy(deps.paths, agent.name, task, claimed));
   const owner = new CheckpointOwner(deps.paths, agent.name, (await readCheckpoint(deps.paths, agent.name, task.id)) ?? newCheckpoint(task.id));
   const orphan = owner.current.active_run;
   if (orphan) {

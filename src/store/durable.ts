@@ -6,6 +6,7 @@ import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { secretCensor } from '../security/secrets.js';
 import { forgetOwnChange, noteOwnChange } from './own-changes.js';
+import { syncFolder } from './folder-sync.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
@@ -53,13 +54,9 @@ export function dirModeFor(mode: number): number {
   return (mode | ((mode & 0o444) >> 2)) & 0o777;
 }
 
+/** fsync a folder, so a name made, replaced or removed in it survives a power cut (store/folder-sync.ts). */
 export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await syncFolder(dir);
 }
 
 /** Create `dir` (and its parents) if missing; a `mode` is set on `dir` when it was created (not subject to the umask). */
@@ -112,23 +109,34 @@ export async function writeJsonAtomic(file: string, value: unknown, options: Wri
 export async function appendLine(file: string, line: string, options: WriteOptions = {}): Promise<AppendedAt | null> {
   const handle = await openForAppend(file, options);
   try {
-    const masked = secretCensor.mask(line);
-    const text = masked.endsWith('\n') ? masked : masked + '\n';
+    return await appendThrough(handle, line, options);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * appendLine through a handle its caller holds open (openForAppend). `whole`:
+ * the caller knows the file ends with a whole line (its own last append, the
+ * file unchanged since), so the torn-tail check's fstat and read are skipped.
+ */
+export async function appendThrough(handle: fs.FileHandle, line: string, options: WriteOptions & { whole?: boolean } = {}): Promise<AppendedAt | null> {
+  const masked = secretCensor.mask(line);
+  const text = masked.endsWith('\n') ? masked : masked + '\n';
+  let prefix = '';
+  if (!options.whole) {
     const { size } = await handle.stat();
-    let prefix = '';
     if (size > 0) {
       const last = Buffer.alloc(1);
       await handle.read(last, 0, 1, size - 1);
       if (last[0] !== 0x0a) prefix = '\n';
     }
-    await handle.appendFile(prefix + text);
-    if (options.sync !== false) await handle.datasync();
-    if (!options.identify) return null;
-    const after = await handle.stat();
-    return { dev: after.dev, ino: after.ino, size: after.size, mtimeMs: after.mtimeMs };
-  } finally {
-    await handle.close();
   }
+  await handle.appendFile(prefix + text);
+  if (options.sync !== false) await handle.datasync();
+  if (!options.identify) return null;
+  const after = await handle.stat();
+  return { dev: after.dev, ino: after.ino, size: after.size, mtimeMs: after.mtimeMs };
 }
 
 /** The file an append went to, as the append left it (appendLine's `identify`). */
@@ -143,7 +151,8 @@ export async function appendJsonLine(file: string, value: unknown, options: Writ
   await appendLine(file, JSON.stringify(value), options);
 }
 
-async function openForAppend(file: string, options: WriteOptions): Promise<fs.FileHandle> {
+/** `file` opened for appending ('a+'); made, with its folder, when missing, and its new name made durable. */
+export async function openForAppend(file: string, options: WriteOptions = {}): Promise<fs.FileHandle> {
   try {
     return await fs.open(file, 'a+', options.mode ?? defaultMode);
   } catch (err) {
@@ -245,13 +254,18 @@ export async function readIfExists(file: string, maxBytes = MAX_READ_BYTES): Pro
     throw err;
   }
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw new NotRegularFileError(file, 'is not a regular file (a FIFO, a device or a folder); refused, not read');
-    if (stat.size > maxBytes) throw new NotRegularFileError(file, `is ${stat.size} bytes, over the ${maxBytes} bytes the daemon reads; refused`);
-    return await readToEnd(handle, stat.size, maxBytes, file);
+    return await readOpened(handle, file, maxBytes);
   } finally {
     await handle.close();
   }
+}
+
+/** readIfExists on a handle its caller opened (with O_NONBLOCK) and keeps: the same checks, then the bytes from the start. */
+export async function readOpened(handle: fs.FileHandle, file: string, maxBytes = MAX_READ_BYTES): Promise<Buffer> {
+  const stat = await handle.stat();
+  if (!stat.isFile()) throw new NotRegularFileError(file, 'is not a regular file (a FIFO, a device or a folder); refused, not read');
+  if (stat.size > maxBytes) throw new NotRegularFileError(file, `is ${stat.size} bytes, over the ${maxBytes} bytes the daemon reads; refused`);
+  return readToEnd(handle, stat.size, maxBytes, file);
 }
 
 /**

@@ -1,8 +1,9 @@
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { HomePaths } from './paths.js';
-import { appendJsonLine, listDir, parseJsonLines, readIfExists, readJsonLines, removeDurable, writeFileDurable } from './durable.js';
+import { appendJsonLine, appendThrough, listDir, openForAppend, parseJsonLines, readIfExists, readJsonLines, readOpened, removeDurable, writeFileDurable } from './durable.js';
 import { hostId, pidAlive } from './host.js';
 import { killGroup } from '../run/agent-process.js';
 
@@ -64,11 +65,35 @@ interface GoneLine {
 
 export async function registerGroup(paths: HomePaths, agent: string, pgid: number, kind: GroupRecord['kind'], runId: string): Promise<void> {
   const record: GroupRecord = { v: 1, pgid, kind, run_id: runId, host: hostId(), daemon_pid: process.pid, start_ticks: (await readStartTicks(pgid)) ?? null };
-  await appendJsonLine(paths.processRegistry(agent), record, { sync: false });
+  await appendRecord(paths, agent, record);
 }
 
 export async function unregisterGroup(paths: HomePaths, agent: string, pgid: number): Promise<void> {
-  await appendJsonLine(paths.processRegistry(agent), { v: 1, gone: pgid } satisfies GoneLine, { sync: false });
+  await appendRecord(paths, agent, { v: 1, gone: pgid } satisfies GoneLine);
+}
+
+/**
+ * The registry file of each claim in progress (openClaimRegistry), by file:
+ * the claim's own records go through the handle its settling opened, where
+ * each record opened the file by name (README.md, Benchmark: P3). A record
+ * made outside a claim opens it by name, as before.
+ */
+const claimFiles = new Map<string, { handle: Promise<fs.FileHandle> | null }>();
+
+async function appendRecord(paths: HomePaths, agent: string, line: GroupRecord | GoneLine): Promise<void> {
+  const file = paths.processRegistry(agent);
+  const claim = claimFiles.get(file);
+  if (!claim) return appendJsonLine(file, line, { sync: false });
+  const opening = (claim.handle ??= openForAppend(file));
+  opening.catch(() => {
+    if (claim.handle === opening) claim.handle = null; // the next record tries again
+  });
+  try {
+    await appendThrough(await opening, JSON.stringify(line), { sync: false });
+  } catch (err) {
+    if (claimFiles.get(file) === claim) throw err;
+    await appendJsonLine(file, line, { sync: false }); // the claim ended (its handle closed) while this record was on its way
+  }
 }
 
 /** The groups recorded and not said gone, by pgid, from the file's lines. Pure. */
@@ -92,21 +117,72 @@ const legacyChecked = new Set<string>();
 
 /** Kill the groups a dead daemon on this host left behind for `agent`, and forget the dead ones. The caller holds the agent lock. */
 export async function killOrphanGroups(paths: HomePaths, agent: string, log: Logger): Promise<void> {
+  await (await openClaimRegistry(paths, agent, log)).close();
+}
+
+/** The registry file of one claim: its records go through one handle until `close`. */
+export interface ClaimRegistry {
+  /** The claim is over: later records open the file by name. Never throws. */
+  close(): Promise<void>;
+}
+
+/**
+ * killOrphanGroups for a claim that goes on to run: the file is read, emptied
+ * (ftruncate) and appended to through one handle, opened once per claim
+ * instead of once for the read, once for the truncation and once per record.
+ * The caller holds the agent lock until it has closed what this returns.
+ */
+export async function openClaimRegistry(paths: HomePaths, agent: string, log: Logger): Promise<ClaimRegistry> {
   const key = paths.stateDir(agent);
   if (!legacyChecked.has(key)) {
     legacyChecked.add(key);
     await killLegacyGroups(paths, agent, log);
   }
   const file = paths.processRegistry(agent);
-  const bytes = await readIfExists(file);
-  if (bytes === null || bytes.length === 0) return;
+  const handle = await openExisting(file);
+  const claim = { handle: handle ? Promise.resolve(handle) : null };
+  const close = async () => {
+    if (claimFiles.get(file) === claim) claimFiles.delete(file);
+    if (claim.handle) await (await claim.handle.catch(() => null))?.close().catch(() => undefined);
+  };
+  try {
+    if (handle && !(await settleRecords(handle, file, log))) {
+      await handle.close(); // the file was replaced: its records go to the new one, opened by name
+      claim.handle = null;
+    }
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  claimFiles.set(file, claim);
+  return { close };
+}
+
+/** Opened for reading and appending, or null when missing. O_NONBLOCK: a FIFO put there must not hold the claim. */
+async function openExisting(file: string): Promise<fs.FileHandle | null> {
+  try {
+    return await fs.open(file, constants.O_RDWR | constants.O_APPEND | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Deal with every record of the open file; false when the records kept were written to a new file in its place. */
+async function settleRecords(handle: fs.FileHandle, file: string, log: Logger): Promise<boolean> {
+  const bytes = await readOpened(handle, file);
+  if (bytes.length === 0) return true;
   const kept: GroupRecord[] = [];
   for (const record of liveRecords(parseJsonLines(bytes.toString('utf8')))) {
     if ((await settleGroup(record, log)) === 'keep') kept.push(record);
   }
   // Every record dealt with: the file starts over (a crash before this only repeats the checks above).
-  if (kept.length === 0) await fs.truncate(file, 0);
-  else await writeFileDurable(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+  if (kept.length === 0) {
+    await handle.truncate(0);
+    return true;
+  }
+  await writeFileDurable(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+  return false;
 }
 
 /** Kill one recorded group if a dead daemon on this host left it running; 'keep' when it is not ours to decide. */

@@ -101,8 +101,12 @@ export async function unpark(paths: HomePaths, agent: string, parked: ParkedTask
 
 /** Every readable parked task; an unreadable one stays where it is, for a person to look at. */
 export async function readParked(paths: HomePaths, agent: string): Promise<ParkedTask[]> {
+  return readParkedOf(paths, agent, parkedIds(await listDir(waitingDir(paths, agent))));
+}
+
+async function readParkedOf(paths: HomePaths, agent: string, ids: string[]): Promise<ParkedTask[]> {
   const out: ParkedTask[] = [];
-  for (const id of parkedIds(await listDir(waitingDir(paths, agent)))) {
+  for (const id of ids) {
     const bytes = await readIfExists(waitingTask(paths, agent, id));
     if (bytes === null) continue;
     const parsed = parseTask(bytes, () => id, new Date(0));
@@ -159,21 +163,26 @@ function checkpointTaskId(bytes: Buffer): string | null {
 }
 
 /**
- * The parked task that can go on now, moved back to current-task.json; null
- * when none can (or outbox.json cannot be read: the tasks stay parked).
- * The caller holds the agent lock and has found no current task.
+ * The parked task that can go on now, moved back to current-task.json; when
+ * none can (or outbox.json cannot be read: the tasks stay parked), the ids
+ * waiting/ held when it was listed. Only a claim, holding the agent lock,
+ * writes there, so a task of the same claim whose id is not among them has
+ * no parked copy: its claim need not look again (settleParkedCopy; README.md,
+ * Benchmark: P3). The caller holds the agent lock and has found no current task.
  */
-export async function takeParked(paths: HomePaths, agent: string): Promise<{ kind: 'task'; task: Task; bytes: Buffer } | null> {
-  const parked = await readParked(paths, agent);
-  if (parked.length === 0) return null;
+export async function takeParked(paths: HomePaths, agent: string): Promise<{ kind: 'task'; task: Task; bytes: Buffer } | { kind: 'none'; ids: ReadonlySet<string> }> {
+  const ids = parkedIds(await listDir(waitingDir(paths, agent)));
+  const none = { kind: 'none' as const, ids: new Set(ids) };
+  const parked = await readParkedOf(paths, agent, ids);
+  if (parked.length === 0) return none;
   let items: OutboxItem[];
   try {
     items = (await readOutbox(paths, agent)).items;
   } catch {
-    return null; // the claim reads it again and reports what is wrong with it
+    return none; // the claim reads it again and reports what is wrong with it
   }
   const next = nextToUnpark(parked, items, blocksTask);
-  if (next === null) return null;
+  if (next === null) return none;
   const back = await unpark(paths, agent, next);
-  return back === null ? null : { kind: 'task', task: back.task, bytes: back.bytes };
+  return back === null ? none : { kind: 'task', task: back.task, bytes: back.bytes };
 }
