@@ -93,7 +93,7 @@ describe('spare agent processes', () => {
         await fs.rm(home.path('agents/s/inbox/t2.json')); // a person takes the queued task back
         await home.write('agents/s/release', '');
         assert.equal((await doneRecord(home, 's', 't1')).status, 'done');
-        await daemon.waitForLog((l) => l.msg === 'spare agent process stopped: no task waits' && l.agent === 's', 'the spare to be stopped');
+        await daemon.waitForLog((l) => l.msg === 'spare agent process stopped' && l.agent === 's', 'the spare to be stopped');
         await statusWhen(home, (s) => spares(s, 's').length === 0, 'the spare gone from status');
         await untilInFolder(home.path('state'), async () => alive(spare.pid), (a) => !a, 'the spare process to be gone', 20_000);
       });

@@ -23,8 +23,8 @@ import { Schedules } from './schedules.js';
 import { fileScheduleStore, nodeCronTimer } from './schedule-ports.js';
 import { watchHome, type HomeEvent, type HomeWatcher } from './watcher.js';
 import { InboxIndex, isTaskFileName } from '../store/inbox-index.js';
-import { WarmPool, type SpareDemand } from '../run/warm-pool.js';
-import { claimEnd } from '../run/spare-rule.js';
+import { WarmPool } from '../run/warm-pool.js';
+import { reviewOnClaimEnd, spareDemand, spareWindow } from './spares.js';
 import { exists, listDir } from '../store/durable.js';
 import { countParked } from '../store/waiting.js';
 import { pausePoint } from '../store/test-pause.js';
@@ -144,7 +144,8 @@ export class Daemon {
     this.registry = new AgentRegistry(this.paths, this.config, this.log.child({ component: 'registry' }), () => new Date(this.clock.now()), (agent) =>
       this.scheduler.poke(agent),
     );
-    this.warmPool = new WarmPool(this.paths.root, this.log.child({ component: 'warm' }), () => this.clock.now(), this.spareDemand());
+    const spares = spareDemand(this.options.watch !== false, this.inboxIndex, () => this.scheduler, () => spareWindow(this.config));
+    this.warmPool = new WarmPool(this.paths.root, this.log.child({ component: 'warm' }), () => this.clock.now(), spares);
     this.scheduler = new Scheduler(this.config.maxParallelRuns, (agent) => this.claim(agent), this.log, this.clock, this.config.lockStaleMs / 2);
     const schedulesLog = this.log.child({ component: 'schedules' });
     this.schedules = new Schedules({ store: fileScheduleStore(this.paths), timer: nodeCronTimer(schedulesLog), now: () => this.clock.now(), log: schedulesLog, onWritten: (agent) => this.scheduler.poke(agent) });
@@ -319,7 +320,7 @@ export class Daemon {
 
   private async claim(agent: string): Promise<ClaimResult> {
     // The queue moved up: the agents whose turn is now near get their spare (run/spare-rule.ts).
-    for (const next of this.scheduler.upNext(this.spareWindow())) this.warmPool.review(next);
+    for (const next of this.scheduler.upNext(spareWindow(this.config))) this.warmPool.review(next);
     const definition = this.registry.get(agent);
     if (!definition) return { kind: 'idle' };
     const deps = createRunnerDeps({
@@ -338,32 +339,7 @@ export class Daemon {
     const inbox = this.options.watch !== false ? this.inboxIndex : undefined;
     const { claimAndRun } = await loadRunner();
     const ran = claimAndRun({ ...deps, currentDefinition: (name) => this.registry.get(name), live: this.observe.live, inbox, probes: this.probes, warm: this.warmPool }, definition);
-    // The agent's spare (run/spare-rule.ts) follows how the claim ended: one no task waits for is stopped.
-    return ran.then(
-      (result) => {
-        this.warmPool.review(agent, claimEnd(result.kind, result.kind === 'blocked' && result.parked === true));
-        return result;
-      },
-      (err: unknown) => {
-        this.warmPool.review(agent, 'stalled');
-        throw err;
-      },
-    );
-  }
-
-  /** What a spare process follows (run/spare-rule.ts): the inbox index, and how near the agent's next claim is. */
-  private spareDemand(): SpareDemand | undefined {
-    if (this.options.watch === false) return undefined; // without the watcher the index does not follow the inboxes
-    return {
-      queued: (agent) => this.inboxIndex.size(agent) ?? 0,
-      running: (agent) => this.scheduler.isRunning(agent),
-      claimsAhead: (agent) => this.scheduler.claimsAhead(agent),
-      window: () => this.spareWindow(),
-    };
-  }
-
-  private spareWindow(): number {
-    return 2 * this.config.maxParallelRuns;
+    return reviewOnClaimEnd(this.warmPool, agent, ran); // the agent's spare follows how the claim ended (daemon/spares.ts)
   }
 
   private onEvent(event: HomeEvent): void {

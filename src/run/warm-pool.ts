@@ -134,7 +134,8 @@ export class WarmPool {
     if (!pool || this.stopped || pool.definition.warm > 0) return;
     const target = ended === 'stalled' ? 0 : this.target(pool, ended === 'next' ? false : undefined);
     if (pool.warm.length > target) {
-      this.log.debug({ agent, pids: pool.warm.map((w) => w.process.pid) }, 'spare agent process stopped: no task waits');
+      const reason = ended === 'stalled' ? 'its claim ended waiting' : 'no task waits, or its turn is not near';
+      this.log.debug({ agent, pids: pool.warm.map((w) => w.process.pid), reason }, 'spare agent process stopped');
       this.drain(pool, target);
     } else if (pool.warm.length < target) {
       this.scheduleFill(pool, 0); // spawned after this turn: whoever called does not wait for it
