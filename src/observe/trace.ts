@@ -13,8 +13,9 @@ import { redactValue } from './redact.js';
  * (`gen_ai.*`), and `agentd.*` for what they do not cover.
  *
  * Writing a trace never slows or fails a run: a span that ends is built and
- * appended after the event loop's current turn (so a model call's reply goes
- * out before its span is redacted and written), in order, on a queue of its
+ * appended after the event loop's current turn (so when the journal's
+ * fdatasync ran inline, a model call's reply is out before its span is
+ * redacted and written), in order, on a queue of its
  * own (the file held open for the run; the last line, the run span, is
  * fdatasynced with everything before it), and a failed append is reported
  * through `onError` and otherwise ignored.
