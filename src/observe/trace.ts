@@ -300,7 +300,11 @@ export class ModelSpan extends Span {
   }
 }
 
-/** A tool call (OpenTelemetry GenAI: operation `execute_tool`). */
+/**
+ * A tool call (OpenTelemetry GenAI: operation `execute_tool`). Its args and
+ * result are redacted when the span is written, after the call: nothing may
+ * change them in between (tools run out of process, so nothing does).
+ */
 export class ToolSpan extends Span {
   constructor(trace: RunTrace, id: string, name: string, startMs: number, seq: number, effect: ToolEffect | undefined, args: Record<string, unknown>) {
     super(trace, id, 'tool', `execute_tool ${name}`, startMs, () => ({
