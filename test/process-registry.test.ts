@@ -113,4 +113,25 @@ describe('the process registry file (state/<agent>/pids.jsonl)', () => {
       await fs.rm(root, { recursive: true, force: true });
     }
   });
+
+  it("a registry file replaced under its name during a claim (another daemon's claim rewrote it): the claim's next records go to the new file", async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'agentd-registry-'));
+    try {
+      const paths = new HomePaths(root);
+      const file = paths.processRegistry('a');
+      const claim = await openClaimRegistry(paths, 'a', quiet);
+      await registerGroup(paths, 'a', 5001, 'agent', 'r1');
+      // What writeFileDurable does: a new file renamed over the name, so the claim's handle is of an unlinked file.
+      const theirs = { v: 1, pgid: 6001, kind: 'tool', run_id: 'theirs', host: 'other-host', daemon_pid: 1, start_ticks: null };
+      await fs.writeFile(`${file}.tmp`, JSON.stringify(theirs) + '\n');
+      await fs.rename(`${file}.tmp`, file);
+      await registerGroup(paths, 'a', 5002, 'tool', 'r1');
+      await unregisterGroup(paths, 'a', 6001);
+      await claim.close();
+      const lines = (await fs.readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { pgid?: number; gone?: number });
+      assert.deepEqual(lines.map((l) => l.gone ?? l.pgid), [6001, 5002, 6001], 'the records after the replacement are in the file by its name');
+    } finally {
+      await fs.rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -29,6 +29,7 @@ import { exists, listDir } from '../store/durable.js';
 import { countParked } from '../store/waiting.js';
 import { pausePoint } from '../store/test-pause.js';
 import { agentsToLoadAgain, daemonConfigIdentity, definitionsNow, sameFiles, type FileIdentity } from './start-catch-up.js';
+import { holdFoldersUnder } from '../store/folder-sync.js';
 
 /**
  * The run's code (runner, run host, finish, boot checks...) loads after
@@ -106,6 +107,7 @@ export class Daemon {
 
   constructor(private readonly options: DaemonOptions) {
     this.paths = new HomePaths(options.home);
+    holdFoldersUnder(this.paths.stateRoot()); // only daemons write there (store/folder-sync.ts)
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.log = options.log;

@@ -13,8 +13,9 @@ import { redactValue } from './redact.js';
  * (`gen_ai.*`), and `agentd.*` for what they do not cover.
  *
  * Writing a trace never slows or fails a run: a span that ends is built and
- * appended after the event loop's current turn (so a model call's reply goes
- * out before its span is redacted and written), in order, on a queue of its
+ * appended after the event loop's current turn (so when the journal's
+ * fdatasync ran inline, a model call's reply is out before its span is
+ * redacted and written), in order, on a queue of its
  * own (the file held open for the run; the last line, the run span, is
  * fdatasynced with everything before it), and a failed append is reported
  * through `onError` and otherwise ignored.
@@ -299,7 +300,11 @@ export class ModelSpan extends Span {
   }
 }
 
-/** A tool call (OpenTelemetry GenAI: operation `execute_tool`). */
+/**
+ * A tool call (OpenTelemetry GenAI: operation `execute_tool`). Its args and
+ * result are redacted when the span is written, after the call: nothing may
+ * change them in between (tools run out of process, so nothing does).
+ */
 export class ToolSpan extends Span {
   constructor(trace: RunTrace, id: string, name: string, startMs: number, seq: number, effect: ToolEffect | undefined, args: Record<string, unknown>) {
     super(trace, id, 'tool', `execute_tool ${name}`, startMs, () => ({

@@ -101,7 +101,12 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
   // are removed afterwards (AbortSignal.any would keep one per claim alive on the daemon's signal).
   const interrupt = new AbortController();
   const onShutdown = () => interrupt.abort('shutdown');
-  const onLockLost = () => interrupt.abort('lock_lost');
+  let registry: ClaimRegistry | null = null;
+  const onLockLost = () => {
+    interrupt.abort('lock_lost');
+    // Another daemon may rewrite the registry now: later records go to the file by its name.
+    void registry?.close();
+  };
   if (deps.interrupt.aborted) onShutdown();
   deps.interrupt.addEventListener('abort', onShutdown, { once: true });
   lock.lost.addEventListener('abort', onLockLost, { once: true });
@@ -111,7 +116,6 @@ export async function claimAndRun(deps: RunnerDeps, agent: AgentDefinition, requ
     throw new LeaseLostError(agent.name);
   };
   let probe: string | null = null;
-  let registry: ClaimRegistry | null = null;
   try {
     // Before anything is settled: what a daemon killed here left running must not act again.
     registry = await openClaimRegistry(deps.paths, agent.name, deps.log);

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 
 /**
@@ -6,15 +7,19 @@ import { promisify } from 'node:util';
  * (store/durable.ts fsyncDir). The folders a run writes into (state/,
  * state/<agent>, its done/, the agent's folder and inbox) are fsynced two or
  * three times per task, and each fsync opened the folder by name first: about
- * eight opens per task (README.md, Benchmark: P3). The last few folders are
- * held open instead, and fsynced through the handle they already have.
+ * eight opens per task (README.md, Benchmark: P3). The last few folders of
+ * the daemon's own state/ are held open instead, and fsynced through the
+ * handle they already have.
  *
- * A held folder that was removed since (rm -r, a test's fresh home at the same
- * path) has no links left: fstat says so, and the folder is opened again by
- * name, so the fsync reaches the folder the name now is. A folder moved away
- * whole while the daemon writes into it (`mv state state.old`) is not noticed:
- * its handle fsyncs the moved folder, and the new one's names reach the disk
- * with the file system's next commit rather than at once.
+ * Only folders under a root the daemon named (holdFoldersUnder: its home's
+ * state/, which only daemons write) are held. A person's folders (an agent
+ * folder, its inbox) may be swapped for new ones by a move or a symlink while
+ * the daemon runs, and a held handle would then fsync the old folder: those
+ * are opened by name each time. A held folder that was removed since (rm -r,
+ * a test's fresh home at the same path) has no links left: fstat says so, and
+ * the folder is opened again by name, so the fsync reaches the folder the name
+ * now is. Moving state/ itself away under a running daemon is not noticed
+ * (README.md, The home folder).
  */
 
 const open = promisify(fs.open);
@@ -27,8 +32,21 @@ const HELD_FOLDERS = 64;
 
 /** Folder path → its handle, oldest use first. A handle in use is out of the map until its fsync is done. */
 const held = new Map<string, number>();
+/** Folders under these (and these themselves) may be held. */
+const holdableRoots = new Set<string>();
+
+/** Let the folders under `root` (an absolute path: a home's state/) be held open between fsyncs. */
+export function holdFoldersUnder(root: string): void {
+  holdableRoots.add(path.resolve(root));
+}
+
+function holdable(dir: string): boolean {
+  for (const root of holdableRoots) if (dir === root || dir.startsWith(root + path.sep)) return true;
+  return false;
+}
 
 export async function syncFolder(dir: string): Promise<void> {
+  if (!holdable(dir)) return syncByName(dir);
   const fd = held.get(dir);
   if (fd !== undefined) {
     held.delete(dir);
@@ -42,14 +60,23 @@ export async function syncFolder(dir: string): Promise<void> {
     }
     await close(fd).catch(() => undefined);
   }
-  const fresh = await open(dir, 'r');
+  keep(dir, await openAndSync(dir));
+}
+
+async function syncByName(dir: string): Promise<void> {
+  await close(await openAndSync(dir));
+}
+
+/** Open `dir` by name and fsync it; the handle, still open. */
+async function openAndSync(dir: string): Promise<number> {
+  const fd = await open(dir, 'r');
   try {
-    await fsync(fresh);
+    await fsync(fd);
   } catch (err) {
-    await close(fresh).catch(() => undefined);
+    await close(fd).catch(() => undefined);
     throw err;
   }
-  keep(dir, fresh);
+  return fd;
 }
 
 async function stillLinked(fd: number): Promise<boolean> {

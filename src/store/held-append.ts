@@ -88,17 +88,17 @@ function writeHeld(held: HeldFile, line: string, sync: boolean): Promise<void> {
     // thread pool, which would add a hand-off each way to every step (the profile of P1 showed it).
     fs.writeSync(held.fd, held.prefix + masked + '\n');
     held.prefix = '';
-    if (sync && syncChoice.inline(performance.now())) {
-      // The measured win: P6's overhead and the proxy floor both fell by about half an fdatasync.
-      const started = performance.now();
+    if (!sync) return Promise.resolve();
+    const started = performance.now();
+    if (syncChoice.inline(started)) {
       fs.fdatasyncSync(held.fd);
-      syncChoice.tookInline(performance.now() - started);
+      syncChoice.took(performance.now() - started, true);
       return Promise.resolve();
     }
+    return fdatasync(held.fd).then(() => syncChoice.took(performance.now() - started, false));
   } catch (err) {
     return Promise.reject(err);
   }
-  return sync ? fdatasync(held.fd) : Promise.resolve();
 }
 
 /** The run is over: close the file. Nothing to do when it was never written. */

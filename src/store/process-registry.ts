@@ -89,10 +89,19 @@ async function appendRecord(paths: HomePaths, agent: string, line: GroupRecord |
     if (claim.handle === opening) claim.handle = null; // the next record tries again
   });
   try {
-    await appendThrough(await opening, JSON.stringify(line), { sync: false });
+    const handle = await opening;
+    if ((await handle.stat()).nlink === 0) {
+      // Replaced under its name since the claim opened it (another daemon's claim rewrote it after this
+      // lease lapsed): the record goes to the file the name is now, and so do the next ones.
+      if (claim.handle === opening) claim.handle = null;
+      await handle.close().catch(() => undefined);
+      return await appendJsonLine(file, line, { sync: false });
+    }
+    await appendThrough(handle, JSON.stringify(line), { sync: false });
   } catch (err) {
-    if (claimFiles.get(file) === claim) throw err;
-    await appendJsonLine(file, line, { sync: false }); // the claim ended (its handle closed) while this record was on its way
+    if (claimFiles.get(file) === claim && claim.handle === opening) throw err;
+    // The claim ended, or its handle was found replaced, while this record was on its way.
+    await appendJsonLine(file, line, { sync: false });
   }
 }
 
