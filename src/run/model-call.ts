@@ -49,7 +49,9 @@ const DELIVERY_FIELDS = new Set(['model', 'stream', 'stream_options']);
 
 /** The request as hashed for replay: the model is hashed separately, delivery fields not at all. */
 export function hashedRequest(request: ModelRequest): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(request).filter(([field]) => !DELIVERY_FIELDS.has(field)));
+  const hashed: Record<string, unknown> = {};
+  for (const field of Object.keys(request)) if (!DELIVERY_FIELDS.has(field)) hashed[field] = (request as Record<string, unknown>)[field];
+  return hashed;
 }
 
 /**
