@@ -1,4 +1,5 @@
 import { verdict, type FigureResult, type Sizes } from './figure.js';
+import { measureFloor } from './proxy-floor.js';
 import { BenchHome, DaemonChild, appendMedianMs, cpuMs, cpuSplitMs, fmt, fmtSpread, median, percentile, spread, startStandIn } from './support.js';
 
 /**
@@ -46,6 +47,10 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
     const p50 = median(via) - median(direct);
     const p99 = percentile(via, 99) - percentile(direct, 99);
     const ttfc = median(viaFirst) - median(directFirst);
+    // The floor, in the same run: a bare node:http proxy doing only what the endpoint must (read, append, provider
+    // call, append and fdatasync on the event loop as agentd does while the disk is fast, reply), called like P6's
+    // agent calls the endpoint (README.md, Benchmark: P6). What agentd adds is the difference.
+    const floor = await measureFloor('append+inline fdatasync', sizes.p1Steps, home.root);
     // Like with like: the overhead's p50 against the append's p50, its p99 against the append's p99
     // (README.md, Benchmark: P6). The p99 against the append's p50 is printed under the table too.
     const row = (figure: string, ms: number, floor: number, which: string) => ({
@@ -70,6 +75,15 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
           verdict: 'INFO',
           values: { ttfc_overhead_ms: ttfc, via_first_p50_ms: median(viaFirst), direct_first_p50_ms: median(directFirst) },
         },
+        {
+          figure: 'P6 floor: bare node:http proxy overhead p50',
+          measured: `${fmt(floor.overheadP50, 3)} ms`,
+          limit: `${fmt(append.median, 3)} ms (1 KB append+fdatasync p50)`,
+          ratio: `${fmt(floor.overheadP50 / append.median)}×`,
+          goal: 'reported',
+          verdict: 'INFO',
+          values: { floor_overhead_ms: floor.overheadP50, floor_overhead_p99_ms: floor.overheadP99, agentd_above_floor_ms: p50 - floor.overheadP50, floor_cpu_per_call_ms: floor.cpu.all },
+        },
       ],
       details: [
         `P6  ${sizes.p1Steps} chat completions at the run's endpoint (fetch to $OPENAI_BASE_URL; after ${warmup} warm-up rounds), each next to the same request sent directly to the stand-in, and a streamed one.`,
@@ -80,6 +94,7 @@ export async function endpointOverhead(sizes: Sizes): Promise<FigureResult> {
         `    1 KB append + fdatasync: ${fmtSpread(append.spread)}`,
         `    overhead p99 ${fmt(p99, 3)} ms = ${fmt(p99 / append.spread.p99)}× the append's p99 (the table's ratio), ${fmt(p99 / append.median)}× its p50`,
         `    daemon CPU per endpoint call: ${fmt(daemonCpuPerCall, 2)} ms (the run's own start and end spread over its ${calls} calls): main thread ${fmt(split('main'), 2)} ms, other threads ${fmt(split('others'), 2)} ms; user ${fmt(split('user'), 2)} ms, system ${fmt(split('system'), 2)} ms`,
+        `    floor (a bare node:http proxy that fdatasyncs before it replies, ${sizes.p1Steps} calls, same run): overhead p50 ${fmt(floor.overheadP50, 3)} ms, p99 ${fmt(floor.overheadP99, 3)} ms; proxy CPU per call ${fmt(floor.cpu.all, 2)} ms. agentd above it: p50 ${fmt(p50 - floor.overheadP50, 3)} ms, p99 ${fmt(p99 - floor.overheadP99, 3)} ms`,
         '    a streamed call is answered from the journaled reply: its first chunk waits for the whole provider reply (agentd calls the provider without streaming).',
       ],
     };

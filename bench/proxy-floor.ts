@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 import { appendMedianMs, cpuSplitMs, percentile } from './support.js';
 
 const PONG = JSON.stringify({ id: 'cmpl-bench', object: 'chat.completion', choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'pong' } }], usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } });
-type Mode = 'append+fdatasync' | 'append+inline fdatasync' | 'append' | 'no file';
+export type Mode = 'append+fdatasync' | 'append+inline fdatasync' | 'append' | 'no file';
 
 function listen(server: http.Server): void {
   server.listen(0, '127.0.0.1', () => process.send?.((server.address() as AddressInfo).port));
@@ -76,7 +76,17 @@ function proxy(upstream: number, journal: string, mode: Mode): void {
   listen(server);
 }
 
-async function measure(mode: Mode, calls: number, dir: string): Promise<void> {
+/** What one mode of the floor measured: the proxy's CPU per call, and its overhead over a direct call against the append. */
+export interface FloorResult {
+  mode: Mode;
+  cpu: { all: number; main: number; others: number; user: number; system: number };
+  overheadP50: number;
+  overheadP99: number;
+  append: { median: number; p99: number };
+}
+
+/** One mode of the floor, `calls` chat completions; the proxy and the stand-in provider are child processes. */
+export async function measureFloor(mode: Mode, calls: number, dir: string): Promise<FloorResult> {
   const self = fileURLToPath(import.meta.url);
   const portOf = (child: ReturnType<typeof fork>) => new Promise<number>((resolve) => child.once('message', (m) => resolve(Number(m))));
   const stand = fork(self, ['provider']);
@@ -105,28 +115,42 @@ async function measure(mode: Mode, calls: number, dir: string): Promise<void> {
     }
     const append = appendMedianMs(dir, 1000);
     const over = (p: number) => percentile(viaMs, p) - percentile(directMs, p);
-    const per = (k: keyof typeof after) => ((after[k] - before[k]) / calls).toFixed(2);
-    const all = ((after.main + after.others - before.main - before.others) / calls).toFixed(2);
-    console.log(`${mode.padEnd(24)} proxy CPU per call ${all} ms (main thread ${per('main')} ms, other threads ${per('others')} ms; user ${per('user')}, system ${per('system')})`);
-    console.log(
-      `${''.padEnd(24)} overhead over a direct call p50 ${over(50).toFixed(3)} ms = ${(over(50) / append.median).toFixed(2)}× the append's p50 (${append.median.toFixed(3)} ms), p99 ${over(99).toFixed(3)} ms = ${(over(99) / append.spread.p99).toFixed(2)}× the append's p99 (${append.spread.p99.toFixed(3)} ms)`,
-    );
+    const per = (k: keyof typeof after) => (after[k] - before[k]) / calls;
+    return {
+      mode,
+      cpu: { all: per('main') + per('others'), main: per('main'), others: per('others'), user: per('user'), system: per('system') },
+      overheadP50: over(50),
+      overheadP99: over(99),
+      append: { median: append.median, p99: append.spread.p99 },
+    };
   } finally {
     stand.kill();
     via.kill();
   }
 }
 
+function printFloor(r: FloorResult): void {
+  const ms = (n: number) => n.toFixed(2);
+  console.log(`${r.mode.padEnd(24)} proxy CPU per call ${ms(r.cpu.all)} ms (main thread ${ms(r.cpu.main)} ms, other threads ${ms(r.cpu.others)} ms; user ${ms(r.cpu.user)}, system ${ms(r.cpu.system)})`);
+  console.log(
+    `${''.padEnd(24)} overhead over a direct call p50 ${r.overheadP50.toFixed(3)} ms = ${(r.overheadP50 / r.append.median).toFixed(2)}× the append's p50 (${r.append.median.toFixed(3)} ms), p99 ${r.overheadP99.toFixed(3)} ms = ${(r.overheadP99 / r.append.p99).toFixed(2)}× the append's p99 (${r.append.p99.toFixed(3)} ms)`,
+  );
+}
+
+// The proxy and the provider are this file forked with a role; run with none, it prints every mode. Imported (P6
+// runs the inline mode beside the daemon), it does nothing by itself.
 const [role, ...rest] = process.argv.slice(2);
-if (role === 'provider') provider();
-else if (role === 'proxy') proxy(Number(rest[0]), rest[1]!, rest[2] as Mode);
-else {
-  const calls = Number(role ?? 840);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-bench-floor-'));
-  try {
-    console.log(`a bare node:http proxy, ${calls} chat completions (fetch, as P6's agent), load average ${os.loadavg()[0]!.toFixed(2)}`);
-    for (const mode of ['append+fdatasync', 'append+inline fdatasync', 'append', 'no file'] as const) await measure(mode, calls, dir);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (role === 'provider') provider();
+  else if (role === 'proxy') proxy(Number(rest[0]), rest[1]!, rest[2] as Mode);
+  else {
+    const calls = Number(role ?? 840);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-bench-floor-'));
+    try {
+      console.log(`a bare node:http proxy, ${calls} chat completions (fetch, as P6's agent), load average ${os.loadavg()[0]!.toFixed(2)}`);
+      for (const mode of ['append+fdatasync', 'append+inline fdatasync', 'append', 'no file'] as const) printFloor(await measureFloor(mode, calls, dir));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
