@@ -390,10 +390,47 @@ const CLOCK_TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: '
 
 /** CPU time of a process (`self`) and of its children it has waited for (`children`), in ms, from /proc/<pid>/stat. */
 export function cpuMs(pid: number | 'self'): { self: number; children: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = statFields(pid);
   const ms = (ticks: number) => (ticks * 1000) / CLOCK_TICKS_PER_S;
-  return { self: ms(f[11]! + f[12]!), children: ms(f[13]! + f[14]!) };
+  // The daemon's agents are the spawner's children (run/spawner.ts): a child still running counts with its own
+  // time and its reaped children's, so the spawner and every agent it started are in `children`.
+  let live = 0;
+  if (pid !== 'self') {
+    for (const child of liveChildren(pid)) {
+      const c = statFields(child);
+      if (c.length > 0) live += c[11]! + c[12]! + c[13]! + c[14]!;
+    }
+  }
+  return { self: ms(f[11]! + f[12]!), children: ms(f[13]! + f[14]! + live) };
+}
+
+function statFields(pid: number | 'self'): number[] {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  } catch {
+    if (pid === 'self') throw new Error('no /proc/self/stat');
+    return []; // gone since it was listed
+  }
+}
+
+/** The process's children that have not exited, from every thread's list. */
+function liveChildren(pid: number): number[] {
+  const found = new Set<number>();
+  let threads: string[] = [];
+  try {
+    threads = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  for (const tid of threads) {
+    try {
+      for (const child of fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (child.trim()) found.add(Number(child));
+    } catch {
+      // the thread ended
+    }
+  }
+  return [...found];
 }
 
 /**

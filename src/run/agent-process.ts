@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -7,6 +6,9 @@ import { confinedSpawn, type Confinement, type SandboxWhere } from '../security/
 import { inRunCgroup } from '../security/run-cgroup.js';
 import { secretCensor } from '../security/secrets.js';
 import { PYTHON_MODULE_DIR } from '../config/installation.js';
+import { closed, launch, type ExitInfo, type Launched } from './spawner.js';
+
+export type { ExitInfo } from './spawner.js';
 
 /**
  * One agent process: its own process group, a scrubbed environment, NDJSON
@@ -35,11 +37,6 @@ export interface SpawnSpec {
   confinement?: Confinement;
   /** The run's endpoint (OPENAI_BASE_URL, OPENAI_API_KEY, AGENTD_URL...): set last, over anything passed through. */
   runEnv?: Record<string, string>;
-}
-
-export interface ExitInfo {
-  code: number | null;
-  signal: NodeJS.Signals | null;
 }
 
 /** Build the child's environment: only the listed variables, plus AGENTD_*. Never the daemon's secrets. */
@@ -89,7 +86,12 @@ export function resolveExecutable(command: string, cwd: string, pathVar = proces
 }
 
 export class AgentProcess {
-  private readonly child: ChildProcess;
+  /** The process once started (run/spawner.ts); null before, and when it could not be. */
+  private launched: Launched | null = null;
+  /** What was asked of the process before it was started: done, in order, once it is. */
+  private waiting: Array<(launched: Launched) => void> = [];
+  /** The process's pid once it is started; null when it could not be. */
+  readonly started: Promise<number | null>;
   readonly exited: Promise<ExitInfo>;
   private exitInfo: ExitInfo | null = null;
   private readonly tail: string[] = [];
@@ -104,41 +106,32 @@ export class AgentProcess {
     // Unsandboxed, it runs in a cgroup of its own where the daemon has one: killed whole at exit, setsid or not.
     const env = { ...withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)), ...spec.runEnv };
     const { run, cgroup } = inRunCgroup(confined, spec.confinement?.sandbox ?? false, env);
-    this.child = spawn(run.file, run.args, {
-      cwd: spec.cwd,
-      uid: run.uid,
-      gid: run.gid,
-      env,
-      detached: true, // its own process group, so a kill reaches everything it started
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once('error', (err) => {
+    const launching = launch({ file: run.file, args: run.args, cwd: spec.cwd, env, uid: run.uid, gid: run.gid });
+    this.started = launching.then(
+      (launched) => launched.pid,
+      () => null,
+    );
+    this.exited = launching.then(
+      (launched) => this.attach(launched, cgroup),
+      (err: unknown) => {
         this.log.error({ err }, 'agent process could not start');
         cgroup?.removeEmpty();
+        this.waiting = [];
         this.exitInfo ??= { code: 127, signal: null };
-        resolve(this.exitInfo);
-      });
-      this.child.once('close', (code, signal) => {
-        this.exitInfo ??= { code, signal };
-        // The run ends once its cgroup is empty and gone, so nothing it started is seen after it.
-        const info = this.exitInfo;
-        if (cgroup) void cgroup.end().then((removed) => removed || this.log.warn({ cgroup: cgroup.dir }, 'run cgroup not removed'), () => undefined).then(() => resolve(info));
-        else resolve(info);
-      });
-    });
-    // When the agent exits, whatever it started dies with it: a child that kept its
-    // stdout open would otherwise hold the run open ('close' waits for every pipe end).
-    this.child.once('exit', () => {
-      if (this.child.pid !== undefined) killGroup(this.child.pid, 'SIGKILL');
-      cgroup?.kill();
-    });
+        return this.exitInfo;
+      },
+    );
+  }
+
+  /** The process is started: read its pipes, do what waited for it, and resolve with its exit once its pipes are closed too. */
+  private async attach(launched: Launched, cgroup: ReturnType<typeof inRunCgroup>['cgroup']): Promise<ExitInfo> {
+    this.launched = launched;
     // A dead agent makes stdin writes fail with EPIPE; its exit is handled through `exited`.
-    this.child.stdin!.on('error', () => undefined);
-    readLines(this.child.stdout!, (line) => this.onLine(line), () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
+    launched.stdin.on('error', () => undefined);
+    readLines(launched.stdout, (line) => this.onLine(line), () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stdout line too long, dropped'));
     let stderrLines = 0;
     readLines(
-      this.child.stderr!,
+      launched.stderr,
       (line) => {
         stderrLines++;
         if (line.trim()) {
@@ -150,6 +143,24 @@ export class AgentProcess {
       },
       () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stderr line too long, dropped'),
     );
+    const pipesClosed = Promise.all([closed(launched.stdout), closed(launched.stderr)]);
+    for (const step of this.waiting.splice(0)) step(launched);
+    const exit = await launched.exit;
+    // When the agent exits, whatever it started dies with it: a child that kept its
+    // stdout open would otherwise hold the run open (its end waits for every pipe end).
+    killGroup(launched.pid, 'SIGKILL');
+    cgroup?.kill();
+    await pipesClosed;
+    this.exitInfo ??= exit;
+    // The run ends once its cgroup is empty and gone, so nothing it started is seen after it.
+    if (cgroup) await cgroup.end().then((removed) => removed || this.log.warn({ cgroup: cgroup.dir }, 'run cgroup not removed'), () => undefined);
+    return this.exitInfo;
+  }
+
+  /** `step` now if the process is started, else once it is (never, if it cannot be). */
+  private whenStarted(step: (launched: Launched) => void): void {
+    if (this.launched) step(this.launched);
+    else if (this.exitInfo === null) this.waiting.push(step);
   }
 
   /** The last non-empty stderr lines (at most STDERR_TAIL_LINES): why an agent failed, e.g. ERR_MODULE_NOT_FOUND. */
@@ -157,8 +168,9 @@ export class AgentProcess {
     return [...this.tail];
   }
 
+  /** Null until the process is started (`started` resolves then). */
   get pid(): number | null {
-    return this.child.pid ?? null;
+    return this.launched?.pid ?? null;
   }
 
   /** A warm process (run/warm-pool.ts) handed to a run: its lines and log lines are the run's from now on. */
@@ -172,24 +184,24 @@ export class AgentProcess {
   }
 
   send(message: DaemonMessage): void {
-    if (!this.alive || this.child.stdin!.destroyed) return;
-    this.child.stdin!.write(encodeMessage(message));
+    if (!this.alive) return;
+    const line = encodeMessage(message);
+    this.whenStarted(({ stdin }) => this.alive && !stdin.destroyed && stdin.write(line));
   }
 
-  /** Signal the whole process group; a group already gone is fine. */
+  /** Signal the whole process group (once it is started); a group already gone is fine. */
   kill(signal: NodeJS.Signals): void {
-    if (this.child.pid === undefined) return;
-    killGroup(this.child.pid, signal);
+    this.whenStarted(({ pid }) => killGroup(pid, signal));
   }
 
   /** Write `text` to stdin and close it (a plain agent's task). */
   input(text: string): void {
-    if (!this.alive || this.child.stdin!.destroyed) return;
-    this.child.stdin!.end(text);
+    if (!this.alive) return;
+    this.whenStarted(({ stdin }) => this.alive && !stdin.destroyed && stdin.end(text));
   }
 
   closeStdin(): void {
-    this.child.stdin!.end();
+    this.whenStarted(({ stdin }) => stdin.end());
   }
 }
 

@@ -118,7 +118,7 @@ class RunHost {
     else this.process.send({ type: 'start', run_id: input.runId, ...input.start, budget: { remaining: this.spend.remainingNow() } });
     // After the start message: a crash in between hands resolutions over again rather than never.
     try {
-      await input.records.started(this.process.pid);
+      await input.records.started(await this.process.started);
     } catch (err) {
       // The claim could not record this run: its process must not go on unrecorded (README.md, "The guarantee").
       this.process.kill('SIGKILL');

@@ -219,7 +219,7 @@ export class WarmPool {
     );
     const warm: Warm = { process: process_, hash: definition.hash, startedAt: this.now(), gone: false };
     pool.warm.push(warm);
-    log.debug({ pid: process_.pid }, 'warm agent started');
+    void process_.started.then((pid) => log.debug({ pid }, 'warm agent started'));
     void process_.exited.then((exit) => this.onExit(pool, warm, exit, log));
   }
 

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { AgentProcess } from '../src/run/agent-process.js';
+import { launch, spawnerPid, type Launched } from '../src/run/spawner.js';
+import { isAlive } from './helpers/process.js';
+import { untilTrue } from './helpers/byo.js';
+
+// Agent processes are started by the spawner (run/spawner.ts, README.md "Warm agents and spares"), a process of its
+// own, which hands their pipes back to the daemon. These run it for real: real processes, real pipes.
+
+const SPAWNER_MODULE = fileURLToPath(new URL('../src/run/spawner.js', import.meta.url));
+
+/** Echoes each stdin line as `echo:<line>`, then its environment's X and its parent's pid; exits 3 at stdin's end. */
+const ECHO = `
+process.stdin.setEncoding('utf8');
+let rest = '';
+process.stdin.on('data', (c) => { rest += c; let i; while ((i = rest.indexOf('\\n')) !== -1) { process.stdout.write('echo:' + rest.slice(0, i) + '\\n'); rest = rest.slice(i + 1); } });
+process.stdin.on('end', () => { process.stdout.write('x:' + process.env.X + ' ppid:' + process.ppid + '\\n'); process.exitCode = 3; });
+`;
+
+/** Runs until its stdin ends. */
+const UNTIL_EOF = `process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
+
+function lines(stream: NodeJS.ReadableStream): { all: string[]; ended: Promise<void> } {
+  const all: string[] = [];
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    rest += chunk;
+    for (let i = rest.indexOf('\n'); i !== -1; i = rest.indexOf('\n')) {
+      all.push(rest.slice(0, i));
+      rest = rest.slice(i + 1);
+    }
+  });
+  return { all, ended: new Promise((resolve) => stream.once('end', () => resolve())) };
+}
+
+function tmp(t: { after(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-spawner-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The process group of a live process (/proc/<pid>/stat, field 5). */
+function processGroup(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
+describe('the spawner', () => {
+  it('starts a process with exactly its environment, in its own process group, and hands back its pipes and its exit code', async (t) => {
+    const launched: Launched = await launch({ file: process.execPath, args: ['-e', ECHO], cwd: tmp(t), env: { X: 'from-request' } });
+    const out = lines(launched.stdout);
+    assert.equal(processGroup(launched.pid), launched.pid, 'the leader of a group of its own, so a kill of the group reaches all it starts');
+    launched.stdin.write('a\nb\n');
+    launched.stdin.end();
+    assert.deepEqual(await launched.exit, { code: 3, signal: null });
+    await out.ended;
+    const spawner = spawnerPid();
+    assert.ok(spawner !== null && spawner !== process.pid);
+    assert.deepEqual(out.all, ['echo:a', 'echo:b', `x:from-request ppid:${spawner}`], 'started by the spawner, not by this process');
+  });
+
+  it('refuses a command that is not there, and an agent process of it exits 127', async (t) => {
+    const cwd = tmp(t);
+    await assert.rejects(launch({ file: path.join(cwd, 'no-such-agent'), args: [], cwd, env: {} }), /ENOENT/);
+    const agent = new AgentProcess({ command: [path.join(cwd, 'no-such-agent')], cwd, passEnv: [], agentdEnv: { AGENTD_AGENT: 'a' } }, pino({ level: 'silent' }), () => undefined);
+    assert.deepEqual(await agent.exited, { code: 127, signal: null });
+    assert.equal(await agent.started, null);
+  });
+
+  it('delivers messages sent before the process was started, in order', async (t) => {
+    const got: string[] = [];
+    const agent = new AgentProcess({ command: [process.execPath, '-e', ECHO], cwd: tmp(t), passEnv: [], agentdEnv: { AGENTD_AGENT: 'a' } }, pino({ level: 'silent' }), (line) => got.push(line));
+    assert.equal(agent.pid, null, 'not started yet: the spawner answers later');
+    for (const n of [1, 2, 3]) agent.send({ type: 'stop', reason: `r${n}` } as never);
+    agent.closeStdin();
+    assert.deepEqual(await agent.exited, { code: 3, signal: null });
+    assert.deepEqual(
+      got.slice(0, 3).map((l) => (JSON.parse(l.slice('echo:'.length)) as { reason: string }).reason),
+      ['r1', 'r2', 'r3'],
+    );
+    assert.equal(typeof (await agent.started), 'number');
+  });
+
+  it('killed mid-run: the running process ends once its pipes close, and the next one is started by a new spawner', async (t) => {
+    const cwd = tmp(t);
+    const running = await launch({ file: process.execPath, args: ['-e', UNTIL_EOF], cwd, env: {} });
+    const first = spawnerPid()!;
+    process.kill(first, 'SIGKILL');
+    await untilTrue(() => !isAlive(first), 'the spawner to be gone', 20_000);
+    assert.ok(isAlive(running.pid), 'the process it started runs on');
+    running.stdin.end();
+    assert.deepEqual(await running.exit, { code: null, signal: null }, 'no status to report: its end is when its pipes close');
+    const next = await launch({ file: process.execPath, args: ['-e', 'process.exit(5)'], cwd, env: {} });
+    assert.deepEqual(await next.exit, { code: 5, signal: null });
+    assert.notEqual(spawnerPid(), first);
+  });
+
+  it('holds no environment of its own, and exits when the daemon is killed', async (t) => {
+    const cwd = tmp(t);
+    // A stand-in daemon: it starts a long-running process through the spawner, says the pids, and waits to be killed.
+    const script = path.join(cwd, 'daemon.mjs');
+    fs.writeFileSync(
+      script,
+      `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+const l = await launch({ file: process.execPath, args: ['-e', ${JSON.stringify(UNTIL_EOF)}], cwd: ${JSON.stringify(cwd)}, env: {} });
+process.send({ spawner: spawnerPid(), agent: l.pid });
+setInterval(() => {}, 1000);`,
+    );
+    const daemon = fork(script, [], { env: { ...process.env, SECRET_OF_THE_DAEMON: 'sk-should-not-travel' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    t.after(() => daemon.kill('SIGKILL'));
+    const pids = await new Promise<{ spawner: number; agent: number }>((resolve) => daemon.once('message', (m) => resolve(m as { spawner: number; agent: number })));
+    t.after(() => {
+      try {
+        process.kill(-pids.agent, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    });
+    const environ = fs.readFileSync(`/proc/${pids.spawner}/environ`, 'utf8').split('\0').filter(Boolean);
+    assert.deepEqual(environ.filter((v) => !v.startsWith('NODE_CHANNEL_')), [], 'forked with no variables but the IPC ones node sets');
+    daemon.kill('SIGKILL');
+    await untilTrue(() => !isAlive(pids.spawner), 'the spawner to exit after the daemon', 20_000);
+    // The agent lost its stdin's other end with the daemon: it ends as it would have without a spawner.
+    await untilTrue(() => !isAlive(pids.agent), 'the agent to see its stdin end', 20_000);
+  });
+
+  it('with AGENTD_SPAWNER=off, the daemon starts the process itself', async (t) => {
+    const cwd = tmp(t);
+    const script = path.join(cwd, 'daemon.mjs');
+    fs.writeFileSync(
+      script,
+      `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+const l = await launch({ file: process.execPath, args: ['-e', 'console.log(process.ppid)'], cwd: ${JSON.stringify(cwd)}, env: {} });
+let out = ''; l.stdout.setEncoding('utf8').on('data', (c) => (out += c));
+await l.exit; await closed(l.stdout);
+process.send({ parent: Number(out.trim()), self: process.pid, spawner: spawnerPid() });`,
+    );
+    const daemon = fork(script, [], { env: { ...process.env, AGENTD_SPAWNER: 'off' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    t.after(() => daemon.kill('SIGKILL'));
+    const said = await new Promise<{ parent: number; self: number; spawner: number | null }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+    assert.deepEqual(said, { parent: said.self, self: said.self, spawner: null });
+  });
+});
