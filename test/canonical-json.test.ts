@@ -45,6 +45,12 @@ test('a model request hashes as it did before: delivery fields left out, the res
   assert.equal(requestHash('model', 'm', hashedRequest({ ...request, stream: false } as ModelRequest)), requestHash('model', 'm', hashedRequest(request)));
 });
 
+test('a "__proto__" field of a request is hashed as a field, as before', () => {
+  const parsed = JSON.parse('{"messages":[{"role":"user","content":"hi"}],"__proto__":{"polluted":true},"stream":true}') as ModelRequest;
+  assert.equal(canonicalJson(hashedRequest(parsed)), '{"__proto__":{"polluted":true},"messages":[{"content":"hi","role":"user"}]}');
+  assert.equal(requestHash('model', 'm', hashedRequest(parsed)), 'fe131853615afe573f59763a32adc172');
+});
+
 test('an audit line hashes as it did before', () => {
   const line = { v: 1 as const, seq: 3, at: '2026-11-30T00:00:00.000Z', prev: '0'.repeat(64), event: 'claim' as const, agent: 'a', task_id: 't', run_id: null, details: { n: [1, { b: 1, a: 2 }] } };
   assert.equal(hashLine(line), 'bfb1cd2902ea8c866cfd07e13fe165262462be51cb6a24b1e4b61f7ec672a2c7');

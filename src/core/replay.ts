@@ -29,18 +29,6 @@ export class ReplayCursor {
     return ++this.seq;
   }
 
-  /** Replay is over, or there was none: no request hash decides anything any more. */
-  get live(): boolean {
-    return !this.replaying;
-  }
-
-  /** The seq of a call arriving while live: `next` without the hash, which only replay needs. */
-  nextLive(): number {
-    if (this.replaying) throw new Error('nextLive while replaying: the call needs next(kind, hash)');
-    this.aligned = true;
-    return ++this.seq;
-  }
-
   /** Stop answering from the journal: everything from here on is live. */
   goLive(): void {
     this.replaying = false;

@@ -49,7 +49,8 @@ const DELIVERY_FIELDS = new Set(['model', 'stream', 'stream_options']);
 
 /** The request as hashed for replay: the model is hashed separately, delivery fields not at all. */
 export function hashedRequest(request: ModelRequest): Record<string, unknown> {
-  const hashed: Record<string, unknown> = {};
+  // No prototype: a "__proto__" field of the agent's request is a field like any other, as Object.fromEntries made it.
+  const hashed: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const field of Object.keys(request)) if (!DELIVERY_FIELDS.has(field)) hashed[field] = (request as Record<string, unknown>)[field];
   return hashed;
 }
@@ -61,14 +62,10 @@ export function hashedRequest(request: ModelRequest): Record<string, unknown> {
 export async function callModel(run: ModelCallRun, request: ModelRequest, model: string, fallbackModels: string[]): Promise<ModelCallOutcome> {
   const { input } = run;
   if (run.stopping()) return { kind: 'stopping' };
-  // While the run replays its journal, the request's hash decides whether the journal answers this call. Once the
-  // run is live the hash is only recorded, and is worked out while the provider answers (below).
-  let known: string | null = null;
-  const hash = () => (known ??= requestHash('model', model, hashedRequest(request)));
-  const live = run.replay.live;
-  const seq = live ? run.replay.nextLive() : run.replay.next('model', hash());
+  const hash = requestHash('model', model, hashedRequest(request));
+  const seq = run.replay.next('model', hash);
   const span = input.trace?.model(seq, model, request);
-  const recorded = live ? null : await replayed(run, seq, hash());
+  const recorded = await replayed(run, seq, hash);
   if (recorded) {
     span?.replayed(recorded.model, recorded.response);
     return { kind: 'answered', reply: recorded, usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 }, replayed: true };
@@ -76,7 +73,7 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
   if (!model) {
     const message = 'the agent definition names no model';
     span?.failed(new Error(message));
-    await journalFailed(run, seq, model, hash(), { code: 'provider_error', message });
+    await journalFailed(run, seq, model, hash, { code: 'provider_error', message });
     return { kind: 'failed', code: 'provider_error', message, status: null, category: 'bad_request' };
   }
   const asked = request.max_completion_tokens ?? request.max_tokens;
@@ -84,35 +81,25 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
   if (!decision.ok) return { kind: 'refused', reason: decision.reason };
   const sent = clampOutput(request, decision.maxTokens);
 
+  await input.records.journal({ v: 1, seq, run_id: input.runId, kind: 'model', name: model, request_hash: hash, phase: 'started', at: iso(run) }, false);
+  run.countStep();
+  span?.sent(sent);
+  let result: GatewayResult;
   const calledAt = input.clock.now();
-  // The request goes out first, and the started record, the step count and the span's request are done while the
-  // provider works: its bytes leave once this turn's callbacks have run, so that is waited for (README.md,
-  // Benchmark: P6). A crash between the two leaves no started record; resume treats that as it treats a started
-  // record without its completed one: the call is made again.
-  const answer = input.models
-    .call({
+  try {
+    result = await input.models.call({
       agent: input.agent.name,
       model,
       fallbackModels,
       critical: input.agent.critical || input.start.task.critical === true,
       request: sent,
       signal: run.signal,
-    })
-    .then(
-      (result) => ({ result }),
-      (error: unknown) => ({ error }),
-    );
-  await nextTurn();
-  await input.records.journal({ v: 1, seq, run_id: input.runId, kind: 'model', name: model, request_hash: hash(), phase: 'started', at: iso(run) }, false);
-  run.countStep();
-  span?.sent(sent);
-  const settled = await answer;
-  if ('error' in settled) {
+    });
+  } catch (err) {
     span?.set(() => ({ 'agentd.circuit_state': input.models.circuitState?.(model) }));
-    span?.failed(settled.error);
-    return failed(run, seq, model, hash(), settled.error);
+    span?.failed(err);
+    return failed(run, seq, model, hash, err);
   }
-  const result: GatewayResult = settled.result;
   const reply: RecordedModelReply = { response: result.response, model: result.model, ...(result.raw ? { raw: result.raw } : {}) };
   const journaled = input.records.journal({
     v: 1,
@@ -120,7 +107,7 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
     run_id: input.runId,
     kind: 'model',
     name: model,
-    request_hash: hash(),
+    request_hash: hash,
     phase: 'completed',
     result: reply,
     usage: result.usage,
@@ -133,11 +120,6 @@ export async function callModel(run: ModelCallRun, request: ModelRequest, model:
   await journaled;
   run.charge(result, result.cached ? null : input.clock.now() - calledAt);
   return { kind: 'answered', reply, usage: result.usage, replayed: false };
-}
-
-/** Resolves after the callbacks of this turn of the event loop, and so after a request they sent is written. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** The budget's clamp goes into whichever output limit the agent used (max_tokens when it used none). */
