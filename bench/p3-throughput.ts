@@ -61,7 +61,7 @@ export async function throughput(sizes: Sizes): Promise<FigureResult> {
       `P3  ${sizes.p3Tasks} trivial tasks over ${sizes.p3Agents} agents (${perAgent} each, spare: ${String(process.env.P3_SPARE !== 'off')}), all in the inboxes before the start; ${timed.done}/${sizes.p3Tasks} done in ${fmt(timed.elapsedMs / 1000)} s after 'daemon started' → ${fmt(timed.rate, 1)} tasks/s.`,
       `    spawn of the agent command (${parallel} at a time, start message → first line → exit): ${fmt(spawnRate, 1)}/s`,
       `    run started → the agent's first line (the spawn on the task's path, or not: README "Warm agents"): ${timed.toFirst ? fmtSpread(timed.toFirst) : 'not measured'}`,
-      `    CPU per task: daemon ${fmt(timed.cpu.self, 1)} ms + agent ${fmt(timed.cpu.children, 1)} ms; per bare spawn: spawner ${fmt(spawnCpu.self, 1)} ms + agent ${fmt(spawnCpu.children, 1)} ms` +
+      `    CPU per task: daemon ${fmt(timed.cpu.self, 1)} ms + agent (and the spawner that starts it) ${fmt(timed.cpu.children, 1)} ms; per bare spawn: spawner ${fmt(spawnCpu.self, 1)} ms + agent ${fmt(spawnCpu.children, 1)} ms` +
         ` → CPU-bound rates on ${parallel} CPUs: daemon ${fmt((parallel * 1000) / (timed.cpu.self + timed.cpu.children), 1)}/s, bare ${fmt((parallel * 1000) / (spawnCpu.self + spawnCpu.children), 1)}/s`,
       `    writeFileDurable (${parallel} at a time, 1 KB): ${fmt(durableRate, 0)}/s = ${fmt(2 * durableRate, 0)} syncs/s`,
       `    syncs per task (strace pass, ${count.tasks} tasks): ${fmt(count.syncsPerTask, 2)} → durable limit ${fmt(durableLimit, 1)} tasks/s`,

@@ -11,7 +11,7 @@ import { launch, spawnerPid, type Launched } from '../src/run/spawner.js';
 import { isAlive } from './helpers/process.js';
 import { untilTrue } from './helpers/byo.js';
 
-// Agent processes are started by the spawner (run/spawner.ts, README.md "Warm agents and spares"), a process of its
+// Agent processes are started by the spawner (run/spawner.ts, README.md "The spawner"), a process of its
 // own, which hands their pipes back to the daemon. These run it for real: real processes, real pipes.
 
 const SPAWNER_MODULE = fileURLToPath(new URL('../src/run/spawner.js', import.meta.url));
@@ -132,6 +132,69 @@ setInterval(() => {}, 1000);`,
     await untilTrue(() => !isAlive(pids.agent), 'the agent to see its stdin end', 20_000);
   });
 
+  it('hands over every pipe and exit of processes that write and exit at once, many started together', async (t) => {
+    const cwd = tmp(t);
+    const all = Array.from({ length: 16 }, (_, i) => i + 1);
+    // sh: it writes and exits within a millisecond of its start, while the pipes of the others are still being handed over.
+    const started = await Promise.all(all.map((n) => launch({ file: '/bin/sh', args: ['-c', `printf err-${n} >&2; printf out-${n}; exit ${n}`], cwd, env: {} })));
+    const seen = await Promise.all(
+      started.map(async (l) => {
+        const read = (stream: NodeJS.ReadableStream) => {
+          let text = '';
+          stream.setEncoding('utf8');
+          stream.on('data', (c: string) => (text += c));
+          return new Promise<string>((resolve) => stream.once('end', () => resolve(text)));
+        };
+        const [out, err, exit] = await Promise.all([read(l.stdout), read(l.stderr), l.exit]);
+        return `${out} ${err} ${exit.code}`;
+      }),
+    );
+    assert.deepEqual(seen, all.map((n) => `out-${n} err-${n} ${n}`), 'nothing the spawner read, nothing lost with a process that ended before its pipes were handed over');
+  });
+
+  it("is out of a terminal's reach: a Ctrl-C to the daemon's process group leaves it running", async (t) => {
+    const cwd = tmp(t);
+    const script = path.join(cwd, 'daemon.mjs');
+    fs.writeFileSync(
+      script,
+      `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+process.on('SIGINT', () => undefined); // the daemon decides what a Ctrl-C does
+const parentOf = async () => { const l = await launch({ file: process.execPath, args: ['-e', 'console.log(process.ppid)'], cwd: ${JSON.stringify(cwd)}, env: {} }); let out = ''; l.stdout.setEncoding('utf8').on('data', (c) => (out += c)); await l.exit; await closed(l.stdout); return Number(out.trim()); };
+const first = await parentOf();
+process.send({ first, spawner: spawnerPid() });
+process.on('message', async () => process.send({ second: await parentOf() }));`,
+    );
+    const daemon = fork(script, [], { detached: true, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    t.after(() => daemon.kill('SIGKILL'));
+    const said = await new Promise<{ first: number; spawner: number }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+    assert.equal(said.first, said.spawner);
+    process.kill(-daemon.pid!, 'SIGINT'); // what a terminal sends its foreground group
+    const again = new Promise<{ second: number }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+    daemon.send('again');
+    assert.equal((await again).second, said.spawner, 'the same spawner started the next process');
+  });
+
+  it('never answering (it could not start), it is given up: the processes are started by the daemon itself', async (t) => {
+    const cwd = tmp(t);
+    const script = path.join(cwd, 'daemon.mjs');
+    fs.writeFileSync(
+      script,
+      `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+const parentOf = async (l) => { let out = ''; l.stdout.setEncoding('utf8').on('data', (c) => (out += c)); await l.exit; await closed(l.stdout); return Number(out.trim()); };
+const spec = { file: process.execPath, args: ['-e', 'console.log(process.ppid)'], cwd: ${JSON.stringify(cwd)}, env: {} };
+const pending = launch(spec);
+process.kill(spawnerPid(), 'SIGKILL'); // before it could answer anything
+const first = await parentOf(await pending);
+const second = await parentOf(await launch(spec));
+// Exits once the message is written: without a 'message' listener the channel would not keep this process alive.
+process.send({ first, second, self: process.pid, spawner: spawnerPid() }, () => process.exit(0));`,
+    );
+    const daemon = fork(script, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    t.after(() => daemon.kill('SIGKILL'));
+    const said = await new Promise<{ first: number; second: number; self: number; spawner: number | null }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+    assert.deepEqual(said, { first: said.self, second: said.self, self: said.self, spawner: null });
+  });
+
   it('with AGENTD_SPAWNER=off, the daemon starts the process itself', async (t) => {
     const cwd = tmp(t);
     const script = path.join(cwd, 'daemon.mjs');
@@ -141,7 +204,7 @@ setInterval(() => {}, 1000);`,
 const l = await launch({ file: process.execPath, args: ['-e', 'console.log(process.ppid)'], cwd: ${JSON.stringify(cwd)}, env: {} });
 let out = ''; l.stdout.setEncoding('utf8').on('data', (c) => (out += c));
 await l.exit; await closed(l.stdout);
-process.send({ parent: Number(out.trim()), self: process.pid, spawner: spawnerPid() });`,
+process.send({ parent: Number(out.trim()), self: process.pid, spawner: spawnerPid() }, () => process.exit(0));`,
     );
     const daemon = fork(script, [], { env: { ...process.env, AGENTD_SPAWNER: 'off' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     t.after(() => daemon.kill('SIGKILL'));

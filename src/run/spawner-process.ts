@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { SpawnReply, SpawnRequest } from './spawner.js';
 
 /**
  * The spawner: a small process the daemon forks once, which starts agent
  * processes for it and hands their stdin, stdout and stderr back over its IPC
- * channel (README.md, "Warm agents and spares": the spawn off the daemon's
- * event loop). A fork copies the page tables of the process that forks, and
+ * channel (README.md, "The spawner"). A fork copies the page tables of the process that forks, and
  * node waits for the child's exec before spawn() returns: about 10 ms of the
  * daemon's main thread per agent, where this process's are a few.
  *
@@ -16,7 +17,7 @@ import type { SpawnReply, SpawnRequest } from './spawner.js';
 process.on('disconnect', () => process.exit(0));
 
 process.on('message', (request: SpawnRequest) => {
-  const reply = (message: SpawnReply, handle?: import('node:net').Socket): void => {
+  const reply = (message: SpawnReply, handle?: Socket): void => {
     process.send?.(message, handle);
   };
   let child;
@@ -30,14 +31,25 @@ process.on('message', (request: SpawnRequest) => {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
   } catch (err) {
-    reply({ kind: 'failed', id: request.id, message: (err as Error).message });
+    reply({ kind: 'failed', id: request.id, message: (err as Error).message, code: (err as NodeJS.ErrnoException).code ?? null });
     return;
   }
-  child.once('error', (err) => reply({ kind: 'failed', id: request.id, message: err.message }));
+  child.once('error', (err: NodeJS.ErrnoException) => reply({ kind: 'failed', id: request.id, message: err.message, code: err.code ?? null }));
   if (child.pid === undefined) return; // 'error' follows
+  const pipes = { stdin: child.stdin!, stdout: child.stdout!, stderr: child.stderr! };
+  // Node starts reading a pipe as it makes it; what this process read would be lost with the handle. Stopped in
+  // the turn that made them, before the event loop runs a read.
+  stopReading(pipes.stdout);
+  stopReading(pipes.stderr);
+  // At a process's exit node destroys its stdin and drains its stdout and stderr. These are the daemon's, and may
+  // not all be sent yet when an agent exits at once (handles go one at a time, each after the last was taken).
+  Object.assign(child, { stdin: null, stdout: null, stderr: null, stdio: [null, null, null] });
   // One handle per message; each is closed here once sent, so the daemon holds the only other ends.
-  reply({ kind: 'stdio', id: request.id, pid: child.pid, which: 'stdin' }, child.stdin as unknown as import('node:net').Socket);
-  reply({ kind: 'stdio', id: request.id, pid: child.pid, which: 'stdout' }, child.stdout as unknown as import('node:net').Socket);
-  reply({ kind: 'stdio', id: request.id, pid: child.pid, which: 'stderr' }, child.stderr as unknown as import('node:net').Socket);
+  for (const which of ['stdin', 'stdout', 'stderr'] as const) reply({ kind: 'stdio', id: request.id, pid: child.pid, which }, pipes[which] as unknown as Socket);
   child.once('exit', (code, signal) => reply({ kind: 'exit', id: request.id, code, signal }));
 });
+
+/** Stop the read node started on a pipe (its handle's readStop: no public call stops reading at the handle). */
+function stopReading(pipe: Readable): void {
+  (pipe as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
+}

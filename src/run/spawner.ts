@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Where agent processes are started (README.md, "Warm agents and spares"): by
+ * Where agent and tool processes are started (README.md, "The spawner"): by
  * the spawner (run/spawner-process.ts), a small process forked once, so that
  * the daemon's event loop never waits on a fork and an exec; or here, with
  * `AGENTD_SPAWNER=off` in the daemon's environment, or when the spawner
@@ -45,7 +45,18 @@ export interface SpawnRequest extends LaunchSpec {
 export type SpawnReply =
   | { kind: 'stdio'; id: number; pid: number; which: 'stdin' | 'stdout' | 'stderr' }
   | { kind: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
-  | { kind: 'failed'; id: number; message: string };
+  | { kind: 'failed'; id: number; message: string; code: string | null };
+
+/** The spawner could not start a process; `code` is the system's (ENOENT, EACCES...) when it gave one. */
+export class LaunchError extends Error {
+  override readonly name = 'LaunchError';
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
 
 /** The spawner's pid while it runs (tests, and what `ps` shows beside the daemon); null before its first use. */
 export function spawnerPid(): number | null {
@@ -77,6 +88,7 @@ function launchHere(spec: LaunchSpec): Promise<Launched> {
 }
 
 interface Pending {
+  spec: LaunchSpec;
   resolve: (launched: Launched) => void;
   reject: (err: Error) => void;
   pid: number;
@@ -89,9 +101,11 @@ interface Pending {
 const SPAWNER_SCRIPT = fileURLToPath(new URL('./spawner-process.js', import.meta.url));
 
 class Spawner {
-  /** Set once forking the spawner failed: processes are started here from then on. */
+  /** Set once a spawner failed before it answered anything: processes are started here from then on. */
   unavailable = false;
   private child: ChildProcess | null = null;
+  /** The running spawner has answered a request: it works. */
+  private answered = false;
   private nextId = 1;
   /** Every process asked for and not yet exited. */
   private readonly pending = new Map<number, Pending>();
@@ -107,10 +121,13 @@ class Spawner {
     return new Promise((resolve, reject) => {
       let exited!: (info: ExitInfo) => void;
       const exit = new Promise<ExitInfo>((done) => (exited = done));
-      this.pending.set(id, { resolve, reject, pid: 0, pipes: {}, launched: false, exited, exit });
-      child.channel?.ref(); // an answer is awaited: the daemon's loop must not end before it comes
+      this.pending.set(id, { spec, resolve, reject, pid: 0, pipes: {}, launched: false, exited, exit });
+      // An answer is awaited: the daemon's loop must not end before it comes, or before the spawner's exit is seen.
+      child.ref();
+      child.channel?.ref();
       const request: SpawnRequest = { id, ...spec };
-      child.send(request, (err) => err && this.settle(id, { kind: 'failed', id, message: `the spawner did not take the request: ${err.message}` }));
+      // A request the spawner did not take is left to its exit (gone), which starts the process here.
+      child.send(request, (err) => err && child.kill('SIGKILL'));
     });
   }
 
@@ -118,14 +135,17 @@ class Spawner {
   private running(): ChildProcess | null {
     if (this.child) return this.child;
     try {
-      // No environment: the spawner holds none of the daemon's variables (keys among them); each agent's comes with its request.
-      const child = fork(SPAWNER_SCRIPT, [], { env: {}, execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json' });
+      // No environment: the spawner holds none of the daemon's variables (keys among them); each agent's comes with
+      // its request. A session of its own: a terminal's Ctrl-C or hang-up reaches the daemon, which decides; the
+      // spawner goes when the daemon does.
+      const child = fork(SPAWNER_SCRIPT, [], { env: {}, execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json', detached: true });
       child.on('message', (reply: SpawnReply, handle?: Socket) => this.settle(reply.id, reply, handle));
       child.once('exit', () => this.gone(child));
       child.once('error', () => this.gone(child));
       child.unref();
       child.channel?.unref();
       this.child = child;
+      this.answered = false;
       return child;
     } catch {
       this.unavailable = true;
@@ -139,7 +159,16 @@ class Spawner {
       handle?.destroy();
       return;
     }
-    if (reply.kind === 'stdio' && handle) {
+    this.answered = true;
+    if (reply.kind === 'stdio') {
+      if (!handle) {
+        // A pipe that did not come: the process cannot be spoken to, so it must not run on unseen.
+        entry.pid = reply.pid;
+        abandon(entry);
+        entry.reject(new LaunchError(`the spawner sent no ${reply.which} for process ${reply.pid}`, 'no_pipe'));
+        this.forget(id);
+        return;
+      }
       entry.pid = reply.pid;
       entry.pipes[reply.which] = handle;
       const { stdin, stdout, stderr } = entry.pipes;
@@ -149,28 +178,52 @@ class Spawner {
       }
       return;
     }
-    if (reply.kind === 'exit') entry.exited({ code: reply.code, signal: reply.signal });
-    else if (!entry.launched) entry.reject(new Error(reply.kind === 'failed' ? reply.message : 'the spawner sent no pipes'));
+    if (!entry.launched) {
+      abandon(entry);
+      if (reply.kind === 'failed') entry.reject(new LaunchError(reply.message, reply.code ?? 'spawn_failed'));
+      else entry.reject(new LaunchError(`process ${entry.pid} exited before all its pipes came`, 'no_pipe'));
+    } else if (reply.kind === 'exit') entry.exited({ code: reply.code, signal: reply.signal });
     else endWithPipes(entry); // a failure reported after the start: no exit status will come
+    this.forget(id);
+  }
+
+  private forget(id: number): void {
     this.pending.delete(id);
-    if (this.pending.size === 0) this.child?.channel?.unref();
+    if (this.pending.size > 0) return;
+    this.child?.unref();
+    this.child?.channel?.unref();
   }
 
   /**
-   * The spawner is gone (killed, out of memory): the next process starts a new one. A process not started yet
-   * fails to start; one that runs has no exit status to report, so its exit is when its pipes close.
+   * The spawner is gone (killed, out of memory, or it never started): the next process starts a new one, or, when
+   * this one never answered, every process is started here from now on. A process it had not handed over is
+   * started here instead (one it may have started is killed: nothing can speak to it); one that runs has no exit
+   * status to report, so its exit is when its pipes close.
    */
   private gone(child: ChildProcess): void {
     if (this.child !== child) return;
     this.child = null;
+    if (!this.answered) this.unavailable = true;
     for (const [id, entry] of this.pending) {
       this.pending.delete(id);
-      if (!entry.launched) {
-        for (const pipe of Object.values(entry.pipes)) pipe.destroy();
-        entry.reject(new Error('the spawner exited before the process was started'));
+      if (entry.launched) {
+        endWithPipes(entry);
         continue;
       }
-      endWithPipes(entry);
+      abandon(entry);
+      launchHere(entry.spec).then(entry.resolve, entry.reject);
+    }
+  }
+}
+
+/** A process that will not be handed over: its pipes closed and its group killed, if it was started. */
+function abandon(entry: Pending): void {
+  for (const pipe of Object.values(entry.pipes)) pipe.destroy();
+  if (entry.pid > 0) {
+    try {
+      process.kill(-entry.pid, 'SIGKILL');
+    } catch {
+      // gone already
     }
   }
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { idempotencyKey } from './idempotency.js';
 import type { Logger } from 'pino';
 import type { ToolDefinition } from '../config/types.js';
@@ -6,6 +5,7 @@ import { toolArgsProblem } from './tool-args.js';
 import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
 import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import { inRunCgroup } from '../security/run-cgroup.js';
+import { closed as pipeClosed, launch, type Launched } from '../run/spawner.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
 import { HomePaths } from '../store/paths.js';
@@ -34,11 +34,18 @@ export async function runToolCommand(
   // Unsandboxed, the tool runs in a cgroup of its own where the daemon has one (security/run-cgroup.ts).
   const toolEnv = scrubbedEnv([], env);
   const { run, cgroup } = inRunCgroup(confinedSpawn([resolveExecutable(cmd!, cwd), ...rest], confinement, confinedWhere(cwd, env)), confinement?.sandbox ?? false, toolEnv);
+  // Started by the spawner, as agents are (README.md, "The spawner"): the daemon's event loop does not wait on the fork.
+  let child: Launched;
+  try {
+    child = await launch({ file: run.file, args: run.args, cwd, env: toolEnv, uid: run.uid, gid: run.gid });
+  } catch {
+    cgroup?.removeEmpty();
+    return { ok: false, message: `tool ${tool.name} exited with code 127` };
+  }
   const killAll = (): void => {
-    if (child.pid) killGroup(child.pid, 'SIGKILL');
+    killGroup(child.pid, 'SIGKILL');
     cgroup?.kill();
   };
-  const child = spawn(run.file, run.args, { cwd, uid: run.uid, gid: run.gid, env: toolEnv, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   let overflow = false;
@@ -50,16 +57,16 @@ export async function runToolCommand(
     if (stderr.length < 4000) stderr += chunk;
   });
   child.stdin.on('error', () => undefined);
-  // Listened for before anything is awaited: a tool that exits while its group is being recorded
-  // (under load, or one that never reads stdin) would otherwise close unheard, and the call never end.
-  const closed = new Promise<number | null>((resolve) => {
-    child.once('error', () => resolve(127));
-    child.once('close', (c) => resolve(c));
+  // Its end is its exit with its pipes closed. At its exit, whatever it started goes too: a setsid child holding
+  // stdout would keep the pipes open.
+  const pipesClosed = Promise.all([pipeClosed(child.stdout), pipeClosed(child.stderr)]);
+  const closed = child.exit.then(async (exit) => {
+    cgroup?.kill();
+    await pipesClosed;
+    return exit.code;
   });
-  // At its exit, whatever it started goes too: a setsid child holding stdout would keep 'close' away.
-  child.once('exit', () => cgroup?.kill());
   // Recorded before it is handed its arguments: a daemon killed from here on leaves a record the restart acts on.
-  const recorded = child.pid !== undefined && groups ? await groups.add(child.pid).then(() => true, () => false) : false;
+  const recorded = groups ? await groups.add(child.pid).then(() => true, () => false) : false;
   child.stdin.end(JSON.stringify(args));
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -82,9 +89,15 @@ export async function runToolCommand(
   if (stopped) {
     return { ok: false, message: `tool ${tool.name} was stopped: the run is stopping`, stopped: true };
   }
-  if (recorded) await groups!.remove(child.pid!).catch(() => undefined); // a leftover record of a dead group is forgotten on the next claim
-  if (timedOut) return { ok: false, message: `tool ${tool.name} timed out after ${tool.timeoutMs}ms` };
-  if (overflow) return { ok: false, message: `tool ${tool.name} printed more than ${MAX_TOOL_OUTPUT} bytes` };
+  if (recorded) await groups!.remove(child.pid).catch(() => undefined); // a leftover record of a dead group is forgotten on the next claim
+  return toolOutcome(tool, { timedOut, overflow, code, stdout, stderr });
+}
+
+/** What a tool's finished process amounts to. Pure. */
+function toolOutcome(tool: ToolDefinition, ended: { timedOut: boolean; overflow: boolean; code: number | null; stdout: string; stderr: string }): ToolRun {
+  const { code, stdout, stderr } = ended;
+  if (ended.timedOut) return { ok: false, message: `tool ${tool.name} timed out after ${tool.timeoutMs}ms` };
+  if (ended.overflow) return { ok: false, message: `tool ${tool.name} printed more than ${MAX_TOOL_OUTPUT} bytes` };
   if (code !== 0) return { ok: false, message: `tool ${tool.name} exited with code ${code}${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}` };
   // Deeper JSON would overflow the stack of whatever walks it next (the journal's hash, a trace).
   if (jsonTextTooDeep(stdout)) return { ok: false, message: `tool ${tool.name} printed JSON nested more than ${MAX_JSON_DEPTH} levels deep` };
