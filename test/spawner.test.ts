@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { AgentProcess } from '../src/run/agent-process.js';
 import { launch, spawnerPid, type Launched } from '../src/run/spawner.js';
-import { isAlive } from './helpers/process.js';
+import { isAlive, pidsWith } from './helpers/process.js';
 import { untilTrue } from './helpers/byo.js';
 
 // Agent processes are started by the spawner (run/spawner.ts, README.md "The spawner"), a process of its
@@ -130,6 +130,29 @@ setInterval(() => {}, 1000);`,
     await untilTrue(() => !isAlive(pids.spawner), 'the spawner to exit after the daemon', 20_000);
     // The agent lost its stdin's other end with the daemon: it ends as it would have without a spawner.
     await untilTrue(() => !isAlive(pids.agent), 'the agent to see its stdin end', 20_000);
+  });
+
+  it('exits when the daemon is killed in the middle of handing pipes over, and the processes it started end', async (t) => {
+    const cwd = tmp(t);
+    const marker = `agentd-spawner-test-${process.pid}-${Date.now()}`;
+    const script = path.join(cwd, 'daemon.mjs');
+    fs.writeFileSync(
+      script,
+      `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+for (let i = 0; i < 16; i++) void launch({ file: process.execPath, args: ['-e', ${JSON.stringify(UNTIL_EOF)}, ${JSON.stringify(marker)}], cwd: ${JSON.stringify(cwd)}, env: {} });
+process.send({ spawner: spawnerPid() });
+// A daemon frozen from here on (the requests and this message are written already): it never takes a pipe, so the
+// spawner's hand-over waits until the kill.
+for (;;);`,
+    );
+    const daemon = fork(script, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    t.after(() => daemon.kill('SIGKILL'));
+    const { spawner } = await new Promise<{ spawner: number }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+    // Killed once the first process exists: the spawner is then handing its pipes over, and waits for the daemon.
+    await untilTrue(() => pidsWith(marker).length > 0, 'the first process to start', 20_000);
+    daemon.kill('SIGKILL');
+    await untilTrue(() => !isAlive(spawner), 'the spawner to exit after the daemon', 20_000);
+    await untilTrue(() => pidsWith(marker).length === 0, 'every process it started to see its stdin end', 20_000);
   });
 
   it('hands over every pipe and exit of processes that write and exit at once, many started together', async (t) => {
