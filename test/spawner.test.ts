@@ -155,6 +155,23 @@ for (;;);`,
     await untilTrue(() => pidsWith(marker).length === 0, 'every process it started to see its stdin end', 20_000);
   });
 
+  it('exits when the daemon is killed right after forking it, before it ran', async (t) => {
+    const cwd = tmp(t);
+    const marker = `agentd-spawner-early-${process.pid}-${Date.now()}`;
+    const script = path.join(cwd, 'daemon.mjs');
+    fs.writeFileSync(
+      script,
+      `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+for (let i = 0; i < 4; i++) void launch({ file: process.execPath, args: ['-e', ${JSON.stringify(UNTIL_EOF)}, ${JSON.stringify(marker)}], cwd: ${JSON.stringify(cwd)}, env: {} });
+process.send({ spawner: spawnerPid() }, () => process.kill(process.pid, 'SIGKILL')); // gone before the spawner has loaded`,
+    );
+    const daemon = fork(script, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    t.after(() => daemon.kill('SIGKILL'));
+    const { spawner } = await new Promise<{ spawner: number }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+    await untilTrue(() => !isAlive(spawner), 'the spawner to exit after the daemon', 20_000);
+    await untilTrue(() => pidsWith(marker).length === 0, 'every process it started to see its stdin end', 20_000);
+  });
+
   it('hands over every pipe and exit of processes that write and exit at once, many started together', async (t) => {
     const cwd = tmp(t);
     const all = Array.from({ length: 16 }, (_, i) => i + 1);

@@ -16,8 +16,9 @@ import type { SpawnReply, SpawnRequest } from './spawner.js';
 
 process.on('disconnect', () => process.exit(0));
 // Node holds back 'disconnect' until the handles queued for the daemon are sent, and a daemon killed in the middle
-// of a hand-over never takes them: so its going is also seen as this process's parent changing.
-const daemonPid = process.ppid;
+// of a hand-over never takes them: so its going is also seen as this process's parent changing. The daemon's pid
+// comes as the argument, not from process.ppid here: a daemon killed right after the fork is gone before this runs.
+const daemonPid = Number(process.argv[2]);
 setInterval(() => process.ppid !== daemonPid && process.exit(0), 500).unref();
 
 process.on('message', (request: SpawnRequest) => {

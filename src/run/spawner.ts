@@ -138,7 +138,7 @@ class Spawner {
       // No environment: the spawner holds none of the daemon's variables (keys among them); each agent's comes with
       // its request. A session of its own: a terminal's Ctrl-C or hang-up reaches the daemon, which decides; the
       // spawner goes when the daemon does.
-      const child = fork(SPAWNER_SCRIPT, [], { env: {}, execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json', detached: true });
+      const child = fork(SPAWNER_SCRIPT, [String(process.pid)], { env: {}, execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], serialization: 'json', detached: true });
       child.on('message', (reply: SpawnReply, handle?: Socket) => this.settle(reply.id, reply, handle));
       child.once('exit', () => this.gone(child));
       child.once('error', () => this.gone(child));
