@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { fork } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,6 +45,20 @@ function tmp(t: { after(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentd-spawner-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** A stand-in daemon: `source`, an ES module, run in a forked process with an IPC channel; killed when the test ends. */
+function standInDaemon(t: { after(fn: () => void): void }, cwd: string, source: string, options: { env?: NodeJS.ProcessEnv; detached?: boolean } = {}): ChildProcess {
+  const script = path.join(cwd, 'daemon.mjs');
+  fs.writeFileSync(script, source);
+  const daemon = fork(script, [], { ...options, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  t.after(() => daemon.kill('SIGKILL'));
+  return daemon;
+}
+
+/** The next message `child` sends. */
+function nextMessage<T>(child: ChildProcess): Promise<T> {
+  return new Promise((resolve) => child.once('message', (m) => resolve(m as T)));
 }
 
 /** The process group of a live process (/proc/<pid>/stat, field 5). */
@@ -106,17 +120,11 @@ describe('the spawner', () => {
   it('holds no environment of its own, and exits when the daemon is killed', async (t) => {
     const cwd = tmp(t);
     // A stand-in daemon: it starts a long-running process through the spawner, says the pids, and waits to be killed.
-    const script = path.join(cwd, 'daemon.mjs');
-    fs.writeFileSync(
-      script,
-      `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+    const daemon = standInDaemon(t, cwd, `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
 const l = await launch({ file: process.execPath, args: ['-e', ${JSON.stringify(UNTIL_EOF)}], cwd: ${JSON.stringify(cwd)}, env: {} });
 process.send({ spawner: spawnerPid(), agent: l.pid });
-setInterval(() => {}, 1000);`,
-    );
-    const daemon = fork(script, [], { env: { ...process.env, SECRET_OF_THE_DAEMON: 'sk-should-not-travel' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    t.after(() => daemon.kill('SIGKILL'));
-    const pids = await new Promise<{ spawner: number; agent: number }>((resolve) => daemon.once('message', (m) => resolve(m as { spawner: number; agent: number })));
+setInterval(() => {}, 1000);`, { env: { ...process.env, SECRET_OF_THE_DAEMON: 'sk-should-not-travel' } });
+    const pids = await nextMessage<{ spawner: number; agent: number }>(daemon);
     t.after(() => {
       try {
         process.kill(-pids.agent, 'SIGKILL');
@@ -135,19 +143,13 @@ setInterval(() => {}, 1000);`,
   it('exits when the daemon is killed in the middle of handing pipes over, and the processes it started end', async (t) => {
     const cwd = tmp(t);
     const marker = `agentd-spawner-test-${process.pid}-${Date.now()}`;
-    const script = path.join(cwd, 'daemon.mjs');
-    fs.writeFileSync(
-      script,
-      `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+    const daemon = standInDaemon(t, cwd, `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
 for (let i = 0; i < 16; i++) void launch({ file: process.execPath, args: ['-e', ${JSON.stringify(UNTIL_EOF)}, ${JSON.stringify(marker)}], cwd: ${JSON.stringify(cwd)}, env: {} });
 process.send({ spawner: spawnerPid() });
 // A daemon frozen from here on (the requests and this message are written already): it never takes a pipe, so the
 // spawner's hand-over waits until the kill.
-for (;;);`,
-    );
-    const daemon = fork(script, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    t.after(() => daemon.kill('SIGKILL'));
-    const { spawner } = await new Promise<{ spawner: number }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+for (;;);`);
+    const { spawner } = await nextMessage<{ spawner: number }>(daemon);
     // Killed once the first process exists: the spawner is then handing its pipes over, and waits for the daemon.
     await untilTrue(() => pidsWith(marker).length > 0, 'the first process to start', 20_000);
     daemon.kill('SIGKILL');
@@ -158,16 +160,10 @@ for (;;);`,
   it('exits when the daemon is killed right after forking it, before it ran', async (t) => {
     const cwd = tmp(t);
     const marker = `agentd-spawner-early-${process.pid}-${Date.now()}`;
-    const script = path.join(cwd, 'daemon.mjs');
-    fs.writeFileSync(
-      script,
-      `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+    const daemon = standInDaemon(t, cwd, `import { launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
 for (let i = 0; i < 4; i++) void launch({ file: process.execPath, args: ['-e', ${JSON.stringify(UNTIL_EOF)}, ${JSON.stringify(marker)}], cwd: ${JSON.stringify(cwd)}, env: {} });
-process.send({ spawner: spawnerPid() }, () => process.kill(process.pid, 'SIGKILL')); // gone before the spawner has loaded`,
-    );
-    const daemon = fork(script, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    t.after(() => daemon.kill('SIGKILL'));
-    const { spawner } = await new Promise<{ spawner: number }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+process.send({ spawner: spawnerPid() }, () => process.kill(process.pid, 'SIGKILL')); // gone before the spawner has loaded`);
+    const { spawner } = await nextMessage<{ spawner: number }>(daemon);
     await untilTrue(() => !isAlive(spawner), 'the spawner to exit after the daemon', 20_000);
     await untilTrue(() => pidsWith(marker).length === 0, 'every process it started to see its stdin end', 20_000);
   });
@@ -194,32 +190,23 @@ process.send({ spawner: spawnerPid() }, () => process.kill(process.pid, 'SIGKILL
 
   it("is out of a terminal's reach: a Ctrl-C to the daemon's process group leaves it running", async (t) => {
     const cwd = tmp(t);
-    const script = path.join(cwd, 'daemon.mjs');
-    fs.writeFileSync(
-      script,
-      `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+    const daemon = standInDaemon(t, cwd, `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
 process.on('SIGINT', () => undefined); // the daemon decides what a Ctrl-C does
 const parentOf = async () => { const l = await launch({ file: process.execPath, args: ['-e', 'console.log(process.ppid)'], cwd: ${JSON.stringify(cwd)}, env: {} }); let out = ''; l.stdout.setEncoding('utf8').on('data', (c) => (out += c)); await l.exit; await closed(l.stdout); return Number(out.trim()); };
 const first = await parentOf();
 process.send({ first, spawner: spawnerPid() });
-process.on('message', async () => process.send({ second: await parentOf() }));`,
-    );
-    const daemon = fork(script, [], { detached: true, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    t.after(() => daemon.kill('SIGKILL'));
-    const said = await new Promise<{ first: number; spawner: number }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+process.on('message', async () => process.send({ second: await parentOf() }));`, { detached: true });
+    const said = await nextMessage<{ first: number; spawner: number }>(daemon);
     assert.equal(said.first, said.spawner);
     process.kill(-daemon.pid!, 'SIGINT'); // what a terminal sends its foreground group
-    const again = new Promise<{ second: number }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+    const again = nextMessage<{ second: number }>(daemon);
     daemon.send('again');
     assert.equal((await again).second, said.spawner, 'the same spawner started the next process');
   });
 
   it('never answering (it could not start), it is given up: the processes are started by the daemon itself', async (t) => {
     const cwd = tmp(t);
-    const script = path.join(cwd, 'daemon.mjs');
-    fs.writeFileSync(
-      script,
-      `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+    const daemon = standInDaemon(t, cwd, `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
 const parentOf = async (l) => { let out = ''; l.stdout.setEncoding('utf8').on('data', (c) => (out += c)); await l.exit; await closed(l.stdout); return Number(out.trim()); };
 const spec = { file: process.execPath, args: ['-e', 'console.log(process.ppid)'], cwd: ${JSON.stringify(cwd)}, env: {} };
 const pending = launch(spec);
@@ -227,28 +214,19 @@ process.kill(spawnerPid(), 'SIGKILL'); // before it could answer anything
 const first = await parentOf(await pending);
 const second = await parentOf(await launch(spec));
 // Exits once the message is written: without a 'message' listener the channel would not keep this process alive.
-process.send({ first, second, self: process.pid, spawner: spawnerPid() }, () => process.exit(0));`,
-    );
-    const daemon = fork(script, [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    t.after(() => daemon.kill('SIGKILL'));
-    const said = await new Promise<{ first: number; second: number; self: number; spawner: number | null }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+process.send({ first, second, self: process.pid, spawner: spawnerPid() }, () => process.exit(0));`);
+    const said = await nextMessage<{ first: number; second: number; self: number; spawner: number | null }>(daemon);
     assert.deepEqual(said, { first: said.self, second: said.self, self: said.self, spawner: null });
   });
 
   it('with AGENTD_SPAWNER=off, the daemon starts the process itself', async (t) => {
     const cwd = tmp(t);
-    const script = path.join(cwd, 'daemon.mjs');
-    fs.writeFileSync(
-      script,
-      `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
+    const daemon = standInDaemon(t, cwd, `import { closed, launch, spawnerPid } from ${JSON.stringify(SPAWNER_MODULE)};
 const l = await launch({ file: process.execPath, args: ['-e', 'console.log(process.ppid)'], cwd: ${JSON.stringify(cwd)}, env: {} });
 let out = ''; l.stdout.setEncoding('utf8').on('data', (c) => (out += c));
 await l.exit; await closed(l.stdout);
-process.send({ parent: Number(out.trim()), self: process.pid, spawner: spawnerPid() }, () => process.exit(0));`,
-    );
-    const daemon = fork(script, [], { env: { ...process.env, AGENTD_SPAWNER: 'off' }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    t.after(() => daemon.kill('SIGKILL'));
-    const said = await new Promise<{ parent: number; self: number; spawner: number | null }>((resolve) => daemon.once('message', (m) => resolve(m as never)));
+process.send({ parent: Number(out.trim()), self: process.pid, spawner: spawnerPid() }, () => process.exit(0));`, { env: { ...process.env, AGENTD_SPAWNER: 'off' } });
+    const said = await nextMessage<{ parent: number; self: number; spawner: number | null }>(daemon);
     assert.deepEqual(said, { parent: said.self, self: said.self, spawner: null });
   });
 });

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { SpawnReply, SpawnRequest } from './spawner.js';
+import { spawnPiped, type SpawnReply, type SpawnRequest } from './spawner.js';
 
 /**
  * The spawner: a small process the daemon forks once, which starts agent
@@ -27,14 +26,7 @@ process.on('message', (request: SpawnRequest) => {
   };
   let child;
   try {
-    child = spawn(request.file, request.args, {
-      cwd: request.cwd,
-      env: request.env,
-      ...(request.uid !== undefined ? { uid: request.uid } : {}),
-      ...(request.gid !== undefined ? { gid: request.gid } : {}),
-      detached: true, // its own process group, so a kill reaches everything it started
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    child = spawnPiped(request);
   } catch (err) {
     reply({ kind: 'failed', id: request.id, message: (err as Error).message, code: (err as NodeJS.ErrnoException).code ?? null });
     return;

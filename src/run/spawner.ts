@@ -69,17 +69,22 @@ export function launch(spec: LaunchSpec): Promise<Launched> {
   return spawner.launch(spec);
 }
 
+/** node's spawn of `spec` with its three pipes: what the spawner runs for each request, and launchHere without it. */
+export function spawnPiped(spec: LaunchSpec): ChildProcess {
+  return spawn(spec.file, spec.args, {
+    cwd: spec.cwd,
+    env: spec.env,
+    ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
+    ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
+    detached: true, // its own process group, so a kill reaches everything it started
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
 /** node's spawn, on this process: what the spawner does, without it. */
 function launchHere(spec: LaunchSpec): Promise<Launched> {
   return new Promise((resolve, reject) => {
-    const child = spawn(spec.file, spec.args, {
-      cwd: spec.cwd,
-      env: spec.env,
-      ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
-      ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
-      detached: true, // its own process group, so a kill reaches everything it started
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawnPiped(spec);
     child.once('error', reject);
     if (child.pid === undefined) return;
     const exit = new Promise<ExitInfo>((done) => child.once('exit', (code, signal) => done({ code, signal })));
