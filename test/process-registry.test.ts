@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { HomePaths } from '../src/store/paths.js';
 import { hostId } from '../src/store/host.js';
-import { killOrphanGroups, liveRecords, openClaimRegistry, orphanAction, readLiveGroups, registerGroup, unregisterGroup, type GroupRecord } from '../src/store/process-registry.js';
+import { liveRecords, openClaimRegistry, orphanAction, readLiveGroups, registerGroup, unregisterGroup, type GroupRecord } from '../src/store/process-registry.js';
 import { isAlive } from './helpers/process.js';
 
 describe('orphanAction', () => {
@@ -52,7 +52,7 @@ describe('the process registry file (state/<agent>/pids.jsonl)', () => {
       const dead = 2 ** 22 + 12345;
       await fs.writeFile(file, (await fs.readFile(file, 'utf8')).replaceAll(`"daemon_pid":${process.pid}`, `"daemon_pid":${dead}`));
       const exited = new Promise((resolve) => victim.on('exit', resolve));
-      await killOrphanGroups(paths, 'a', quiet);
+      await (await openClaimRegistry(paths, 'a', quiet)).close();
       await exited;
       assert.equal(isAlive(bystander.pid!), true, 'a group recorded gone is left alone');
       assert.equal(await fs.readFile(file, 'utf8'), '', 'every record dealt with');
@@ -74,7 +74,7 @@ describe('the process registry file (state/<agent>/pids.jsonl)', () => {
       // As the former daemon wrote it: writeJsonAtomic, indented over several lines.
       await fs.writeFile(path.join(paths.pidsDir('legacy'), `${victim.pid}.json`), JSON.stringify(record, null, 2) + '\n');
       const exited = new Promise((resolve) => victim.on('exit', resolve));
-      await killOrphanGroups(paths, 'legacy', quiet);
+      await (await openClaimRegistry(paths, 'legacy', quiet)).close();
       await exited;
       assert.deepEqual(await fs.readdir(paths.pidsDir('legacy')), []);
     } finally {

@@ -124,11 +124,6 @@ export async function readLiveGroups(paths: HomePaths, agent: string): Promise<G
 /** Agents whose former per-group files this process has looked at. */
 const legacyChecked = new Set<string>();
 
-/** Kill the groups a dead daemon on this host left behind for `agent`, and forget the dead ones. The caller holds the agent lock. */
-export async function killOrphanGroups(paths: HomePaths, agent: string, log: Logger): Promise<void> {
-  await (await openClaimRegistry(paths, agent, log)).close();
-}
-
 /** The registry file of one claim: its records go through one handle until `close`. */
 export interface ClaimRegistry {
   /** The claim is over: later records open the file by name. Never throws. */
@@ -136,10 +131,12 @@ export interface ClaimRegistry {
 }
 
 /**
- * killOrphanGroups for a claim that goes on to run: the file is read, emptied
- * (ftruncate) and appended to through one handle, opened once per claim
- * instead of once for the read, once for the truncation and once per record.
- * The caller holds the agent lock until it has closed what this returns.
+ * Kill the groups a dead daemon on this host left behind for `agent`, forget
+ * the dead ones, and keep the file open for the claim's own records: it is
+ * read, emptied (ftruncate) and appended to through one handle, opened once
+ * per claim instead of once for the read, once for the truncation and once
+ * per record. The caller holds the agent lock until it has closed what this
+ * returns.
  */
 export async function openClaimRegistry(paths: HomePaths, agent: string, log: Logger): Promise<ClaimRegistry> {
   const key = paths.stateDir(agent);
