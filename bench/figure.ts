@@ -36,9 +36,10 @@ export interface Sizes {
   p3DurableWrites: number;
   /** P3: tasks of the strace counting pass (same tasks per agent as the timed pass). */
   p3CountTasks: number;
-  /** P4: idle agents, small and large. */
+  /** P4: idle agents, small and large; starts of each (a fresh home each), the figure their median. */
   p4Small: number;
   p4Large: number;
+  p4Starts: number;
   /** P5: runs in flight when the daemon is killed, and lock_stale (quick: the 2 s minimum, to keep CI short). */
   p5Runs: number;
   p5LockStaleMs: number;
@@ -61,6 +62,7 @@ export const FULL: Sizes = {
   p3CountTasks: 100,
   p4Small: 1000,
   p4Large: 10_000,
+  p4Starts: 3,
   p5Runs: 100,
   p5LockStaleMs: 10_000,
   p7Deep: 10_000,
@@ -81,6 +83,7 @@ export const QUICK: Sizes = {
   p3CountTasks: 10,
   p4Small: 50,
   p4Large: 200,
+  p4Starts: 1,
   p5Runs: 10,
   p5LockStaleMs: 2_000,
   p7Deep: 300,
