@@ -1,5 +1,5 @@
 import { verdict, type FigureResult, type Row, type Sizes } from './figure.js';
-import { BenchHome, DaemonChild, agentNames, bareNode, fmt, median, procStatusKb } from './support.js';
+import { BenchHome, DaemonChild, agentNames, bareNode, cpuMs, fmt, median, pageFaults, procStatusKb } from './support.js';
 
 /**
  * P4 — start time and resident memory with many idle agents (agent folders
@@ -58,7 +58,7 @@ export async function startAndMemory(sizes: Sizes): Promise<FigureResult> {
     details.push(`    ${label}, ${samples.length === 1 ? 'one start' : `${samples.length} starts (each figure is their median)`}:`);
     for (const s of samples) {
       details.push(
-        `      'daemon started' ${fmt(s.startMs, 0)} ms after spawn, VmRSS ${fmt(s.rssMb, 1)} MB then; ` +
+        `      'daemon started' ${fmt(s.startMs, 0)} ms after spawn (CPU of all its threads by then ${fmt(s.cpuAtStartMs, 0)} ms, ${s.majorFaults} major page faults), VmRSS ${fmt(s.rssMb, 1)} MB then; ` +
           `quiet ${s.quiet ? `after ${fmt(s.quietAfterMs / 1000, 1)} s` : 'never (60 s)'}: VmRSS ${fmt(s.settledRssMb, 1)} MB, VmHWM ${fmt(s.hwmMb, 1)} MB.`,
       );
     }
@@ -73,12 +73,24 @@ interface Measured {
   quietAfterMs: number;
   settledRssMb: number;
   hwmMb: number;
+  /** The daemon's CPU time (user + system) and major page faults when 'daemon started' came. */
+  cpuAtStartMs: number;
+  majorFaults: number;
 }
 
 /** Each number the median of the samples' (so one figure may come from another start than the next). */
 function medianOf(samples: Measured[]): Measured {
-  const of = (k: 'startMs' | 'rssMb' | 'quietAfterMs' | 'settledRssMb' | 'hwmMb') => median(samples.map((s) => s[k]));
-  return { startMs: of('startMs'), rssMb: of('rssMb'), quiet: samples.every((s) => s.quiet), quietAfterMs: of('quietAfterMs'), settledRssMb: of('settledRssMb'), hwmMb: of('hwmMb') };
+  const of = (k: Exclude<keyof Measured, 'quiet'>) => median(samples.map((s) => s[k]));
+  return {
+    startMs: of('startMs'),
+    rssMb: of('rssMb'),
+    quiet: samples.every((s) => s.quiet),
+    quietAfterMs: of('quietAfterMs'),
+    settledRssMb: of('settledRssMb'),
+    hwmMb: of('hwmMb'),
+    cpuAtStartMs: of('cpuAtStartMs'),
+    majorFaults: of('majorFaults'),
+  };
 }
 
 async function measure(count: number): Promise<Measured> {
@@ -91,11 +103,14 @@ async function measure(count: number): Promise<Measured> {
     daemon = new DaemonChild(home, nodeArgs ? { nodeArgs } : {});
     const started = await daemon.started(300_000);
     const rssMb = daemon.rssMb();
+    // Where a slow start went: CPU (its own) or waiting (the disk: major faults, reads).
+    const cpuAtStartMs = cpuMs(daemon.pid).self;
+    const majorFaults = pageFaults(daemon.pid).major;
     const quiet = await daemon.settled(1000, 60_000);
     const quietAfterMs = Date.now() - started.time;
     const settledRssMb = daemon.rssMb();
     const hwmMb = procStatusKb(daemon.pid, 'VmHWM') / 1024;
-    return { startMs: started.time - daemon.spawnedAt, rssMb, quiet, quietAfterMs, settledRssMb, hwmMb };
+    return { startMs: started.time - daemon.spawnedAt, rssMb, quiet, quietAfterMs, settledRssMb, hwmMb, cpuAtStartMs, majorFaults };
   } finally {
     await daemon?.stop(60_000);
     await home.remove();

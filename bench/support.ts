@@ -404,6 +404,12 @@ export function cpuMs(pid: number | 'self'): { self: number; children: number } 
   return { self: ms(f[11]! + f[12]!), children: ms(f[13]! + f[14]! + live) };
 }
 
+/** Page faults of a process so far, from /proc/<pid>/stat: a major one waited for the disk. */
+export function pageFaults(pid: number): { minor: number; major: number } {
+  const f = statFields(pid);
+  return { minor: f[7] ?? 0, major: f[9] ?? 0 };
+}
+
 function statFields(pid: number | 'self'): number[] {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
