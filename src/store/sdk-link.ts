@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../config/installation.js';
+import type { Logger } from 'pino';
 import type { HomePaths } from './paths.js';
 
 /**
@@ -40,4 +41,16 @@ export async function linkSdk(modulesDir: string, target: string = PACKAGE_ROOT)
 /** The home's link (daemon start, `agentd init`, `agentd run`, `agentd eval`). */
 export function ensureHomeSdkLink(paths: HomePaths): Promise<SdkLinkResult> {
   return linkSdk(path.dirname(paths.sdkLink()));
+}
+
+/**
+ * Before a process agent's run: `npm install` of anything in the home prunes
+ * the link (npm removes what the home's package.json does not list), which
+ * would leave every Node agent of a running daemon failing on its import.
+ * One lstat when the link is there.
+ */
+export async function relinkSdkBeforeRun(paths: HomePaths, log: Logger): Promise<void> {
+  const linked = await ensureHomeSdkLink(paths);
+  if (linked.kind === 'linked') log.warn({ link: paths.sdkLink() }, 'linked the SDK into the home again');
+  else if (linked.kind === 'failed') log.warn({ problem: linked.problem, link: paths.sdkLink() }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
 }
