@@ -52,5 +52,11 @@ export function ensureHomeSdkLink(paths: HomePaths): Promise<SdkLinkResult> {
 export async function relinkSdkBeforeRun(paths: HomePaths, log: Logger): Promise<void> {
   const linked = await ensureHomeSdkLink(paths);
   if (linked.kind === 'linked') log.warn({ link: paths.sdkLink() }, 'linked the SDK into the home again');
-  else if (linked.kind === 'failed') log.warn({ problem: linked.problem, link: paths.sdkLink() }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
+  else if (linked.kind === 'failed' && !relinkFailureLogged.has(paths.root)) {
+    // Once per home: a home where the link cannot be made (node_modules not writable) would say it at every run.
+    relinkFailureLogged.add(paths.root);
+    log.warn({ problem: linked.problem, link: paths.sdkLink() }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
+  }
 }
+
+const relinkFailureLogged = new Set<string>();
