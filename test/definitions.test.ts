@@ -73,6 +73,41 @@ describe('agent definitions in a running daemon', () => {
       });
     }));
 
+  it('a definition caught mid-save (written empty, then filled) is read again once it settles and never reported', () =>
+    inHome(FAST_CONFIG, async (home) => {
+      await home.scriptedAgent('other');
+      await withDaemon(home, async (daemon) => {
+        await daemon.started();
+        // `cat > agents/late/agent.yaml <<EOF ...` as the README's walkthrough does: the file exists, empty, first.
+        await home.write('agents/late/agent.yaml', '');
+        await daemon.waitForLog((l) => l.msg === 'agent definition not loadable yet; read again once it settles' && l.agent === 'late', 'the empty definition to be put off');
+        await home.write('agents/late/agent.yaml', scriptedYaml('1'));
+        await home.inbox('late', 'l1', resultTask('late ran'));
+        const ended = await daemon.runEnded('late');
+        assert.equal(ended.outcome, 'done');
+        assert.equal(
+          daemon.logs.find((l) => l.msg === 'agent definition rejected' && l.agent === 'late'),
+          undefined,
+          'a file caught mid-save is not a mistake to report',
+        );
+        assert.equal(await readJsonOrNull(home.path('outbox', 'late', 'outbox.json')), null, 'no config_error item');
+      });
+    }));
+
+  it('a definition that is still broken once it settles is reported', () =>
+    inHome(FAST_CONFIG, async (home) => {
+      await home.scriptedAgent('other');
+      await withDaemon(home, async (daemon) => {
+        await daemon.started();
+        await home.write('agents/late/agent.yaml', BAD_DEFINITION);
+        const rejected = await daemon.waitForLog((l) => l.msg === 'agent definition rejected' && l.agent === 'late', 'the bad definition to be rejected once it settled');
+        assert.ok(String(rejected.problem).includes('colour is not a known key'), String(rejected.problem));
+        const outbox = outboxOf(home, 'late');
+        const { items } = await untilInFolder(outbox.dir, outbox.read, (o) => o.items.length > 0, 'a config_error item');
+        assert.equal(items[0]?.kind, 'config_error');
+      });
+    }));
+
   it('breaking a good definition keeps the last good one in use and reports config_error', () =>
     inHome(FAST_CONFIG, async (home) => {
       await home.write('agents/steady/agent.yaml', scriptedYaml('1'));

@@ -112,7 +112,7 @@ export class AgentRegistry {
   }
 
   /** (Re)load each of `names`, LOAD_CONCURRENCY at a time; whether each has a good definition afterwards. */
-  async loadEach(names: readonly string[], options: { sync?: boolean } = {}): Promise<boolean[]> {
+  async loadEach(names: readonly string[], options: { sync?: boolean; live?: boolean } = {}): Promise<boolean[]> {
     const ok = new Array<boolean>(names.length).fill(false);
     let next = 0;
     const worker = async () => {
@@ -136,8 +136,14 @@ export class AgentRegistry {
     return read;
   }
 
-  /** (Re)load one agent. True when a good definition is in place afterwards. */
-  async load(agent: string, options: { sync?: boolean } = {}): Promise<boolean> {
+  /**
+   * (Re)load one agent. True when a good definition is in place afterwards.
+   * `live`: told by the watcher that the file changed. A definition that
+   * then fails within a second of its change is read again once it settles
+   * (rereadIfFresh) and only reported if it fails then: a file caught
+   * mid-save (`cat > agent.yaml`, an editor's truncate) is not a mistake.
+   */
+  async load(agent: string, options: { sync?: boolean; live?: boolean } = {}): Promise<boolean> {
     try {
       const readAtLoad = this.readAtLoad;
       const onRead = readAtLoad ? (found: DefinitionFile | null) => readAtLoad.set(agent, found && definitionIdentity(this.paths.relative(found.file), found.mtimeMs, found.bytes.length)) : undefined;
@@ -160,7 +166,10 @@ export class AgentRegistry {
     } catch (err) {
       const message = errorMessage(err);
       const kept = this.definitions.has(agent);
-      await this.rereadIfFresh(agent);
+      if ((await this.rereadIfFresh(agent)) && options.live) {
+        this.log.info({ agent, problem: message, kept_previous: kept }, 'agent definition not loadable yet; read again once it settles');
+        return kept;
+      }
       const category = err instanceof ConfigError && err.category === 'auth' ? 'auth' : null;
       this.log.error({ agent, problem: message, kept_previous: kept, ...(category ? { category } : {}) }, 'agent definition rejected');
       if (err instanceof ConfigError) await this.reportConfigError(agent, message, kept, category);
@@ -173,12 +182,13 @@ export class AgentRegistry {
    * second write's event may be folded into the first: a definition that fails
    * within a second of its last change is read once more after that second.
    */
-  private async rereadIfFresh(agent: string): Promise<void> {
+  private async rereadIfFresh(agent: string): Promise<boolean> {
+    if (this.rereads.has(agent)) return true; // a re-read is already due
     const found = await findDefinitionFile(this.paths, agent).catch(() => null);
-    if (!found || this.rereads.has(agent)) return;
+    if (!found) return false;
     const { mtimeMs } = await fs.stat(found.file).catch(() => ({ mtimeMs: 0 }));
-    const waitMs = mtimeMs + DEFINITION_QUIET_MS - this.now().getTime();
-    if (waitMs <= 0) return;
+    const waitMs = Math.min(DEFINITION_QUIET_MS, mtimeMs + DEFINITION_QUIET_MS - this.now().getTime()); // a clock behind the file's waits no longer
+    if (waitMs <= 0) return false;
     const timer = setTimeout(() => {
       this.rereads.delete(agent);
       this.load(agent)
@@ -187,6 +197,7 @@ export class AgentRegistry {
     }, waitMs + 50);
     timer.unref();
     this.rereads.set(agent, timer);
+    return true;
   }
 
   private async reportConfigError(agent: string, message: string, kept: boolean, category: 'auth' | null): Promise<void> {

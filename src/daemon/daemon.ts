@@ -222,7 +222,7 @@ export class Daemon {
       const listed = await this.registry.scanNames();
       const again = agentsToLoadAgain(listed, readAtLoad, await definitionsNow(this.paths, listed), loadStartedAt);
       for (const agent of again) this.inboxIndex.forget(agent);
-      const ok = await this.registry.loadEach(again);
+      const ok = await this.registry.loadEach(again, { live: true }); // changed since the load, as a watcher event tells
       again.forEach((agent, i) => ok[i] && this.scheduler.poke(agent));
       if (again.length > 0) await this.syncSchedules();
       loadedAgain = again.length;
@@ -353,7 +353,7 @@ export class Daemon {
       case 'definition':
       case 'agent_folder':
         this.inboxIndex.forget(event.agent); // the folder itself came or went: list the inbox again
-        void this.registry.load(event.agent).then((ok) => {
+        void this.registry.load(event.agent, { live: true }).then((ok) => {
           if (ok) this.scheduler.poke(event.agent);
           return this.syncSchedules();
         });
