@@ -29,11 +29,11 @@ describe('the audit trail', () => {
     const big = 'x'.repeat(3000); // three such lines are past the short window the head is looked for in first
     const at = (i: number) => new Date(Date.UTC(2026, 10, 24, 0, 0, i));
     for (let i = 0; i < 3; i++) await appendAudit(paths, { event: 'claim', agent: 'a', task_id: `t${i}`, details: big }, at(i));
-    const kept = await fs.readFile(paths.auditHead(), 'utf8');
+    const kept = await fs.readFile(paths.auditHeadLog(), 'utf8');
     for (let i = 3; i < 9; i++) await appendAudit(paths, { event: 'claim', agent: 'a', task_id: `t${i}`, details: big }, at(i));
     const last = await readHead(paths);
     assert.equal(last.seq, 9);
-    await fs.writeFile(paths.auditHead(), kept); // as if every head update after line 3 had been cut off
+    await fs.writeFile(paths.auditHeadLog(), kept); // as if every head line after line 3's had been cut off
     assert.deepEqual(await readHead(paths), last, 'the six lines after the head are followed from it');
     await appendAudit(paths, { event: 'claim', agent: 'a', task_id: 't9' }, at(9));
     assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 10 });
@@ -120,11 +120,10 @@ describe('the audit trail', () => {
 
   it('a crash between the append and the head write does not fork the chain', async () => {
     await fill();
-    const head = JSON.parse(await fs.readFile(home.path('state/audit.head.json'), 'utf8')) as { seq: number };
-    const lines = (await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean);
-    const fourth = JSON.parse(lines[3]!) as { seq: number; hash: string };
-    await fs.writeFile(home.path('state/audit.head.json'), JSON.stringify({ seq: fourth.seq, hash: fourth.hash })); // the head one behind
-    assert.equal(head.seq, 5);
+    const headLines = (await fs.readFile(paths.auditHeadLog(), 'utf8')).split('\n').filter(Boolean);
+    assert.equal(headLines.length, 5, 'one head line per audit line');
+    await fs.writeFile(paths.auditHeadLog(), headLines.slice(0, 4).join('\n') + '\n'); // the head one behind
+    assert.equal((JSON.parse(headLines[4]!) as { seq: number }).seq, 5);
     await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
     assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 6 });
   });
@@ -209,7 +208,7 @@ await appendAudit(new HomePaths(${JSON.stringify(home.root)}), { event: 'resolut
   it('two crashes in a row between the append and the head write do not fork the chain', async () => {
     const lines = await fill();
     const third = JSON.parse(lines[2]!) as { seq: number; hash: string };
-    await fs.writeFile(home.path('state/audit.head.json'), JSON.stringify({ seq: third.seq, hash: third.hash })); // the head two behind
+    await fs.writeFile(paths.auditHeadLog(), JSON.stringify({ seq: third.seq, hash: third.hash }) + '\n'); // the head two behind (two kills in a row)
     assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 5 }, 'lines past the head are appends whose head update was cut off');
     await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
     const after = (await fs.readFile(paths.audit(), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { seq: number });
@@ -219,10 +218,59 @@ await appendAudit(new HomePaths(${JSON.stringify(home.root)}), { event: 'resolut
 
   it('a head that matches no line of the chain is reported', async () => {
     await fill();
-    await fs.writeFile(home.path('state/audit.head.json'), JSON.stringify({ seq: 3, hash: 'f'.repeat(64) }));
+    await fs.appendFile(paths.auditHeadLog(), JSON.stringify({ seq: 3, hash: 'f'.repeat(64) }) + '\n');
     const result = await verifyAudit(paths);
     assert.equal(result.ok, false);
     assert.match(result.ok ? '' : result.problem, /does not match line 3/);
+  });
+
+  it('a head line torn by a crash mid-write is skipped: the line before it is the head, and the chain goes on', async () => {
+    await fill();
+    await fs.appendFile(paths.auditHeadLog(), '{"seq":6,"ha'); // a power cut in the middle of the next head line
+    assert.equal((await readHead(paths)).seq, 5);
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    assert.equal((await readHead(paths)).seq, 6);
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 6 });
+  });
+
+  it('a head log past 64 KB is replaced by its last line, and the chain goes on', async () => {
+    await fill();
+    const log = await fs.readFile(paths.auditHeadLog(), 'utf8');
+    const last = log.trim().split('\n').at(-1)!;
+    await fs.appendFile(paths.auditHeadLog(), `${last}\n`.repeat(Math.ceil((64 * 1024) / (last.length + 1)))); // as if after many appends
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    const after = (await fs.readFile(paths.auditHeadLog(), 'utf8')).split('\n').filter(Boolean);
+    assert.equal(after.length, 1);
+    assert.equal((JSON.parse(after[0]!) as { seq: number }).seq, 6);
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't6' }, new Date());
+    assert.equal((await fs.readFile(paths.auditHeadLog(), 'utf8')).split('\n').filter(Boolean).length, 2);
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 7 });
+  });
+
+  it('a home from before the head log: its head file is read, still finds a cut end, and gives way to the log at the next append', async () => {
+    const lines = await fill();
+    const fifth = JSON.parse(lines[4]!) as { seq: number; hash: string };
+    await fs.rm(paths.auditHeadLog());
+    await fs.writeFile(paths.auditHead(), JSON.stringify({ seq: fifth.seq, hash: fifth.hash }));
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 5 });
+    await fs.writeFile(paths.audit(), lines.slice(0, 4).join('\n') + '\n');
+    const cut = await verifyAudit(paths);
+    assert.equal(cut.ok, false, 'the last line removed: the old head file still says 5');
+    await fs.writeFile(paths.audit(), lines.join('\n') + '\n');
+    // A second copy of the module: a process that has not removed this home's head file yet.
+    const { appendAudit: fresh } = (await import(`../src/observe/audit.js?legacy=${Date.now()}`)) as typeof import('../src/observe/audit.js');
+    await fresh(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    await assert.rejects(fs.stat(paths.auditHead()), { code: 'ENOENT' }, 'the head file is gone once the log has the head');
+    assert.equal((await readHead(paths)).seq, 6);
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 6 });
+  });
+
+  it('a head log with no valid line is reported, naming it', async () => {
+    await fill();
+    await fs.writeFile(paths.auditHeadLog(), 'not a head\n');
+    const result = await verifyAudit(paths);
+    assert.equal(result.ok, false);
+    assert.match(result.ok ? '' : result.problem, /state\/audit\.head\.jsonl holds no valid head/);
   });
 
   it('verifyChain accepts an empty trail', () => {

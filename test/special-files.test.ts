@@ -52,7 +52,7 @@ describe('special files in the home', () => {
     }
   });
 
-  for (const name of ['audit.jsonl', 'audit.head.json']) {
+  for (const name of ['audit.jsonl', 'audit.head.json', 'audit.head.jsonl']) {
     it(`an agent folder named ${name} is refused as a config_error and the audit file stays a file`, async () => {
       await inHome(FAST_CONFIG, async (home) => {
         await home.scriptedAgent(name);

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from '../store/paths.js';
-import { appendThrough, ensureDir, openForAppend, readIfExists, writeJsonAtomic, type AppendedAt } from '../store/durable.js';
+import { appendLine, appendThrough, ensureDir, openForAppend, readIfExists, writeFileDurable, type AppendedAt } from '../store/durable.js';
 import { canonicalJson } from '../store/journal.js';
 import { inTurn } from '../store/process-turns.js';
 
@@ -11,7 +11,7 @@ import { inTurn } from '../store/process-turns.js';
  * state/audit.jsonl: a hash-chained record of every decision (claims,
  * escalations, resolutions, approvals, side-effecting tool calls, dead
  * letters). Each line carries the hash of the line before it, and
- * state/audit.head.json the hash of the last one, so a changed, removed or
+ * state/audit.head.jsonl the hash of the last one, so a changed, removed or
  * reordered line — even the last — is found by `agentd audit verify`.
  */
 
@@ -45,8 +45,34 @@ export interface Head {
   hash: string;
 }
 
-function headFile(paths: HomePaths): string {
-  return paths.auditHead();
+/**
+ * The head is appended, not replaced: after each audit line, one line with its
+ * seq and hash goes to state/audit.head.jsonl and is fdatasynced, and the last
+ * whole line there is the head. Replacing a head file (write-file-atomic's
+ * temp file, fsync, rename and the folder's fsync) took about eleven
+ * file-name calls and two syncs per audit line, two lines per task (README.md,
+ * Benchmark: P3); an append takes one open and one fdatasync. A crash can cut
+ * only the line being written, so the head is at most one line behind, which
+ * readHead follows as before. Once the log passes HEAD_LOG_COMPACT_BYTES it is
+ * replaced (write-file-atomic) by its last line. Every write to it is under
+ * the audit lock.
+ */
+const HEAD_LOG_COMPACT_BYTES = 64 * 1024;
+
+/** Homes whose head file from before the head log this process has removed (once per home). */
+const legacyHeadRemoved = new Set<string>();
+
+async function appendHeadLine(paths: HomePaths, head: Head): Promise<void> {
+  const log = paths.auditHeadLog();
+  const line = JSON.stringify({ seq: head.seq, hash: head.hash });
+  const at = await appendLine(log, line, { identify: true });
+  if (at && at.size > HEAD_LOG_COMPACT_BYTES) await writeFileDurable(log, line + '\n');
+  // A head file left from before the head log would be read again if the log were removed, and a
+  // stale head there would fork the chain; with the log written, it goes.
+  if (!legacyHeadRemoved.has(paths.root)) {
+    await fs.rm(paths.auditHead(), { force: true });
+    legacyHeadRemoved.add(paths.root);
+  }
 }
 
 /**
@@ -146,7 +172,7 @@ export async function appendAfter(paths: HomePaths, head: Head, entry: AuditEntr
   const handle = held ?? (await openForAppend(file));
   try {
     const at = await appendThrough(handle, JSON.stringify(line), { identify: true, whole: held !== null });
-    await writeJsonAtomic(headFile(paths), { seq: line.seq, hash: line.hash });
+    await appendHeadLine(paths, { seq: line.seq, hash: line.hash });
     lastAppended.set(file, { head: { seq: line.seq, hash: line.hash }, at: at!, handle, unchanged: false });
   } catch (err) {
     await handle.close().catch(() => undefined);
@@ -156,7 +182,7 @@ export async function appendAfter(paths: HomePaths, head: Head, entry: AuditEntr
 }
 
 /**
- * Where the next line chains on. state/audit.head.json is the authority: the
+ * Where the next line chains on. The head log's last line is the authority: the
  * file's own lines are trusted only as far as they chain on from the head —
  * lines written after it whose head update a crash cut off (a daemon killed
  * between the append and the head write, perhaps twice in a row). A file cut
@@ -191,13 +217,64 @@ export function chainHead(head: Head | null, tail: Chained[]): Head {
 }
 
 async function readHeadFile(paths: HomePaths): Promise<Head | null> {
-  const bytes = await readIfExists(headFile(paths));
-  if (!bytes) return null;
+  const read = await readHeadSource(paths);
+  return read.kind === 'head' ? read.head : null;
+}
+
+/** What the head comes from: the head log, else the head file of an older home, else nothing. */
+type HeadSource = { kind: 'head'; head: Head } | { kind: 'none' } | { kind: 'unreadable'; file: string };
+
+async function readHeadSource(paths: HomePaths): Promise<HeadSource> {
+  const log = await tailText(paths.auditHeadLog(), HEAD_TAIL_BYTES);
+  if (log !== null) {
+    const head = lastHead(log);
+    return head ? { kind: 'head', head } : log.trim() === '' ? { kind: 'none' } : { kind: 'unreadable', file: paths.auditHeadLog() };
+  }
+  const bytes = await readIfExists(paths.auditHead());
+  if (!bytes) return { kind: 'none' };
+  const head = asHead(bytes.toString('utf8'));
+  return head ? { kind: 'head', head } : { kind: 'unreadable', file: paths.auditHead() };
+}
+
+/** The window of the head log read for its last line. */
+const HEAD_TAIL_BYTES = 4 * 1024;
+
+/** Pure: the last whole head line of the head log's tail (a torn last line is skipped). */
+export function lastHead(text: string): Head | null {
+  const lines = text.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const head = asHead(lines[i]!);
+    if (head) return head;
+  }
+  return null;
+}
+
+function asHead(text: string): Head | null {
   try {
-    const head = JSON.parse(bytes.toString('utf8')) as Head;
-    return typeof head.seq === 'number' && typeof head.hash === 'string' ? head : null;
+    const value = JSON.parse(text) as Partial<Head> | null;
+    return value !== null && typeof value.seq === 'number' && typeof value.hash === 'string' ? { seq: value.seq, hash: value.hash } : null;
   } catch {
     return null;
+  }
+}
+
+/** The last `window` bytes of `file` as text; null when the file is missing. */
+async function tailText(file: string, window: number): Promise<string | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, window);
+    const buf = Buffer.alloc(length);
+    await handle.read(buf, 0, length, size - length);
+    return buf.toString('utf8');
+  } finally {
+    await handle.close();
   }
 }
 
@@ -259,7 +336,7 @@ export function verifyChain(text: string, head: Head | null): VerifyResult {
   // The head is written after each append, so lines past the head are appends whose head update a
   // crash cut off; a head past the end of the chain, or off it, means lines were removed or changed.
   if (head && head.seq > seq) return { ok: false, line: seq + 1, problem: `the chain ends at line ${seq} but the head says ${head.seq} (lines were removed at the end)` };
-  if (head && !headOnChain) return { ok: false, line: head.seq, problem: `the head (state/audit.head.json) does not match line ${head.seq} (the line or the head was changed)` };
+  if (head && !headOnChain) return { ok: false, line: head.seq, problem: `the head (state/audit.head.jsonl) does not match line ${head.seq} (the line or the head was changed)` };
   return { ok: true, lines: seq };
 }
 
@@ -274,14 +351,7 @@ export async function verifyAudit(paths: HomePaths): Promise<VerifyResult> {
 
 async function verifyUnlocked(paths: HomePaths): Promise<VerifyResult> {
   const text = (await fs.readFile(paths.audit(), 'utf8').catch(() => '')) ?? '';
-  const headBytes = await readIfExists(headFile(paths));
-  let head: Head | null = null;
-  if (headBytes) {
-    try {
-      head = JSON.parse(headBytes.toString('utf8')) as Head;
-    } catch {
-      return { ok: false, line: 0, problem: `${paths.relative(headFile(paths))} is not valid JSON` };
-    }
-  }
-  return verifyChain(text, head);
+  const source = await readHeadSource(paths);
+  if (source.kind === 'unreadable') return { ok: false, line: 0, problem: `${paths.relative(source.file)} holds no valid head (seq and hash)` };
+  return verifyChain(text, source.kind === 'head' ? source.head : null);
 }

@@ -21,7 +21,7 @@ export function assertName(name: string, what: 'agent name' | 'task id'): string
 
 /**
  * Names the daemon uses in state/ beside the agents' folders: dead-letter/,
- * cache/, daemon.json, audit.jsonl, audit.head.json, the lock folders
+ * cache/, daemon.json, audit.jsonl, audit.head.jsonl (audit.head.json in older homes), the lock folders
  * <agent>.lock and owner files <agent>.owner, and any file it may add there
  * (every name ending in .json or .jsonl), so an agent folder can never turn
  * one of those files into a folder.
@@ -200,7 +200,11 @@ export class HomePaths {
   cacheEntry(key: string): string {
     return path.join(this.cacheDir(), `${assertName(key, 'task id')}.json`);
   }
-  /** The last audit line's seq and hash, which the next line chains on (observe/audit.ts). */
+  /** The audit head log: one line per audit line, its seq and hash; the last is where the next line chains on (observe/audit.ts). */
+  auditHeadLog(): string {
+    return path.join(this.root, 'state', 'audit.head.jsonl');
+  }
+  /** The head as a replaced file, which homes written before the head log have; read only while no head log exists. */
   auditHead(): string {
     return path.join(this.root, 'state', 'audit.head.json');
   }
