@@ -81,6 +81,20 @@ describe('the spawner', () => {
     assert.deepEqual(out.all, ['echo:a', 'echo:b', `x:from-request ppid:${spawner}`], 'started by the spawner, not by this process');
   });
 
+  it('closes the stdin it handed over at the exit, as node does for its own children, even when a process the agent left holds the other end', async (t) => {
+    const cwd = tmp(t);
+    // The agent starts a process in a session of its own (out of its group's kill) that keeps its stdin, and exits.
+    const agent = `const c = require('child_process').spawn('/bin/sleep', ['600'], { detached: true, stdio: ['inherit', 'ignore', 'ignore'] }); c.unref(); console.log(c.pid);`;
+    const launched = await launch({ file: process.execPath, args: ['-e', agent], cwd, env: {} });
+    const out = lines(launched.stdout);
+    launched.stderr.resume();
+    await launched.exit;
+    await out.ended;
+    t.after(() => process.kill(Number(out.all[0]), 'SIGKILL'));
+    assert.ok(isAlive(Number(out.all[0])), 'the process it left runs on, holding the other end');
+    assert.equal(launched.stdin.destroyed, true, 'the daemon keeps no descriptor of a run that ended');
+  });
+
   it('refuses a command that is not there, and an agent process of it exits 127', async (t) => {
     const cwd = tmp(t);
     await assert.rejects(launch({ file: path.join(cwd, 'no-such-agent'), args: [], cwd, env: {} }), /ENOENT/);

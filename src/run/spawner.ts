@@ -190,7 +190,12 @@ class Spawner {
       abandon(entry);
       if (reply.kind === 'failed') entry.reject(new LaunchError(reply.message, reply.code ?? 'spawn_failed'));
       else entry.reject(new LaunchError(`process ${entry.pid} exited before all its pipes came`, 'no_pipe'));
-    } else if (reply.kind === 'exit') entry.exited({ code: reply.code, signal: reply.signal });
+    } else if (reply.kind === 'exit') {
+      // As node does at its own children's exit: a process the agent left (setsid, out of its group's kill) may hold
+      // the other end, and would keep this descriptor open in the daemon for as long as it runs.
+      entry.pipes.stdin!.destroy();
+      entry.exited({ code: reply.code, signal: reply.signal });
+    }
     else endWithPipes(entry); // a failure reported after the start: no exit status will come
     this.forget(id);
   }
@@ -246,7 +251,10 @@ function abandon(entry: Pending): void {
 /** A started process whose exit status cannot come: it has ended once its pipes are closed. */
 function endWithPipes(entry: Pending): void {
   const { stdout, stderr } = entry.pipes;
-  void Promise.all([closed(stdout!), closed(stderr!)]).then(() => entry.exited({ code: null, signal: null }));
+  void Promise.all([closed(stdout!), closed(stderr!)]).then(() => {
+    entry.pipes.stdin!.destroy(); // as at an exit the spawner reports
+    entry.exited({ code: null, signal: null });
+  });
 }
 
 /** Resolves when the stream is closed (at once if it already is). */
