@@ -51,9 +51,10 @@ export interface Head {
  * whole line there is the head. Replacing a head file (write-file-atomic's
  * temp file, fsync, rename and the folder's fsync) took about eleven
  * file-name calls and two syncs per audit line, two lines per task (README.md,
- * Benchmark: P3); an append takes one open and one fdatasync. A crash can cut
- * only the line being written, so the head is at most one line behind, which
- * readHead follows as before. Once the log passes HEAD_LOG_COMPACT_BYTES it is
+ * Benchmark: P3); an append takes one open and one fdatasync. A power cut can
+ * tear only the line being written, which readers skip: the head is then one
+ * line behind, as after a kill between an audit line and its head line, and
+ * readHead follows such lines as before. Once the log passes HEAD_LOG_COMPACT_BYTES it is
  * replaced (write-file-atomic) by its last line. Every write to it is under
  * the audit lock.
  */
@@ -225,10 +226,10 @@ async function readHeadFile(paths: HomePaths): Promise<Head | null> {
 type HeadSource = { kind: 'head'; head: Head } | { kind: 'none' } | { kind: 'unreadable'; file: string };
 
 async function readHeadSource(paths: HomePaths): Promise<HeadSource> {
-  const log = await tailText(paths.auditHeadLog(), HEAD_TAIL_BYTES);
+  const log = await readTail(paths.auditHeadLog(), HEAD_TAIL_BYTES);
   if (log !== null) {
-    const head = lastHead(log);
-    return head ? { kind: 'head', head } : log.trim() === '' ? { kind: 'none' } : { kind: 'unreadable', file: paths.auditHeadLog() };
+    const head = lastHead(log.text);
+    return head ? { kind: 'head', head } : log.text.trim() === '' ? { kind: 'none' } : { kind: 'unreadable', file: paths.auditHeadLog() };
   }
   const bytes = await readIfExists(paths.auditHead());
   if (!bytes) return { kind: 'none' };
@@ -258,8 +259,8 @@ function asHead(text: string): Head | null {
   }
 }
 
-/** The last `window` bytes of `file` as text; null when the file is missing. */
-async function tailText(file: string, window: number): Promise<string | null> {
+/** The last `window` bytes of `file` as text, and whether that is the whole file; null when it cannot be opened. */
+async function readTail(file: string, window: number): Promise<{ text: string; whole: boolean } | null> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, 'r');
@@ -272,7 +273,7 @@ async function tailText(file: string, window: number): Promise<string | null> {
     const length = Math.min(size, window);
     const buf = Buffer.alloc(length);
     await handle.read(buf, 0, length, size - length);
-    return buf.toString('utf8');
+    return { text: buf.toString('utf8'), whole: length === size };
   } finally {
     await handle.close();
   }
@@ -280,30 +281,18 @@ async function tailText(file: string, window: number): Promise<string | null> {
 
 /** The parseable lines of the file's last `window` bytes, oldest first; `whole` when that is the whole file. */
 async function tailLines(file: string, window: number): Promise<{ lines: AuditLine[]; whole: boolean }> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(file, 'r');
-  } catch {
-    return { lines: [], whole: true };
-  }
-  try {
-    const { size } = await handle.stat();
-    const length = Math.min(size, window);
-    const buf = Buffer.alloc(length);
-    await handle.read(buf, 0, length, size - length);
-    const lines: AuditLine[] = [];
-    for (const text of buf.toString('utf8').split('\n')) {
-      if (!text.trim()) continue;
-      try {
-        lines.push(JSON.parse(text) as AuditLine);
-      } catch {
-        // a torn tail, or the cut-off first line of the window
-      }
+  const tail = await readTail(file, window);
+  if (tail === null) return { lines: [], whole: true }; // no file yet
+  const lines: AuditLine[] = [];
+  for (const text of tail.text.split('\n')) {
+    if (!text.trim()) continue;
+    try {
+      lines.push(JSON.parse(text) as AuditLine);
+    } catch {
+      // a torn tail, or the cut-off first line of the window
     }
-    return { lines, whole: length === size };
-  } finally {
-    await handle.close();
   }
+  return { lines, whole: tail.whole };
 }
 
 export type VerifyResult = { ok: true; lines: number } | { ok: false; line: number; problem: string };

@@ -37,6 +37,7 @@ import type { RunEndpoint } from '../endpoint/server.js';
 import { spendSoFar } from './spend-floor.js';
 import { gateModels, type ModelGate } from './outage.js';
 import { dropParkedCopy, parkCurrent, settleParkedCopy, shouldPark, type ParkedCopy } from '../store/waiting.js';
+import { relinkSdkBeforeRun } from '../store/sdk-link.js';
 import { pickTask } from './pick-task.js';
 import { runRecords } from './run-records.js';
 
@@ -306,6 +307,7 @@ async function runTask(claim: Claim, trigger: RunTrigger, booted: Extract<Booted
   const startedAt = deps.clock.now();
   const dailyAlert = new RunDailyAlert(deps, agent, setup.dailyCostUsd);
   const handoff = await readHandoffFor(deps.paths, agent.name, task.id);
+  if (agent.command) await relinkSdkBeforeRun(deps.paths, setup.log); // an npm install in the home may have removed it
   const report = await hostRun({ ...hostInput(claim, setup, booted, handoff), trace, onSpend: (spent) => dailyAlert.spent(spent.dailyCostUsd) });
   const agentPid = claim.checkpoint.current.active_run?.pid;
   if (agentPid) await unregisterGroup(deps.paths, agent.name, agentPid); // the host killed the group when the run ended

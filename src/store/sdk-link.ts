@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../config/installation.js';
+import type { Logger } from 'pino';
 import type { HomePaths } from './paths.js';
 
 /**
@@ -41,3 +42,21 @@ export async function linkSdk(modulesDir: string, target: string = PACKAGE_ROOT)
 export function ensureHomeSdkLink(paths: HomePaths): Promise<SdkLinkResult> {
   return linkSdk(path.dirname(paths.sdkLink()));
 }
+
+/**
+ * Before a process agent's run: `npm install` of anything in the home prunes
+ * the link (npm removes what the home's package.json does not list), which
+ * would leave every Node agent of a running daemon failing on its import.
+ * One lstat when the link is there.
+ */
+export async function relinkSdkBeforeRun(paths: HomePaths, log: Logger): Promise<void> {
+  const linked = await ensureHomeSdkLink(paths);
+  if (linked.kind === 'linked') log.warn({ link: paths.sdkLink() }, 'linked the SDK into the home again');
+  else if (linked.kind === 'failed' && !relinkFailureLogged.has(paths.root)) {
+    // Once per home: a home where the link cannot be made (node_modules not writable) would say it at every run.
+    relinkFailureLogged.add(paths.root);
+    log.warn({ problem: linked.problem, link: paths.sdkLink() }, 'could not link the SDK into the home; agents importing agentd/sdk will fail');
+  }
+}
+
+const relinkFailureLogged = new Set<string>();
