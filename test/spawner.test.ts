@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +79,20 @@ describe('the spawner', () => {
     const spawner = spawnerPid();
     assert.ok(spawner !== null && spawner !== process.pid);
     assert.deepEqual(out.all, ['echo:a', 'echo:b', `x:from-request ppid:${spawner}`], 'started by the spawner, not by this process');
+  });
+
+  it('closes the stdin it handed over at the exit, as node does for its own children, even when a process the agent left holds the other end', async (t) => {
+    const cwd = tmp(t);
+    // The agent starts a process in a session of its own (out of its group's kill) that keeps its stdin, and exits.
+    const agent = `const c = require('child_process').spawn('/bin/sleep', ['600'], { detached: true, stdio: ['inherit', 'ignore', 'ignore'] }); c.unref(); console.log(c.pid);`;
+    const launched = await launch({ file: process.execPath, args: ['-e', agent], cwd, env: {} });
+    const out = lines(launched.stdout);
+    launched.stderr.resume();
+    await launched.exit;
+    await out.ended;
+    t.after(() => process.kill(Number(out.all[0]), 'SIGKILL'));
+    assert.ok(isAlive(Number(out.all[0])), 'the process it left runs on, holding the other end');
+    assert.equal(launched.stdin.destroyed, true, 'the daemon keeps no descriptor of a run that ended');
   });
 
   it('refuses a command that is not there, and an agent process of it exits 127', async (t) => {
@@ -186,6 +200,30 @@ process.send({ spawner: spawnerPid() }, () => process.kill(process.pid, 'SIGKILL
       }),
     );
     assert.deepEqual(seen, all.map((n) => `out-${n} err-${n} ${n}`), 'nothing the spawner read, nothing lost with a process that ended before its pipes were handed over');
+  });
+
+  it('a daemon at its open-file limit, which cannot take the pipes: the launch fails and the process is killed, instead of waiting forever', { timeout: 60_000 }, async (t) => {
+    const cwd = tmp(t);
+    const marker = `agentd-spawner-emfile-${process.pid}-${Date.now()}`;
+    const script = path.join(cwd, 'daemon.mjs');
+    // A stand-in daemon with a low open-file limit: once the spawner runs, it takes every descriptor left, so the
+    // pipes of the next process cannot reach it (node then drops each handle after three tries, telling no one).
+    fs.writeFileSync(script, `import fs from 'node:fs';
+import { launch } from ${JSON.stringify(SPAWNER_MODULE)};
+const first = await launch({ file: process.execPath, args: ['-e', '0'], cwd: ${JSON.stringify(cwd)}, env: {} });
+first.stdout.resume(); first.stderr.resume(); await first.exit;
+const taken = [];
+for (;;) { try { taken.push(fs.openSync('/dev/null', 'r')); } catch { break; } }
+// It runs until killed, whatever becomes of its pipes (as an agent that reads its task from a file may).
+const outcome = await launch({ file: process.execPath, args: ['-e', 'setInterval(() => {}, 1000)', ${JSON.stringify(marker)}], cwd: ${JSON.stringify(cwd)}, env: {} }).then(() => 'launched', (err) => err.name + ' ' + err.code);
+for (const fd of taken) fs.closeSync(fd);
+process.send({ outcome }, () => process.exit(0));`);
+    const daemon = spawn('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" "$1"', process.execPath, script], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    t.after(() => daemon.kill('SIGKILL'));
+    t.after(() => pidsWith(marker).forEach((pid) => process.kill(pid, 'SIGKILL')));
+    const said = await nextMessage<{ outcome: string }>(daemon);
+    assert.equal(said.outcome, 'LaunchError no_pipe');
+    await untilTrue(() => pidsWith(marker).length === 0, 'the process whose pipes did not come to be killed', 20_000);
   });
 
   it("is out of a terminal's reach: a Ctrl-C to the daemon's process group leaves it running", async (t) => {

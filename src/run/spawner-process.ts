@@ -43,6 +43,9 @@ process.on('message', (request: SpawnRequest) => {
   Object.assign(child, { stdin: null, stdout: null, stderr: null, stdio: [null, null, null] });
   // One handle per message; each is closed here once sent, so the daemon holds the only other ends.
   for (const which of ['stdin', 'stdout', 'stderr'] as const) reply({ kind: 'stdio', id: request.id, pid: child.pid, which }, pipes[which] as unknown as Socket);
+  // A handle the daemon cannot take (at its open-file limit) is dropped by node after three tries, and neither side
+  // hears of it: this message, sent after the three, tells the daemon the hand-over is over, so it knows what did not come.
+  reply({ kind: 'handed', id: request.id, pid: child.pid });
   child.once('exit', (code, signal) => reply({ kind: 'exit', id: request.id, code, signal }));
 });
 

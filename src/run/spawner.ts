@@ -44,6 +44,7 @@ export interface SpawnRequest extends LaunchSpec {
 /** The spawner's replies: each pipe (with its handle), the exit, or why it could not start. */
 export type SpawnReply =
   | { kind: 'stdio'; id: number; pid: number; which: 'stdin' | 'stdout' | 'stderr' }
+  | { kind: 'handed'; id: number; pid: number }
   | { kind: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
   | { kind: 'failed'; id: number; message: string; code: string | null };
 
@@ -165,13 +166,15 @@ class Spawner {
       return;
     }
     this.answered = true;
+    // A pipe that did not come (its message came without it, or not at all before the end of the hand-over): the
+    // process cannot be spoken to, so it must not run on unseen.
+    if (reply.kind === 'handed') {
+      if (!entry.launched) this.noPipe(id, entry, reply.pid, 'all its pipes');
+      return;
+    }
     if (reply.kind === 'stdio') {
       if (!handle) {
-        // A pipe that did not come: the process cannot be spoken to, so it must not run on unseen.
-        entry.pid = reply.pid;
-        abandon(entry);
-        entry.reject(new LaunchError(`the spawner sent no ${reply.which} for process ${reply.pid}`, 'no_pipe'));
-        this.forget(id);
+        this.noPipe(id, entry, reply.pid, `its ${reply.which}`);
         return;
       }
       entry.pid = reply.pid;
@@ -187,8 +190,20 @@ class Spawner {
       abandon(entry);
       if (reply.kind === 'failed') entry.reject(new LaunchError(reply.message, reply.code ?? 'spawn_failed'));
       else entry.reject(new LaunchError(`process ${entry.pid} exited before all its pipes came`, 'no_pipe'));
-    } else if (reply.kind === 'exit') entry.exited({ code: reply.code, signal: reply.signal });
+    } else if (reply.kind === 'exit') {
+      // As node does at its own children's exit: a process the agent left (setsid, out of its group's kill) may hold
+      // the other end, and would keep this descriptor open in the daemon for as long as it runs.
+      entry.pipes.stdin!.destroy();
+      entry.exited({ code: reply.code, signal: reply.signal });
+    }
     else endWithPipes(entry); // a failure reported after the start: no exit status will come
+    this.forget(id);
+  }
+
+  private noPipe(id: number, entry: Pending, pid: number, what: string): void {
+    entry.pid = pid;
+    abandon(entry);
+    entry.reject(new LaunchError(`the spawner could not hand over ${what} for process ${pid}`, 'no_pipe'));
     this.forget(id);
   }
 
@@ -236,7 +251,10 @@ function abandon(entry: Pending): void {
 /** A started process whose exit status cannot come: it has ended once its pipes are closed. */
 function endWithPipes(entry: Pending): void {
   const { stdout, stderr } = entry.pipes;
-  void Promise.all([closed(stdout!), closed(stderr!)]).then(() => entry.exited({ code: null, signal: null }));
+  void Promise.all([closed(stdout!), closed(stderr!)]).then(() => {
+    entry.pipes.stdin!.destroy(); // as at an exit the spawner reports
+    entry.exited({ code: null, signal: null });
+  });
 }
 
 /** Resolves when the stream is closed (at once if it already is). */

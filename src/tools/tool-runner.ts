@@ -57,11 +57,11 @@ export async function runToolCommand(
     if (stderr.length < 4000) stderr += chunk;
   });
   child.stdin.on('error', () => undefined);
-  // Its end is its exit with its pipes closed. At its exit, whatever it started goes too: a setsid child holding
-  // stdout would keep the pipes open.
+  // Its end is its exit with its pipes closed. At its exit, whatever it started goes too (its group, and its cgroup
+  // for a setsid child): a background child holding stdout would keep the pipes open until the timeout.
   const pipesClosed = Promise.all([pipeClosed(child.stdout), pipeClosed(child.stderr)]);
   const closed = child.exit.then(async (exit) => {
-    cgroup?.kill();
+    killAll();
     await pipesClosed;
     return exit.code;
   });
