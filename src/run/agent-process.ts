@@ -6,7 +6,7 @@ import { confinedSpawn, type Confinement, type SandboxWhere } from '../security/
 import { inRunCgroup } from '../security/run-cgroup.js';
 import { secretCensor } from '../security/secrets.js';
 import { PYTHON_MODULE_DIR } from '../config/installation.js';
-import { closed, launch, type ExitInfo, type Launched } from './spawner.js';
+import { endOf, launch, type ExitInfo, type Launched } from './spawner.js';
 
 export type { ExitInfo } from './spawner.js';
 
@@ -143,15 +143,14 @@ export class AgentProcess {
       },
       () => this.log.warn({ limit: MAX_LINE_BYTES }, 'agent stderr line too long, dropped'),
     );
-    const pipesClosed = Promise.all([closed(launched.stdout), closed(launched.stderr)]);
-    for (const step of this.waiting.splice(0)) step(launched);
-    const exit = await launched.exit;
     // When the agent exits, whatever it started dies with it: a child that kept its
     // stdout open would otherwise hold the run open (its end waits for every pipe end).
-    killGroup(launched.pid, 'SIGKILL');
-    cgroup?.kill();
-    await pipesClosed;
-    this.exitInfo ??= exit;
+    const end = endOf(launched, () => {
+      killGroup(launched.pid, 'SIGKILL');
+      cgroup?.kill();
+    });
+    for (const step of this.waiting.splice(0)) step(launched);
+    this.exitInfo ??= await end;
     // The run ends once its cgroup is empty and gone, so nothing it started is seen after it.
     if (cgroup) await cgroup.end().then((removed) => removed || this.log.warn({ cgroup: cgroup.dir }, 'run cgroup not removed'), () => undefined);
     return this.exitInfo;

@@ -190,12 +190,7 @@ class Spawner {
       abandon(entry);
       if (reply.kind === 'failed') entry.reject(new LaunchError(reply.message, reply.code ?? 'spawn_failed'));
       else entry.reject(new LaunchError(`process ${entry.pid} exited before all its pipes came`, 'no_pipe'));
-    } else if (reply.kind === 'exit') {
-      // As node does at its own children's exit: a process the agent left (setsid, out of its group's kill) may hold
-      // the other end, and would keep this descriptor open in the daemon for as long as it runs.
-      entry.pipes.stdin!.destroy();
-      entry.exited({ code: reply.code, signal: reply.signal });
-    }
+    } else if (reply.kind === 'exit') ended(entry, { code: reply.code, signal: reply.signal });
     else endWithPipes(entry); // a failure reported after the start: no exit status will come
     this.forget(id);
   }
@@ -248,13 +243,36 @@ function abandon(entry: Pending): void {
   }
 }
 
+/**
+ * A handed-over process has exited. Its stdin is closed, as node does at its own children's exit: a process the
+ * agent left (setsid, out of its group's kill) may hold the other end, and would keep this descriptor open in the
+ * daemon for as long as it runs.
+ */
+function ended(entry: Pending, info: ExitInfo): void {
+  entry.pipes.stdin!.destroy();
+  entry.exited(info);
+}
+
 /** A started process whose exit status cannot come: it has ended once its pipes are closed. */
 function endWithPipes(entry: Pending): void {
-  const { stdout, stderr } = entry.pipes;
-  void Promise.all([closed(stdout!), closed(stderr!)]).then(() => {
-    entry.pipes.stdin!.destroy(); // as at an exit the spawner reports
-    entry.exited({ code: null, signal: null });
-  });
+  void outputClosed({ stdout: entry.pipes.stdout!, stderr: entry.pipes.stderr! }).then(() => ended(entry, { code: null, signal: null }));
+}
+
+/**
+ * A started process's end (agents' and tools' alike): its exit, then `atExit` (which kills what it left running),
+ * then its stdout and stderr closed at every end. Listening for the closes starts at once.
+ */
+export async function endOf(launched: Pick<Launched, 'stdout' | 'stderr' | 'exit'>, atExit: () => void): Promise<ExitInfo> {
+  const output = outputClosed(launched);
+  const exit = await launched.exit;
+  atExit();
+  await output;
+  return exit;
+}
+
+/** Resolves once a process's stdout and stderr are both closed. */
+function outputClosed(pipes: { stdout: Readable; stderr: Readable }): Promise<void> {
+  return Promise.all([closed(pipes.stdout), closed(pipes.stderr)]).then(() => undefined);
 }
 
 /** Resolves when the stream is closed (at once if it already is). */

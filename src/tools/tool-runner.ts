@@ -5,7 +5,7 @@ import { toolArgsProblem } from './tool-args.js';
 import { confinedWhere, killGroup, resolveExecutable, scrubbedEnv } from '../run/agent-process.js';
 import { confinedSpawn, type Confinement } from '../security/sandbox.js';
 import { inRunCgroup } from '../security/run-cgroup.js';
-import { closed as pipeClosed, launch, type Launched } from '../run/spawner.js';
+import { endOf, launch, type Launched } from '../run/spawner.js';
 import type { ToolCaller } from '../run/run-host.js';
 import { jsonTextTooDeep, MAX_JSON_DEPTH } from '../security/json-depth.js';
 import { HomePaths } from '../store/paths.js';
@@ -59,12 +59,7 @@ export async function runToolCommand(
   child.stdin.on('error', () => undefined);
   // Its end is its exit with its pipes closed. At its exit, whatever it started goes too (its group, and its cgroup
   // for a setsid child): a background child holding stdout would keep the pipes open until the timeout.
-  const pipesClosed = Promise.all([pipeClosed(child.stdout), pipeClosed(child.stderr)]);
-  const closed = child.exit.then(async (exit) => {
-    killAll();
-    await pipesClosed;
-    return exit.code;
-  });
+  const closed = endOf(child, killAll).then((exit) => exit.code);
   // Recorded before it is handed its arguments: a daemon killed from here on leaves a record the restart acts on.
   const recorded = groups ? await groups.add(child.pid).then(() => true, () => false) : false;
   child.stdin.end(JSON.stringify(args));
