@@ -105,4 +105,25 @@ describe('inbox watches', () => {
         assert.equal((await home.readJson<{ output: unknown }>('state/first/done/f3.json')).output, 'renamed in');
       });
     }));
+
+  it('an agent folder made while the daemon runs has a watch of its own: an edit of its definition is read, and so is one in the folder made again', () =>
+    inHome(NO_SWEEP, async (home) => {
+      await home.scriptedAgent('first');
+      await withDaemon(home, async (daemon) => {
+        await daemon.waitForLog((l) => l.msg === 'file watcher ready', 'the watcher ready');
+        const loaded = (version: string) => daemon.waitForLog((l) => l.msg === 'agent definition loaded' && l.agent === 'late' && l.version === version, `late's definition ${version}`);
+        await home.scriptedAgent('late', { version: '1' });
+        await loaded('1');
+        await home.scriptedAgent('late', { version: '2' });
+        await loaded('2');
+        // Removed and made again: chokidar sees the folder go and come, and the new folder is watched.
+        await fs.rm(home.path('agents', 'late'), { recursive: true });
+        await home.scriptedAgent('late', { version: '3' });
+        await loaded('3');
+        await home.scriptedAgent('late', { version: '4' });
+        await loaded('4');
+        await home.inbox('late', 'l1', resultTask('l1', 'late and done'));
+        assert.equal((await daemon.runEnded('late')).outcome, 'done');
+      });
+    }));
 });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { FolderWatches } from './folder-watches.js';
 
 /**
  * One `fs.watch` per inbox folder, which names each entry that changed, in
@@ -17,83 +18,63 @@ import type { Logger } from 'pino';
 export type InboxEntryChange = 'present' | 'removed';
 
 export class InboxWatches {
-  private readonly watches = new Map<string, fs.FSWatcher>();
-  private closed = false;
+  private readonly folders: FolderWatches;
+  /** Per inbox folder, the names its events named this turn. */
+  private readonly pending = new Map<string, Set<string>>();
 
   constructor(
-    private readonly inboxDir: (agent: string) => string,
-    private readonly log: Logger,
+    inboxDir: (agent: string) => string,
+    log: Logger,
     /** A file in the agent's inbox came, changed or went. */
     private readonly onEntry: (file: string, change: InboxEntryChange) => void,
-  ) {}
+  ) {
+    this.folders = new FolderWatches(inboxDir, { folder: 'inbox', fallback: 'its tasks are found by the periodic sweep' }, log, (dir, _event, name) => this.changed(dir, name));
+  }
 
   /**
-   * Watch the agent's inbox from now on, replacing an earlier watch (the
-   * folder may have been removed and made again). Synchronous, so that a
-   * caller that lists the inbox afterwards misses nothing between the two.
-   * An agent without an inbox folder yet is not watched: its folder's own
-   * watch says when one appears, and the caller calls this again.
+   * Watch the agent's inbox from now on (FolderWatches.watch). An agent
+   * without an inbox folder yet is not watched: its folder's own watch says
+   * when one appears, and the caller calls this again.
    */
   watch(agent: string): void {
-    if (this.closed) return;
-    this.unwatch(agent);
-    let dir: string;
-    try {
-      dir = this.inboxDir(agent);
-    } catch {
-      return; // a folder name that is no agent name: the registry reports it, and nothing of it is read
-    }
-    let watcher: fs.FSWatcher;
-    try {
-      watcher = fs.watch(dir, { persistent: false });
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') this.log.warn({ err, dir }, 'could not watch the inbox; its tasks are found by the periodic sweep');
-      return;
-    }
-    const pending = new Set<string>();
-    watcher.on('change', (_event, name) => {
-      if (typeof name !== 'string' || name === '' || name.includes('/')) return;
-      // One lstat per name per turn, however many events (create, modify, rename) one write raised.
-      if (pending.size === 0) setImmediate(() => this.settle(dir, pending));
-      pending.add(name);
-    });
-    watcher.on('error', (err) => {
-      // The folder went (or the watch broke): forget it; the agent folder's event or the sweep comes next.
-      if (this.watches.get(agent) === watcher) this.watches.delete(agent);
-      watcher.close();
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err, dir }, 'inbox watch failed; its tasks are found by the periodic sweep');
-    });
-    this.watches.set(agent, watcher);
+    this.folders.watch(agent);
   }
 
   unwatch(agent: string): void {
-    this.watches.get(agent)?.close();
-    this.watches.delete(agent);
+    this.folders.unwatch(agent);
   }
 
   close(): void {
-    this.closed = true;
-    for (const watcher of this.watches.values()) watcher.close();
-    this.watches.clear();
+    this.folders.close();
   }
 
   watching(agent: string): boolean {
-    return this.watches.has(agent);
+    return this.folders.watching(agent);
   }
 
   /** How many inboxes are watched: for status and tests. */
   get size(): number {
-    return this.watches.size;
+    return this.folders.size;
   }
 
-  private settle(dir: string, pending: Set<string>): void {
-    const names = [...pending];
-    pending.clear();
+  /** One lstat per name per turn, however many events (create, modify, rename) one write raised. */
+  private changed(dir: string, name: string): void {
+    let names = this.pending.get(dir);
+    if (!names) {
+      names = new Set();
+      this.pending.set(dir, names);
+      setImmediate(() => this.settle(dir));
+    }
+    names.add(name);
+  }
+
+  private settle(dir: string): void {
+    const names = [...(this.pending.get(dir) ?? [])];
+    this.pending.delete(dir);
     for (const name of names) {
       const file = path.join(dir, name);
       fs.lstat(file, (err, stats) => {
-        if (this.closed) return;
+        if (this.folders.isClosed) return;
         if (err) return this.onEntry(file, 'removed');
         if (!stats.isDirectory()) this.onEntry(file, 'present');
       });

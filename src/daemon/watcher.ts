@@ -1,8 +1,9 @@
-import { watch, type FSWatcher } from 'chokidar';
+import { watch } from 'chokidar';
 import type { Logger } from 'pino';
 import fs from 'node:fs';
 import path from 'node:path';
-import { InboxWatches } from './inbox-watch.js';
+import { FolderWatches } from './folder-watches.js';
+import { InboxWatches, type InboxEntryChange } from './inbox-watch.js';
 import { homePlace, type HomePaths } from '../store/paths.js';
 import { takeAllOwnChanges, takeOwnChange, type OwnChange } from '../store/own-changes.js';
 
@@ -44,14 +45,16 @@ export function classifyPath(paths: HomePaths, file: string): HomeEvent | null {
 }
 
 /**
- * What chokidar itself watches: only folders (home, agents/, each agent
- * folder, outbox/ and each outbox folder). A file directly in an agent folder
- * (its definition, current-task.json) or an outbox folder (outbox.json) is
- * seen through its folder's own watch (folderFileEvent below), so it needs no
- * watch, no stat and no memory of its own: one inotify watch per agent where
- * there were two or more (README.md, Benchmark: P4). Inboxes are not
- * chokidar's: each has one fs.watch of its own (daemon/inbox-watch.ts), since
- * chokidar lstats every entry of a folder on each change in it.
+ * What chokidar itself watches: only the home, agents/ and outbox/ (depth 1),
+ * which is how the daemon learns that an agent folder or an outbox folder
+ * came or went. It does not watch inside those folders: on every change in a
+ * folder it watches, chokidar lists the folder again and stats each entry,
+ * and the daemon changes each agent folder twice per task (current-task.json
+ * made and removed; README.md, Benchmark: P3). Each agent folder, outbox
+ * folder and inbox has one fs.watch of its own (daemon/folder-watches.ts),
+ * whose events name the file that changed (folderFileEvent below). Deeper
+ * paths are ignored here whatever the depth, so this table still says what
+ * the daemon watches at all.
  */
 export function ignoredPath(paths: HomePaths, file: string, isDirectory: boolean | undefined): boolean {
   const place = homePlace(paths, file);
@@ -157,24 +160,20 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
       log.error({ err, file }, 'file event handler failed');
     }
   };
-  // Every inbox there is now, before chokidar starts: a task written from here on raises an event,
-  // and one written before is found by the listing the daemon makes once the watch is ready.
-  const inboxes = new InboxWatches((agent) => paths.inboxDir(agent), log, (file, change) =>
+  // Every agent folder, outbox folder and inbox there is now, before chokidar starts: a file written from
+  // here on raises an event, and one written before is found by the listing the daemon makes once the
+  // watch is ready.
+  const folders = folderWatches(paths, log, tell, (file, change) =>
     change === 'present' ? handle(file, 'changed', 'either') : handle(file, 'removed', 'gone'),
   );
-  for (const agent of listAgentFolders(paths, log)) inboxes.watch(agent);
+  folders.watchAll(false);
   const watcher = watch([paths.root], {
     ignoreInitial: true,
-    depth: 3,
+    depth: 1,
     ignored: (file, stats) => ignoredPath(paths, file, stats ? stats.isDirectory() : undefined),
   });
   const folderEvent = (file: string, change: OwnChange) => {
-    // A new agent folder may come with its inbox: watch it before the event makes the daemon list it.
-    const place = homePlace(paths, file);
-    if (place.kind === 'agent_folder' && !place.hidden) {
-      if (change === 'removed') inboxes.unwatch(place.agent);
-      else inboxes.watch(place.agent);
-    }
+    folders.folderCameOrWent(file, change === 'removed'); // before the event makes the daemon list it
     handle(file, change);
   };
   watcher
@@ -183,14 +182,13 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
     .on('unlink', (f) => handle(f, 'removed'))
     .on('addDir', (f) => folderEvent(f, 'added'))
     .on('unlinkDir', (f) => folderEvent(f, 'removed'));
-  onFolderFiles(watcher, paths, tell, (agent) => inboxes.watch(agent));
   watcher.on('error', (err) => log.error({ err }, 'file watcher error'));
   const ready = new Promise<void>((resolve) =>
     watcher.once('ready', () => {
-      // An inbox (or a whole agent folder) made after the listing above but before chokidar watched its agent
-      // folder raised no event: chokidar's scan found it already there. Watch it now; the daemon lists every
-      // inbox once this resolves, so a task written before this watch is found by that listing.
-      for (const agent of listAgentFolders(paths, log)) if (!inboxes.watching(agent)) inboxes.watch(agent);
+      // A folder made after the listing above but before chokidar watched its parent raised no event:
+      // chokidar's scan found it already there. Watch it now; the daemon lists every inbox once this
+      // resolves, so a task written before this watch is found by that listing.
+      folders.watchAll(true);
       resolve();
     }),
   );
@@ -200,54 +198,86 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
       return watcher.closed;
     },
     close: async () => {
-      inboxes.close();
+      folders.close();
       await watcher.close();
     },
   };
 }
 
-/** The names in agents/ that may be agent folders (no hidden ones): whose inboxes the watcher watches. */
-function listAgentFolders(paths: HomePaths, log: Logger): string[] {
+/** The fs.watch of each agent folder, outbox folder and inbox (daemon/folder-watches.ts). */
+function folderWatches(paths: HomePaths, log: Logger, tell: (file: string) => void, onInboxEntry: (file: string, change: InboxEntryChange) => void) {
+  const inboxes = new InboxWatches((agent) => paths.inboxDir(agent), log, onInboxEntry);
+  let closed = false;
+  const folderFiles = folderFileEvents(paths, tell, (agent) => inboxes.watch(agent), () => closed);
+  const agentFolders = new FolderWatches((name) => path.join(paths.agentsDir(), name), { folder: 'agent folder', fallback: 'its tasks are found by the periodic sweep, an edited definition at the next SIGHUP' }, log, folderFiles);
+  const outboxFolders = new FolderWatches((name) => path.join(paths.outboxRoot(), name), { folder: 'outbox folder', fallback: 'an answer written there is found by the periodic sweep' }, log, folderFiles);
+  return {
+    /** Watch every folder there is now; `onlyNew`: only those not watched yet. */
+    watchAll(onlyNew: boolean): void {
+      for (const agent of listFolders(paths.agentsDir(), log)) {
+        if (!onlyNew || !agentFolders.watching(agent)) agentFolders.watch(agent);
+        if (!onlyNew || !inboxes.watching(agent)) inboxes.watch(agent);
+      }
+      for (const agent of listFolders(paths.outboxRoot(), log)) if (!onlyNew || !outboxFolders.watching(agent)) outboxFolders.watch(agent);
+    },
+    /** chokidar saw a path in the home come or go: an agent folder is watched with its inbox, an outbox folder alone. */
+    folderCameOrWent(file: string, removed: boolean): void {
+      const place = homePlace(paths, file);
+      if (place.hidden || (place.kind !== 'agent_folder' && place.kind !== 'outbox_folder')) return;
+      const name = path.basename(file);
+      for (const folder of place.kind === 'agent_folder' ? [agentFolders, inboxes] : [outboxFolders]) removed ? folder.unwatch(name) : folder.watch(name);
+    },
+    close(): void {
+      closed = true;
+      agentFolders.close();
+      outboxFolders.close();
+      inboxes.close();
+    },
+  };
+}
+
+/** The names in `dir` (agents/ or outbox/) that may be agent or outbox folders (no hidden ones). */
+function listFolders(dir: string, log: Logger): string[] {
   try {
     return fs
-      .readdirSync(paths.agentsDir(), { withFileTypes: true })
+      .readdirSync(dir, { withFileTypes: true })
       .filter((e) => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink()))
       .map((e) => e.name);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, dir: paths.agentsDir() }, 'could not list the agent folders to watch their inboxes');
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, dir }, 'could not list the folders to watch');
     return [];
   }
 }
 
 /**
- * The files ignoredPath leaves to their folder's watch: one call per file per
- * turn of the event loop, however many raw events (create, modify, attrib) one
- * write raised, and none once the watcher is closed. The daemon's own change
- * is matched against each raw event, before they are merged: a person's write
- * in the same turn is a second event and is still told.
+ * The raw events of the agent and outbox folders' watches: an inbox that
+ * came, went or was replaced is watched again; a file the daemon reads
+ * (folderFileEvent) is told once per turn of the event loop, however many
+ * events (create, modify, attrib) one write raised, and none once the watch
+ * is closed. The daemon's own change is matched against each event, before
+ * they are merged: a person's write in the same turn is a second event and is
+ * still told.
  */
-function onFolderFiles(watcher: FSWatcher, paths: HomePaths, seen: (file: string) => void, inboxCame: (agent: string) => void): void {
+function folderFileEvents(paths: HomePaths, seen: (file: string) => void, inboxCame: (agent: string) => void, closed: () => boolean): (folder: string, event: string, name: string) => void {
   let pending: Set<string> | null = null;
-  watcher.on('raw', (event, name: string | null, details) => {
-    // chokidar passes { watchedPath }: the folder whose fs.watch fired (its handler.js).
-    const folder = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-    const inbox = event === 'rename' && typeof folder === 'string' ? inboxFolderEvent(paths, folder, name) : null;
+  return (folder, event, name) => {
+    const inbox = event === 'rename' ? inboxFolderEvent(paths, folder, name) : null;
     if (inbox) {
       // The inbox folder came, went or was replaced: watch what is there now; the claim lists it.
       inboxCame(inbox.agent);
       seen(inbox.file);
       return;
     }
-    const file = typeof folder === 'string' ? folderFileEvent(paths, folder, name) : null;
+    const file = folderFileEvent(paths, folder, name);
     if (!file || takeOwnChange(file, 'either')) return;
     if (!pending) {
       pending = new Set();
       setImmediate(() => {
         const files = pending!;
         pending = null;
-        if (!watcher.closed) for (const f of files) seen(f);
+        if (!closed()) for (const f of files) seen(f);
       });
     }
     pending.add(file);
-  });
+  };
 }
