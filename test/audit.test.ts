@@ -128,6 +128,20 @@ describe('the audit trail', () => {
     assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 6 });
   });
 
+  it('the head log removed or replaced by hand while this process appends: the next head line goes to the log there now, not to the file it held open', async () => {
+    await fill(); // this process holds the head log open from its last line
+    const lastHead = async () => JSON.parse((await fs.readFile(paths.auditHeadLog(), 'utf8')).trim().split('\n').at(-1)!) as { seq: number };
+    await fs.rm(paths.auditHeadLog());
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't5' }, new Date());
+    assert.equal((await lastHead()).seq, 6, 'a new head log, with the head');
+    const copy = `${paths.auditHeadLog()}.copy`;
+    await fs.copyFile(paths.auditHeadLog(), copy);
+    await fs.rename(copy, paths.auditHeadLog());
+    await appendAudit(paths, { event: 'done', agent: 'a', task_id: 't6' }, new Date());
+    assert.equal((await lastHead()).seq, 7, 'the copy moved into place gets the head');
+    assert.deepEqual(await verifyAudit(paths), { ok: true, lines: 7 });
+  });
+
   it('a writer stalled for seconds inside the lock is waited for, not taken over: the chain does not fork', async () => {
     await fill();
     // A second process takes the lock, reads the head, and then stalls 3 s with its event

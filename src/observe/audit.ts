@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from '../store/paths.js';
-import { appendLine, appendThrough, ensureDir, openForAppend, readIfExists, writeFileDurable, type AppendedAt } from '../store/durable.js';
+import { appendThrough, ensureDir, openForAppend, readIfExists, writeFileDurable, type AppendedAt } from '../store/durable.js';
 import { canonicalJson } from '../store/journal.js';
 import { inTurn } from '../store/process-turns.js';
 
@@ -63,17 +63,39 @@ const HEAD_LOG_COMPACT_BYTES = 64 * 1024;
 /** Homes whose head file from before the head log this process has removed (once per home). */
 const legacyHeadRemoved = new Set<string>();
 
-async function appendHeadLine(paths: HomePaths, head: Head): Promise<void> {
+/**
+ * Append the head line. `held`: the head log as this process's last head line
+ * left it, given only while nobody has appended to the audit file since (so
+ * nobody wrote the log either, and it ends with that whole line); it is used
+ * while it is still the log: removed or replaced by hand (nlink 0), it is let
+ * go and the log opened by name again, so the head is never written where
+ * nobody reads it. Returns the handle to keep for the next line, or null once
+ * the log was compacted into a new file.
+ */
+async function appendHeadLine(paths: HomePaths, head: Head, held: fs.FileHandle | null): Promise<fs.FileHandle | null> {
   const log = paths.auditHeadLog();
   const line = JSON.stringify({ seq: head.seq, hash: head.hash });
-  const at = await appendLine(log, line, { identify: true });
-  if (at && at.size > HEAD_LOG_COMPACT_BYTES) await writeFileDurable(log, line + '\n');
+  const stillLog = held !== null && (await held.stat().then((st) => st.nlink > 0, () => false));
+  if (held && !stillLog) await held.close().catch(() => undefined);
+  let handle: fs.FileHandle | null = stillLog ? held : await openForAppend(log);
+  try {
+    const at = await appendThrough(handle!, line, { identify: true, whole: stillLog });
+    if (at && at.size > HEAD_LOG_COMPACT_BYTES) {
+      await handle!.close();
+      handle = null;
+      await writeFileDurable(log, line + '\n');
+    }
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    throw err;
+  }
   // A head file left from before the head log would be read again if the log were removed, and a
   // stale head there would fork the chain; with the log written, it goes.
   if (!legacyHeadRemoved.has(paths.root)) {
     await fs.rm(paths.auditHead(), { force: true });
     legacyHeadRemoved.add(paths.root);
   }
+  return handle;
 }
 
 /**
@@ -144,6 +166,8 @@ interface Appended {
   head: Head;
   at: AppendedAt;
   handle: fs.FileHandle;
+  /** The head log, as this append's head line left it (appendHeadLine); null after a compaction. */
+  headLog: fs.FileHandle | null;
   /** Set by headUnderLock, under the lock: the file is still as this append left it. */
   unchanged: boolean;
 }
@@ -169,14 +193,21 @@ export async function appendAfter(paths: HomePaths, head: Head, entry: AuditEntr
   const mine = lastAppended.get(file);
   lastAppended.delete(file);
   const held = mine?.unchanged && mine.head.seq === head.seq && mine.head.hash === head.hash ? mine.handle : null;
-  if (mine && !held) await mine.handle.close().catch(() => undefined);
+  if (mine && !held) {
+    await mine.handle.close().catch(() => undefined);
+    await mine.headLog?.close().catch(() => undefined);
+  }
+  let headLog = held ? mine!.headLog : null;
   const handle = held ?? (await openForAppend(file));
   try {
     const at = await appendThrough(handle, JSON.stringify(line), { identify: true, whole: held !== null });
-    await appendHeadLine(paths, { seq: line.seq, hash: line.hash });
-    lastAppended.set(file, { head: { seq: line.seq, hash: line.hash }, at: at!, handle, unchanged: false });
+    const given = headLog;
+    headLog = null; // appendHeadLine closes it if it fails
+    const kept = await appendHeadLine(paths, { seq: line.seq, hash: line.hash }, given);
+    lastAppended.set(file, { head: { seq: line.seq, hash: line.hash }, at: at!, handle, headLog: kept, unchanged: false });
   } catch (err) {
     await handle.close().catch(() => undefined);
+    await headLog?.close().catch(() => undefined);
     throw err;
   }
   return line;
