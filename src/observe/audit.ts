@@ -75,12 +75,15 @@ const legacyHeadRemoved = new Set<string>();
 async function appendHeadLine(paths: HomePaths, head: Head, held: fs.FileHandle | null): Promise<fs.FileHandle | null> {
   const log = paths.auditHeadLog();
   const line = JSON.stringify({ seq: head.seq, hash: head.hash });
-  const stillLog = held !== null && (await held.stat().then((st) => st.nlink > 0, () => false));
+  const before = held ? await held.stat().catch(() => null) : null;
+  const stillLog = before !== null && before.nlink > 0;
   if (held && !stillLog) await held.close().catch(() => undefined);
   let handle: fs.FileHandle | null = stillLog ? held : await openForAppend(log);
   try {
-    const at = await appendThrough(handle!, line, { identify: true, whole: stillLog });
-    if (at && at.size > HEAD_LOG_COMPACT_BYTES) {
+    // The size, for the compaction: from the stat just made, or one more after the append.
+    const at = await appendThrough(handle!, line, { identify: !stillLog, whole: stillLog });
+    const size = stillLog ? before.size + Buffer.byteLength(line) + 1 : at!.size;
+    if (size > HEAD_LOG_COMPACT_BYTES) {
       await handle!.close();
       handle = null;
       await writeFileDurable(log, line + '\n');
