@@ -78,9 +78,9 @@ export async function tryLockAgent(paths: HomePaths, agent: string, staleMs: num
       throw again;
     }
   }
-  const { me, namedSince } = await takeOwnerFile(ownerFile(paths, agent));
+  const me = await takeOwnerFile(ownerFile(paths, agent));
   let released = false;
-  const held = leaseCheck({ ownerFile: ownerFile(paths, agent), lockDir: `${dir}.lock`, me, lost: lost.signal, staleMs, lockedAt, lockedAtWall, namedSince });
+  const held = leaseCheck({ ownerFile: ownerFile(paths, agent), lockDir: `${dir}.lock`, me, lost: lost.signal, staleMs, lockedAt, lockedAtWall });
   return {
     lost: lost.signal,
     held,
@@ -108,8 +108,6 @@ interface LeaseCheckOf {
   /** performance.now() and Date.now() when the lock was taken. */
   lockedAt: number;
   lockedAtWall: number;
-  /** performance.now() since when the owner file has named this holder without a break (takeOwnerFile). */
-  namedSince: number;
 }
 
 /** The lock's `held()`: true while this holder's lease still stands. */
@@ -121,18 +119,8 @@ function leaseCheck(at: LeaseCheckOf): () => Promise<boolean> {
   // both take the lock within milliseconds, and the loser learns it from the owner file.
   // In that second the owner file is all a check reads (lease.ts readSettlingFacts), and checks asked
   // for while one is reading share its answer.
-  // The second counts from when the owner file began to name this holder (namedSince), which for a
-  // daemon taking its own agent again is its earlier take: a loser of that race read the dead holder's
-  // name before then, so it can remove this lock only after a pause longer than the second, the same
-  // pause this check never covered. Past that second the take itself is a check that found the lease
-  // held: the owner file named this holder, and the lock folder is the one it just made.
-  const settle = Math.min(LEASE_SETTLE_MS, at.staleMs / 4);
-  const settledAt = at.namedSince + settle;
+  const settledAt = at.lockedAt + Math.min(LEASE_SETTLE_MS, at.staleMs / 4);
   let trustedUntil = 0;
-  if (at.lockedAt >= settledAt) {
-    const taken = { lost: at.lost.aborted, owner: at.me, me: at.me, lockMtimeMs: at.lockedAtWall, nowMs: Date.now(), staleMs: at.staleMs };
-    trustedUntil = performance.now() + leaseTrustMs(taken);
-  }
   let checking: Promise<boolean> | null = null;
   const check = async () => {
     const checkedAt = performance.now();
@@ -152,35 +140,21 @@ function leaseCheck(at: LeaseCheckOf): () => Promise<boolean> {
 }
 
 /**
- * The owner files this process wrote, by path: the generation it wrote and
- * when (performance.now() once written). A take that finds its own name
- * there, as it left it, keeps it: the file has named this holder since then.
- */
-const ownNames = new Map<string, { generation: number; since: number }>();
-
-/**
  * This holder's name in the owner file, one generation past the last
  * holder's: the file is read and rewritten in place through one open, where
  * a read, a write and a chmod each opened it by name (README.md, Benchmark:
  * P3). Rewritten in place, as a write with truncation did: a holder that
- * keeps reading it sees the new name. A file that still names this process
- * as it last wrote it is only read: nobody took the lock in between, so the
- * name and its generation stand, and `namedSince` is when it was written.
+ * keeps reading it sees the new name.
  */
-async function takeOwnerFile(file: string): Promise<{ me: LockOwner; namedSince: number }> {
+async function takeOwnerFile(file: string): Promise<LockOwner> {
   const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT, stateFileMode());
   try {
     const previous = parseLeaseOwner(await handle.readFile('utf8'));
-    const written = ownNames.get(file);
-    if (previous && written && previous.host === hostId() && previous.pid === process.pid && previous.generation === written.generation) {
-      return { me: previous, namedSince: written.since };
-    }
     const me: LockOwner = { host: hostId(), pid: process.pid, generation: (previous?.generation ?? 0) + 1 };
     await handle.truncate(0);
     await handle.write(JSON.stringify(me), 0, 'utf8');
     await handle.chmod(stateFileMode()); // the mode as configured: O_CREAT's is the umask's, and an older file keeps its own
-    ownNames.set(file, { generation: me.generation, since: performance.now() });
-    return { me, namedSince: performance.now() };
+    return me;
   } finally {
     await handle.close();
   }
