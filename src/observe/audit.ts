@@ -88,15 +88,15 @@ async function appendHeadLine(paths: HomePaths, head: Head, held: fs.FileHandle 
       handle = null;
       await writeFileDurable(log, line + '\n');
     }
+    // A head file left from before the head log would be read again if the log were removed, and a
+    // stale head there would fork the chain; with the log written, it goes.
+    if (!legacyHeadRemoved.has(paths.root)) {
+      await fs.rm(paths.auditHead(), { force: true });
+      legacyHeadRemoved.add(paths.root);
+    }
   } catch (err) {
     await handle?.close().catch(() => undefined);
     throw err;
-  }
-  // A head file left from before the head log would be read again if the log were removed, and a
-  // stale head there would fork the chain; with the log written, it goes.
-  if (!legacyHeadRemoved.has(paths.root)) {
-    await fs.rm(paths.auditHead(), { force: true });
-    legacyHeadRemoved.add(paths.root);
   }
   return handle;
 }
