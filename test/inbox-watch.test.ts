@@ -120,4 +120,35 @@ describe('inbox watches', () => {
         assert.equal((await daemon.runEnded('late')).outcome, 'done');
       });
     }));
+
+  it('an agent folder replaced under the same name is watched again: removed and made again, or a symlink swapped in one rename', () =>
+    inHome(NO_SWEEP, async (home) => {
+      await home.scriptedAgent('late', { version: '1' });
+      await withDaemon(home, async (daemon) => {
+        await daemon.waitForLog((l) => l.msg === 'file watcher ready', 'the watcher ready');
+        const loaded = (version: string) => daemon.waitForLog((l) => l.msg === 'agent definition loaded' && l.agent === 'late' && l.version === version, `late's definition ${version}`);
+        // rm -rf and mkdir at once: the listing of agents/ is the same before and after.
+        await fs.rm(home.path('agents', 'late'), { recursive: true });
+        await home.scriptedAgent('late', { version: '2' });
+        await loaded('2');
+        // An edit inside the new folder is seen only through that folder's own watch.
+        await home.scriptedAgent('late', { version: '3' });
+        await loaded('3');
+
+        // A release-style swap: agents/late is a symlink, replaced by a rename of a new link over it.
+        await fs.rm(home.path('agents', 'late'), { recursive: true });
+        await home.write('releases/a/agent.json', { version: '4', command: ['node', SCRIPTED_AGENT], model: 'mock/echo' });
+        await fs.symlink(home.path('releases', 'a'), home.path('agents', 'late'));
+        await loaded('4');
+        await home.write('releases/b/agent.json', { version: '5', command: ['node', SCRIPTED_AGENT], model: 'mock/echo' });
+        await fs.symlink(home.path('releases', 'b'), home.path('agents', '.late-next'));
+        await fs.rename(home.path('agents', '.late-next'), home.path('agents', 'late'));
+        await loaded('5');
+        await home.write('releases/b/agent.json', { version: '6', command: ['node', SCRIPTED_AGENT], model: 'mock/echo' });
+        await loaded('6');
+        await home.inbox('late', 'l1', resultTask('l1', 'swapped and done'));
+        assert.equal((await daemon.runEnded('late')).outcome, 'done');
+        assert.equal((await home.readJson<{ output: unknown }>('state/late/done/l1.json')).output, 'swapped and done');
+      });
+    }));
 });

@@ -10,7 +10,8 @@ import { HomePaths } from '../src/store/paths.js';
  * from the watcher before it did, so the answers stay the same, except one
  * deliberate change (issue 15): a file directly in an agent folder or an
  * outbox folder, and an inbox entry that is not a task file, is no longer
- * watched on its own; its folder's watch names it (folderFileEvent below).
+ * watched on its own; its folder's watch names it (folderFileEvent below). And
+ * a file put directly in outbox/ is not watched, as one in agents/ is not.
  * And a second (P7): chokidar no longer descends into an inbox at all; each
  * inbox has an fs.watch of its own (daemon/inbox-watch.ts).
  * Columns: path under /h, isDirectory, classifyPath, ignoredPath, inboxFileEvent.
@@ -105,7 +106,7 @@ const TABLE: Row[] = [
   ["agents/a/.hidden/x", false, null, true, null],
   ["agents/a/.hidden/x", null, null, true, null],
   ["outbox/a", true, null, false, null],
-  ["outbox/a", false, null, false, null],
+  ["outbox/a", false, null, true, null],
   ["outbox/a", null, null, false, null],
   ["outbox/a/outbox.json", true, {"kind": "outbox", "agent": "a"}, true, null],
   ["outbox/a/outbox.json", false, {"kind": "outbox", "agent": "a"}, true, null],

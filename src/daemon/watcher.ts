@@ -70,9 +70,8 @@ export function ignoredPath(paths: HomePaths, file: string, isDirectory: boolean
   if (place.hidden) return true;
   switch (place.kind) {
     case 'agent_folder':
-      return isDirectory === false;
     case 'outbox_folder':
-      return false;
+      return isDirectory === false; // a file put directly in agents/ or outbox/ is nothing to the daemon
     default:
       return true;
   }
@@ -182,6 +181,15 @@ export function watchHome(paths: HomePaths, log: Logger, onEvent: (event: HomeEv
     .on('unlink', (f) => handle(f, 'removed'))
     .on('addDir', (f) => folderEvent(f, 'added'))
     .on('unlinkDir', (f) => folderEvent(f, 'removed'));
+  // A folder replaced under the same name in one step (rm -rf then mkdir, a rename over it, a symlink
+  // swapped) changes no listing, so chokidar says nothing of it; the raw event of agents/ or outbox/
+  // still names it. Its fs.watch is made again on what is there now, and the daemon reads it again.
+  watcher.on('raw', (event, name, details) => {
+    const parent = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+    if (event !== 'rename' || typeof name !== 'string' || typeof parent !== 'string') return;
+    const file = path.join(parent, name);
+    if (folders.entryRenamed(file)) tell(file);
+  });
   watcher.on('error', (err) => log.error({ err }, 'file watcher error'));
   const ready = new Promise<void>((resolve) =>
     watcher.once('ready', () => {
@@ -227,6 +235,17 @@ function folderWatches(paths: HomePaths, log: Logger, tell: (file: string) => vo
       const name = path.basename(file);
       for (const folder of place.kind === 'agent_folder' ? [agentFolders, inboxes] : [outboxFolders]) removed ? folder.unwatch(name) : folder.watch(name);
     },
+    /**
+     * A raw event named an entry of agents/ or outbox/: an agent or outbox folder there now is watched
+     * afresh, one gone is not watched. True when it is a folder now, which the daemon then reads again.
+     */
+    entryRenamed(file: string): boolean {
+      const place = homePlace(paths, file);
+      if (place.hidden || (place.kind !== 'agent_folder' && place.kind !== 'outbox_folder')) return false;
+      const isFolder = statOrNull(file)?.isDirectory() === true;
+      this.folderCameOrWent(file, !isFolder);
+      return isFolder;
+    },
     close(): void {
       closed = true;
       agentFolders.close();
@@ -234,6 +253,15 @@ function folderWatches(paths: HomePaths, log: Logger, tell: (file: string) => vo
       inboxes.close();
     },
   };
+}
+
+/** The path's stat, following a symlink; null when nothing (or a dangling link) is there. */
+function statOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.statSync(file, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null; // ENOTDIR, ELOOP, EACCES: no folder to watch
+  }
 }
 
 /** The names in `dir` (agents/ or outbox/) that may be agent or outbox folders (no hidden ones). */
