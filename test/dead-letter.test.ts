@@ -96,6 +96,22 @@ describe('dead letters', () => {
       assert.match(shown.stdout, /ERR_MODULE_NOT_FOUND/);
     }));
 
+  it('agentd run says why an agent could not start: a command that is not there, or a file that is not executable', () =>
+    inHome(FAST_CONFIG, async (home) => {
+      await home.write('agents/typo/agent.json', { version: '1', command: ['pyhton3', 'agent.py'], model: 'mock/echo', max_attempts: 1 });
+      await home.write('agents/noexec/agent.sh', '#!/bin/sh\necho never\n');
+      await home.write('agents/noexec/agent.json', { version: '1', command: ['./agent.sh'], model: 'mock/echo', max_attempts: 1 });
+      await home.write('task.json', { id: 's1', goal: 'fail to start' });
+      const typo = await home.cli(['run', 'typo', '--task', home.path('task.json')]);
+      assert.equal(typo.code, 1, typo.stderr);
+      assert.match(typo.stdout, /^dead-lettered s1: crash: agent could not start: spawn pyhton3 ENOENT \(no such command: check `command` in the agent's definition, and the daemon's PATH\)\n/);
+      const record = await deadLetter(home, 'typo', 's1');
+      assert.match(record.error.message, /could not start/);
+      const noexec = await home.cli(['run', 'noexec', '--task', home.path('task.json')]);
+      assert.equal(noexec.code, 1, noexec.stderr);
+      assert.match(noexec.stdout, /^dead-lettered s1: crash: agent could not start: spawn \S*agent\.sh EACCES \(not executable: chmod \+x it, or name its interpreter first in `command`\)\n/);
+    }));
+
   it('output that fails output_schema fails the run with category invalid_output', () =>
     inHome(FAST_CONFIG, async (home) => {
       await home.scriptedAgent('typed', {

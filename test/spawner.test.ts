@@ -101,6 +101,12 @@ describe('the spawner', () => {
     const agent = new AgentProcess({ command: [path.join(cwd, 'no-such-agent')], cwd, passEnv: [], agentdEnv: { AGENTD_AGENT: 'a' } }, pino({ level: 'silent' }), () => undefined);
     assert.deepEqual(await agent.exited, { code: 127, signal: null });
     assert.equal(await agent.started, null);
+    assert.match(agent.startFailure() ?? '', /no-such-agent ENOENT \(no such file/);
+    // Found but not executable: 126, as a shell says, and never spawned.
+    fs.writeFileSync(path.join(cwd, 'agent.sh'), '#!/bin/sh\necho never\n', { mode: 0o644 });
+    const noexec = new AgentProcess({ command: ['./agent.sh'], cwd, passEnv: [], agentdEnv: { AGENTD_AGENT: 'a' } }, pino({ level: 'silent' }), () => undefined);
+    assert.deepEqual(await noexec.exited, { code: 126, signal: null });
+    assert.match(noexec.startFailure() ?? '', /agent\.sh EACCES \(not executable/);
   });
 
   it('delivers messages sent before the process was started, in order', async (t) => {

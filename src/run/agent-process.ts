@@ -85,6 +85,35 @@ export function resolveExecutable(command: string, cwd: string, pathVar = proces
   return command;
 }
 
+/** A command that cannot be started, found before the spawn, so the reason reads plainly (not as a shell's `exec` error). */
+export class StartProblem extends Error {
+  constructor(
+    message: string,
+    /** The shell's exit code for it: 127 not found, 126 found but not executable. */
+    readonly exitCode: 126 | 127,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Why `executable` (what resolveExecutable made of `command`) cannot be
+ * started, or null when it can. A bare name resolveExecutable did not find on
+ * PATH comes back unchanged; a path is checked with one access(2).
+ */
+export function startProblem(command: string, executable: string): StartProblem | null {
+  if (!executable.includes('/')) return new StartProblem(`spawn ${command} ENOENT (no such command: check \`command\` in the agent's definition, and the daemon's PATH)`, 127);
+  try {
+    fs.accessSync(executable, fs.constants.X_OK);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') return new StartProblem(`spawn ${executable} EACCES (not executable: chmod +x it, or name its interpreter first in \`command\`)`, 126);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return new StartProblem(`spawn ${executable} ENOENT (no such file: \`command\` is taken from the agent's folder)`, 127);
+    return null; // anything else: the spawn says what it is
+  }
+}
+
 export class AgentProcess {
   /** The process once started (run/spawner.ts); null before, and when it could not be. */
   private launched: Launched | null = null;
@@ -94,6 +123,7 @@ export class AgentProcess {
   readonly started: Promise<number | null>;
   readonly exited: Promise<ExitInfo>;
   private exitInfo: ExitInfo | null = null;
+  private startError: string | null = null;
   private readonly tail: string[] = [];
 
   constructor(
@@ -102,11 +132,13 @@ export class AgentProcess {
     private onLine: (line: string) => void,
   ) {
     const [cmd, ...args] = spec.command;
-    const confined = confinedSpawn([resolveExecutable(cmd!, spec.cwd), ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
+    const executable = resolveExecutable(cmd!, spec.cwd);
+    const problem = startProblem(cmd!, executable);
+    const confined = confinedSpawn([executable, ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
     // Unsandboxed, it runs in a cgroup of its own where the daemon has one: killed whole at exit, setsid or not.
     const env = { ...withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)), ...spec.runEnv };
-    const { run, cgroup } = inRunCgroup(confined, spec.confinement?.sandbox ?? false, env);
-    const launching = launch({ file: run.file, args: run.args, cwd: spec.cwd, env, uid: run.uid, gid: run.gid });
+    const { run, cgroup } = problem ? { run: confined, cgroup: null } : inRunCgroup(confined, spec.confinement?.sandbox ?? false, env);
+    const launching = problem ? Promise.reject(problem) : launch({ file: run.file, args: run.args, cwd: spec.cwd, env, uid: run.uid, gid: run.gid });
     this.started = launching.then(
       (launched) => launched.pid,
       () => null,
@@ -117,10 +149,16 @@ export class AgentProcess {
         this.log.error({ err }, 'agent process could not start');
         cgroup?.removeEmpty();
         this.waiting = [];
-        this.exitInfo ??= { code: 127, signal: null };
+        this.startError = err instanceof Error ? err.message : String(err);
+        this.exitInfo ??= { code: err instanceof StartProblem ? err.exitCode : 127, signal: null };
         return this.exitInfo;
       },
     );
+  }
+
+  /** Why the process could not be started (then `exited` has 126 or 127); null when it was, or has not been tried yet. */
+  startFailure(): string | null {
+    return this.startError;
   }
 
   /** The process is started: read its pipes, do what waited for it, and resolve with its exit once its pipes are closed too. */

@@ -19,6 +19,8 @@ export interface ExitFacts {
   /** Set when the model was unavailable or refused for good. */
   unavailable: { category: ErrorCategory; message: string } | null;
   stderrTail: string[];
+  /** Why the process could not be started at all (AgentProcess.startFailure), if so. */
+  startFailure?: string | null;
 }
 
 export function exitOutcome(facts: ExitFacts): RunOutcome {
@@ -30,6 +32,7 @@ export function exitOutcome(facts: ExitFacts): RunOutcome {
   if (stopReason) return { kind: 'limit', reason: stopReason, handoff };
   // An agent that gave up after the model was unavailable failed for that reason.
   if (unavailable) return { kind: 'failed', category: unavailable.category, message: unavailable.message };
+  if (facts.startFailure) return { kind: 'failed', category: 'crash', message: `agent could not start: ${facts.startFailure}` };
   const stderrTail = facts.stderrTail;
   const tail = stderrTail.length > 0 ? { stderrTail } : {};
   if (code === 0) return { kind: 'failed', category: 'crash', message: 'agent exited without a result', ...tail };

@@ -184,7 +184,7 @@ class RunHost {
 
   private outcomeOfExit(code: number | null, signal: NodeJS.Signals | null): RunOutcome {
     const { stopReason, handoff, unavailable } = this;
-    return exitOutcome({ code, signal, stopReason, interruptReason: this.input.interrupt.reason, handoff, unavailable, stderrTail: this.process.stderrTail() });
+    return exitOutcome({ code, signal, stopReason, interruptReason: this.input.interrupt.reason, handoff, unavailable, stderrTail: this.process.stderrTail(), startFailure: this.process.startFailure() });
   }
 
   private onLine(line: string): void {

@@ -136,8 +136,9 @@ export class RunCgroup {
     }
     // The shell exports variables of its own (PWD; bash also SHLVL and _): the command gets exactly `env`.
     const own = SHELL_VARIABLES.filter((name) => !(name in env));
-    const script = `echo $$ > "$0" && ${own.length > 0 ? `unset ${own.join(' ')} && ` : ''}exec "$@"`;
-    return { file: '/bin/sh', args: ['-c', script, path.join(this.dir, 'cgroup.procs'), ...command] };
+    // $0 is what the shell names itself in an error (an interpreter a shebang names that is not there): agentd.
+    const script = `echo $$ > "$1" && shift && ${own.length > 0 ? `unset ${own.join(' ')} && ` : ''}exec "$@"`;
+    return { file: '/bin/sh', args: ['-c', script, 'agentd', path.join(this.dir, 'cgroup.procs'), ...command] };
   }
 
   /** SIGKILL everything in it now: cgroup.kill (Linux 5.14+), else each pid it lists. */
