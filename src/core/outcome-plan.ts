@@ -212,7 +212,8 @@ function planFailed(facts: OutcomeFacts, closed: TaskCheckpoint, outcome: Outcom
     const log = { level: 'warn' as const, msg: 'model unavailable; the task waits for it, no attempt counted', fields: { task_id: facts.task.id, run_id: facts.runId, model: report.outageModel } };
     return { status: 'failed', error, checkpoint, effects: [{ type: 'checkpoint', checkpoint }, { type: 'log', line: log }] };
   }
-  const decision = decideRunRetry(outcome.category, closed.attempts, { maxAttempts: agent.maxAttempts, ...agent.retry }, facts.random);
+  const retryable = outcome.retry === false ? false : undefined;
+  const decision = decideRunRetry(outcome.category, closed.attempts, { maxAttempts: agent.maxAttempts, ...agent.retry }, facts.random, retryable);
   const counted = { ...closed, attempts: decision.attempts, last_error: error };
   if (decision.kind === 'dead_letter') {
     const record = { v: 1 as const, agent: agent.name, task: facts.task, error, attempts: decision.attempts, runs: counted.runs, source: 'current' as const, dead_lettered_at: new Date(facts.now).toISOString() };

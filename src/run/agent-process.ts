@@ -138,7 +138,7 @@ export class AgentProcess {
     // Unsandboxed, it runs in a cgroup of its own where the daemon has one: killed whole at exit, setsid or not.
     const env = { ...withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)), ...spec.runEnv };
     const { run, cgroup } = problem ? { run: confined, cgroup: null } : inRunCgroup(confined, spec.confinement?.sandbox ?? false, env);
-    const launching = problem ? Promise.reject(problem) : launch({ file: run.file, args: run.args, cwd: spec.cwd, env, uid: run.uid, gid: run.gid });
+    const launching = problem ? Promise.reject(problem) : launch({ file: run.file, args: run.args, cwd: spec.cwd, env, uid: run.uid, gid: run.gid }, () => cgroup?.kill());
     this.started = launching.then(
       (launched) => launched.pid,
       () => null,

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { StartMessage } from '../protocol/messages.js';
+import type { RunOutcome } from './run-types.js';
 
 /**
  * A plain agent (`protocol: none`, README "Plain agents") knows nothing of
@@ -86,9 +87,14 @@ export class PlainOutput {
     else this.lines.push(line);
   }
 
+  /** What it printed, without its final newlines. */
+  printed(): string {
+    return this.lines.join('\n').replace(/\n+$/, '');
+  }
+
   /** The result: JSON when the whole output parses as JSON, else the text without its final newline. */
   result(): unknown {
-    const text = this.lines.join('\n').replace(/\n+$/, '');
+    const text = this.printed();
     try {
       return JSON.parse(text);
     } catch {
@@ -96,3 +102,23 @@ export class PlainOutput {
     }
   }
 }
+
+/**
+ * A plain agent whose exit status was lost (the spawner died while it ran:
+ * README.md, "The spawner"). Exit 0 is its only word that it finished, so
+ * whether it did is unknown: it is dead-lettered for a person, not run again,
+ * which could repeat what it did (a payment made, a mail sent). Pure.
+ */
+export function lostExitOutcome(output: PlainOutput, taskId: string): RunOutcome {
+  const printed = output.printed().trim();
+  const stdout = printed === '' ? 'it printed nothing' : `its stdout began: ${printed.slice(0, STDOUT_SHOWN_CHARS)}`;
+  return {
+    kind: 'failed',
+    category: 'crash',
+    retry: false,
+    message: `the agent's exit status was lost (the spawner died while it ran), so whether it finished is unknown; not run again, which could repeat what it did (${stdout}). If it did not finish: agentd dlq retry ${taskId}`,
+  };
+}
+
+/** How much of a plain agent's stdout a lost exit's error shows. */
+const STDOUT_SHOWN_CHARS = 300;

@@ -9,7 +9,7 @@ import { exitOutcome } from './exit-outcome.js';
 import { ReplayCursor } from './replay.js';
 import { handleToolCall, type ToolCallHost } from './tool-call.js';
 import { callModel, type ModelCallOutcome, type ModelCallRun } from './model-call.js';
-import { PlainOutput, writePlainFiles } from './plain-agent.js';
+import { lostExitOutcome, PlainOutput, writePlainFiles } from './plain-agent.js';
 import type { RunCheckpoint, RunHostInput, RunOutcome, RunReport } from './run-types.js';
 import { RunTaint } from './taint.js';
 import { CheckpointCoalescer } from './checkpoint-coalescer.js';
@@ -96,7 +96,11 @@ class RunHost {
     const exit = await this.process.exited;
     grant?.close();
     await files?.remove().catch((err: unknown) => input.log.warn({ err }, 'could not remove the plain agent\'s task folder'));
-    if (this.plainOutput && exit.code === 0 && !this.outcome && !this.stopReason) this.onPlainExit(this.plainOutput);
+    if (this.plainOutput && !this.outcome && !this.stopReason) {
+      if (exit.code === 0) this.onPlainExit(this.plainOutput);
+      // No code and no signal: the spawner died while it ran, and nobody can tell how it ended (run/spawner.ts).
+      else if (exit.code === null && exit.signal === null) this.outcome = lostExitOutcome(this.plainOutput, input.taskId);
+    }
     this.runtimeTimer?.cancel();
     this.heartbeatTimer?.cancel();
     this.heartbeatTimer = null; // a reply still in the queue must not re-arm it

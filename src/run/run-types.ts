@@ -53,8 +53,11 @@ export type RunOutcome =
   | { kind: 'approval'; seq: number; tool: string; args: Record<string, unknown>; callHash: string; cause: ApprovalCause; expired: ApprovalRecord | null }
   /** A write/irreversible, non-idempotent tool call started before a crash and never completed. */
   | { kind: 'unsure_side_effect'; seq: number; tool: string; args: Record<string, unknown>; idempotencyKey: string }
-  /** `stderrTail`: the agent's last stderr lines, when it exited on its own without a result. */
-  | { kind: 'failed'; category: ErrorCategory; message: string; stderrTail?: string[] };
+  /**
+   * `stderrTail`: the agent's last stderr lines, when it exited on its own without a result.
+   * `retry: false`: dead-lettered at once whatever its category, when running it again could repeat what it did.
+   */
+  | { kind: 'failed'; category: ErrorCategory; message: string; stderrTail?: string[]; retry?: false };
 
 export interface RunReport {
   outcome: RunOutcome;

@@ -64,10 +64,14 @@ export function spawnerPid(): number | null {
   return spawner.pid;
 }
 
-/** Start a process; rejects when it could not be started (a command that is not there, a uid not allowed). */
-export function launch(spec: LaunchSpec): Promise<Launched> {
+/**
+ * Start a process; rejects when it could not be started (a command that is not there, a uid not allowed).
+ * `beforeRestart`: called when the spawner died before saying which process it started, before the process is
+ * started again here; it kills whatever the first start may have left (the run's cgroup, where there is one).
+ */
+export function launch(spec: LaunchSpec, beforeRestart?: () => void): Promise<Launched> {
   if (process.env.AGENTD_SPAWNER === 'off' || spawner.unavailable) return launchHere(spec);
-  return spawner.launch(spec);
+  return spawner.launch(spec, beforeRestart);
 }
 
 /** node's spawn of `spec` with its three pipes: what the spawner runs for each request, and launchHere without it. */
@@ -95,6 +99,7 @@ function launchHere(spec: LaunchSpec): Promise<Launched> {
 
 interface Pending {
   spec: LaunchSpec;
+  beforeRestart: (() => void) | undefined;
   resolve: (launched: Launched) => void;
   reject: (err: Error) => void;
   pid: number;
@@ -120,14 +125,14 @@ class Spawner {
     return this.child?.pid ?? null;
   }
 
-  launch(spec: LaunchSpec): Promise<Launched> {
+  launch(spec: LaunchSpec, beforeRestart?: () => void): Promise<Launched> {
     const child = this.running();
     if (!child) return launchHere(spec);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       let exited!: (info: ExitInfo) => void;
       const exit = new Promise<ExitInfo>((done) => (exited = done));
-      this.pending.set(id, { spec, resolve, reject, pid: 0, pipes: {}, launched: false, exited, exit });
+      this.pending.set(id, { spec, beforeRestart, resolve, reject, pid: 0, pipes: {}, launched: false, exited, exit });
       // An answer is awaited: the daemon's loop must not end before it comes, or before the spawner's exit is seen.
       child.ref();
       child.channel?.ref();
@@ -212,7 +217,8 @@ class Spawner {
   /**
    * The spawner is gone (killed, out of memory, or it never started): the next process starts a new one, or, when
    * this one never answered, every process is started here from now on. A process it had not handed over is
-   * started here instead (one it may have started is killed: nothing can speak to it); one that runs has no exit
+   * started here instead (one it may have started is killed, by its pid or, before that came, by its caller's
+   * beforeRestart: nothing can speak to it); one that runs has no exit
    * status to report, so its exit is when its pipes close.
    */
   private gone(child: ChildProcess): void {
@@ -226,6 +232,8 @@ class Spawner {
         continue;
       }
       abandon(entry);
+      // Its pid may never have come: what it started can only be found where it ran.
+      if (entry.pid === 0) entry.beforeRestart?.();
       launchHere(entry.spec).then(entry.resolve, entry.reject);
     }
   }
