@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { AgentProcess } from '../src/run/agent-process.js';
+import { AgentProcess, startProblem } from '../src/run/agent-process.js';
 import { launch, spawnerPid, type Launched } from '../src/run/spawner.js';
 import { isAlive, pidsWith } from './helpers/process.js';
 import { untilTrue } from './helpers/byo.js';
@@ -107,6 +107,9 @@ describe('the spawner', () => {
     const noexec = new AgentProcess({ command: ['./agent.sh'], cwd, passEnv: [], agentdEnv: { AGENTD_AGENT: 'a' } }, pino({ level: 'silent' }), () => undefined);
     assert.deepEqual(await noexec.exited, { code: 126, signal: null });
     assert.match(noexec.startFailure() ?? '', /agent\.sh EACCES \(not executable/);
+    // Under run_as the account's right to execute it is not the daemon's: only a file that is not there is refused early.
+    assert.equal(startProblem('./agent.sh', path.join(cwd, 'agent.sh'), true), null);
+    assert.equal(startProblem('./gone.sh', path.join(cwd, 'gone.sh'), true)?.exitCode, 127);
   });
 
   it('delivers messages sent before the process was started, in order', async (t) => {

@@ -99,16 +99,18 @@ export class StartProblem extends Error {
 /**
  * Why `executable` (what resolveExecutable made of `command`) cannot be
  * started, or null when it can. A bare name resolveExecutable did not find on
- * PATH comes back unchanged; a path is checked with one access(2).
+ * PATH comes back unchanged; a path is checked with one access(2). Under
+ * `run_as` (`otherAccount`) only that it is there: the daemon's own right to
+ * execute it says nothing of the account's.
  */
-export function startProblem(command: string, executable: string): StartProblem | null {
+export function startProblem(command: string, executable: string, otherAccount = false): StartProblem | null {
   if (!executable.includes('/')) return new StartProblem(`spawn ${command} ENOENT (no such command: check \`command\` in the agent's definition, and the daemon's PATH)`, 127);
   try {
-    fs.accessSync(executable, fs.constants.X_OK);
+    fs.accessSync(executable, otherAccount ? fs.constants.F_OK : fs.constants.X_OK);
     return null;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EACCES') return new StartProblem(`spawn ${executable} EACCES (not executable: chmod +x it, or name its interpreter first in \`command\`)`, 126);
+    if (code === 'EACCES' && !otherAccount) return new StartProblem(`spawn ${executable} EACCES (not executable: chmod +x it, or name its interpreter first in \`command\`)`, 126);
     if (code === 'ENOENT' || code === 'ENOTDIR') return new StartProblem(`spawn ${executable} ENOENT (no such file: \`command\` is taken from the agent's folder)`, 127);
     return null; // anything else: the spawn says what it is
   }
@@ -133,7 +135,7 @@ export class AgentProcess {
   ) {
     const [cmd, ...args] = spec.command;
     const executable = resolveExecutable(cmd!, spec.cwd);
-    const problem = startProblem(cmd!, executable);
+    const problem = startProblem(cmd!, executable, spec.confinement?.runAs != null);
     const confined = confinedSpawn([executable, ...args], spec.confinement, confinedWhere(spec.cwd, spec.agentdEnv));
     // Unsandboxed, it runs in a cgroup of its own where the daemon has one: killed whole at exit, setsid or not.
     const env = { ...withPythonModule(scrubbedEnv(spec.passEnv, spec.agentdEnv)), ...spec.runEnv };
