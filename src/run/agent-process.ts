@@ -99,12 +99,13 @@ export class StartProblem extends Error {
 /**
  * Why `executable` (what resolveExecutable made of `command`) cannot be
  * started, or null when it can. A bare name resolveExecutable did not find on
- * PATH comes back unchanged; a path is checked with one access(2). Under
+ * PATH comes back unchanged; a path named in `command` is checked with one access(2). Under
  * `run_as` (`otherAccount`) only that it is there: the daemon's own right to
  * execute it says nothing of the account's.
  */
 export function startProblem(command: string, executable: string, otherAccount = false): StartProblem | null {
-  if (!executable.includes('/')) return new StartProblem(`spawn ${command} ENOENT (no such command: check \`command\` in the agent's definition, and the daemon's PATH)`, 127);
+  // A bare name was found (or not) by resolveExecutable's own access(2): not checked twice on the spawn's path.
+  if (!command.includes('/')) return executable.includes('/') ? null : new StartProblem(`spawn ${command} ENOENT (no such command: check \`command\` in the agent's definition, and the daemon's PATH)`, 127);
   try {
     fs.accessSync(executable, otherAccount ? fs.constants.F_OK : fs.constants.X_OK);
     return null;
