@@ -192,8 +192,12 @@ export class AgentProcess {
     });
     for (const step of this.waiting.splice(0)) step(launched);
     this.exitInfo ??= await end;
-    // The run ends once its cgroup is empty and gone, so nothing it started is seen after it.
-    if (cgroup) await cgroup.end().then((removed) => removed || this.log.warn({ cgroup: cgroup.dir }, 'run cgroup not removed'), () => undefined);
+    // The run ends once its cgroup is empty, so nothing it started is seen after it; the folder goes after.
+    if (cgroup) {
+      const { emptied, removed } = cgroup.end();
+      void removed.then((gone) => gone || this.log.warn({ cgroup: cgroup.dir }, 'run cgroup not removed'));
+      await emptied;
+    }
     return this.exitInfo;
   }
 

@@ -80,7 +80,7 @@ export async function runToolCommand(
   clearTimeout(timer);
   signal?.removeEventListener('abort', onStop);
   killAll(); // nothing it started outlives it
-  await cgroup?.end();
+  await cgroup?.end().emptied; // its folder is removed after (security/run-cgroup.ts)
   if (stopped) {
     return { ok: false, message: `tool ${tool.name} was stopped: the run is stopping`, stopped: true };
   }
