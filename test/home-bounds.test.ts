@@ -15,8 +15,10 @@ import { dirModeFor, peopleFileMode, setDefaultFileMode, setPeopleFileMode, writ
 import { escapesHome, readHomeFile, RAW_HEAD_BYTES } from '../src/store/home-file.js';
 import { addOutboxItem } from '../src/store/outbox.js';
 import { plainBelowHome } from '../src/store/plain-path.js';
-import { plainBelowHomeSync, readHomeFileSync } from '../src/store/home-file-sync.js';
+import { readHomeFileSync } from '../src/store/home-file.js';
+import { plainBelowHomeSync } from '../src/store/plain-path.js';
 import { HomePaths } from '../src/store/paths.js';
+import { shutGate, useInlineGate } from '../src/store/inline-calls.js';
 import { parseTask } from '../src/store/tasks.js';
 import { promoteNext } from '../src/store/promotion.js';
 import { settleCurrentTask } from '../src/store/current-task.js';
@@ -160,7 +162,9 @@ describe('files that lead out of the home, are too big or are not files', () => 
     await assert.rejects(loadAgentDefinition(paths, config, 'dotdot'), (err: unknown) => err instanceof ConfigError && err.problems[0] === 'output_schema "../schemalink/out.json" must be a relative path inside the home, without ".."');
   });
 
-  it("the start-up load's sync reader (store/home-file-sync.ts) answers exactly as the async one", async () => {
+  it("the start-up load's sync reader (store/home-file.ts readHomeFileSync) answers exactly as the async one", async (t) => {
+    const gate = useInlineGate(shutGate()); // readHomeFile and plainBelowHome through the thread pool (store/inline-calls.ts)
+    t.after(() => useInlineGate(gate));
     await home.write('sync/inside.json', '{"a":1}');
     await fs.symlink(path.join(outside, 'secret.json'), home.path('sync/out.json'));
     await fs.symlink(home.path('sync/inside.json'), home.path('sync/in.json'));

@@ -10,7 +10,8 @@ import type { HomePaths } from '../store/paths.js';
 import { sharedInboxProblem } from '../store/shared-folders.js';
 import { plainBelowHome } from '../store/plain-path.js';
 import { DEFAULT_MAX_FILE_BYTES, escapesHome, readHomeFile, tooBigProblem, type HomeFile } from '../store/home-file.js';
-import { plainBelowHomeSync, readHomeFileSync } from '../store/home-file-sync.js';
+import { readHomeFileSync } from '../store/home-file.js';
+import { plainBelowHomeSync } from '../store/plain-path.js';
 import { secretSource } from '../security/secrets.js';
 import { confinementProblems } from '../security/confinement.js';
 import { jsonTextTooDeep, tooDeepProblem } from '../security/json-depth.js';
@@ -63,7 +64,7 @@ export interface LoadDefinitionOptions {
   /** Told which file was read (null: none was found), before it is parsed (daemon/start-catch-up.ts). */
   onRead?: (found: DefinitionFile | null) => void;
   /**
-   * Read with the sync calls (store/home-file-sync.ts): only while nothing
+   * Read with the sync calls (store/home-file.ts readHomeFileSync): only while nothing
    * else waits on the event loop, the daemon's load at start (README.md,
    * Benchmark: P4).
    */
@@ -91,7 +92,7 @@ export async function findDefinitionFile(paths: HomePaths, agent: string, maxByt
 }
 
 /**
- * findDefinitionFile without the thread pool (store/home-file-sync.ts), for
+ * findDefinitionFile without the thread pool (store/home-file.ts readHomeFileSync), for
  * the daemon's load of every definition at start; undefined when a link lies
  * below the home on the way (findDefinitionFile then looks closer).
  */

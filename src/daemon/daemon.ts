@@ -158,7 +158,7 @@ export class Daemon {
     }
     this.state = 'running';
     const loadStartedAt = Date.now(); // wall clock: compared with file times (daemon/start-catch-up.ts)
-    // sync: nothing else waits on the event loop yet (store/home-file-sync.ts)
+    // sync: nothing else waits on the event loop yet (store/home-file.ts readHomeFileSync)
     const loaded = await this.registry.loadAll({ remember: this.options.watch !== false, sync: true });
     await this.syncSchedules();
     this.notifier = new Notifier(this.paths, this.config.notify, this.clock, this.log.child({ component: 'notify' }));

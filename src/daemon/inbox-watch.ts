@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { FolderWatches } from './folder-watches.js';
+import { inlineOr } from '../store/inline-calls.js';
 
 /**
  * One `fs.watch` per inbox folder, which names each entry that changed, in
@@ -73,11 +74,23 @@ export class InboxWatches {
     this.pending.delete(dir);
     for (const name of names) {
       const file = path.join(dir, name);
-      fs.lstat(file, (err, stats) => {
+      void lstatOrNull(file).then((stats) => {
         if (this.folders.isClosed) return;
-        if (err) return this.onEntry(file, 'removed');
+        if (!stats) return this.onEntry(file, 'removed');
         if (!stats.isDirectory()) this.onEntry(file, 'present');
       });
     }
   }
+}
+
+/** The entry's lstat, null when it cannot be had (gone); on the event loop while that is short (store/inline-calls.ts). */
+function lstatOrNull(file: string): Promise<fs.Stats | null> {
+  const inline = () => {
+    try {
+      return fs.lstatSync(file);
+    } catch {
+      return null;
+    }
+  };
+  return inlineOr(inline, () => fs.promises.lstat(file).catch(() => null));
 }

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { accessSync, linkSync, readdirSync, unlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import { NotRegularFileError } from '../errors.js';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { secretCensor } from '../security/secrets.js';
 import { forgetOwnChange, noteOwnChange } from './own-changes.js';
-import { syncFolder } from './folder-sync.js';
+import { syncFolder, syncFolderSync } from './folder-sync.js';
+import { syncedInline } from './sync-choice.js';
+import { inlineOr } from './inline-calls.js';
+import { readIfExists } from './read-file.js';
+
+export { MAX_READ_BYTES, readIfExists, readOpened } from './read-file.js';
 
 /**
  * Durable file operations. Every file the daemon replaces goes through
@@ -55,8 +59,8 @@ export function dirModeFor(mode: number): number {
 }
 
 /** fsync a folder, so a name made, replaced or removed in it survives a power cut (store/folder-sync.ts). */
-export async function fsyncDir(dir: string): Promise<void> {
-  await syncFolder(dir);
+export function fsyncDir(dir: string): Promise<void> {
+  return syncedInline(() => syncFolderSync(dir), () => syncFolder(dir)); // inline while the disk is fast (store/sync-choice.ts)
 }
 
 /** Create `dir` (and its parents) if missing; a `mode` is set on `dir` when it was created (not subject to the umask). */
@@ -76,23 +80,56 @@ export async function ensureDir(dir: string, mode?: number): Promise<void> {
   if (created !== undefined && mode !== undefined) await fs.chmod(dir, mode);
 }
 
+/** The last write of each file still in flight: the next one to the same file waits for it. */
+const writesInFlight = new Map<string, Promise<void>>();
+
 /**
  * Replace `file` with `data`: write-file-atomic's temp file, fsync and rename,
  * then an fsync of the folder, which write-file-atomic does not do, so a power
- * cut cannot forget the rename.
+ * cut cannot forget the rename. Writes to one file land in the order they
+ * were made: one that waits on the thread pool (or makes a missing folder)
+ * is not overtaken by a later one made inline.
  */
-export async function writeFileDurable(file: string, data: string | Buffer, options: WriteOptions = {}): Promise<void> {
-  const dir = path.dirname(file);
+export function writeFileDurable(file: string, data: string | Buffer, options: WriteOptions = {}): Promise<void> {
   // No secret value ever lands in a file the daemon writes (security/secrets.ts).
-  const write = () => writeFileAtomic(file, secretCensor.maskData(data), { fsync: true, mode: options.mode ?? defaultMode });
-  try {
-    await write();
-  } catch (err) {
-    // The folder is made when the write finds it missing, not checked before every write (README.md, Benchmark: P3).
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await ensureDir(dir);
-    await write();
-  }
+  const masked = secretCensor.maskData(data);
+  const mode = options.mode ?? defaultMode;
+  const before = writesInFlight.get(file);
+  const mine = before ? before.then(() => replaceFile(file, masked, mode), () => replaceFile(file, masked, mode)) : replaceFile(file, masked, mode);
+  writesInFlight.set(file, mine);
+  const forget = () => {
+    if (writesInFlight.get(file) === mine) writesInFlight.delete(file);
+  };
+  mine.then(forget, forget);
+  return mine;
+}
+
+async function replaceFile(file: string, data: string | Buffer, mode: number): Promise<void> {
+  const dir = path.dirname(file);
+  const atomic = { fsync: true, mode };
+  // write-file-atomic's sync form while the disk is fast: its dozen short calls and fsync without a
+  // hand-off each (store/sync-choice.ts). A missing folder is left to the async form, which makes it.
+  const inline = () => {
+    try {
+      writeFileAtomic.sync(file, data, atomic);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  };
+  const pooled = async () => {
+    try {
+      await writeFileAtomic(file, data, atomic);
+    } catch (err) {
+      // The folder is made when the write finds it missing, not checked before every write (README.md, Benchmark: P3).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await ensureDir(dir);
+      await writeFileAtomic(file, data, atomic);
+    }
+    return true;
+  };
+  if (!(await syncedInline(inline, pooled, false))) await pooled();
   await fsyncDir(dir);
 }
 
@@ -169,7 +206,7 @@ export async function openForAppend(file: string, options: WriteOptions = {}): P
 export async function removeDurable(file: string): Promise<void> {
   noteOwnChange(file, 'removed'); // the watcher does not poke for it (store/own-changes.ts)
   try {
-    await fs.unlink(file);
+    await inlineOr(() => unlinkSync(file), () => fs.unlink(file)); // store/inline-calls.ts
   } catch (err) {
     forgetOwnChange(file, 'removed');
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
@@ -201,7 +238,7 @@ export async function linkDurable(from: string, to: string): Promise<boolean> {
 /** link(2); the target's folder is made when the link finds it missing, not checked before every link (README.md, Benchmark: P3). */
 async function linkMakingFolder(from: string, to: string): Promise<void> {
   try {
-    await fs.link(from, to);
+    await inlineOr(() => linkSync(from, to), () => fs.link(from, to)); // store/inline-calls.ts
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // ENOENT: the target's folder, or the source, is missing
     await ensureDir(path.dirname(to));
@@ -236,59 +273,6 @@ export async function createFileExclusive(file: string, data: string | Buffer, o
   }
 }
 
-/** The largest file `readIfExists` reads: far above any state file, far below what exhausts memory. */
-export const MAX_READ_BYTES = 256 * 1024 * 1024;
-
-/**
- * The file's bytes, or null when it does not exist. Opened without blocking
- * (a FIFO put in place of a file would otherwise hold a thread and the daemon
- * forever) and read only when it is a regular file of at most `maxBytes`:
- * anything else is a NotRegularFileError naming the file.
- */
-export async function readIfExists(file: string, maxBytes = MAX_READ_BYTES): Promise<Buffer | null> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  try {
-    return await readOpened(handle, file, maxBytes);
-  } finally {
-    await handle.close();
-  }
-}
-
-/** readIfExists on a handle its caller opened (with O_NONBLOCK) and keeps: the same checks, then the bytes from the start. */
-export async function readOpened(handle: fs.FileHandle, file: string, maxBytes = MAX_READ_BYTES): Promise<Buffer> {
-  const stat = await handle.stat();
-  if (!stat.isFile()) throw new NotRegularFileError(file, 'is not a regular file (a FIFO, a device or a folder); refused, not read');
-  if (stat.size > maxBytes) throw new NotRegularFileError(file, `is ${stat.size} bytes, over the ${maxBytes} bytes the daemon reads; refused`);
-  return readToEnd(handle, stat.size, maxBytes, file);
-}
-
-/**
- * The file's bytes, read from the size the stat gave: one read for a file
- * that has not grown since (handle.readFile would stat it again first: a
- * system call per read of a state file, several per task; README.md,
- * Benchmark: P3). Once the stat's size is read, a read shorter than asked is
- * the end; before that a short read (a network filesystem's) reads on.
- */
-async function readToEnd(handle: fs.FileHandle, size: number, maxBytes: number, file: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for (;;) {
-    const want = total <= size ? Math.min(size - total + 1, 64 * 1024 * 1024) : 64 * 1024; // one byte more: a file that grew shows it
-    const buffer = Buffer.allocUnsafe(want);
-    const { bytesRead } = await handle.read(buffer, 0, want, total);
-    chunks.push(buffer.subarray(0, bytesRead));
-    total += bytesRead;
-    if (total > maxBytes) throw new NotRegularFileError(file, `grew past the ${maxBytes} bytes the daemon reads while it was read; refused`);
-    if (bytesRead === 0 || (total >= size && bytesRead < want)) return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
-  }
-}
-
 /** A JSON file's value, or null when it does not exist or does not parse. */
 export async function readJsonIfExists(file: string): Promise<unknown> {
   const bytes = await readIfExists(file);
@@ -300,23 +284,36 @@ export async function readJsonIfExists(file: string): Promise<unknown> {
   }
 }
 
-export async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.access(file);
-    return true;
-  } catch {
-    return false;
-  }
+export function exists(file: string): Promise<boolean> {
+  return inlineOr(
+    () => {
+      try {
+        accessSync(file);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    () => fs.access(file).then(() => true, () => false),
+  );
 }
 
 /** Names in a folder, or [] when it does not exist. */
-export async function listDir(dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (err) {
+export function listDir(dir: string): Promise<string[]> {
+  const missing = (err: unknown): string[] => {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
     throw err;
-  }
+  };
+  return inlineOr(
+    () => {
+      try {
+        return readdirSync(dir);
+      } catch (err) {
+        return missing(err);
+      }
+    },
+    () => fs.readdir(dir).catch(missing),
+  );
 }
 
 /**

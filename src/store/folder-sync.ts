@@ -63,6 +63,54 @@ export async function syncFolder(dir: string): Promise<void> {
   keep(dir, await openAndSync(dir));
 }
 
+/** syncFolder with the sync calls (store/sync-choice.ts syncedInline). */
+export function syncFolderSync(dir: string): void {
+  if (!holdable(dir)) return fs.closeSync(openAndSyncSync(dir));
+  const fd = held.get(dir);
+  if (fd !== undefined) {
+    held.delete(dir);
+    if (stillLinkedSync(fd)) {
+      try {
+        fs.fsyncSync(fd);
+      } catch (err) {
+        closeQuietly(fd);
+        throw err;
+      }
+      keep(dir, fd);
+      return;
+    }
+    closeQuietly(fd);
+  }
+  keep(dir, openAndSyncSync(dir));
+}
+
+function openAndSyncSync(dir: string): number {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } catch (err) {
+    closeQuietly(fd);
+    throw err;
+  }
+  return fd;
+}
+
+function stillLinkedSync(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).nlink > 0;
+  } catch {
+    return false;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // closing is all that is left to do
+  }
+}
+
 async function syncByName(dir: string): Promise<void> {
   await close(await openAndSync(dir));
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { secretCensor } from '../security/secrets.js';
 import { ensureDir, fsyncDir, stateFileMode } from './durable.js';
-import { SyncChoice } from './sync-choice.js';
+import { diskSyncs } from './sync-choice.js';
 
 /**
  * Append-only files of a run in progress (its journal, its trace), held open
@@ -25,9 +25,6 @@ interface HeldFile {
   /** '\n' when the file ended in a torn line: closes it off before the first record. */
   prefix: string;
 }
-
-/** One for the daemon: the event loop it protects is one too. */
-const syncChoice = new SyncChoice();
 
 const heldFiles = new Map<string, Promise<HeldFile>>();
 /** The files of heldFiles whose opening is done: a record is written the moment it is appended. */
@@ -90,12 +87,12 @@ function writeHeld(held: HeldFile, line: string, sync: boolean): Promise<void> {
     held.prefix = '';
     if (!sync) return Promise.resolve();
     const started = performance.now();
-    if (syncChoice.inline(started)) {
+    if (diskSyncs.inline(started)) {
       fs.fdatasyncSync(held.fd);
-      syncChoice.took(performance.now() - started, true);
+      diskSyncs.took(performance.now() - started, true);
       return Promise.resolve();
     }
-    return fdatasync(held.fd).then(() => syncChoice.took(performance.now() - started, false));
+    return fdatasync(held.fd).then(() => diskSyncs.took(performance.now() - started, false));
   } catch (err) {
     return Promise.reject(err);
   }

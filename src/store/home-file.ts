@@ -1,8 +1,9 @@
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, readlinkSync, realpathSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { HomePaths } from './paths.js';
 import { plainBelowHome } from './plain-path.js';
+import { inlineOr } from './inline-calls.js';
 
 /**
  * Reading a file people control without letting it reach outside the home or
@@ -70,7 +71,11 @@ export async function escapesHome(paths: HomePaths, p: string): Promise<string |
  * Read `file` (inside the home) with the checks above. A file larger than
  * `maxBytes` yields its first RAW_HEAD_BYTES only.
  */
-export async function readHomeFile(paths: HomePaths, file: string, maxBytes: number): Promise<HomeFile> {
+export function readHomeFile(paths: HomePaths, file: string, maxBytes: number): Promise<HomeFile> {
+  return inlineOr(() => readHomeFileSync(paths, file, maxBytes), () => readHomeFilePooled(paths, file, maxBytes)); // store/inline-calls.ts
+}
+
+async function readHomeFilePooled(paths: HomePaths, file: string, maxBytes: number): Promise<HomeFile> {
   let handle: fs.FileHandle;
   try {
     // O_NONBLOCK: opening a FIFO must not wait for a writer.
@@ -137,4 +142,83 @@ async function readUpTo(handle: fs.FileHandle, limit: number, sizeHint = Infinit
 /** "is 52428800 bytes, over max_file_bytes (1048576)" */
 export function tooBigProblem(size: number, maxBytes: number): string {
   return `is ${size} bytes, over max_file_bytes (${maxBytes}); refused without reading it`;
+}
+
+/**
+ * readHomeFile (and plain-path.ts plainBelowHomeSync) without the thread
+ * pool: for the load of every definition at start, before 'daemon started',
+ * when nothing else waits on the event loop, and for any read while short
+ * calls run inline (store/inline-calls.ts). Each async call is a round trip
+ * through libuv's thread pool; eight per agent (three lstats, open, fstat,
+ * readlink, read, close) were most of start-up's CPU with thousands of agents
+ * (README.md, Benchmark: P4). Same checks, same answers.
+ */
+
+const realRootsSync = new WeakMap<HomePaths, string>();
+
+function realRootSync(paths: HomePaths): string {
+  let root = realRootsSync.get(paths);
+  if (root === undefined) {
+    try {
+      root = realpathSync(paths.root);
+    } catch {
+      root = paths.root;
+    }
+    realRootsSync.set(paths, root);
+  }
+  return root;
+}
+
+function insideRoot(root: string, real: string): boolean {
+  const rel = path.relative(root, real);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** readHomeFile, with the sync calls. */
+export function readHomeFileSync(paths: HomePaths, file: string, maxBytes: number): HomeFile {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK); // a FIFO must not wait for a writer
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'missing' };
+    if (code === 'ELOOP') return { kind: 'refused', problem: 'is a symlink loop; refused' };
+    throw err;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) return { kind: 'refused', problem: 'is not a regular file; refused' };
+    const real = openedPathSync(fd, file);
+    if (!insideRoot(realRootSync(paths), real)) return { kind: 'refused', problem: `is a symlink that resolves outside the home (to ${real}); refused, not read` };
+    if (stat.size > maxBytes) return { kind: 'too_big', size: stat.size, head: readUpToSync(fd, RAW_HEAD_BYTES, RAW_HEAD_BYTES), mtime: stat.mtime };
+    const bytes = readUpToSync(fd, maxBytes + 1, stat.size);
+    if (bytes.length > maxBytes) return { kind: 'too_big', size: bytes.length, head: bytes.subarray(0, RAW_HEAD_BYTES), mtime: stat.mtime };
+    return { kind: 'ok', bytes, mtime: stat.mtime };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function openedPathSync(fd: number, file: string): string {
+  if (process.platform === 'linux') {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      // no /proc: fall through
+    }
+  }
+  return realpathSync(file);
+}
+
+function readUpToSync(fd: number, limit: number, sizeHint: number): Buffer {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  while (total < limit) {
+    const buffer = Buffer.allocUnsafe(Math.min(64 * 1024, limit - total, Math.max(1, sizeHint - total + 1)));
+    const bytesRead = readSync(fd, buffer, 0, buffer.length, total);
+    if (bytesRead === 0) break;
+    chunks.push(buffer.subarray(0, bytesRead));
+    total += bytesRead;
+  }
+  return Buffer.concat(chunks, total);
 }

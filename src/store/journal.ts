@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { appendHeld, closeHeld } from './held-append.js';
+import { exists } from './durable.js';
 
 /**
  * The journal of one task: every model and tool call, in order, appended and
@@ -161,7 +162,7 @@ export async function readJournal(file: string): Promise<JournalSummary> {
   const summary = emptySummary();
   let stream: fs.ReadStream;
   try {
-    await fs.promises.access(file);
+    if (!(await exists(file))) return summary;
     stream = fs.createReadStream(file, { encoding: 'utf8' });
   } catch {
     return summary;

@@ -1,4 +1,7 @@
+import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import { inlineOr } from './inline-calls.js';
+import { readIfExists } from './read-file.js';
 /**
  * The lease behind an agent lock (README.md, "Several daemons on one home").
  * proper-lockfile tells a holder it lost its lock only when its refresh timer
@@ -71,7 +74,8 @@ export class LeaseLostError extends Error {
 
 /** The facts leaseHeld decides on, read from the owner file and the lock folder. */
 export async function readLeaseFacts(ownerFile: string, lockDir: string, me: LeaseOwner, lost: boolean, staleMs: number, nowMs: () => number): Promise<LeaseFacts> {
-  const [owner, lockStat] = await Promise.all([readLeaseOwner(ownerFile), fs.stat(lockDir).catch(() => null)]);
+  const statLock = inlineOr(() => statSync(lockDir, { throwIfNoEntry: false }) ?? null, () => fs.stat(lockDir)).catch(() => null);
+  const [owner, lockStat] = await Promise.all([readLeaseOwner(ownerFile), statLock]);
   return { lost, owner, me, lockMtimeMs: lockStat ? lockStat.mtimeMs : null, nowMs: nowMs(), staleMs };
 }
 
@@ -87,9 +91,11 @@ export async function readSettlingFacts(ownerFile: string, me: LeaseOwner, lost:
   return { lost, owner, me, lockMtimeMs: lockedAtMs, nowMs: nowMs(), staleMs };
 }
 
+/** The owner file's holder; null when it is missing, unreadable or names none (a FIFO put there is refused, not waited on). */
 export async function readLeaseOwner(ownerFile: string): Promise<LeaseOwner | null> {
   try {
-    return parseLeaseOwner(await fs.readFile(ownerFile, 'utf8'));
+    const bytes = await readIfExists(ownerFile, 64 * 1024);
+    return bytes === null ? null : parseLeaseOwner(bytes.toString('utf8'));
   } catch {
     return null;
   }

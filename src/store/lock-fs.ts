@@ -1,4 +1,10 @@
 import fs from 'node:fs';
+import { promisify } from 'node:util';
+import { inlineOr } from './inline-calls.js';
+
+const mkdir = promisify(fs.mkdir);
+const rmdir = promisify(fs.rmdir);
+const stat = promisify(fs.stat);
 
 /**
  * The file system proper-lockfile works through (its `fs` option), with one
@@ -20,9 +26,16 @@ import fs from 'node:fs';
  */
 const lettingGo = new Set<string>();
 
+type Done = (err: NodeJS.ErrnoException | null) => void;
+
 export const lockFs = {
-  mkdir: fs.mkdir,
-  rmdir: fs.rmdir,
+  /** The lock's mkdir and rmdir, on the event loop while short calls run there (store/inline-calls.ts). */
+  mkdir(dir: string, callback: Done): void {
+    inlineOr(() => fs.mkdirSync(dir), () => mkdir(dir)).then(() => callback(null), callback);
+  },
+  rmdir(dir: string, callback: Done): void {
+    inlineOr(() => fs.rmdirSync(dir), () => rmdir(dir)).then(() => callback(null), callback);
+  },
   utimes: fs.utimes,
   realpath: fs.realpath,
   stat(file: string, callback: (err: NodeJS.ErrnoException | null, stats?: fs.Stats) => void): void {
@@ -30,7 +43,7 @@ export const lockFs = {
       callback(Object.assign(new Error(`${file}: this holder let the lock go`), { code: 'ENOENT' }));
       return;
     }
-    fs.stat(file, callback);
+    inlineOr(() => fs.statSync(file), () => stat(file)).then((stats) => callback(null, stats), callback);
   },
   /** proper-lockfile removes the folders of the locks it holds when the process exits; not one let go. */
   rmdirSync(file: string): void {

@@ -1,10 +1,11 @@
-import { constants } from 'node:fs';
+import { closeSync, constants, fchmodSync, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import lockfile from 'proper-lockfile';
 import type { HomePaths } from './paths.js';
 import { ensureDir, stateFileMode } from './durable.js';
 import { hostId } from './host.js';
 import { letLockGo, lockFs, lockLetGo } from './lock-fs.js';
+import { inlineOr } from './inline-calls.js';
 import { leaseHeld, leaseTrustMs, parseLeaseOwner, readLeaseFacts, readLeaseOwner, readSettlingFacts, type LeaseOwner } from './lease.js';
 
 /** A held agent lock. `lost` aborts if the lease could not be refreshed (another daemon may take over). */
@@ -144,19 +145,44 @@ function leaseCheck(at: LeaseCheckOf): () => Promise<boolean> {
  * holder's: the file is read and rewritten in place through one open, where
  * a read, a write and a chmod each opened it by name (README.md, Benchmark:
  * P3). Rewritten in place, as a write with truncation did: a holder that
- * keeps reading it sees the new name.
+ * keeps reading it sees the new name. Written first and cut to its length
+ * after: a truncation to zero makes ext4 flush the file at its close
+ * (auto_da_alloc), 0.8 ms per claim in a profile of P2c.
  */
-async function takeOwnerFile(file: string): Promise<LockOwner> {
-  const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT, stateFileMode());
+function takeOwnerFile(file: string): Promise<LockOwner> {
+  return inlineOr(() => takeOwnerFileSync(file), () => takeOwnerFilePooled(file)); // store/inline-calls.ts
+}
+
+function nextOwner(previous: string): LockOwner {
+  return { host: hostId(), pid: process.pid, generation: (parseLeaseOwner(previous)?.generation ?? 0) + 1 };
+}
+
+async function takeOwnerFilePooled(file: string): Promise<LockOwner> {
+  const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK, stateFileMode());
   try {
-    const previous = parseLeaseOwner(await handle.readFile('utf8'));
-    const me: LockOwner = { host: hostId(), pid: process.pid, generation: (previous?.generation ?? 0) + 1 };
-    await handle.truncate(0);
-    await handle.write(JSON.stringify(me), 0, 'utf8');
+    const me = nextOwner(await handle.readFile('utf8'));
+    const text = Buffer.from(JSON.stringify(me));
+    await handle.write(text, 0, text.length, 0);
+    await handle.truncate(text.length);
     await handle.chmod(stateFileMode()); // the mode as configured: O_CREAT's is the umask's, and an older file keeps its own
     return me;
   } finally {
     await handle.close();
+  }
+}
+
+/** takeOwnerFile with the sync calls. */
+function takeOwnerFileSync(file: string): LockOwner {
+  const fd = openSync(file, constants.O_RDWR | constants.O_CREAT | constants.O_NONBLOCK, stateFileMode());
+  try {
+    const me = nextOwner(readFileSync(fd, 'utf8'));
+    const text = Buffer.from(JSON.stringify(me));
+    writeSync(fd, text, 0, text.length, 0);
+    ftruncateSync(fd, text.length);
+    fchmodSync(fd, stateFileMode());
+    return me;
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,6 +1,8 @@
+import { lstatSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { HomePaths } from './paths.js';
+import { inlineOr } from './inline-calls.js';
 
 /**
  * The fast answer to "does this path lead anywhere but where its name says?":
@@ -13,7 +15,11 @@ import type { HomePaths } from './paths.js';
  * times per task (README.md, Benchmark: P3). False means "look closer", not
  * "refused".
  */
-export async function plainBelowHome(paths: HomePaths, p: string): Promise<boolean> {
+export function plainBelowHome(paths: HomePaths, p: string): Promise<boolean> {
+  return inlineOr(() => plainBelowHomeSync(paths, p), () => plainBelowHomePooled(paths, p)); // store/inline-calls.ts
+}
+
+async function plainBelowHomePooled(paths: HomePaths, p: string): Promise<boolean> {
   const parts = partsBelowHome(paths, p);
   if (parts === null) return false;
   for (const at of parts) {
@@ -30,7 +36,7 @@ export async function plainBelowHome(paths: HomePaths, p: string): Promise<boole
 
 /**
  * Each path from the home's first part below it down to `p`, in order: what
- * plainBelowHome (and its sync twin, home-file-sync.ts) lstats. Null when `p`
+ * plainBelowHome (and its sync twin) lstats. Null when `p`
  * is not under the home by name; empty for the home itself. Pure.
  */
 export function partsBelowHome(paths: HomePaths, p: string): string[] | null {
@@ -47,4 +53,18 @@ export function partsBelowHome(paths: HomePaths, p: string): string[] | null {
 export function missingEndsWalk(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** plainBelowHome, with lstatSync. */
+export function plainBelowHomeSync(paths: HomePaths, p: string): boolean {
+  const parts = partsBelowHome(paths, p);
+  if (parts === null) return false;
+  for (const at of parts) {
+    try {
+      if (lstatSync(at).isSymbolicLink()) return false;
+    } catch (err) {
+      return missingEndsWalk(err);
+    }
+  }
+  return true;
 }

@@ -1,6 +1,13 @@
+import { performance } from 'node:perf_hooks';
+
 /**
- * Where a held file's fdatasync runs: on the event loop (inline) or on the
+ * Where an fsync or fdatasync runs: on the event loop (inline) or on the
  * thread pool. Pure: the caller measures and reports; this only decides.
+ *
+ * This decides for a held file's fdatasync (store/held-append.ts), and for
+ * the whole of a replaced file's write and a folder's fsync
+ * (store/durable.ts writeFileDurable, fsyncDir), whose few short calls
+ * around the fsync would otherwise each cost a hand-off too.
  *
  * Inline is faster for the one waiting: the thread pool's hand-off and the
  * wake-up of the event loop afterwards can cost more than a fast disk's
@@ -46,5 +53,26 @@ export class SyncChoice {
   took(ms: number, inline: boolean): void {
     if (inline) this.windowSpentMs += ms;
     this.averageMs = this.averageMs === null ? ms : (1 - NEWEST_WEIGHT) * this.averageMs + NEWEST_WEIGHT * ms;
+  }
+}
+
+/** One for the daemon: the event loop it protects is one too. */
+export const diskSyncs = new SyncChoice();
+
+/**
+ * `inline` (synchronous calls, an fsync among them) when diskSyncs says so,
+ * else `pooled`, the same work through the thread pool. Either way a promise
+ * with the same answer. Timed for the next choice, `pooled` only when it is
+ * one fsync: the hand-offs of several calls would read as a slow disk.
+ */
+export function syncedInline<T>(inline: () => T, pooled: () => Promise<T>, timePooled = true): Promise<T> {
+  const start = performance.now();
+  if (!diskSyncs.inline(start)) return timePooled ? pooled().finally(() => diskSyncs.took(performance.now() - start, false)) : pooled();
+  try {
+    return Promise.resolve(inline());
+  } catch (err) {
+    return Promise.reject(err as Error);
+  } finally {
+    diskSyncs.took(performance.now() - start, true);
   }
 }
