@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 
 /**
  * Where an fsync or fdatasync runs: on the event loop (inline) or on the
- * thread pool. Pure: the caller measures and reports; this only decides.
+ * thread pool. SyncChoice is pure: the caller measures and reports; it only
+ * decides (syncedInline, below, is the caller for most).
  *
  * This decides for a held file's fdatasync (store/held-append.ts), and for
  * the whole of a replaced file's write and a folder's fsync
