@@ -1,8 +1,7 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { FolderWatches } from './folder-watches.js';
-import { inlineOr } from '../store/inline-calls.js';
+import { lstatOrNull } from '../store/durable.js';
 
 /**
  * One `fs.watch` per inbox folder, which names each entry that changed, in
@@ -81,16 +80,4 @@ export class InboxWatches {
       });
     }
   }
-}
-
-/** The entry's lstat, null when it cannot be had (gone); on the event loop while that is short (store/inline-calls.ts). */
-function lstatOrNull(file: string): Promise<fs.Stats | null> {
-  const inline = () => {
-    try {
-      return fs.lstatSync(file);
-    } catch {
-      return null;
-    }
-  };
-  return inlineOr(inline, () => fs.promises.lstat(file).catch(() => null));
 }

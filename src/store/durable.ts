@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { accessSync, linkSync, readdirSync, unlinkSync } from 'node:fs';
+import { accessSync, linkSync, lstatSync, readdirSync, unlinkSync, type Stats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
@@ -296,6 +296,18 @@ export function exists(file: string): Promise<boolean> {
     },
     () => fs.access(file).then(() => true, () => false),
   );
+}
+
+/** The entry's lstat (a link itself, not where it leads), or null when it cannot be had: gone, or unreadable. */
+export function lstatOrNull(file: string): Promise<Stats | null> {
+  const inline = () => {
+    try {
+      return lstatSync(file);
+    } catch {
+      return null;
+    }
+  };
+  return inlineOr(inline, () => fs.lstat(file).catch(() => null));
 }
 
 /** Names in a folder, or [] when it does not exist. */

@@ -25,21 +25,25 @@ export type HomeFile =
   /** Outside the home, or not a regular file: not read at all. */
   | { kind: 'refused'; problem: string };
 
-const realRoots = new WeakMap<HomePaths, Promise<string>>();
+const realRoots = new WeakMap<HomePaths, string>();
 
-/** The home's own real path (the home itself may sit behind a symlink, like /tmp on macOS). */
-export function realRoot(paths: HomePaths): Promise<string> {
+/** The home's own real path (the home itself may sit behind a symlink, like /tmp on macOS): one realpath per home. */
+function realRoot(paths: HomePaths): string {
   let root = realRoots.get(paths);
-  if (!root) {
-    root = fs.realpath(paths.root).catch(() => paths.root);
+  if (root === undefined) {
+    try {
+      root = realpathSync(paths.root);
+    } catch {
+      root = paths.root;
+    }
     realRoots.set(paths, root);
   }
   return root;
 }
 
 /** True when the real path `real` is the home or inside it. */
-export async function isInsideHome(paths: HomePaths, real: string): Promise<boolean> {
-  const rel = path.relative(await realRoot(paths), real);
+function insideRoot(root: string, real: string): boolean {
+  const rel = path.relative(root, real);
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
@@ -64,7 +68,7 @@ export async function escapesHome(paths: HomePaths, p: string): Promise<string |
       probe = parent;
     }
   }
-  return (await isInsideHome(paths, real)) ? null : `is a symlink that resolves outside the home (to ${real}); refused`;
+  return insideRoot(realRoot(paths), real) ? null : `is a symlink that resolves outside the home (to ${real}); refused`;
 }
 
 /**
@@ -93,7 +97,7 @@ async function readHomeFilePooled(paths: HomePaths, file: string, maxBytes: numb
     const stat = await handle.stat();
     if (!stat.isFile()) return { kind: 'refused', problem: 'is not a regular file; refused' };
     const real = await openedPath(handle, file);
-    if (!(await isInsideHome(paths, real))) return { kind: 'refused', problem: `is a symlink that resolves outside the home (to ${real}); refused, not read` };
+    if (!insideRoot(realRoot(paths), real)) return { kind: 'refused', problem: `is a symlink that resolves outside the home (to ${real}); refused, not read` };
     if (stat.size > maxBytes) return { kind: 'too_big', size: stat.size, head: await readUpTo(handle, RAW_HEAD_BYTES), mtime: stat.mtime };
     // The file may grow after the stat: never read more than the cap plus one byte.
     const bytes = await readUpTo(handle, maxBytes + 1, stat.size);
@@ -154,26 +158,6 @@ export function tooBigProblem(size: number, maxBytes: number): string {
  * (README.md, Benchmark: P4). Same checks, same answers.
  */
 
-const realRootsSync = new WeakMap<HomePaths, string>();
-
-function realRootSync(paths: HomePaths): string {
-  let root = realRootsSync.get(paths);
-  if (root === undefined) {
-    try {
-      root = realpathSync(paths.root);
-    } catch {
-      root = paths.root;
-    }
-    realRootsSync.set(paths, root);
-  }
-  return root;
-}
-
-function insideRoot(root: string, real: string): boolean {
-  const rel = path.relative(root, real);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
-}
-
 /** readHomeFile, with the sync calls. */
 export function readHomeFileSync(paths: HomePaths, file: string, maxBytes: number): HomeFile {
   let fd: number;
@@ -189,7 +173,7 @@ export function readHomeFileSync(paths: HomePaths, file: string, maxBytes: numbe
     const stat = fstatSync(fd);
     if (!stat.isFile()) return { kind: 'refused', problem: 'is not a regular file; refused' };
     const real = openedPathSync(fd, file);
-    if (!insideRoot(realRootSync(paths), real)) return { kind: 'refused', problem: `is a symlink that resolves outside the home (to ${real}); refused, not read` };
+    if (!insideRoot(realRoot(paths), real)) return { kind: 'refused', problem: `is a symlink that resolves outside the home (to ${real}); refused, not read` };
     if (stat.size > maxBytes) return { kind: 'too_big', size: stat.size, head: readUpToSync(fd, RAW_HEAD_BYTES, RAW_HEAD_BYTES), mtime: stat.mtime };
     const bytes = readUpToSync(fd, maxBytes + 1, stat.size);
     if (bytes.length > maxBytes) return { kind: 'too_big', size: bytes.length, head: bytes.subarray(0, RAW_HEAD_BYTES), mtime: stat.mtime };
@@ -219,6 +203,7 @@ function readUpToSync(fd: number, limit: number, sizeHint: number): Buffer {
     if (bytesRead === 0) break;
     chunks.push(buffer.subarray(0, bytesRead));
     total += bytesRead;
+    if (total >= sizeHint && bytesRead < buffer.length) break; // the end, as readUpTo finds it
   }
   return Buffer.concat(chunks, total);
 }

@@ -1,6 +1,5 @@
-import { lstatSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import { inlineOr } from './inline-calls.js';
+import { lstatOrNull } from './durable.js';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../config/installation.js';
 import type { Logger } from 'pino';
@@ -23,16 +22,8 @@ export type SdkLinkResult =
 /** `<modulesDir>/agentd` → this installation, unless the name is taken. */
 export async function linkSdk(modulesDir: string, target: string = PACKAGE_ROOT): Promise<SdkLinkResult> {
   const at = path.join(modulesDir, 'agentd');
-  // One lstat before every process agent's run (run/runner.ts): on the event loop while that is short (store/inline-calls.ts).
-  const there = () => {
-    try {
-      lstatSync(at);
-      return true;
-    } catch {
-      return false; // absent (or unreadable): make it
-    }
-  };
-  if (await inlineOr(there, () => fs.lstat(at).then(() => true, () => false))) return { kind: 'present' };
+  // One lstat before every process agent's run (run/runner.ts); absent (or unreadable): make it.
+  if (await lstatOrNull(at)) return { kind: 'present' };
   try {
     await fs.mkdir(modulesDir, { recursive: true });
     await fs.symlink(target, at, 'dir');
